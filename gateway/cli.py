@@ -1,0 +1,160 @@
+"""Command line: ``gateway run|validate|components|convert``. The only module that exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+import typing
+from importlib import resources
+
+import orjson
+
+from gateway import __version__
+from gateway.config import GatewayConfig, load_file, load_text
+from gateway.errors import ConfigError
+
+log = logging.getLogger("gateway")
+
+
+class _KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        line = f"ts={self.formatTime(record)} level={record.levelname.lower()} logger={record.name} msg={msg!r}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": self.formatTime(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(out).decode()
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def default_config_text() -> str:
+    return resources.files("gateway").joinpath("default_config.yaml").read_text(encoding="utf-8")
+
+
+def _load(path: str | None) -> GatewayConfig:
+    return load_file(path) if path else load_text(default_config_text(), source="embedded default")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from gateway.pipeline import build
+    from gateway.telemetry import Telemetry
+
+    try:
+        cfg = _load(args.config)
+        build(cfg, Telemetry())  # wiring and route conflicts; starts nothing
+    except ConfigError as exc:
+        print(f"{args.config or 'embedded default'}: {len(exc.problems)} problem(s):", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    print(f"{args.config or 'embedded default'}: valid")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        cfg = _load(args.config)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"config: {p}", file=sys.stderr)
+        return 1
+    logs = cfg.service.telemetry.logs
+    setup_logging(args.log_level or logs.level, logs.format)
+    if not args.config:
+        log.info("no --config given: running the embedded default (see `gateway validate --help`)")
+    from gateway.service import Service
+
+    async def main() -> None:
+        service = Service(cfg)
+        await service.run_until_signal()
+
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        runner = asyncio.run
+    try:
+        runner(main())
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"config: {p}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+def _describe(cls: type, indent: str) -> list[str]:
+    lines = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+            default = "{...}" if dataclasses.is_dataclass(value) else repr(value)
+        else:
+            default = "(required)"
+        name = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+        lines.append(f"{indent}{f.name}: {name} = {default}")
+    return lines
+
+
+def _cmd_components(args: argparse.Namespace) -> int:
+    from gateway.registry import factories
+
+    for kind in ("receiver", "processor", "exporter"):
+        found = factories(kind)
+        print(f"{kind}s:")
+        for type_, factory in sorted(found.items()):
+            print(f"  {type_}: {factory.description}")
+            for line in _describe(factory.config_class, "    "):
+                print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="Translating gateway for LLM telemetry.")
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the gateway (the embedded default without --config)")
+    run.add_argument("--config", help="YAML config file")
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config")
+    run.set_defaults(func=_cmd_run)
+    val = sub.add_parser("validate", help="check a config: exit 0, or 1 listing every problem")
+    val.add_argument("--config", help="YAML config file (the embedded default without it)")
+    val.set_defaults(func=_cmd_validate)
+    comp = sub.add_parser("components", help="list component types and their options")
+    comp.set_defaults(func=_cmd_components)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code

@@ -1,0 +1,97 @@
+"""Component ids, factories and the interfaces every component implements.
+
+A component is made by a :class:`Factory`: a value holding the YAML type string, the config
+class (whose defaults are the component's defaults), and a create function. The explicit list
+of factories lives in :mod:`gateway.registry`.
+
+Data flows through :class:`Consumer` objects: a receiver calls ``await next.consume(batch)``
+and maps the exception it may get (see :mod:`gateway.errors`) onto its wire's status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from gateway.listeners import Listeners
+    from gateway.model import Batch
+    from gateway.telemetry import Telemetry
+
+ComponentKind = Literal["receiver", "processor", "exporter"]
+
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+)?$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, order=True)
+class ComponentId:
+    """``type`` or ``type/name``, as written in the config."""
+
+    type: str
+    name: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ComponentId:
+        if not _ID_RE.match(text):
+            raise ValueError(f"invalid component id {text!r}: expected 'type' or 'type/name'")
+        type_, _, name = text.partition("/")
+        return cls(type_, name)
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.name}" if self.name else self.type
+
+
+class Consumer(Protocol):
+    """Takes a batch; raises a :class:`gateway.errors.ConsumeError` to refuse it."""
+
+    async def consume(self, batch: Batch) -> None: ...
+
+
+class Component(Protocol):
+    """Lifecycle: ``start`` returns quickly; ``shutdown`` is idempotent and safe without start."""
+
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+class Processor(Consumer, Component, Protocol):
+    pass
+
+
+class Exporter(Consumer, Component, Protocol):
+    pass
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CreateSettings:
+    """What every create function gets besides its config."""
+
+    id: ComponentId
+    telemetry: Telemetry
+    pipeline: str = ""  # processors only: the pipeline this instance belongs to
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiverSettings(CreateSettings):
+    """Receivers also get the shared listeners (one per endpoint) to register routes on."""
+
+    listeners: Listeners
+
+
+ReceiverCreate = Callable[[ReceiverSettings, Any, Consumer], Component]
+ProcessorCreate = Callable[[CreateSettings, Any, Consumer], Processor]
+ExporterCreate = Callable[[CreateSettings, Any], Exporter]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Factory:
+    """Makes one component type. ``config_class()`` must build the defaults."""
+
+    kind: ComponentKind
+    type: str
+    config_class: type[Any]
+    create: Callable[..., Any]
+    description: str = ""

@@ -1,0 +1,429 @@
+"""YAML → typed configuration, in the OpenTelemetry Collector's shape.
+
+Each component's config is a frozen, keyword-only dataclass whose defaults are the component's
+defaults; the user's YAML is laid over them by :func:`decode`, which rejects unknown keys and
+wrong types and then calls the class's own ``validate()`` (if any). Every problem is collected
+with its ``::`` path and reported at once in a :class:`~gateway.errors.ConfigError`.
+
+Scalars may reference the environment: ``${env:NAME}``, ``${env:NAME:-default}``, ``${NAME}``;
+``$$`` is a literal ``$``. A scalar that is exactly one reference takes the type of the field it
+fills (``port: ${env:PORT}`` is an integer). Durations are strings with units (``200ms``,
+``5s``, ``1m30s``); sizes are bytes or strings with units (``4MiB``, ``10MB``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar, Union
+
+import yaml
+
+from gateway.component import ComponentId, ComponentKind, Factory
+from gateway.errors import ConfigError
+
+
+class Duration(float):
+    """A duration in seconds; written in YAML as ``200ms``, ``5s``, ``1m``, ``1h``."""
+
+
+class ByteSize(int):
+    """A size in bytes; written in YAML as a number or ``512KiB``, ``4MiB``, ``10MB``."""
+
+
+class _Expanded(str):
+    """A scalar produced by environment expansion; may be read as a number or bool."""
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_ENV_REF = re.compile(r"\$\$|\$\{([^}]*)\}|\$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_duration(text: str) -> float:
+    """``"1m30s"`` → 90.0. Raises ValueError on anything else (a bare ``0`` is allowed)."""
+    text = text.strip()
+    if text == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if pos == 0 or pos != len(text):
+        raise ValueError(f"invalid duration {text!r}: expected a number with a unit, like 200ms, 5s or 1m")
+    return total
+
+
+def parse_size(text: str) -> int:
+    """``"4MiB"`` → 4194304. Raises ValueError on anything else."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise ValueError(f"invalid size {text!r}: expected bytes or a number with a unit, like 4MiB")
+    unit = (match.group(2) or "B").lower()
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def expand_env(text: str, environ: Mapping[str, str]) -> str:
+    """Expands ``${env:NAME}``, ``${env:NAME:-default}``, ``${NAME}`` and ``$$``."""
+
+    def replace(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        if whole == "$$":
+            return "$"
+        if whole == "$":
+            return "$"
+        ref = match.group(1)
+        if ref.startswith("env:"):
+            ref = ref[4:]
+        name, sep, default = ref.partition(":-")
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"invalid reference {whole!r}: expected ${{env:NAME}} or ${{env:NAME:-default}}")
+        value = environ.get(name)
+        if value is None or (value == "" and sep):
+            return default if sep else ""
+        return value
+
+    return _ENV_REF.sub(replace, text)
+
+
+def _join(path: str, key: str | int) -> str:
+    return f"{path}::{key}" if path else str(key)
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+T = TypeVar("T")
+
+
+class Decoder:
+    """Lays raw YAML values over typed config classes, collecting problems."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+        self.problems: list[str] = []
+        self.failed: set[str] = set()  # "section::id" of components whose config had problems
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}" if path else message)
+
+    def expand(self, raw: Any, path: str) -> Any:
+        """Expands environment references in every string of a YAML tree."""
+        if isinstance(raw, str) and "$" in raw:
+            try:
+                return _Expanded(expand_env(raw, self.environ))
+            except ValueError as exc:
+                self.problem(path, str(exc))
+                return raw
+        if isinstance(raw, list):
+            return [self.expand(item, _join(path, i)) for i, item in enumerate(raw)]
+        if isinstance(raw, dict):
+            return {key: self.expand(value, _join(path, str(key))) for key, value in raw.items()}
+        return raw
+
+    def decode(self, cls: type[T], raw: Any, path: str) -> T | None:
+        """Builds ``cls`` from its defaults overlaid with ``raw``; None if ``raw`` has problems."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            self.problem(path, f"expected a mapping, got {_type_name(raw)}")
+            return None
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        before = len(self.problems)
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            key_path = _join(path, str(key))
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), list(fields), n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else f" (valid keys: {', '.join(fields)})"
+                self.problem(key_path, f"unknown key{hint}")
+                continue
+            values[key] = self.value(hints[key], value, key_path)
+        for name, f in fields.items():
+            if (
+                name not in values
+                and f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING
+            ):
+                self.problem(_join(path, name), "is required")
+        if len(self.problems) > before:
+            return None
+        instance = cls(**values)
+        validate = getattr(instance, "validate", None)
+        if validate is not None:
+            for message in validate():
+                self.problem(path, message)
+        return instance if len(self.problems) == before else None
+
+    def value(self, tp: Any, raw: Any, path: str) -> Any:  # noqa: C901 - one branch per type
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin in (Union, types.UnionType):
+            if raw is None and type(None) in args:
+                return None
+            inner = [a for a in args if a is not type(None)]
+            return self.value(inner[0], raw, path)
+        if origin is typing.Literal:
+            if raw not in args:
+                self.problem(path, f"must be one of {', '.join(str(a) for a in args)}")
+            return raw
+        if origin is list:
+            if not isinstance(raw, list):
+                self.problem(path, f"expected a list, got {_type_name(raw)}")
+                return []
+            return [self.value(args[0], item, _join(path, i)) for i, item in enumerate(raw)]
+        if origin is dict:
+            if not isinstance(raw, dict):
+                self.problem(path, f"expected a mapping, got {_type_name(raw)}")
+                return {}
+            return {str(k): self.value(args[1], v, _join(path, str(k))) for k, v in raw.items()}
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            return self.decode(tp, raw, path)
+        return self.scalar(tp, raw, path)
+
+    def scalar(self, tp: Any, raw: Any, path: str) -> Any:
+        expanded = isinstance(raw, _Expanded)
+        try:
+            if tp is Duration:
+                if isinstance(raw, str):
+                    return Duration(parse_duration(raw))
+                if raw == 0 and not isinstance(raw, bool):
+                    return Duration(0)
+                raise ValueError(f"expected a duration with a unit, like 5s or 200ms, got {_type_name(raw)}")
+            if tp is ByteSize:
+                if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+                    return ByteSize(raw)
+                if isinstance(raw, str):
+                    return ByteSize(parse_size(raw))
+                raise ValueError(f"expected a size like 4MiB, got {_type_name(raw)}")
+            if tp is bool:
+                if isinstance(raw, bool):
+                    return raw
+                if expanded and raw.lower() in ("true", "false"):
+                    return raw.lower() == "true"
+                raise ValueError(f"expected true or false, got {_type_name(raw)}")
+            if tp is int:
+                if isinstance(raw, int) and not isinstance(raw, bool):
+                    return raw
+                if expanded and raw.strip().lstrip("-").isdigit():
+                    return int(raw)
+                raise ValueError(f"expected an integer, got {_type_name(raw)}")
+            if tp is float:
+                if isinstance(raw, int | float) and not isinstance(raw, bool):
+                    return float(raw)
+                if expanded:
+                    return float(raw)
+                raise ValueError(f"expected a number, got {_type_name(raw)}")
+            if tp is str:
+                if isinstance(raw, str):
+                    return str(raw)
+                raise ValueError(f"expected a string, got {_type_name(raw)}")
+            if tp is Any:
+                return raw
+        except ValueError as exc:
+            self.problem(path, str(exc))
+            return None
+        raise TypeError(f"unsupported config field type {tp!r} at {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The top-level document.
+
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineConfig:
+    receivers: list[str]  # component ids of receivers feeding this pipeline
+    processors: list[str] = dataclasses.field(default_factory=list)  # in order
+    exporters: list[str]  # component ids of exporters this pipeline fans out to
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointConfig:
+    endpoint: str  # host:port to listen on
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LogsConfig:
+    level: typing.Literal["debug", "info", "warning", "error"] = "info"
+    format: typing.Literal["text", "json"] = "text"  # key=value lines or JSON lines
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryConfig:
+    metrics: EndpointConfig | None = None  # Prometheus text at /metrics; off when absent
+    logs: LogsConfig = dataclasses.field(default_factory=LogsConfig)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceConfig:
+    pipelines: dict[str, PipelineConfig]
+    telemetry: TelemetryConfig = dataclasses.field(default_factory=TelemetryConfig)
+    health: EndpointConfig | None = None  # GET /healthz, /readyz; off when absent
+    shutdown_timeout: Duration = Duration(DEFAULT_SHUTDOWN_TIMEOUT)  # seconds to drain on SIGTERM
+
+    def validate(self) -> list[str]:
+        return [] if self.pipelines else ["pipelines: at least one pipeline is required"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ComponentConfig:
+    id: ComponentId
+    factory: Factory
+    config: Any
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    receivers: dict[ComponentId, ComponentConfig]
+    processors: dict[ComponentId, ComponentConfig]
+    exporters: dict[ComponentId, ComponentConfig]
+    service: ServiceConfig
+
+
+_SECTIONS: tuple[tuple[str, ComponentKind], ...] = (
+    ("receivers", "receiver"),
+    ("processors", "processor"),
+    ("exporters", "exporter"),
+)
+
+
+def load_text(text: str, *, environ: Mapping[str, str] | None = None, source: str = "config") -> GatewayConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
+    return load(raw, environ=environ)
+
+
+def load_file(path: str, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return load_text(text, environ=environ, source=path)
+
+
+def load(raw: Any, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Decodes and checks a whole parsed document; raises ConfigError listing every problem."""
+    from gateway.registry import factories  # the registry imports component modules
+
+    d = Decoder(environ)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"expected a mapping at the top level, got {_type_name(raw)}"])
+    raw = d.expand(raw, "")
+    known = {"receivers", "processors", "exporters", "service"}
+    for key in raw:
+        if key not in known:
+            d.problem(str(key), f"unknown key (valid keys: {', '.join(sorted(known))})")
+    sections: dict[str, dict[ComponentId, ComponentConfig]] = {}
+    for section, kind in _SECTIONS:
+        sections[section] = _decode_components(d, raw.get(section), section, kind, factories(kind))
+    service = d.decode(ServiceConfig, raw.get("service"), "service") if "service" in raw else None
+    if "service" not in raw:
+        d.problem("service", "is required")
+    if service is not None:
+        _check_pipelines(d, service, sections)
+    if d.problems:
+        raise ConfigError(d.problems)
+    assert service is not None
+    return GatewayConfig(sections["receivers"], sections["processors"], sections["exporters"], service)
+
+
+def _decode_components(
+    d: Decoder, raw: Any, section: str, kind: ComponentKind, known: dict[str, Factory]
+) -> dict[ComponentId, ComponentConfig]:
+    out: dict[ComponentId, ComponentConfig] = {}
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        d.problem(section, f"expected a mapping, got {_type_name(raw)}")
+        return out
+    for key, value in raw.items():
+        path = _join(section, str(key))
+        try:
+            cid = ComponentId.parse(str(key))
+        except ValueError as exc:
+            d.problem(path, str(exc))
+            continue
+        factory = known.get(cid.type)
+        if factory is None:
+            d.problem(path, f'unknown {kind} type "{cid.type}" (known: {", ".join(sorted(known))})')
+            continue
+        cfg = d.decode(factory.config_class, value, path)
+        if cfg is None:
+            d.failed.add(f"{section}::{cid}")
+        else:
+            out[cid] = ComponentConfig(cid, factory, cfg)
+    return out
+
+
+def _check_pipelines(
+    d: Decoder, service: ServiceConfig, sections: dict[str, dict[ComponentId, ComponentConfig]]
+) -> None:
+    # A component whose own config failed is absent from `sections`; do not report it twice.
+    failed = d.failed
+    for name, pipeline in service.pipelines.items():
+        base = f"service::pipelines::{name}"
+        for section, refs in (
+            ("receivers", pipeline.receivers),
+            ("processors", pipeline.processors),
+            ("exporters", pipeline.exporters),
+        ):
+            seen: set[str] = set()
+            for i, ref in enumerate(refs):
+                path = f"{base}::{section}::{i}"
+                if ref in seen:
+                    d.problem(path, f'"{ref}" is listed twice')
+                seen.add(ref)
+                try:
+                    cid = ComponentId.parse(ref)
+                except ValueError as exc:
+                    d.problem(path, str(exc))
+                    continue
+                if cid not in sections[section] and f"{section}::{cid}" not in failed:
+                    d.problem(path, f'"{ref}" is not defined under {section}')
+        if not pipeline.receivers:
+            d.problem(f"{base}::receivers", "a pipeline needs at least one receiver")
+        if not pipeline.exporters:
+            d.problem(f"{base}::exporters", "a pipeline needs at least one exporter")

@@ -1,0 +1,206 @@
+"""What every exporter shares: timeout, retry with backoff, and a bounded sending queue.
+
+An exporter implements one coroutine, ``send(batch)``, which translates and transmits one batch
+and raises :class:`~gateway.errors.PermanentError` (drop and count, never retry) or
+:class:`~gateway.errors.RetryableError` (retry with exponential backoff and jitter, honouring
+``retry_after``). :class:`ExporterHelper` wraps it:
+
+* ``consume`` puts the batch on the bounded queue and returns at once; a full queue raises
+  :class:`~gateway.errors.Overloaded`, which receivers turn into 429/503 + ``Retry-After``.
+  With the queue disabled, ``consume`` sends in the caller's task (the client waits).
+* ``num_consumers`` workers take batches off the queue and send them with retries.
+* ``shutdown`` stops intake, drains the queue until the service's deadline, and stops retrying.
+
+YAML (keys and defaults as the Collector's exporterhelper)::
+
+    timeout: 5s
+    retry_on_failure: {enabled: true, initial_interval: 5s, max_interval: 30s, max_elapsed_time: 300s}
+    sending_queue: {enabled: true, num_consumers: 10, queue_size: 1000}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+from gateway.component import CreateSettings
+from gateway.config import Duration
+from gateway.errors import Overloaded, PermanentError, RetryableError
+from gateway.model import Batch
+from gateway.telemetry import RateLimitedLog
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_INITIAL_INTERVAL = 5.0
+DEFAULT_MAX_INTERVAL = 30.0
+DEFAULT_MAX_ELAPSED = 300.0
+DEFAULT_MULTIPLIER = 1.5
+DEFAULT_RANDOMIZATION = 0.5
+DEFAULT_QUEUE_SIZE = 1000
+DEFAULT_NUM_CONSUMERS = 10
+QUEUE_FULL_RETRY_AFTER = 1.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RetryConfig:
+    enabled: bool = True  # retry retryable failures at all
+    initial_interval: Duration = Duration(DEFAULT_INITIAL_INTERVAL)  # first backoff, seconds
+    max_interval: Duration = Duration(DEFAULT_MAX_INTERVAL)  # cap on one backoff, seconds
+    max_elapsed_time: Duration = Duration(DEFAULT_MAX_ELAPSED)  # give up after; 0 = never
+    multiplier: float = DEFAULT_MULTIPLIER  # backoff growth per attempt
+    randomization_factor: float = DEFAULT_RANDOMIZATION  # jitter: ±factor of the interval
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.initial_interval <= 0:
+            problems.append("retry_on_failure::initial_interval: must be greater than 0")
+        if self.max_interval < self.initial_interval:
+            problems.append("retry_on_failure::max_interval: must not be less than initial_interval")
+        if self.multiplier < 1:
+            problems.append("retry_on_failure::multiplier: must be at least 1")
+        if not 0 <= self.randomization_factor <= 1:
+            problems.append("retry_on_failure::randomization_factor: must be between 0 and 1")
+        return problems
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConfig:
+    enabled: bool = True  # off: the client waits for the send
+    num_consumers: int = DEFAULT_NUM_CONSUMERS  # concurrent senders
+    queue_size: int = DEFAULT_QUEUE_SIZE  # batches held before intake is refused
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.num_consumers < 1:
+            problems.append("sending_queue::num_consumers: must be at least 1")
+        if self.queue_size < 1:
+            problems.append("sending_queue::queue_size: must be at least 1")
+        return problems
+
+
+class ExporterHelper:
+    """Queue + retry around one ``send`` coroutine (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: CreateSettings,
+        send: Callable[[Batch], Awaitable[None]],
+        *,
+        retry: RetryConfig,
+        queue: QueueConfig,
+    ) -> None:
+        self._id = str(settings.id)
+        self._t = settings.telemetry
+        self._send = send
+        self._retry = retry
+        self._queue_cfg = queue
+        self._queue: asyncio.Queue[Batch] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._closing = asyncio.Event()
+        self._accepting = True
+        self._warn = RateLimitedLog(log)
+        self._t.exporter_queue_capacity.labels(self._id).set(queue.queue_size if queue.enabled else 0)
+
+    async def start(self) -> None:
+        if self._queue_cfg.enabled and not self._workers:
+            self._queue = asyncio.Queue(self._queue_cfg.queue_size)
+            self._workers = [
+                asyncio.create_task(self._worker(), name=f"{self._id}-sender-{i}")
+                for i in range(self._queue_cfg.num_consumers)
+            ]
+
+    async def consume(self, batch: Batch) -> None:
+        if not batch.records:
+            return
+        if not self._accepting:
+            raise Overloaded("exporter is shutting down", retry_after=QUEUE_FULL_RETRY_AFTER)
+        if self._queue is None:
+            await self._send_with_retry(batch)
+            return
+        try:
+            self._queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            raise Overloaded(
+                f"sending queue of {self._id} is full", retry_after=QUEUE_FULL_RETRY_AFTER
+            ) from None
+        self._t.exporter_queue_size.labels(self._id).set(self._queue.qsize())
+
+    async def _worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = await self._queue.get()
+            try:
+                self._t.exporter_queue_size.labels(self._id).set(self._queue.qsize())
+                await self._send_with_retry(batch)
+            except Exception:  # one bad batch never kills the worker
+                log.exception("exporter %s: unexpected error sending a batch", self._id)
+                self._t.exporter_failed.labels(self._id, "internal_error").inc(len(batch.records))
+            finally:
+                self._queue.task_done()
+
+    async def _send_with_retry(self, batch: Batch) -> None:
+        n = len(batch.records)
+        self._t.batch_size.labels(self._id).observe(n)
+        start = time.monotonic()
+        interval = float(self._retry.initial_interval)
+        while True:
+            try:
+                await self._send(batch)
+                return
+            except PermanentError as exc:
+                self._warn.warning("permanent", "exporter %s: dropping %d records: %s", self._id, n, exc)
+                self._t.exporter_failed.labels(self._id, "permanent").inc(n)
+                return
+            except RetryableError as exc:
+                delay = self._next_delay(interval, exc.retry_after)
+                elapsed = time.monotonic() - start
+                max_elapsed = float(self._retry.max_elapsed_time)
+                give_up = (
+                    not self._retry.enabled
+                    or (max_elapsed > 0 and elapsed + delay > max_elapsed)
+                    or self._closing.is_set()
+                )
+                if give_up:
+                    reason = "shutdown" if self._closing.is_set() else "retries_exhausted"
+                    self._warn.warning(
+                        "giveup", "exporter %s: giving up on %d records (%s): %s", self._id, n, reason, exc
+                    )
+                    self._t.exporter_failed.labels(self._id, reason).inc(n)
+                    return
+                self._t.exporter_retries.labels(self._id).inc()
+                self._warn.warning(
+                    "retry", "exporter %s: retrying in %.2fs after: %s", self._id, delay, exc
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+                interval = min(interval * self._retry.multiplier, float(self._retry.max_interval))
+
+    def _next_delay(self, interval: float, retry_after: float | None) -> float:
+        if retry_after is not None and retry_after >= 0:
+            return retry_after
+        jitter = self._retry.randomization_factor * interval
+        return max(0.0, interval + random.uniform(-jitter, jitter))
+
+    async def shutdown(self) -> None:
+        """Stops intake and drains the queue; the service bounds this with its deadline.
+
+        Retries stop at the deadline: when the service cancels the drain, waiting backoffs are
+        woken and the current attempt is the last one."""
+        self._accepting = False
+        if self._queue is not None and self._workers:
+            try:
+                await self._queue.join()
+            except asyncio.CancelledError:
+                self._closing.set()
+                raise
+            finally:
+                for w in self._workers:
+                    w.cancel()
+                await asyncio.gather(*self._workers, return_exceptions=True)
+                self._workers = []

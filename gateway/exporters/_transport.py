@@ -1,0 +1,96 @@
+"""Transport pieces shared by exporters: TLS settings, gRPC channels, retry signals."""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import ssl
+import time
+
+import grpc
+
+# gRPC codes worth retrying (OTLP spec); RESOURCE_EXHAUSTED is retried too, because a gateway
+# or backend under load answers it and gives up nothing by waiting.
+_RETRYABLE_GRPC = {
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DATA_LOSS,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TlsConfig:
+    insecure: bool = False  # gRPC: plaintext for a bare host:port (http:// is always plaintext)
+    ca_file: str = ""  # PEM bundle to verify the server with; system roots when empty
+    cert_file: str = ""  # client certificate (mTLS), PEM
+    key_file: str = ""  # client key (mTLS), PEM
+    insecure_skip_verify: bool = False  # HTTP only: do not verify the server certificate
+
+    def validate(self) -> list[str]:
+        if bool(self.cert_file) != bool(self.key_file):
+            return ["tls: cert_file and key_file must be set together"]
+        return []
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """For aiohttp: True (default verification) or a configured context."""
+        if not (self.ca_file or self.cert_file or self.insecure_skip_verify):
+            return True
+        ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        if self.cert_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+        if self.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+def _read(path: str) -> bytes | None:
+    if not path:
+        return None
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def grpc_target(endpoint: str, tls: TlsConfig) -> tuple[str, bool]:
+    """Endpoint → (target, secure). ``http://`` is plaintext, ``https://`` TLS; a bare
+    ``host:port`` is TLS unless ``tls.insecure`` (the Collector's rule)."""
+    if endpoint.startswith("http://"):
+        return endpoint[7:].rstrip("/"), False
+    if endpoint.startswith("https://"):
+        return endpoint[8:].rstrip("/"), True
+    return endpoint, not tls.insecure
+
+
+def grpc_channel(endpoint: str, tls: TlsConfig, user_agent: str) -> grpc.aio.Channel:
+    target, secure = grpc_target(endpoint, tls)
+    options = [("grpc.primary_user_agent", user_agent), ("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    if not secure:
+        return grpc.aio.insecure_channel(target, options=options)
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=_read(tls.ca_file),
+        private_key=_read(tls.key_file),
+        certificate_chain=_read(tls.cert_file),
+    )
+    return grpc.aio.secure_channel(target, creds, options=options)
+
+
+def is_retryable_grpc(exc: grpc.aio.AioRpcError) -> bool:
+    return exc.code() in _RETRYABLE_GRPC
+
+
+def http_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds, from delta-seconds or an HTTP-date; None when absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,87 @@
+"""``file`` exporter: appends each batch as JSON lines to a local file.
+
+``format: record`` (default) writes the canonical record, one per line; ``format: sigil``
+writes one Sigil ``ExportGenerationsRequest`` protojson body per batch and line, the shape the
+Sigil HTTP API takes (so ``gateway convert`` and replay tools can read it back).
+
+.. code-block:: yaml
+
+    exporters:
+      file:
+        path: ./gateway-out/generations.jsonl
+        format: record
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from typing import Literal
+
+from gateway.component import CreateSettings, Factory
+from gateway.errors import PermanentError
+from gateway.exporters._helper import ExporterHelper, QueueConfig, RetryConfig
+from gateway.formats import record as record_json
+from gateway.model import Batch
+
+DEFAULT_PATH = "./gateway-out/generations.jsonl"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FileExporterConfig:
+    path: str = DEFAULT_PATH  # file to append to; parent directories are created
+    format: Literal["record", "sigil"] = "record"  # what one line holds
+    # A single writer keeps lines in arrival order.
+    sending_queue: QueueConfig = dataclasses.field(default_factory=lambda: QueueConfig(num_consumers=1))
+
+    def validate(self) -> list[str]:
+        return [] if self.path.strip() else ["path: must not be empty"]
+
+
+class FileExporter:
+    def __init__(self, settings: CreateSettings, cfg: FileExporterConfig) -> None:
+        self._cfg = cfg
+        self._t = settings.telemetry
+        self._id = str(settings.id)
+        self._fh: object | None = None
+        self._helper = ExporterHelper(
+            settings, self._send, retry=RetryConfig(enabled=False), queue=cfg.sending_queue
+        )
+
+    def _encode(self, batch: Batch) -> bytes:
+        if self._cfg.format == "sigil":
+            from gateway.formats import sigil as sigil_format
+
+            return sigil_format.encode_request_json(batch.records) + b"\n"
+        return record_json.dumps_lines(batch.records)
+
+    def _write(self, data: bytes) -> None:
+        parent = os.path.dirname(os.path.abspath(self._cfg.path))
+        os.makedirs(parent, exist_ok=True)
+        with open(self._cfg.path, "ab") as fh:
+            fh.write(data)
+
+    async def _send(self, batch: Batch) -> None:
+        data = self._encode(batch)
+        try:
+            await asyncio.to_thread(self._write, data)
+        except OSError as exc:
+            raise PermanentError(f"cannot write {self._cfg.path}: {exc.strerror}") from None
+        self._t.exporter_sent.labels(self._id).inc(len(batch.records))
+
+    async def start(self) -> None:
+        await self._helper.start()
+
+    async def consume(self, batch: Batch) -> None:
+        await self._helper.consume(batch)
+
+    async def shutdown(self) -> None:
+        await self._helper.shutdown()
+
+
+def _create(settings: CreateSettings, cfg: FileExporterConfig) -> FileExporter:
+    return FileExporter(settings, cfg)
+
+
+FACTORY = Factory("exporter", "file", FileExporterConfig, _create, "Appends records to a JSON-lines file.")

@@ -1,0 +1,252 @@
+"""``sigil`` exporter: sends generations and workflow steps to a Sigil backend.
+
+``protocol: grpc`` calls ``<package>.GenerationIngestService/ExportGenerations`` (and the
+workflow-step service); ``protocol: http`` POSTs protojson to
+``<endpoint>/api/v1/generations:export`` and ``/api/v1/workflow-steps:export``. Auth modes and
+their headers are the Sigil SDK's (``wire/sigil.md`` §6); ``forward_tenant: true`` sends each
+batch's tenant as ``X-Scope-OrgID``. Items the backend rejects one by one are counted and logged,
+never retried; transport errors, 429 and 5xx (gRPC UNAVAILABLE, …) are retried by the shared
+helper. Records Sigil cannot hold (tool, agent, embedding and other spans) are dropped and
+counted under ``reason="unsupported_kind"``.
+
+.. code-block:: yaml
+
+    exporters:
+      sigil:
+        endpoint: https://sigil.example.net     # gRPC: http:// plaintext, https:// or host:port TLS
+        protocol: grpc                          # grpc | http
+        auth: {mode: basic, tenant_id: "${env:SIGIL_TENANT}", basic_password: "${env:SIGIL_TOKEN}"}
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+from typing import Any, Literal
+
+import aiohttp
+import grpc
+
+from gateway import __version__
+from gateway.component import CreateSettings, Factory
+from gateway.config import Duration
+from gateway.errors import PermanentError, RetryableError
+from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, QueueConfig, RetryConfig
+from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
+from gateway.formats import sigil as sf
+from gateway.model import Batch, Kind, Record
+from gateway.telemetry import RateLimitedLog
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"llm-telemetry-gateway/{__version__}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AuthConfig:
+    mode: Literal["none", "tenant", "bearer", "basic"] = "none"
+    tenant_id: str = ""  # X-Scope-OrgID (tenant, basic); basic user when basic_user is empty
+    bearer_token: str = ""  # bearer: Authorization: Bearer <token>
+    basic_user: str = ""  # basic: user name (Grafana Cloud: the instance id)
+    basic_password: str = ""  # basic: password (Grafana Cloud: an access-policy token)
+
+    def validate(self) -> list[str]:
+        # The Sigil SDK's own config error texts.
+        p = "auth: generation export auth mode"
+        if self.mode == "tenant" and not self.tenant_id.strip():
+            return [f"{p} 'tenant' requires tenant_id"]
+        if self.mode == "bearer" and not self.bearer_token.strip():
+            return [f"{p} 'bearer' requires bearer_token"]
+        if self.mode == "basic":
+            problems = []
+            if not self.basic_password.strip():
+                problems.append(f"{p} 'basic' requires basic_password")
+            if not (self.basic_user.strip() or self.tenant_id.strip()):
+                problems.append(f"{p} 'basic' requires basic_user or tenant_id")
+            return problems
+        return []
+
+    def headers(self) -> dict[str, str]:
+        if self.mode == "tenant":
+            return {"X-Scope-OrgID": self.tenant_id.strip()}
+        if self.mode == "bearer":
+            token = self.bearer_token.strip()
+            if token.lower().startswith("bearer "):
+                token = token[7:].strip()
+            return {"Authorization": f"Bearer {token}"}
+        if self.mode == "basic":
+            user = self.basic_user.strip() or self.tenant_id.strip()
+            cred = base64.b64encode(f"{user}:{self.basic_password.strip()}".encode()).decode()
+            headers = {"Authorization": f"Basic {cred}"}
+            if self.tenant_id.strip():
+                headers["X-Scope-OrgID"] = self.tenant_id.strip()
+            return headers
+        return {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SigilExporterConfig:
+    endpoint: str  # base URL (http) or target (grpc); see the module docstring
+    protocol: Literal["grpc", "http"] = "grpc"
+    service_package: Literal["sigil.v1", "agento11y.v1"] = "sigil.v1"  # gRPC service names
+    auth: AuthConfig = dataclasses.field(default_factory=AuthConfig)
+    forward_tenant: bool = False  # send the batch's tenant as X-Scope-OrgID (overrides auth's)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # extra headers; win over auth
+    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
+    timeout: Duration = Duration(DEFAULT_TIMEOUT)  # per request, seconds
+    retry_on_failure: RetryConfig = dataclasses.field(default_factory=RetryConfig)
+    sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
+
+    def validate(self) -> list[str]:
+        problems = []
+        if not self.endpoint.strip():
+            problems.append("endpoint: must not be empty")
+        if self.protocol == "http" and not self.endpoint.startswith(("http://", "https://")):
+            problems.append("endpoint: must start with http:// or https:// when protocol is http")
+        if self.timeout <= 0:
+            problems.append("timeout: must be greater than 0")
+        return problems
+
+
+def _merge_headers(cfg: SigilExporterConfig, tenant: str) -> dict[str, str]:
+    headers = cfg.auth.headers()
+    if cfg.forward_tenant and tenant:
+        headers["X-Scope-OrgID"] = tenant
+    # Explicit headers win over auth-derived ones, case-insensitively (as in the SDK).
+    explicit = {k.lower() for k in cfg.headers}
+    merged = {k: v for k, v in headers.items() if k.lower() not in explicit}
+    merged.update(cfg.headers)
+    return merged
+
+
+class SigilExporter:
+    def __init__(self, settings: CreateSettings, cfg: SigilExporterConfig) -> None:
+        self._cfg = cfg
+        self._id = str(settings.id)
+        self._t = settings.telemetry
+        self._warn = RateLimitedLog(log)
+        self._session: aiohttp.ClientSession | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._helper = ExporterHelper(
+            settings, self._send, retry=cfg.retry_on_failure, queue=cfg.sending_queue
+        )
+
+    async def start(self) -> None:
+        if self._cfg.protocol == "http":
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=float(self._cfg.timeout)),
+                headers={"User-Agent": USER_AGENT},
+            )
+        else:
+            self._channel = grpc_channel(self._cfg.endpoint, self._cfg.tls, USER_AGENT)
+        await self._helper.start()
+
+    async def consume(self, batch: Batch) -> None:
+        await self._helper.consume(batch)
+
+    async def shutdown(self) -> None:
+        await self._helper.shutdown()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    async def _send(self, batch: Batch) -> None:
+        generations: list[Record] = []
+        steps: list[Record] = []
+        for r in batch.records:
+            if r.kind == Kind.LLM:
+                generations.append(r)
+            elif r.kind == Kind.WORKFLOW_STEP:
+                steps.append(r)
+        dropped = len(batch.records) - len(generations) - len(steps)
+        if dropped:
+            self._t.exporter_dropped.labels(self._id, "unsupported_kind").inc(dropped)
+        headers = _merge_headers(self._cfg, batch.context.tenant)
+        # Each part is sent once; on a retry only what has not been accepted yet is resent.
+        if generations:
+            await self._send_part(generations, headers, steps=False)
+            batch.records = [r for r in batch.records if r.kind != Kind.LLM]
+        if steps:
+            await self._send_part(steps, headers, steps=True)
+
+    async def _send_part(self, records: list[Record], headers: dict[str, str], *, steps: bool) -> None:
+        if self._cfg.protocol == "http":
+            results = await self._send_http(records, headers, steps)
+        else:
+            results = await self._send_grpc(records, headers, steps)
+        rejected = [(rid, err) for rid, accepted, err in results if not accepted]
+        accepted = len(records) - len(rejected) if results else len(records)
+        self._t.exporter_sent.labels(self._id).inc(accepted)
+        if rejected:
+            self._t.exporter_dropped.labels(self._id, "rejected").inc(len(rejected))
+            self._warn.warning(
+                "rejected",
+                "exporter %s: backend rejected %d items, e.g. id=%s error=%s",
+                self._id,
+                len(rejected),
+                rejected[0][0],
+                rejected[0][1],
+            )
+
+    async def _send_http(
+        self, records: list[Record], headers: dict[str, str], steps: bool
+    ) -> list[tuple[str, bool, str]]:
+        assert self._session is not None
+        path = "/api/v1/workflow-steps:export" if steps else "/api/v1/generations:export"
+        url = self._cfg.endpoint.rstrip("/") + path
+        body = sf.encode_workflow_steps_json(records) if steps else sf.encode_request_json(records)
+        h = {"Content-Type": "application/json", **headers}
+        try:
+            async with self._session.post(url, data=body, headers=h, ssl=self._cfg.tls.ssl_context()) as resp:
+                payload = await resp.read()
+                status = resp.status
+                retry_after = http_retry_after(resp.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RetryableError(f"POST {url}: {exc.__class__.__name__}: {exc}") from None
+        if 200 <= status < 300:
+            try:
+                return sf.decode_results_json(payload, steps=steps)
+            except ValueError as exc:
+                raise PermanentError(f"POST {url}: unreadable {status} response: {exc}") from None
+        text = payload[:200].decode("utf-8", "replace").strip()
+        if status == 429 or status >= 500:
+            raise RetryableError(f"POST {url}: HTTP {status}: {text}", retry_after)
+        raise PermanentError(f"POST {url}: HTTP {status}: {text}")
+
+    async def _send_grpc(
+        self, records: list[Record], headers: dict[str, str], steps: bool
+    ) -> list[tuple[str, bool, str]]:
+        assert self._channel is not None
+        pkg = self._cfg.service_package
+        if steps:
+            method = f"/{pkg}.WorkflowStepIngestService/ExportWorkflowSteps"
+            request = sf.encode_workflow_steps_proto(records)
+        else:
+            method = f"/{pkg}.GenerationIngestService/ExportGenerations"
+            request = sf.encode_request_proto(records)
+        call = self._channel.unary_unary(method)
+        metadata = tuple((k.lower(), v) for k, v in headers.items())
+        try:
+            response: Any = await call(request, metadata=metadata, timeout=float(self._cfg.timeout))
+        except grpc.aio.AioRpcError as exc:
+            msg = f"{method}: {exc.code().name}: {exc.details()}"
+            if is_retryable_grpc(exc):
+                raise RetryableError(msg) from None
+            raise PermanentError(msg) from None
+        try:
+            return sf.decode_results_proto(bytes(response), steps=steps)
+        except ValueError as exc:
+            raise PermanentError(f"{method}: unreadable response: {exc}") from None
+
+
+def _create(settings: CreateSettings, cfg: SigilExporterConfig) -> SigilExporter:
+    return SigilExporter(settings, cfg)
+
+
+FACTORY = Factory(
+    "exporter", "sigil", SigilExporterConfig, _create, "Sends generations to Grafana Sigil (gRPC or HTTP)."
+)

@@ -1,0 +1,80 @@
+"""The canonical record as JSON: the file exporter's default format and `convert`'s `record`.
+
+Bytes fields are standard base64; enums are their string values; ``None`` fields are kept so
+the shape is stable. :func:`from_dict` is the exact inverse of :func:`to_dict`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import types
+import typing
+from typing import Any
+
+import orjson
+
+from gateway.model import Record
+
+
+def _default(obj: object) -> object:
+    if isinstance(obj, bytes):
+        return base64.b64encode(obj).decode("ascii")
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def dumps(record: Record) -> bytes:
+    """One record as compact JSON (orjson serialises slotted dataclasses natively)."""
+    return orjson.dumps(record, default=_default)
+
+
+def dumps_lines(records: list[Record]) -> bytes:
+    return b"".join(orjson.dumps(r, default=_default) + b"\n" for r in records)
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    out: dict[str, Any] = orjson.loads(dumps(record))
+    return out
+
+
+def from_dict(data: dict[str, Any]) -> Record:
+    return _build(Record, data)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _build(cls: type[Any], data: dict[str, Any]) -> Any:
+    hints = _hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _value(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _value(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _value(inner[0], value)
+    if origin is list:
+        return [_value(args[0], v) for v in value]
+    if origin is dict:
+        return {k: _value(args[1], v) for k, v in value.items()}
+    if tp is bytes:
+        return base64.b64decode(value)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _build(tp, value)
+    if isinstance(tp, type) and issubclass(tp, str) and tp is not str:
+        return tp(value)  # StrEnum
+    return value

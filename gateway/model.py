@@ -1,0 +1,264 @@
+"""The canonical record: one GenAI span, the union of every wire format's fields.
+
+Every receiver translates its wire format into :class:`Record` and every exporter translates
+out of it (N + M mappings, never N x M). The record holds the union of Sigil, Foglamp,
+LumiqTrace and OTLP GenAI fields, so that a same-format round trip loses nothing; fields that
+exactly one format has and no other format can use live in :attr:`Record.extra` under a key
+prefixed with the format's name (``foglamp.chunkJitter``), which keeps the record small while
+still round-tripping them. ``docs/mapping.md`` is the field-by-field table.
+
+Conventions:
+
+* Times are integer nanoseconds since the Unix epoch (``None`` when the source had none).
+* Token counts are ``None`` when unknown: Foglamp and LumiqTrace give 0 the meaning "free".
+* Ids are strings exactly as the source sent them; OTLP byte ids are lower-case hex.
+* Content (prompts, outputs, tool arguments) lives in :class:`Message` / :class:`Part` and in
+  the ``*_json`` byte fields; processors that strip content touch only those.
+
+Batches (:class:`Batch`) carry the request context (:class:`Context`): which receiver, the
+tenant, the credentials the client presented, and headers the config asked to keep.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Kind(enum.StrEnum):
+    """What the span is. Each format maps its own span type onto these."""
+
+    LLM = "llm"  # a model call: chat, completion, generateText, streamText
+    EMBEDDING = "embedding"
+    TOOL = "tool"  # a tool execution
+    AGENT = "agent"  # an agent invocation (Foglamp root span, OTLP invoke_agent)
+    WORKFLOW_STEP = "workflow_step"  # a Sigil workflow step / OTLP invoke_workflow
+    OTHER = "other"
+
+
+class Status(enum.StrEnum):
+    """Outcome of the span; the union of Foglamp and LumiqTrace statuses."""
+
+    OK = "ok"
+    ERROR = "error"
+    ABORTED = "aborted"  # Foglamp `aborted`, LumiqTrace `cancelled`
+    TIMEOUT = "timeout"
+    RATE_LIMITED = "rate_limited"
+
+
+class Role(enum.StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+    UNSPECIFIED = ""
+
+
+class PartKind(enum.StrEnum):
+    TEXT = "text"
+    THINKING = "thinking"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    MEDIA = "media"
+
+
+@dataclass(slots=True)
+class Part:
+    """One content part of a message. Which fields apply depends on :attr:`kind`."""
+
+    kind: PartKind
+    text: str = ""  # TEXT and THINKING content
+    provider_type: str = ""  # Sigil PartMetadata.provider_type
+    tool_call_id: str = ""  # TOOL_CALL id, or TOOL_RESULT tool_call_id
+    tool_name: str = ""  # TOOL_CALL / TOOL_RESULT name
+    tool_input_json: bytes = b""  # TOOL_CALL arguments, JSON bytes
+    tool_result_content: str = ""  # TOOL_RESULT plain content
+    tool_result_json: bytes = b""  # TOOL_RESULT structured content, JSON bytes
+    is_error: bool = False  # TOOL_RESULT
+    media_kind: str = ""  # MEDIA: image, audio, ...
+    media_url: str = ""
+    media_mime_type: str = ""
+    media_name: str = ""
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[Part] = field(default_factory=list)
+    name: str = ""
+
+
+@dataclass(slots=True)
+class ToolDefinition:
+    name: str
+    description: str = ""
+    type: str = ""  # "function", ...
+    input_schema_json: bytes = b""  # JSON Schema of the parameters
+    deferred: bool = False
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token and unit counts; ``None`` means unknown (never 0 for unknown).
+
+    ``input_tokens`` follows the source's semantics; ``input_includes_cache`` records whether the
+    cache counts are a subset of it (Foglamp, OTLP, agento11y INCLUSIVE) or not (unknown).
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    image_count: int | None = None
+    web_search_count: int | None = None
+    request_count: int | None = None
+    input_includes_cache: bool | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name in _USAGE_COUNTS)
+
+
+_USAGE_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "reasoning_tokens",
+    "image_count",
+    "web_search_count",
+    "request_count",
+)
+
+
+@dataclass(slots=True)
+class Artifact:
+    """A raw provider artifact (Sigil raw_artifacts)."""
+
+    kind: int  # Sigil ArtifactKind number: 1 request, 2 response, 3 tools, 4 provider event
+    name: str = ""
+    content_type: str = ""
+    payload: bytes = b""
+    record_id: str = ""
+    uri: str = ""
+
+
+@dataclass(slots=True)
+class Customer:
+    """Foglamp trace customer."""
+
+    id: str
+    name: str | None = None
+    image_url: str | None = None
+
+
+@dataclass(slots=True)
+class Record:
+    """One GenAI span (see the module docstring for conventions)."""
+
+    kind: Kind = Kind.LLM
+    # Identity. `id` is the format's item id: Sigil generation/step id, LumiqTrace event_id.
+    id: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    parent_span_id: str = ""
+    name: str = ""  # span name (Foglamp `name`, OTLP span name)
+    operation: str = ""  # operation name as the source spelled it (generateText, chat, embed, ...)
+    # Grouping.
+    conversation_id: str = ""
+    conversation_title: str = ""
+    session_id: str = ""
+    user_id: str = ""
+    trace_name: str = ""  # Foglamp trace label
+    agent_name: str = ""
+    agent_version: str = ""
+    workflow_name: str = ""
+    workflow_run_id: str = ""
+    customer: Customer | None = None
+    trace_metadata: dict[str, str] = field(default_factory=dict)  # Foglamp trace-level metadata
+    # The model call.
+    provider: str = ""
+    model: str = ""
+    response_id: str = ""
+    response_model: str = ""
+    stream: bool | None = None  # Sigil mode STREAM / SYNC; None when the source did not say
+    start_ns: int | None = None
+    end_ns: int | None = None
+    ttft_ms: float | None = None
+    status: Status = Status.OK
+    error_message: str = ""  # Sigil call_error, Foglamp errorMessage, LumiqTrace error_message
+    error_type: str = ""  # LumiqTrace error_code, OTLP error.type
+    stop_reason: str = ""  # Sigil stop_reason; first of OTLP finish_reasons
+    # Request parameters.
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    tool_choice: str | None = None
+    thinking_enabled: bool | None = None
+    # Content.
+    system_prompt: str = ""
+    input: list[Message] = field(default_factory=list)
+    output: list[Message] = field(default_factory=list)
+    tools: list[ToolDefinition] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = None  # as the source sent it (LumiqTrace) or computed by an exporter
+    # Labels.
+    tags: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # JSON values (Sigil Struct)
+    environment: str = ""
+    sdk_version: str = ""
+    prompt_hash: str = ""
+    tools_used: list[str] = field(default_factory=list)
+    eval_scores: dict[str, float] = field(default_factory=dict)
+    # Sigil generation links.
+    parent_generation_ids: list[str] = field(default_factory=list)
+    effective_version: str | None = None
+    # Tool execution spans.
+    tool_name: str = ""
+    tool_call_id: str = ""
+    tool_type: str = ""
+    tool_description: str = ""
+    tool_arguments_json: bytes = b""
+    tool_result_json: bytes = b""
+    # Workflow steps (Sigil WorkflowStep).
+    framework: str = ""
+    input_state: dict[str, Any] | None = None
+    output_state: dict[str, Any] | None = None
+    linked_generation_ids: list[str] = field(default_factory=list)
+    parent_step_ids: list[str] = field(default_factory=list)
+    # Format-specific fields with no shared meaning, keyed `<format>.<field>`; kept for
+    # same-format round trips (e.g. `foglamp.chunkJitter`, `otlp.attr.server.address`).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return (self.end_ns - self.start_ns) / 1e6
+
+
+@dataclass(slots=True)
+class Context:
+    """Where a batch came from. Receivers fill it; processors (auth) may set the tenant."""
+
+    receiver: str = ""  # component id, e.g. "sigil" or "foglamp/edge"
+    transport: str = ""  # "http" or "grpc"
+    tenant: str = ""
+    bearer_token: str = ""  # presented credentials, as sent (never logged)
+    api_key: str = ""
+    basic_user: str = ""
+    basic_password: str = ""
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names kept by config
+
+
+@dataclass(slots=True)
+class Batch:
+    records: list[Record]
+    context: Context = field(default_factory=Context)
+
+    def __len__(self) -> int:
+        return len(self.records)

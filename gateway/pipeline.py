@@ -1,0 +1,110 @@
+"""The graph: receivers fan in to pipelines, each pipeline runs its own processor instances in
+order, and fans out to exporters (one instance per exporter id, shared by pipelines).
+
+Building the graph creates every component and registers every route without starting
+anything, so ``gateway validate`` can build it and catch route conflicts too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+from gateway.component import (
+    Component,
+    ComponentId,
+    Consumer,
+    CreateSettings,
+    Exporter,
+    Processor,
+    ReceiverSettings,
+)
+from gateway.config import GatewayConfig
+from gateway.errors import ConfigError, ConsumeError, Overloaded, RetryableError
+from gateway.listeners import Listeners
+from gateway.model import Batch
+from gateway.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+class FanOut:
+    """Hands a batch to several consumers; the first copy goes as is, the rest as deep copies
+    (processors downstream may modify records). Raises the most retryable error seen, so a
+    client retries when any branch could not take the data."""
+
+    def __init__(self, consumers: Sequence[Consumer], *, copy_batches: bool) -> None:
+        self._consumers = list(consumers)
+        self._copy = copy_batches
+
+    async def consume(self, batch: Batch) -> None:
+        if len(self._consumers) == 1:
+            await self._consumers[0].consume(batch)
+            return
+        batches = [batch] + [
+            (copy.deepcopy(batch) if self._copy else Batch(list(batch.records), batch.context))
+            for _ in self._consumers[1:]
+        ]
+        results = await asyncio.gather(
+            *(c.consume(b) for c, b in zip(self._consumers, batches, strict=True)), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if not errors:
+            return
+        for kind in (Overloaded, RetryableError, ConsumeError):
+            for err in errors:
+                if isinstance(err, kind):
+                    raise err
+        raise errors[0]
+
+
+@dataclasses.dataclass
+class Graph:
+    listeners: Listeners
+    receivers: dict[ComponentId, Component]
+    processors: list[tuple[str, ComponentId, Processor]]
+    exporters: dict[ComponentId, Exporter]
+
+
+def build(cfg: GatewayConfig, telemetry: Telemetry) -> Graph:
+    """Creates every component and wires them. Raises ConfigError on wiring problems."""
+    problems: list[str] = []
+    exporters: dict[ComponentId, Exporter] = {}
+    used_exporters = {ComponentId.parse(e) for p in cfg.service.pipelines.values() for e in p.exporters}
+    for cid, cc in cfg.exporters.items():
+        if cid not in used_exporters:
+            continue
+        exporters[cid] = cc.factory.create(CreateSettings(id=cid, telemetry=telemetry), cc.config)
+
+    processors: list[tuple[str, ComponentId, Processor]] = []
+    entries: dict[ComponentId, list[Consumer]] = {}
+    for name, p in cfg.service.pipelines.items():
+        # Exporters take copies when a pipeline fans out to several, because an exporter may
+        # hold a batch in its queue while another pipeline branch works on the same records.
+        tail: Consumer = FanOut([exporters[ComponentId.parse(e)] for e in p.exporters], copy_batches=False)
+        for ref in reversed(p.processors):
+            pid = ComponentId.parse(ref)
+            pc = cfg.processors[pid]
+            proc = pc.factory.create(CreateSettings(id=pid, telemetry=telemetry, pipeline=name), pc.config, tail)
+            processors.append((name, pid, proc))
+            tail = proc
+        for ref in p.receivers:
+            entries.setdefault(ComponentId.parse(ref), []).append(tail)
+
+    listeners = Listeners()
+    receivers: dict[ComponentId, Component] = {}
+    for rid, targets in entries.items():
+        rc = cfg.receivers[rid]
+        settings = ReceiverSettings(id=rid, telemetry=telemetry, listeners=listeners)
+        try:
+            receivers[rid] = rc.factory.create(settings, rc.config, FanOut(targets, copy_batches=True))
+        except ValueError as exc:
+            problems.append(f"receivers::{rid}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    # Processors were created tail first; start order is head first, so reverse.
+    processors.reverse()
+    return Graph(listeners, receivers, processors, exporters)

@@ -1,0 +1,333 @@
+"""``sigil`` receiver: Grafana Sigil generation ingest over HTTP (protojson) and gRPC.
+
+HTTP: ``POST /api/v1/generations:export`` and ``/api/v1/workflow-steps:export``.
+gRPC: ``GenerationIngestService/ExportGenerations`` and
+``WorkflowStepIngestService/ExportWorkflowSteps`` under both ``sigil.v1`` and ``agento11y.v1``.
+
+It answers as the Sigil server does (``wire/sigil.md``): 202 with per-item results (accepted
+and rejected items side by side) on HTTP, OK with per-item results on gRPC; decode errors are
+400 text (``INVALID_ARGUMENT``); tenant problems 401 (``UNAUTHENTICATED``). When the pipeline
+cannot take the data (full queue, memory limit) the client gets 429 + ``Retry-After``
+(``RESOURCE_EXHAUSTED``) and retries.
+
+.. code-block:: yaml
+
+    receivers:
+      sigil:
+        http: {endpoint: 127.0.0.1:8080}
+        grpc: {endpoint: 127.0.0.1:4317}
+        require_tenant: false      # true: X-Scope-OrgID required, as with SIGIL_AUTH_ENABLED
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from gateway.component import Consumer, Factory, ReceiverSettings
+from gateway.config import ByteSize
+from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
+from gateway.formats import sigil as sf
+from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
+from gateway.model import Batch, Context, Record
+from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
+from gateway.telemetry import RateLimitedLog
+
+log = logging.getLogger(__name__)
+
+GENERATIONS_PATH = "/api/v1/generations:export"
+WORKFLOW_STEPS_PATH = "/api/v1/workflow-steps:export"
+DEFAULT_HTTP_ENDPOINT = "127.0.0.1:8080"
+DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
+DEFAULT_FAKE_TENANT = "fake"
+_TENANT_OK = re.compile(r"^[A-Za-z0-9!\-_.*'()]+$")
+MAX_TENANT_LEN = 150
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HttpServerConfig(BodyLimits):
+    endpoint: str = DEFAULT_HTTP_ENDPOINT  # host:port
+    keep_headers: list[str] = dataclasses.field(default_factory=list)  # copied into the context
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GrpcServerConfig:
+    endpoint: str = DEFAULT_GRPC_ENDPOINT  # host:port
+    max_recv_msg_size: ByteSize = ByteSize(DEFAULT_GRPC_MAX_MESSAGE)  # RESOURCE_EXHAUSTED past it
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SigilReceiverConfig:
+    http: HttpServerConfig | None = dataclasses.field(default_factory=HttpServerConfig)  # null: off
+    grpc: GrpcServerConfig | None = dataclasses.field(default_factory=GrpcServerConfig)  # null: off
+    require_tenant: bool = False  # X-Scope-OrgID must be present and valid (401 otherwise)
+    fake_tenant: str = DEFAULT_FAKE_TENANT  # tenant when require_tenant is off and none is sent
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.http is None and self.grpc is None:
+            problems.append("at least one of http, grpc must be configured")
+        if tenant_error(self.fake_tenant):
+            problems.append(f"fake_tenant: {tenant_error(self.fake_tenant)}")
+        return problems
+
+
+def tenant_error(tenant: str) -> str:
+    """dskit's tenant id rules; '' when valid."""
+    if "|" in tenant:
+        ids = set(tenant.split("|"))
+        if len(ids) > 1:
+            return "multiple org IDs present"
+        tenant = ids.pop()
+    if len(tenant) > MAX_TENANT_LEN:
+        return f"tenant ID is too long: max {MAX_TENANT_LEN} characters"
+    if tenant in (".", ".."):
+        return "tenant ID is '.' or '..'"
+    if not _TENANT_OK.match(tenant):
+        bad = next((c for c in tenant if not _TENANT_OK.match(c)), "")
+        return f"tenant ID '{tenant}' contains unsupported character '{bad}'"
+    return ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Route:
+    """One ingest surface: how to decode its body and name its results."""
+
+    decode_json: Callable[[bytes], list[sf.Item]]
+    decode_proto: Callable[[bytes], list[sf.Item]]
+    encode_results_json: Callable[[list[sf.Item]], bytes]
+    encode_results_proto: Callable[[list[sf.Item]], bytes]
+
+
+_GENERATIONS = _Route(
+    sf.decode_generations_json,
+    sf.decode_generations_proto,
+    sf.encode_generation_results_json,
+    sf.encode_generation_results_proto,
+)
+_STEPS = _Route(
+    sf.decode_workflow_steps_json,
+    sf.decode_workflow_steps_proto,
+    sf.encode_workflow_step_results_json,
+    sf.encode_workflow_step_results_proto,
+)
+
+
+class SigilReceiver:
+    def __init__(self, settings: ReceiverSettings, cfg: SigilReceiverConfig, next_: Consumer) -> None:
+        self._id = str(settings.id)
+        self._cfg = cfg
+        self._next = next_
+        self._t = settings.telemetry
+        self._warn = RateLimitedLog(log)
+        if cfg.http is not None:
+            listener = settings.listeners.http_listener(cfg.http.endpoint)
+            for path, route in ((GENERATIONS_PATH, _GENERATIONS), (WORKFLOW_STEPS_PATH, _STEPS)):
+                listener.add_route("*", path, self._http_handler(route, cfg.http), self._id)
+        if cfg.grpc is not None:
+            g = settings.listeners.grpc_listener(cfg.grpc.endpoint)
+            g.max_message_bytes = max(g.max_message_bytes, int(cfg.grpc.max_recv_msg_size))
+            for package in ("sigil.v1", "agento11y.v1"):
+                g.add_service(
+                    f"{package}.GenerationIngestService",
+                    {"ExportGenerations": self._grpc_handler(_GENERATIONS)},
+                    self._id,
+                )
+                g.add_service(
+                    f"{package}.WorkflowStepIngestService",
+                    {"ExportWorkflowSteps": self._grpc_handler(_STEPS)},
+                    self._id,
+                )
+
+    async def start(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def _resolve_tenant(self, presented: list[str]) -> str:
+        """Returns the tenant or raises Unauthenticated with the server's text."""
+        if not self._cfg.require_tenant:
+            if len(presented) == 1 and presented[0] and not tenant_error(presented[0]):
+                return presented[0]
+            return self._cfg.fake_tenant
+        if len(presented) != 1 or not presented[0]:
+            raise Unauthenticated("no org id")
+        err = tenant_error(presented[0])
+        if err:
+            raise Unauthenticated(err)
+        return presented[0].split("|")[0]
+
+    async def _deliver(self, items: list[sf.Item], ctx: Context, transport: str) -> None:
+        records: list[Record] = [it.record for it in items if it.record is not None]
+        rejected = len(items) - len(records)
+        if rejected:
+            self._t.receiver_refused.labels(self._id, transport, "validation").inc(rejected)
+        if not records:
+            return
+        try:
+            await self._next.consume(Batch(records, ctx))
+        except ConsumeError as exc:
+            self._t.receiver_refused.labels(self._id, transport, _reason(exc)).inc(len(records))
+            raise
+        self._t.receiver_accepted.labels(self._id, transport).inc(len(records))
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def _http_handler(
+        self, route: _Route, cfg: HttpServerConfig
+    ) -> Callable[[web.Request], Any]:
+        keep = tuple(cfg.keep_headers)
+
+        async def handle(request: web.Request) -> web.Response:
+            started = time.monotonic()
+            try:
+                return await self._http(request, route, cfg, keep)
+            finally:
+                self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
+
+        return handle
+
+    async def _http(
+        self, request: web.Request, route: _Route, cfg: HttpServerConfig, keep: tuple[str, ...]
+    ) -> web.Response:
+        if request.method != "POST":
+            return _text(405, "method not allowed")
+        ctx = capture_context(request, self._id, keep)
+        try:
+            ctx.tenant = self._resolve_tenant(request.headers.getall("X-Scope-OrgID", []))
+        except Unauthenticated as exc:
+            self._t.receiver_refused.labels(self._id, "http", "unauthenticated").inc()
+            return _text(401, str(exc))
+        try:
+            body = await read_body(request, cfg)
+        except BodyTooLarge as exc:
+            self._t.receiver_refused.labels(self._id, "http", "too_large").inc()
+            return _text(413, str(exc))
+        except BadEncoding as exc:
+            return _text(400, str(exc))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return _text(400, "read body")
+        try:
+            items = route.decode_json(body)
+        except sf.SigilDecodeError as exc:
+            self._t.receiver_refused.labels(self._id, "http", "bad_input").inc()
+            return _text(400, str(exc))
+        try:
+            await self._deliver(items, ctx, "http")
+        except ConsumeError as exc:
+            return _http_error(exc)
+        return web.Response(status=202, body=route.encode_results_json(items), content_type="application/json")
+
+    # -- gRPC --------------------------------------------------------------------------------
+
+    def _grpc_handler(self, route: _Route) -> Callable[..., Any]:
+        async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            started = time.monotonic()
+            try:
+                return await self._grpc(request, context, route)
+            finally:
+                self._t.receiver_request_duration.labels(self._id, "grpc").observe(time.monotonic() - started)
+
+        return handle
+
+    async def _grpc(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any], route: _Route) -> bytes:
+        metadata = context.invocation_metadata() or ()
+        md: dict[str, list[str]] = {}
+        for key, value in metadata:
+            if isinstance(value, str):
+                md.setdefault(key.lower(), []).append(value)
+        ctx = _grpc_context(self._id, md)
+        try:
+            ctx.tenant = self._resolve_tenant(md.get("x-scope-orgid", []))
+        except Unauthenticated as exc:
+            self._t.receiver_refused.labels(self._id, "grpc", "unauthenticated").inc()
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        try:
+            items = route.decode_proto(request)
+        except sf.SigilDecodeError as exc:
+            self._t.receiver_refused.labels(self._id, "grpc", "bad_input").inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            await self._deliver(items, ctx, "grpc")
+        except ConsumeError as exc:
+            code, message = _grpc_error(exc)
+            if isinstance(exc, RetryableError) and exc.retry_after is not None:
+                context.set_trailing_metadata((("retry-after", str(math.ceil(exc.retry_after))),))
+            await context.abort(code, message)
+        return route.encode_results_proto(items)
+
+
+def _grpc_context(receiver: str, md: dict[str, list[str]]) -> Context:
+    ctx = Context(receiver=receiver, transport="grpc")
+    auth = (md.get("authorization") or [""])[0].strip()
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer":
+        ctx.bearer_token = value.strip()
+    ctx.api_key = (md.get("x-api-key") or [""])[0]
+    return ctx
+
+
+def _reason(exc: ConsumeError) -> str:
+    if isinstance(exc, Overloaded):
+        return "overloaded"
+    if isinstance(exc, Unauthenticated):
+        return "unauthenticated"
+    if isinstance(exc, BadInput):
+        return "bad_input"
+    if isinstance(exc, RetryableError):
+        return "unavailable"
+    return "refused"
+
+
+def _text(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=message + "\n", content_type="text/plain", headers=headers)
+
+
+def _http_error(exc: ConsumeError) -> web.Response:
+    if isinstance(exc, Unauthenticated):
+        return _text(401, str(exc))
+    if isinstance(exc, BadInput):
+        return _text(400, str(exc))
+    if isinstance(exc, RetryableError):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))}
+        return _text(429 if isinstance(exc, Overloaded) else 503, str(exc), headers)
+    if isinstance(exc, PermanentError):
+        return _text(400, str(exc))
+    return _text(503, str(exc))
+
+
+def _grpc_error(exc: ConsumeError) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, Unauthenticated):
+        return grpc.StatusCode.UNAUTHENTICATED, str(exc)
+    if isinstance(exc, BadInput | PermanentError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, Overloaded):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+    return grpc.StatusCode.UNAVAILABLE, str(exc)
+
+
+def _create(settings: ReceiverSettings, cfg: SigilReceiverConfig, next_: Consumer) -> SigilReceiver:
+    return SigilReceiver(settings, cfg, next_)
+
+
+FACTORY = Factory(
+    "receiver",
+    "sigil",
+    SigilReceiverConfig,
+    _create,
+    "Grafana Sigil generation ingest (HTTP protojson and gRPC, sigil.v1 and agento11y.v1).",
+)
+
+__all__: Sequence[str] = ("FACTORY", "SigilReceiver", "SigilReceiverConfig", "tenant_error")
