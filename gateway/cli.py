@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import sys
-import typing
 from importlib import resources
 
 import orjson
@@ -108,24 +106,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(cls: type, indent: str) -> list[str]:
-    lines = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if f.default is not dataclasses.MISSING:
-            default = repr(f.default)
-        elif f.default_factory is not dataclasses.MISSING:
-            value = f.default_factory()
-            default = "{...}" if dataclasses.is_dataclass(value) else repr(value)
-        else:
-            default = "(required)"
-        name = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-        lines.append(f"{indent}{f.name}: {name} = {default}")
-    return lines
-
-
 def _cmd_components(args: argparse.Namespace) -> int:
+    from gateway.describe import describe, flatten
     from gateway.registry import factories
 
     for kind in ("receiver", "processor", "exporter"):
@@ -133,8 +115,9 @@ def _cmd_components(args: argparse.Namespace) -> int:
         print(f"{kind}s:")
         for type_, factory in sorted(found.items()):
             print(f"  {type_}: {factory.description}")
-            for line in _describe(factory.config_class, "    "):
-                print(line)
+            for o in flatten(describe(factory.config_class)):
+                doc = f"  # {o.doc}" if o.doc else ""
+                print(f"    {o.name}: {o.type} = {o.default}{doc}")
     return 0
 
 

@@ -188,7 +188,12 @@ class Decoder:
         validate = getattr(instance, "validate", None)
         if validate is not None:
             for message in validate():
-                self.problem(path, message)
+                # "field: text" or "field::sub: text" names a place inside this object.
+                head, sep, text = message.partition(": ")
+                if sep and head.split("::")[0] in fields:
+                    self.problem(_join(path, head), text)
+                else:
+                    self.problem(path, message)
         return instance if len(self.problems) == before else None
 
     def value(self, tp: Any, raw: Any, path: str) -> Any:  # noqa: C901 - one branch per type

@@ -53,7 +53,7 @@ class HttpListener:
         host, port = split_endpoint(self.endpoint)
         # Bodies are read by the receivers with their own limits, streaming, so the app-wide
         # cap only guards aiohttp's own helpers.
-        app = web.Application(client_max_size=1024**3, handler_args={"max_field_size": 65536})
+        app = web.Application(client_max_size=1024**3, handler_args={"max_field_size": 65536, "auto_decompress": False})
         for (method, path), (_owner, handler) in self.routes.items():
             app.router.add_route(method, path, handler)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)

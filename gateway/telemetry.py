@@ -44,6 +44,12 @@ class Telemetry:
             ["processor", "pipeline", "reason"],
             registry=r,
         )
+        self.redactions = Counter(
+            "gateway_processor_redactions",
+            "Values the redact processor replaced, by rule.",
+            ["processor", "rule"],
+            registry=r,
+        )
         self.exporter_sent = Counter(
             "gateway_exporter_sent_records",
             "Records an exporter delivered and the backend accepted.",

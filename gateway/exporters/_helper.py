@@ -1,9 +1,12 @@
 """What every exporter shares: timeout, retry with backoff, and a bounded sending queue.
 
-An exporter implements one coroutine, ``send(batch)``, which translates and transmits one batch
+An exporter implements two functions: ``encode(batch)``, which translates a batch into the
+payloads (requests) to send, and the coroutine ``send(payload)``, which transmits one of them
 and raises :class:`~gateway.errors.PermanentError` (drop and count, never retry) or
 :class:`~gateway.errors.RetryableError` (retry with exponential backoff and jitter, honouring
-``retry_after``). :class:`ExporterHelper` wraps it:
+``retry_after``). A batch is encoded once; a retry resends only the payloads not yet accepted,
+so a batch split into several requests never duplicates the ones that got through.
+:class:`ExporterHelper` wraps them:
 
 * ``consume`` puts the batch on the bounded queue and returns at once; a full queue raises
   :class:`~gateway.errors.Overloaded`, which receivers turn into 429/503 + ``Retry-After``.
@@ -26,7 +29,8 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from gateway.component import CreateSettings
 from gateway.config import Duration
@@ -59,13 +63,13 @@ class RetryConfig:
     def validate(self) -> list[str]:
         problems = []
         if self.initial_interval <= 0:
-            problems.append("retry_on_failure::initial_interval: must be greater than 0")
+            problems.append("initial_interval: must be greater than 0")
         if self.max_interval < self.initial_interval:
-            problems.append("retry_on_failure::max_interval: must not be less than initial_interval")
+            problems.append("max_interval: must not be less than initial_interval")
         if self.multiplier < 1:
-            problems.append("retry_on_failure::multiplier: must be at least 1")
+            problems.append("multiplier: must be at least 1")
         if not 0 <= self.randomization_factor <= 1:
-            problems.append("retry_on_failure::randomization_factor: must be between 0 and 1")
+            problems.append("randomization_factor: must be between 0 and 1")
         return problems
 
 
@@ -78,10 +82,18 @@ class QueueConfig:
     def validate(self) -> list[str]:
         problems = []
         if self.num_consumers < 1:
-            problems.append("sending_queue::num_consumers: must be at least 1")
+            problems.append("num_consumers: must be at least 1")
         if self.queue_size < 1:
-            problems.append("sending_queue::queue_size: must be at least 1")
+            problems.append("queue_size: must be at least 1")
         return problems
+
+
+@dataclasses.dataclass(slots=True)
+class Payload:
+    """One request to send: ``count`` records' worth of ``data`` (whatever send() takes)."""
+
+    count: int
+    data: Any
 
 
 class ExporterHelper:
@@ -90,13 +102,15 @@ class ExporterHelper:
     def __init__(
         self,
         settings: CreateSettings,
-        send: Callable[[Batch], Awaitable[None]],
+        encode: Callable[[Batch], Sequence[Payload]],
+        send: Callable[[Payload], Awaitable[None]],
         *,
         retry: RetryConfig,
         queue: QueueConfig,
     ) -> None:
         self._id = str(settings.id)
         self._t = settings.telemetry
+        self._encode = encode
         self._send = send
         self._retry = retry
         self._queue_cfg = queue
@@ -145,18 +159,33 @@ class ExporterHelper:
                 self._queue.task_done()
 
     async def _send_with_retry(self, batch: Batch) -> None:
-        n = len(batch.records)
-        self._t.batch_size.labels(self._id).observe(n)
+        self._t.batch_size.labels(self._id).observe(len(batch.records))
+        try:
+            payloads = list(self._encode(batch))
+        except PermanentError as exc:
+            self._warn.warning("encode", "exporter %s: cannot encode batch: %s", self._id, exc)
+            self._t.exporter_failed.labels(self._id, "encode").inc(len(batch.records))
+            return
+        for i, payload in enumerate(payloads):
+            if not await self._send_one(payload):
+                rest = sum(p.count for p in payloads[i + 1 :])
+                if rest:
+                    self._t.exporter_failed.labels(self._id, "previous_part_failed").inc(rest)
+                return
+
+    async def _send_one(self, payload: Payload) -> bool:
+        """Sends one payload with retries; False when it was given up on (and counted)."""
+        n = payload.count
         start = time.monotonic()
         interval = float(self._retry.initial_interval)
         while True:
             try:
-                await self._send(batch)
-                return
+                await self._send(payload)
+                return True
             except PermanentError as exc:
                 self._warn.warning("permanent", "exporter %s: dropping %d records: %s", self._id, n, exc)
                 self._t.exporter_failed.labels(self._id, "permanent").inc(n)
-                return
+                return False
             except RetryableError as exc:
                 delay = self._next_delay(interval, exc.retry_after)
                 elapsed = time.monotonic() - start
@@ -172,11 +201,9 @@ class ExporterHelper:
                         "giveup", "exporter %s: giving up on %d records (%s): %s", self._id, n, reason, exc
                     )
                     self._t.exporter_failed.labels(self._id, reason).inc(n)
-                    return
+                    return False
                 self._t.exporter_retries.labels(self._id).inc()
-                self._warn.warning(
-                    "retry", "exporter %s: retrying in %.2fs after: %s", self._id, delay, exc
-                )
+                self._warn.warning("retry", "exporter %s: retrying in %.2fs after: %s", self._id, delay, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), delay)
                 interval = min(interval * self._retry.multiplier, float(self._retry.max_interval))
@@ -204,3 +231,9 @@ class ExporterHelper:
                     w.cancel()
                 await asyncio.gather(*self._workers, return_exceptions=True)
                 self._workers = []
+                lost = 0
+                while not self._queue.empty():
+                    lost += len(self._queue.get_nowait().records)
+                if lost:
+                    log.warning("exporter %s: %d queued records not sent before shutdown", self._id, lost)
+                    self._t.exporter_failed.labels(self._id, "shutdown").inc(lost)

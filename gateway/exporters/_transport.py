@@ -32,7 +32,7 @@ class TlsConfig:
 
     def validate(self) -> list[str]:
         if bool(self.cert_file) != bool(self.key_file):
-            return ["tls: cert_file and key_file must be set together"]
+            return ["cert_file: must be set together with key_file"]
         return []
 
     def ssl_context(self) -> ssl.SSLContext | bool:

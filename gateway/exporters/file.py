@@ -21,7 +21,7 @@ from typing import Literal
 
 from gateway.component import CreateSettings, Factory
 from gateway.errors import PermanentError
-from gateway.exporters._helper import ExporterHelper, QueueConfig, RetryConfig
+from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.formats import record as record_json
 from gateway.model import Batch
 
@@ -46,15 +46,17 @@ class FileExporter:
         self._id = str(settings.id)
         self._fh: object | None = None
         self._helper = ExporterHelper(
-            settings, self._send, retry=RetryConfig(enabled=False), queue=cfg.sending_queue
+            settings, self._encode, self._send, retry=RetryConfig(enabled=False), queue=cfg.sending_queue
         )
 
-    def _encode(self, batch: Batch) -> bytes:
+    def _encode(self, batch: Batch) -> list[Payload]:
         if self._cfg.format == "sigil":
             from gateway.formats import sigil as sigil_format
 
-            return sigil_format.encode_request_json(batch.records) + b"\n"
-        return record_json.dumps_lines(batch.records)
+            data = sigil_format.encode_generations_json(batch.records) + b"\n"
+        else:
+            data = record_json.dumps_lines(batch.records)
+        return [Payload(len(batch.records), data)]
 
     def _write(self, data: bytes) -> None:
         parent = os.path.dirname(os.path.abspath(self._cfg.path))
@@ -62,13 +64,12 @@ class FileExporter:
         with open(self._cfg.path, "ab") as fh:
             fh.write(data)
 
-    async def _send(self, batch: Batch) -> None:
-        data = self._encode(batch)
+    async def _send(self, payload: Payload) -> None:
         try:
-            await asyncio.to_thread(self._write, data)
+            await asyncio.to_thread(self._write, payload.data)
         except OSError as exc:
             raise PermanentError(f"cannot write {self._cfg.path}: {exc.strerror}") from None
-        self._t.exporter_sent.labels(self._id).inc(len(batch.records))
+        self._t.exporter_sent.labels(self._id).inc(payload.count)
 
     async def start(self) -> None:
         await self._helper.start()

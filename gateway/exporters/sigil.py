@@ -27,13 +27,15 @@ from typing import Any, Literal
 
 import aiohttp
 import grpc
+from google.protobuf.message import DecodeError
 
 from gateway import __version__
 from gateway.component import CreateSettings, Factory
 from gateway.config import Duration
 from gateway.errors import PermanentError, RetryableError
-from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, QueueConfig, RetryConfig
+from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
+from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil as sf
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
@@ -53,7 +55,7 @@ class AuthConfig:
 
     def validate(self) -> list[str]:
         # The Sigil SDK's own config error texts.
-        p = "auth: generation export auth mode"
+        p = "generation export auth mode"
         if self.mode == "tenant" and not self.tenant_id.strip():
             return [f"{p} 'tenant' requires tenant_id"]
         if self.mode == "bearer" and not self.bearer_token.strip():
@@ -120,6 +122,13 @@ def _merge_headers(cfg: SigilExporterConfig, tenant: str) -> dict[str, str]:
     return merged
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Request:
+    steps: bool  # workflow steps, not generations
+    body: bytes  # protojson (http) or serialized protobuf (grpc)
+    headers: dict[str, str]
+
+
 class SigilExporter:
     def __init__(self, settings: CreateSettings, cfg: SigilExporterConfig) -> None:
         self._cfg = cfg
@@ -129,7 +138,7 @@ class SigilExporter:
         self._session: aiohttp.ClientSession | None = None
         self._channel: grpc.aio.Channel | None = None
         self._helper = ExporterHelper(
-            settings, self._send, retry=cfg.retry_on_failure, queue=cfg.sending_queue
+            settings, self._encode, self._send, retry=cfg.retry_on_failure, queue=cfg.sending_queue
         )
 
     async def start(self) -> None:
@@ -154,7 +163,7 @@ class SigilExporter:
             await self._channel.close()
             self._channel = None
 
-    async def _send(self, batch: Batch) -> None:
+    def _encode(self, batch: Batch) -> list[Payload]:
         generations: list[Record] = []
         steps: list[Record] = []
         for r in batch.records:
@@ -166,21 +175,30 @@ class SigilExporter:
         if dropped:
             self._t.exporter_dropped.labels(self._id, "unsupported_kind").inc(dropped)
         headers = _merge_headers(self._cfg, batch.context.tenant)
-        # Each part is sent once; on a retry only what has not been accepted yet is resent.
+        http = self._cfg.protocol == "http"
+        payloads = []
         if generations:
-            await self._send_part(generations, headers, steps=False)
-            batch.records = [r for r in batch.records if r.kind != Kind.LLM]
+            body = (
+                sf.encode_generations_json(generations)
+                if http
+                else sf.generations_request(generations).SerializeToString()
+            )
+            payloads.append(Payload(len(generations), _Request(False, body, headers)))
         if steps:
-            await self._send_part(steps, headers, steps=True)
+            body = (
+                sf.encode_workflow_steps_json(steps) if http else sf.workflow_steps_request(steps).SerializeToString()
+            )
+            payloads.append(Payload(len(steps), _Request(True, body, headers)))
+        return payloads
 
-    async def _send_part(self, records: list[Record], headers: dict[str, str], *, steps: bool) -> None:
+    async def _send(self, payload: Payload) -> None:
+        req: _Request = payload.data
         if self._cfg.protocol == "http":
-            results = await self._send_http(records, headers, steps)
+            results = await self._send_http(req)
         else:
-            results = await self._send_grpc(records, headers, steps)
-        rejected = [(rid, err) for rid, accepted, err in results if not accepted]
-        accepted = len(records) - len(rejected) if results else len(records)
-        self._t.exporter_sent.labels(self._id).inc(accepted)
+            results = await self._send_grpc(req)
+        rejected = [(r.id, r.error) for r in results if not r.accepted]
+        self._t.exporter_sent.labels(self._id).inc(payload.count - len(rejected))
         if rejected:
             self._t.exporter_dropped.labels(self._id, "rejected").inc(len(rejected))
             self._warn.warning(
@@ -192,16 +210,14 @@ class SigilExporter:
                 rejected[0][1],
             )
 
-    async def _send_http(
-        self, records: list[Record], headers: dict[str, str], steps: bool
-    ) -> list[tuple[str, bool, str]]:
+    async def _send_http(self, req: _Request) -> list[sf.ExportResult]:
         assert self._session is not None
+        steps = req.steps
         path = "/api/v1/workflow-steps:export" if steps else "/api/v1/generations:export"
         url = self._cfg.endpoint.rstrip("/") + path
-        body = sf.encode_workflow_steps_json(records) if steps else sf.encode_request_json(records)
-        h = {"Content-Type": "application/json", **headers}
+        h = {"Content-Type": "application/json", **req.headers}
         try:
-            async with self._session.post(url, data=body, headers=h, ssl=self._cfg.tls.ssl_context()) as resp:
+            async with self._session.post(url, data=req.body, headers=h, ssl=self._cfg.tls.ssl_context()) as resp:
                 payload = await resp.read()
                 status = resp.status
                 retry_after = http_retry_after(resp.headers.get("Retry-After"))
@@ -209,7 +225,9 @@ class SigilExporter:
             raise RetryableError(f"POST {url}: {exc.__class__.__name__}: {exc}") from None
         if 200 <= status < 300:
             try:
-                return sf.decode_results_json(payload, steps=steps)
+                if steps:
+                    return sf.decode_workflow_steps_response_json(payload)
+                return sf.decode_generations_response_json(payload)
             except ValueError as exc:
                 raise PermanentError(f"POST {url}: unreadable {status} response: {exc}") from None
         text = payload[:200].decode("utf-8", "replace").strip()
@@ -217,29 +235,30 @@ class SigilExporter:
             raise RetryableError(f"POST {url}: HTTP {status}: {text}", retry_after)
         raise PermanentError(f"POST {url}: HTTP {status}: {text}")
 
-    async def _send_grpc(
-        self, records: list[Record], headers: dict[str, str], steps: bool
-    ) -> list[tuple[str, bool, str]]:
+    async def _send_grpc(self, req: _Request) -> list[sf.ExportResult]:
         assert self._channel is not None
         pkg = self._cfg.service_package
+        steps = req.steps
         if steps:
             method = f"/{pkg}.WorkflowStepIngestService/ExportWorkflowSteps"
-            request = sf.encode_workflow_steps_proto(records)
         else:
             method = f"/{pkg}.GenerationIngestService/ExportGenerations"
-            request = sf.encode_request_proto(records)
         call = self._channel.unary_unary(method)
-        metadata = tuple((k.lower(), v) for k, v in headers.items())
+        metadata = tuple((k.lower(), v) for k, v in req.headers.items())
         try:
-            response: Any = await call(request, metadata=metadata, timeout=float(self._cfg.timeout))
+            response: Any = await call(req.body, metadata=metadata, timeout=float(self._cfg.timeout))
         except grpc.aio.AioRpcError as exc:
             msg = f"{method}: {exc.code().name}: {exc.details()}"
             if is_retryable_grpc(exc):
                 raise RetryableError(msg) from None
             raise PermanentError(msg) from None
         try:
-            return sf.decode_results_proto(bytes(response), steps=steps)
-        except ValueError as exc:
+            if steps:
+                return sf.results_from_workflow_steps_response(
+                    pb.ExportWorkflowStepsResponse.FromString(bytes(response))
+                )
+            return sf.results_from_generations_response(pb.ExportGenerationsResponse.FromString(bytes(response)))
+        except (ValueError, DecodeError) as exc:
             raise PermanentError(f"{method}: unreadable response: {exc}") from None
 
 

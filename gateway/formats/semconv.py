@@ -286,6 +286,8 @@ class ExtensionNames:
     thinking_enabled: str
     parent_generation_ids: str
     original_operation: str  # record.operation when the emitted operation name differs
+    record_kind: str  # record.kind when gen_ai.operation.name does not imply it
+    record_name: str  # record.name when the span name is the convention's, not the record's
     trace_name: str
     workflow_run_id: str
     effective_version: str
@@ -319,6 +321,8 @@ EXTENSIONS = ExtensionNames(
     thinking_enabled="sigil.gen_ai.request.thinking.enabled",
     parent_generation_ids="sigil.generation.parent_generation_ids",
     original_operation="gateway.operation.original",
+    record_kind="gateway.record.kind",
+    record_name="gateway.record.name",
     trace_name="gateway.trace.name",
     workflow_run_id="gateway.workflow.run_id",
     effective_version="gateway.effective_version",

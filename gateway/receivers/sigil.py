@@ -39,6 +39,7 @@ from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, R
 from gateway.formats import sigil as sf
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Batch, Context, Record
+from gateway.receivers._common import deliver
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 from gateway.telemetry import RateLimitedLog
 
@@ -98,27 +99,30 @@ def tenant_error(tenant: str) -> str:
     return ""
 
 
+Items = list[Record | sf.ItemError]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Route:
-    """One ingest surface: how to decode its body and name its results."""
+    """One ingest surface: how to decode its body and encode its per-item results."""
 
-    decode_json: Callable[[bytes], list[sf.Item]]
-    decode_proto: Callable[[bytes], list[sf.Item]]
-    encode_results_json: Callable[[list[sf.Item]], bytes]
-    encode_results_proto: Callable[[list[sf.Item]], bytes]
+    decode_json: Callable[[bytes], Items]
+    decode_proto: Callable[[bytes], Items]
+    encode_results_json: Callable[[list[sf.ExportResult]], bytes]
+    encode_results_proto: Callable[[list[sf.ExportResult]], bytes]
 
 
 _GENERATIONS = _Route(
     sf.decode_generations_json,
-    sf.decode_generations_proto,
-    sf.encode_generation_results_json,
-    sf.encode_generation_results_proto,
+    sf.decode_generations_grpc,
+    sf.encode_generations_response_json,
+    lambda results: sf.generations_response(results).SerializeToString(),
 )
 _STEPS = _Route(
     sf.decode_workflow_steps_json,
-    sf.decode_workflow_steps_proto,
-    sf.encode_workflow_step_results_json,
-    sf.encode_workflow_step_results_proto,
+    sf.decode_workflow_steps_grpc,
+    sf.encode_workflow_steps_response_json,
+    lambda results: sf.workflow_steps_response(results).SerializeToString(),
 )
 
 
@@ -169,19 +173,11 @@ class SigilReceiver:
             raise Unauthenticated(err)
         return presented[0].split("|")[0]
 
-    async def _deliver(self, items: list[sf.Item], ctx: Context, transport: str) -> None:
-        records: list[Record] = [it.record for it in items if it.record is not None]
-        rejected = len(items) - len(records)
-        if rejected:
-            self._t.receiver_refused.labels(self._id, transport, "validation").inc(rejected)
-        if not records:
-            return
-        try:
-            await self._next.consume(Batch(records, ctx))
-        except ConsumeError as exc:
-            self._t.receiver_refused.labels(self._id, transport, _reason(exc)).inc(len(records))
-            raise
-        self._t.receiver_accepted.labels(self._id, transport).inc(len(records))
+    async def _deliver(self, items: Items, ctx: Context, transport: str) -> None:
+        records = [it for it in items if isinstance(it, Record)]
+        if len(records) < len(items):
+            self._t.receiver_refused.labels(self._id, transport, "validation").inc(len(items) - len(records))
+        await deliver(self._next, records, ctx, self._t, self._id)
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -228,7 +224,7 @@ class SigilReceiver:
             await self._deliver(items, ctx, "http")
         except ConsumeError as exc:
             return _http_error(exc)
-        return web.Response(status=202, body=route.encode_results_json(items), content_type="application/json")
+        return web.Response(status=202, body=route.encode_results_json(sf.export_results(items)), content_type="application/json")
 
     # -- gRPC --------------------------------------------------------------------------------
 
@@ -266,7 +262,7 @@ class SigilReceiver:
             if isinstance(exc, RetryableError) and exc.retry_after is not None:
                 context.set_trailing_metadata((("retry-after", str(math.ceil(exc.retry_after))),))
             await context.abort(code, message)
-        return route.encode_results_proto(items)
+        return route.encode_results_proto(sf.export_results(items))
 
 
 def _grpc_context(receiver: str, md: dict[str, list[str]]) -> Context:
@@ -277,18 +273,6 @@ def _grpc_context(receiver: str, md: dict[str, list[str]]) -> Context:
         ctx.bearer_token = value.strip()
     ctx.api_key = (md.get("x-api-key") or [""])[0]
     return ctx
-
-
-def _reason(exc: ConsumeError) -> str:
-    if isinstance(exc, Overloaded):
-        return "overloaded"
-    if isinstance(exc, Unauthenticated):
-        return "unauthenticated"
-    if isinstance(exc, BadInput):
-        return "bad_input"
-    if isinstance(exc, RetryableError):
-        return "unavailable"
-    return "refused"
 
 
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -1,0 +1,97 @@
+"""A JSON-over-HTTP exporter skeleton shared by the Foglamp and LumiqTrace exporters.
+
+Subclasses say how records become payloads (``encode``) and how a response status maps onto
+retry decisions (``classify``); this class owns the session, the POST, and the counting.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import aiohttp
+
+from gateway import __version__
+from gateway.component import CreateSettings
+from gateway.errors import PermanentError, RetryableError
+from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
+from gateway.exporters._transport import TlsConfig, http_retry_after
+from gateway.formats._encode_report import EncodeReport
+from gateway.model import Batch
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"llm-telemetry-gateway/{__version__}"
+
+
+class HttpJsonExporter:
+    url: str
+    headers: dict[str, str]
+
+    def __init__(
+        self,
+        settings: CreateSettings,
+        *,
+        url: str,
+        headers: dict[str, str],
+        timeout: float,
+        tls: TlsConfig,
+        retry: RetryConfig,
+        queue: QueueConfig,
+    ) -> None:
+        self.url = url
+        self.headers = {"User-Agent": USER_AGENT, **headers}
+        self._timeout = timeout
+        self._tls = tls
+        self._id = str(settings.id)
+        self._t = settings.telemetry
+        self._session: aiohttp.ClientSession | None = None
+        self._helper = ExporterHelper(settings, self._encode, self._send, retry=retry, queue=queue)
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    def encode(self, batch: Batch) -> tuple[list[Payload], EncodeReport]:
+        raise NotImplementedError
+
+    def classify(self, status: int, body: bytes, retry_after: float | None) -> None:
+        """Raises the right error for a non-2xx status (default: OTLP-style rules)."""
+        text = body[:300].decode("utf-8", "replace").strip()
+        msg = f"POST {self.url}: HTTP {status}: {text}"
+        if status in (408, 429) or status >= 500:
+            raise RetryableError(msg, retry_after)
+        raise PermanentError(msg)
+
+    # -- machinery ---------------------------------------------------------------------------
+
+    def _encode(self, batch: Batch) -> Sequence[Payload]:
+        payloads, report = self.encode(batch)
+        for reason, n in report.dropped.items():
+            self._t.exporter_dropped.labels(self._id, reason).inc(n)
+        return payloads
+
+    async def _send(self, payload: Payload) -> None:
+        assert self._session is not None
+        body, extra_headers = payload.data
+        try:
+            async with self._session.post(
+                self.url, data=body, headers={**self.headers, **extra_headers}, ssl=self._tls.ssl_context()
+            ) as resp:
+                data = await resp.read()
+                if not 200 <= resp.status < 300:
+                    self.classify(resp.status, data, http_retry_after(resp.headers.get("Retry-After")))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RetryableError(f"POST {self.url}: {exc.__class__.__name__}: {exc}") from None
+        self._t.exporter_sent.labels(self._id).inc(payload.count)
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        await self._helper.start()
+
+    async def consume(self, batch: Batch) -> None:
+        await self._helper.consume(batch)
+
+    async def shutdown(self) -> None:
+        await self._helper.shutdown()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,167 @@
+"""Shared OTLP helpers: AnyValue <-> Python values, and span ids.
+
+Attribute values live in :attr:`Record.extra` as plain Python values (str, bool, int, float, bytes,
+list, dict, None) so that the type survives a round trip: an int stays ``int_value``, a float
+``double_value``, a kvlist a dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from gateway.formats.semconv import SemConv
+from gateway.model import Kind, Record, Status, Usage
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+TRACE_ID_SIZE = 16
+SPAN_ID_SIZE = 8
+
+
+def to_python(value: AnyValue) -> Any:
+    """The Python value of an AnyValue; an empty AnyValue is ``None``."""
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        return value.double_value
+    if which == "bool_value":
+        return value.bool_value
+    if which == "array_value":
+        return [to_python(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: to_python(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return value.bytes_value
+    return None
+
+
+def set_any(target: AnyValue, value: Any) -> None:
+    """Fill ``target`` from a Python value (the inverse of :func:`to_python`)."""
+    # bool before int: bool is a subclass of int.
+    if isinstance(value, str):
+        target.string_value = value
+    elif isinstance(value, bool):
+        target.bool_value = value
+    elif isinstance(value, int):
+        if _INT64_MIN <= value <= _INT64_MAX:
+            target.int_value = value
+        else:  # no int64 can hold it; a decimal string keeps the digits
+            target.string_value = str(value)
+    elif isinstance(value, float):
+        target.double_value = value
+    elif isinstance(value, bytes | bytearray):
+        target.bytes_value = bytes(value)
+    elif isinstance(value, list | tuple):
+        array = target.array_value
+        array.SetInParent()  # an empty list is still an (empty) array, not an empty AnyValue
+        for item in value:
+            set_any(array.values.add(), item)
+    elif isinstance(value, Mapping):
+        kvlist = target.kvlist_value
+        kvlist.SetInParent()
+        for key, item in value.items():
+            set_any(kvlist.values.add(key=str(key)).value, item)
+    elif value is not None:
+        target.string_value = str(value)
+
+
+def add_attribute(attributes: RepeatedCompositeFieldContainer[KeyValue], key: str, value: Any) -> None:
+    set_any(attributes.add(key=key).value, value)
+
+
+def attributes_to_dict(attributes: Iterable[KeyValue]) -> dict[str, Any]:
+    return {kv.key: to_python(kv.value) for kv in attributes}
+
+
+def id_from_hex(value: str, size: int) -> bytes | None:
+    """The id bytes when ``value`` is valid hex of the right length and not all zeros."""
+    if len(value) != size * 2:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return None
+    # fromhex skips whitespace, so the length is checked again; all-zero ids are invalid in OTel.
+    if len(raw) != size or not any(raw):
+        return None
+    return raw
+
+
+def derive_id(namespace: bytes, key: str, size: int) -> bytes:
+    """A deterministic id: a retry or replay of the same record gets the same bytes."""
+    raw = hashlib.sha256(namespace + b"\0" + key.encode("utf-8", "surrogatepass")).digest()[:size]
+    if not any(raw):  # astronomically unlikely, but an all-zero id would be invalid
+        raw = raw[:-1] + b"\x01"
+    return raw
+
+
+# Record.extra keys for what an OTLP span carries beyond the record fields (see the module
+# docstring of gateway.formats.otlp): attributes and resource attributes by name, then span and
+# scope details that only an OTLP -> OTLP hop can use.
+EXTRA_ATTR = "otlp.attr."
+EXTRA_RESOURCE = "otlp.resource."
+EXTRA_RESOURCE_SCHEMA_URL = "otlp.resource_schema_url"
+EXTRA_SCOPE_NAME = "otlp.scope.name"
+EXTRA_SCOPE_VERSION = "otlp.scope.version"
+EXTRA_SCOPE_SCHEMA_URL = "otlp.scope.schema_url"
+EXTRA_SPAN_KIND = "otlp.span.kind"  # int; its presence also marks a record decoded from OTLP
+EXTRA_SPAN_NAME = "otlp.span.name"  # only when gateway.record.name replaced it as Record.name
+EXTRA_STATUS_CODE = "otlp.span.status_code"  # 1 (OK) only: ERROR comes from Record.status
+EXTRA_TRACE_STATE = "otlp.span.trace_state"
+EXTRA_FLAGS = "otlp.span.flags"
+EXTRA_EVENTS = "otlp.span.events"  # [{name, time_unix_nano, attributes}]
+EXTRA_LINKS = "otlp.span.links"  # [{trace_id, span_id, trace_state, flags, attributes}] (hex ids)
+
+
+def inclusive_input_tokens(usage: Usage) -> int | None:
+    """``gen_ai.usage.input_tokens`` semantics: cached tokens are part of the input count.
+
+    When the record does not say its count already includes them (``input_includes_cache`` is
+    not True: Anthropic-style, or unknown as with Sigil), the cache read and write counts are
+    added, since under-counting input is the worse error for cost and quota dashboards.
+    """
+    if usage.input_tokens is None:
+        return None
+    if usage.input_includes_cache is True:
+        return usage.input_tokens
+    return usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_write_input_tokens or 0)
+
+
+# error.type for records that failed without a type of their own.
+STATUS_ERROR_TYPES = {
+    Status.TIMEOUT: "timeout",
+    Status.RATE_LIMITED: "rate_limit",
+    Status.ABORTED: "cancelled",
+}
+
+
+def error_type(record: Record, fallback: str) -> str:
+    """``error.type`` of a failed record ("" when it succeeded)."""
+    if record.status is Status.OK:
+        return ""
+    return record.error_type or STATUS_ERROR_TYPES.get(record.status, fallback)
+
+
+def operation_kinds(semconv: SemConv) -> dict[str, Kind]:
+    """The record kind each well-known ``gen_ai.operation.name`` stands for."""
+    ops = semconv.operations
+    return {
+        ops.chat: Kind.LLM,
+        ops.text_completion: Kind.LLM,
+        ops.generate_content: Kind.LLM,
+        ops.embeddings: Kind.EMBEDDING,
+        ops.execute_tool: Kind.TOOL,
+        ops.invoke_agent: Kind.AGENT,
+        ops.create_agent: Kind.AGENT,
+        ops.invoke_workflow: Kind.WORKFLOW_STEP,
+        ops.retrieval: Kind.OTHER,
+    }

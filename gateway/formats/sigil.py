@@ -1,0 +1,129 @@
+"""Sigil generation ingest <-> :class:`~gateway.model.Record`: pure translation, no I/O.
+
+Sigil SDKs send ``ExportGenerationsRequest`` / ``ExportWorkflowStepsRequest`` as protojson over
+HTTP or protobuf over gRPC, as package ``sigil.v1`` or (after the rename) ``agento11y.v1``;
+both packages have the same wire format and are read with one schema. The reply has one
+result per item. The behaviour mirrors the Sigil server (``/work/shared/wire/sigil.md``
+sections 3 to 5); receivers and exporters only move bytes and call these functions.
+
+Receiving (receiver side)::
+
+    decode_generations_json(body: bytes, *, now_ns: int | None = None) -> list[Record | ItemError]
+    decode_workflow_steps_json(body: bytes) -> list[Record | ItemError]
+    decode_generations_grpc(data: bytes, *, now_ns: int | None = None) -> list[Record | ItemError]
+    decode_workflow_steps_grpc(data: bytes) -> list[Record | ItemError]
+    generations_from_request(request, *, now_ns=None) / workflow_steps_from_request(request)
+        # the same for an already parsed ExportGenerationsRequest / ExportWorkflowStepsRequest
+    export_results(items) -> list[ExportResult]
+    encode_generations_response_json(results) -> bytes       # 202 body; b"{}" without results
+    encode_workflow_steps_response_json(results) -> bytes
+    generations_response(results) / workflow_steps_response(results)   # gRPC reply messages
+
+Each decoder returns one entry per item, in request order: the record after the server's
+defaults (id ``gen-<n>``, mode SYNC, operation ``generateText``/``streamText``, missing
+timestamps = ``now_ns`` or the current time), or an :class:`ItemError` carrying the item's
+(defaulted) id and the server's exact rejection text (``generation.model is required``, ...).
+A body that does not parse raises :class:`SigilDecodeError` whose message is protobuf-go's
+(``proto: (line 1:2): unknown field "foo"``): answer 400 with it, or, for gRPC, INTERNAL.
+
+Sending (exporter side)::
+
+    encode_generations_json(records) -> bytes     # ExportGenerationsRequest, SDK-shaped protojson
+    encode_workflow_steps_json(records) -> bytes
+    generations_request(records) / workflow_steps_request(records)   # gRPC request messages
+    decode_generations_response_json(body) -> list[ExportResult]    # raises SigilDecodeError
+    decode_workflow_steps_response_json(body) -> list[ExportResult]
+    results_from_generations_response(msg) / results_from_workflow_steps_response(msg)
+
+Single messages::
+
+    generation_to_record(pb.Generation) -> Record          record_to_generation(Record) -> pb.Generation
+    workflow_step_to_record(pb.WorkflowStep) -> Record     record_to_workflow_step(Record) -> pb.WorkflowStep
+
+Record conventions:
+
+* Generations are ``Kind.LLM``; generation id -> ``id``, ``operation_name`` -> ``operation``,
+  mode STREAM/SYNC -> ``stream`` True/False (None when unspecified), times are int ns.
+* Non-blank ``call_error`` -> ``error_message`` and ``status=Status.ERROR``. Going out, a failed
+  record without a message sends its error type or status name, so it still counts as an
+  error.
+* proto3 usage counts cannot tell 0 from unset: 0 -> ``None`` (so exporters of other formats
+  do not send a false 0) and ``None`` -> 0. ``input_semantics`` INCLUSIVE ->
+  ``Usage.input_includes_cache=True``. The legacy ``cache_creation_input_tokens`` (field 7)
+  is read into ``cache_write_input_tokens`` when field 5 is 0, and never written.
+* ``optional`` fields keep presence (``temperature=0.0`` is not ``None``).
+* Metadata ``sigil.user.id`` / ``user.id`` -> ``user_id`` and ``sigil.conversation.title`` /
+  ``conversation_title`` -> ``conversation_title``; metadata stays untouched. Going out, the
+  ``sigil.*`` key is added only when the record has the value and metadata has neither key.
+* Struct numbers that are integral within 2**53 are kept as ``int``.
+* Workflow steps are ``Kind.WORKFLOW_STEP`` with ``step_name`` -> ``name`` and ``error`` ->
+  ``error_message``. They are checked with the SDK's rules (``id is required``,
+  ``conversation_id is required``, ``step_name is required``, trimmed; ``completed_at must
+  not be earlier than started_at``); the server's own rules are not public.
+* System-role messages from other formats become ``system_prompt`` when the record has none.
+
+Known deviations from Go are listed in ``gateway.formats.sigil_json``.
+"""
+
+from __future__ import annotations
+
+from gateway.formats.sigil_common import (
+    ExportResult,
+    ItemError,
+    SigilDecodeError,
+    export_results,
+)
+from gateway.formats.sigil_json import decode_generations_json, decode_workflow_steps_json
+from gateway.formats.sigil_json_encode import (
+    decode_generations_response_json,
+    decode_workflow_steps_response_json,
+    encode_generations_json,
+    encode_generations_response_json,
+    encode_workflow_steps_json,
+    encode_workflow_steps_response_json,
+)
+from gateway.formats.sigil_proto import (
+    decode_generations_grpc,
+    decode_workflow_steps_grpc,
+    generation_to_record,
+    generations_from_request,
+    generations_request,
+    generations_response,
+    record_to_generation,
+    record_to_workflow_step,
+    results_from_generations_response,
+    results_from_workflow_steps_response,
+    workflow_step_to_record,
+    workflow_steps_from_request,
+    workflow_steps_request,
+    workflow_steps_response,
+)
+
+__all__ = [
+    "ExportResult",
+    "ItemError",
+    "SigilDecodeError",
+    "decode_generations_grpc",
+    "decode_generations_json",
+    "decode_generations_response_json",
+    "decode_workflow_steps_grpc",
+    "decode_workflow_steps_json",
+    "decode_workflow_steps_response_json",
+    "encode_generations_json",
+    "encode_generations_response_json",
+    "encode_workflow_steps_json",
+    "encode_workflow_steps_response_json",
+    "export_results",
+    "generation_to_record",
+    "generations_from_request",
+    "generations_request",
+    "generations_response",
+    "record_to_generation",
+    "record_to_workflow_step",
+    "results_from_generations_response",
+    "results_from_workflow_steps_response",
+    "workflow_step_to_record",
+    "workflow_steps_from_request",
+    "workflow_steps_request",
+    "workflow_steps_response",
+]

@@ -1,0 +1,346 @@
+"""Records -> Sigil protojson request bodies, and the response bodies both ways.
+
+Internal to :mod:`gateway.formats.sigil`. Bodies are built as dicts and dumped with orjson,
+shaped like the Python SDK's ``MessageToDict(..., preserving_proto_field_name=True)`` output:
+proto field names in field-number order, enums as names, int64 as strings, bytes as standard
+base64 with padding, RFC 3339 UTC timestamps with 0/3/6/9 fractional digits, defaults
+omitted, ``optional`` fields present whenever set (``"temperature": 0.0``) and a set oneof
+member present even when empty (``{"text": ""}``). ``model`` and ``usage`` are always present
+(the SDK always sets them). Struct numbers are written as the record holds them (``1`` rather
+than the SDK's ``1.0``; both parse to the same double).
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+from collections.abc import Iterable
+from typing import Any, Final
+
+import orjson
+
+from gateway.formats import sigil_common as common
+from gateway.formats.sigil_common import ExportResult, SigilDecodeError
+from gateway.formats.sigil_proto import ROLE_TO_PROTO, system_prompt_and_input
+from gateway.model import Message, Part, PartKind, Record, ToolDefinition
+
+_MODE_NAMES: Final = {common.MODE_SYNC: "GENERATION_MODE_SYNC", common.MODE_STREAM: "GENERATION_MODE_STREAM"}
+_ROLE_NAMES: Final = {1: "MESSAGE_ROLE_USER", 2: "MESSAGE_ROLE_ASSISTANT", 3: "MESSAGE_ROLE_TOOL"}
+_ARTIFACT_KIND_NAMES: Final = {
+    1: "ARTIFACT_KIND_REQUEST",
+    2: "ARTIFACT_KIND_RESPONSE",
+    3: "ARTIFACT_KIND_TOOLS",
+    4: "ARTIFACT_KIND_PROVIDER_EVENT",
+}
+
+
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def _double(value: float) -> float | str:
+    # JSON has no NaN or infinities; protojson spells them as strings (orjson would write null).
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _part(part: Part) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if part.provider_type:
+        out["metadata"] = {"provider_type": part.provider_type}
+    kind = part.kind
+    if kind is PartKind.TEXT:
+        out["text"] = part.text
+    elif kind is PartKind.THINKING:
+        out["thinking"] = part.text
+    elif kind is PartKind.TOOL_CALL:
+        call: dict[str, Any] = {}
+        if part.tool_call_id:
+            call["id"] = part.tool_call_id
+        if part.tool_name:
+            call["name"] = part.tool_name
+        if part.tool_input_json:
+            call["input_json"] = _b64(part.tool_input_json)
+        out["tool_call"] = call
+    elif kind is PartKind.TOOL_RESULT:
+        result: dict[str, Any] = {}
+        if part.tool_call_id:
+            result["tool_call_id"] = part.tool_call_id
+        if part.tool_name:
+            result["name"] = part.tool_name
+        if part.tool_result_content:
+            result["content"] = part.tool_result_content
+        if part.tool_result_json:
+            result["content_json"] = _b64(part.tool_result_json)
+        if part.is_error:
+            result["is_error"] = True
+        out["tool_result"] = result
+    else:
+        media = {
+            "kind": part.media_kind,
+            "url": part.media_url,
+            "mime_type": part.media_mime_type,
+            "name": part.media_name,
+        }
+        out["media"] = {key: value for key, value in media.items() if value}
+    return out
+
+
+def _messages(messages: list[Message]) -> list[dict[str, Any]]:
+    out = []
+    for message in messages:
+        item: dict[str, Any] = {}
+        role = ROLE_TO_PROTO.get(message.role, 0)
+        if role:
+            item["role"] = _ROLE_NAMES[role]
+        if message.name:
+            item["name"] = message.name
+        if message.parts:
+            item["parts"] = [_part(part) for part in message.parts]
+        out.append(item)
+    return out
+
+
+def _usage(record: Record) -> dict[str, Any]:
+    usage = record.usage
+    counts = (
+        ("input_tokens", usage.input_tokens),
+        ("output_tokens", usage.output_tokens),
+        ("total_tokens", usage.total_tokens),
+        ("cache_read_input_tokens", usage.cache_read_input_tokens),
+        ("cache_write_input_tokens", usage.cache_write_input_tokens),
+        ("reasoning_tokens", usage.reasoning_tokens),
+    )
+    out: dict[str, Any] = {name: str(value) for name, value in counts if value}
+    if usage.input_includes_cache:
+        out["input_semantics"] = "TOKEN_INPUT_SEMANTICS_INCLUSIVE"
+    return out
+
+
+def _put_timestamp(out: dict[str, Any], key: str, ns: int | None) -> None:
+    if ns is not None:
+        text = common.format_timestamp(ns)
+        if text is not None:  # outside years 1-9999 protojson has no spelling: leave it out
+            out[key] = text
+
+
+def generation_dict(record: Record) -> dict[str, Any]:
+    """One generation as the SDK's proto-named protojson dict."""
+    r = record
+    out: dict[str, Any] = {}
+    system_prompt, input_messages = system_prompt_and_input(r)
+    strings = (
+        ("id", r.id),
+        ("conversation_id", r.conversation_id),
+        ("operation_name", r.operation),
+    )
+    out.update((key, value) for key, value in strings if value)
+    mode = common.mode_from_stream(r.stream)
+    if mode:
+        out["mode"] = _MODE_NAMES[mode]
+    if r.trace_id:
+        out["trace_id"] = r.trace_id
+    if r.span_id:
+        out["span_id"] = r.span_id
+    out["model"] = {key: value for key, value in (("provider", r.provider), ("name", r.model)) if value}
+    for key, value in (
+        ("response_id", r.response_id),
+        ("response_model", r.response_model),
+        ("system_prompt", system_prompt),
+    ):
+        if value:
+            out[key] = value
+    if input_messages:
+        out["input"] = _messages(input_messages)
+    if r.output:
+        out["output"] = _messages(r.output)
+    if r.tools:
+        out["tools"] = [_tool(tool) for tool in r.tools]
+    out["usage"] = _usage(r)
+    if r.stop_reason:
+        out["stop_reason"] = r.stop_reason
+    _put_timestamp(out, "started_at", r.start_ns)
+    _put_timestamp(out, "completed_at", r.end_ns)
+    if r.tags:
+        out["tags"] = r.tags
+    metadata = common.metadata_out(r)
+    if metadata:
+        out["metadata"] = metadata
+    if r.artifacts:
+        out["raw_artifacts"] = [
+            _artifact(a.kind, a.name, a.content_type, a.payload, a.record_id, a.uri) for a in r.artifacts
+        ]
+    call_error = common.call_error_out(r)
+    if call_error:
+        out["call_error"] = call_error
+    if r.agent_name:
+        out["agent_name"] = r.agent_name
+    if r.agent_version:
+        out["agent_version"] = r.agent_version
+    if r.max_tokens is not None:
+        out["max_tokens"] = str(r.max_tokens)
+    if r.temperature is not None:
+        out["temperature"] = _double(r.temperature)
+    if r.top_p is not None:
+        out["top_p"] = _double(r.top_p)
+    if r.tool_choice is not None:
+        out["tool_choice"] = r.tool_choice
+    if r.thinking_enabled is not None:
+        out["thinking_enabled"] = r.thinking_enabled
+    if r.parent_generation_ids:
+        out["parent_generation_ids"] = r.parent_generation_ids
+    if r.effective_version is not None:
+        out["effective_version"] = r.effective_version
+    return out
+
+
+def _tool(tool: ToolDefinition) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (("name", tool.name), ("description", tool.description), ("type", tool.type)):
+        if value:
+            out[key] = value
+    if tool.input_schema_json:
+        out["input_schema_json"] = _b64(tool.input_schema_json)
+    if tool.deferred:
+        out["deferred"] = True
+    return out
+
+
+def _artifact(
+    kind: int, name: str, content_type: str, payload: bytes, record_id: str, uri: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if kind:
+        # protojson writes an enum number it has no name for as the number.
+        out["kind"] = _ARTIFACT_KIND_NAMES.get(kind, kind)
+    if name:
+        out["name"] = name
+    if content_type:
+        out["content_type"] = content_type
+    if payload:
+        out["payload"] = _b64(payload)
+    if record_id:
+        out["record_id"] = record_id
+    if uri:
+        out["uri"] = uri
+    return out
+
+
+def workflow_step_dict(record: Record) -> dict[str, Any]:
+    """One workflow step as the SDK's proto-named protojson dict."""
+    r = record
+    out: dict[str, Any] = {}
+    for key, value in (
+        ("id", r.id),
+        ("conversation_id", r.conversation_id),
+        ("step_name", r.name),
+        ("framework", r.framework),
+    ):
+        if value:
+            out[key] = value
+    _put_timestamp(out, "started_at", r.start_ns)
+    _put_timestamp(out, "completed_at", r.end_ns)
+    if r.input_state is not None:
+        out["input_state"] = r.input_state
+    if r.output_state is not None:
+        out["output_state"] = r.output_state
+    error = common.call_error_out(r)
+    if error:
+        out["error"] = error
+    if r.tags:
+        out["tags"] = r.tags
+    if r.linked_generation_ids:
+        out["linked_generation_ids"] = r.linked_generation_ids
+    if r.parent_step_ids:
+        out["parent_step_ids"] = r.parent_step_ids
+    for key, value in (
+        ("agent_name", r.agent_name),
+        ("agent_version", r.agent_version),
+        ("trace_id", r.trace_id),
+        ("span_id", r.span_id),
+    ):
+        if value:
+            out[key] = value
+    if r.metadata:
+        out["metadata"] = r.metadata
+    return out
+
+
+def encode_generations_json(records: Iterable[Record]) -> bytes:
+    """The ``ExportGenerationsRequest`` body for records (``{}`` when there are none)."""
+    generations = [generation_dict(record) for record in records]
+    return orjson.dumps({"generations": generations} if generations else {})
+
+
+def encode_workflow_steps_json(records: Iterable[Record]) -> bytes:
+    """The ``ExportWorkflowStepsRequest`` body for records (``{}`` when there are none)."""
+    steps = [workflow_step_dict(record) for record in records]
+    return orjson.dumps({"workflow_steps": steps} if steps else {})
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _encode_results(results: Iterable[ExportResult], id_key: str) -> bytes:
+    items = []
+    for result in results:
+        item: dict[str, Any] = {}
+        if result.id:
+            item[id_key] = result.id
+        if result.accepted:
+            item["accepted"] = True
+        if result.error:
+            item["error"] = result.error
+        items.append(item)
+    return orjson.dumps({"results": items} if items else {})
+
+
+def encode_generations_response_json(results: Iterable[ExportResult]) -> bytes:
+    """The receiver's 202 body: proto names, defaults omitted, ``{}`` without results."""
+    return _encode_results(results, "generation_id")
+
+
+def encode_workflow_steps_response_json(results: Iterable[ExportResult]) -> bytes:
+    return _encode_results(results, "step_id")
+
+
+def _decode_results(body: bytes, id_keys: tuple[str, str]) -> list[ExportResult]:
+    # Lenient like the SDK: unknown keys are ignored, a missing `accepted` means false and a
+    # missing id is "" (callers fall back to the id they sent at that index).
+    try:
+        root = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise SigilDecodeError(f"proto: invalid response body: {exc}") from None
+    if type(root) is not dict:
+        raise SigilDecodeError("proto: response body is not a JSON object")
+    results = root.get("results")
+    if results is None:
+        return []
+    if type(results) is not list:
+        raise SigilDecodeError("proto: response results is not a list")
+    out = []
+    for item in results:
+        if type(item) is not dict:
+            raise SigilDecodeError("proto: response result is not an object")
+        ident = item.get(id_keys[0]) or item.get(id_keys[1])
+        error = item.get("error")
+        out.append(
+            ExportResult(
+                ident if isinstance(ident, str) else "",
+                item.get("accepted") is True,
+                error if isinstance(error, str) else "",
+            )
+        )
+    return out
+
+
+def decode_generations_response_json(body: bytes) -> list[ExportResult]:
+    """Reads a server's ``{"results":[...]}`` reply (``generation_id`` or ``generationId``)."""
+    return _decode_results(body, ("generation_id", "generationId"))
+
+
+def decode_workflow_steps_response_json(body: bytes) -> list[ExportResult]:
+    return _decode_results(body, ("step_id", "stepId"))

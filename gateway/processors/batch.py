@@ -1,0 +1,169 @@
+"""``batch`` processor: groups records into larger batches before the exporters.
+
+A batch is sent when it reaches ``send_batch_size`` records or when ``timeout`` has passed since
+its first record; no batch sent on is larger than ``send_batch_max_size`` (0: no cap). Batches
+are kept apart per tenant (so a forwarded ``X-Scope-OrgID`` stays right) and per value of each
+``metadata_keys`` entry (request headers the receiver kept); past
+``metadata_cardinality_limit`` distinct keys, new keys are refused with a retryable error.
+Shutdown flushes everything. The buffer is bounded by ``max_buffered_records``: past it the
+processor refuses intake (429 / RESOURCE_EXHAUSTED at the receiver) instead of growing.
+
+The client's 2xx comes when its records are buffered here, before export: put processors that
+must refuse a request (``auth``, ``memory_limiter``) before ``batch``.
+
+.. code-block:: yaml
+
+    processors:
+      batch:
+        send_batch_size: 512
+        timeout: 200ms
+        metadata_keys: [x-team]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+
+from gateway.component import Consumer, CreateSettings, Factory
+from gateway.config import Duration
+from gateway.errors import ConsumeError, Overloaded
+from gateway.model import Batch, Context, Record
+from gateway.telemetry import RateLimitedLog
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEND_BATCH_SIZE = 8192
+DEFAULT_TIMEOUT = 0.2
+DEFAULT_CARDINALITY_LIMIT = 1000
+DEFAULT_MAX_BUFFERED = 100_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class BatchConfig:
+    send_batch_size: int = DEFAULT_SEND_BATCH_SIZE  # records that trigger a send
+    send_batch_max_size: int = 0  # upper bound of one sent batch; 0 = no cap
+    timeout: Duration = Duration(DEFAULT_TIMEOUT)  # max wait after a batch's first record
+    metadata_keys: list[str] = dataclasses.field(default_factory=list)  # headers that split batches
+    metadata_cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT  # distinct key combinations kept
+    max_buffered_records: int = DEFAULT_MAX_BUFFERED  # intake is refused beyond this
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.send_batch_size < 1:
+            problems.append("send_batch_size: must be at least 1")
+        if self.send_batch_max_size and self.send_batch_max_size < self.send_batch_size:
+            problems.append("send_batch_max_size: must be 0 or at least send_batch_size")
+        if self.timeout <= 0:
+            problems.append("timeout: must be greater than 0")
+        if self.metadata_cardinality_limit < 1:
+            problems.append("metadata_cardinality_limit: must be at least 1")
+        if self.max_buffered_records < self.send_batch_size:
+            problems.append("max_buffered_records: must be at least send_batch_size")
+        return problems
+
+
+@dataclasses.dataclass
+class _Pending:
+    context: Context
+    records: list[Record] = dataclasses.field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+class BatchProcessor:
+    def __init__(self, settings: CreateSettings, cfg: BatchConfig, next_: Consumer) -> None:
+        self._cfg = cfg
+        self._next = next_
+        self._id = str(settings.id)
+        self._pipeline = settings.pipeline
+        self._t = settings.telemetry
+        self._pending: dict[tuple[str, ...], _Pending] = {}
+        self._buffered = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._warn = RateLimitedLog(log)
+        self._keys = tuple(k.lower() for k in cfg.metadata_keys)
+
+    async def start(self) -> None:
+        return None
+
+    def _key(self, ctx: Context) -> tuple[str, ...]:
+        return (ctx.tenant, *(ctx.headers.get(k, "") for k in self._keys))
+
+    async def consume(self, batch: Batch) -> None:
+        if self._closed:
+            raise Overloaded("batch processor is shutting down", retry_after=1.0)
+        n = len(batch.records)
+        if self._buffered + n > self._cfg.max_buffered_records:
+            raise Overloaded(f"batch processor {self._id} buffer is full", retry_after=1.0)
+        key = self._key(batch.context)
+        pending = self._pending.get(key)
+        if pending is None:
+            if len(self._pending) >= self._cfg.metadata_cardinality_limit:
+                raise Overloaded(
+                    f"batch processor {self._id}: too many distinct metadata key combinations", retry_after=1.0
+                )
+            ctx = batch.context
+            # The kept context names only what the key shares; credentials stay with requests.
+            pending = _Pending(
+                Context(
+                    receiver=ctx.receiver,
+                    transport=ctx.transport,
+                    tenant=ctx.tenant,
+                    headers={k: ctx.headers[k] for k in self._keys if k in ctx.headers},
+                )
+            )
+            self._pending[key] = pending
+            loop = asyncio.get_running_loop()
+            pending.timer = loop.call_later(float(self._cfg.timeout), self._flush_later, key)
+        pending.records.extend(batch.records)
+        self._buffered += n
+        if len(pending.records) >= self._cfg.send_batch_size:
+            self._flush_later(key)
+
+    def _flush_later(self, key: tuple[str, ...]) -> None:
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        task = asyncio.get_running_loop().create_task(self._send(pending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _chunks(self, records: list[Record]) -> list[list[Record]]:
+        size = self._cfg.send_batch_max_size
+        if not size or len(records) <= size:
+            return [records]
+        return [records[i : i + size] for i in range(0, len(records), size)]
+
+    async def _send(self, pending: _Pending) -> None:
+        try:
+            for chunk in self._chunks(pending.records):
+                try:
+                    await self._next.consume(Batch(chunk, pending.context))
+                except ConsumeError as exc:
+                    # The client already has its 2xx; all that is left is to count the loss.
+                    self._t.processor_dropped.labels(self._id, self._pipeline, "export_refused").inc(len(chunk))
+                    self._warn.warning(
+                        "refused", "batch %s: next consumer refused %d records: %s", self._id, len(chunk), exc
+                    )
+        finally:
+            self._buffered -= len(pending.records)
+
+    async def shutdown(self) -> None:
+        self._closed = True
+        for key in list(self._pending):
+            self._flush_later(key)
+        while self._tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*list(self._tasks))
+
+
+def _create(settings: CreateSettings, cfg: BatchConfig, next_: Consumer) -> BatchProcessor:
+    return BatchProcessor(settings, cfg, next_)
+
+
+FACTORY = Factory("processor", "batch", BatchConfig, _create, "Groups records into larger batches.")

@@ -1,0 +1,814 @@
+"""Foglamp ingest bodies: the zod contract, record mapping, round trips and encoding limits."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.formats import foglamp
+from gateway.formats._foglamp_content import decode_content, encode_content
+from gateway.formats.foglamp import FoglampValidationError, count_spans, decode_ingest, encode_batches
+from gateway.model import (
+    Customer,
+    Kind,
+    Message,
+    Part,
+    PartKind,
+    Record,
+    Role,
+    Status,
+    ToolDefinition,
+    Usage,
+)
+from tests.formats import record_strategies as rs
+
+TESTDATA = Path(__file__).parent.parent / "testdata" / "foglamp"
+T0_MS = 1_776_679_200_000  # 2026-04-20T10:00:00Z
+_DELETE = object()
+
+
+def load(name: str) -> Any:
+    return orjson.loads((TESTDATA / name).read_bytes())
+
+
+def span(**changes: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"spanId": "s1", "spanType": "llm", "name": "step", "startTime": T0_MS, "endTime": T0_MS + 5}
+    return _apply(out, changes)
+
+
+def trace(spans: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"traceId": "t1", "traceName": "demo", "spans": spans if spans is not None else [span()]}
+    return _apply(out, changes)
+
+
+def payload(traces: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"version": "v1", "traces": traces if traces is not None else [trace()]}
+    return _apply(out, changes)
+
+
+def _apply(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    for key, value in changes.items():
+        if value is _DELETE:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    return base
+
+
+def issues_of(body: object) -> list[tuple[str, list[Any], str]]:
+    with pytest.raises(FoglampValidationError) as info:
+        decode_ingest(body)
+    return [(i["code"], i["path"], i["message"]) for i in info.value.issues]
+
+
+def via_wire(body: dict[str, Any]) -> Any:
+    return orjson.loads(orjson.dumps(body))
+
+
+# --------------------------------------------------------------------------------------------
+# The contract
+
+SP = ["traces", 0, "spans", 0]  # path of the first span
+ENUM_SPAN_TYPE = 'Invalid option: expected one of "agent"|"llm"|"tool"|"embedding"|"other"'
+
+CASES: list[tuple[str, object, list[tuple[str, list[Any], str]]]] = [
+    ("body_not_object", [], [("invalid_type", [], "Invalid input: expected object, received array")]),
+    ("version_wrong", payload(version="v2"), [("invalid_value", ["version"], 'Invalid input: expected "v1"')]),
+    ("version_missing", payload(version=_DELETE), [("invalid_value", ["version"], 'Invalid input: expected "v1"')]),
+    ("unknown_top_key", payload(foo=1), [("unrecognized_keys", [], 'Unrecognized key: "foo"')]),
+    (
+        "unknown_keys_in_js_order",
+        payload(b=1, **{"10": 1, "2": 1}),
+        [("unrecognized_keys", [], 'Unrecognized keys: "2", "10", "b"')],
+    ),
+    ("traces_empty", payload([]), [("too_small", ["traces"], "Too small: expected array to have >=1 items")]),
+    (
+        "traces_too_many",
+        payload([trace() for _ in range(1001)]),
+        [("too_big", ["traces"], "Too big: expected array to have <=1000 items")],
+    ),
+    ("traces_not_array", payload({}), [("invalid_type", ["traces"], "Invalid input: expected array, received object")]),
+    (
+        "spans_empty",
+        payload([trace([])]),
+        [("too_small", ["traces", 0, "spans"], "Too small: expected array to have >=1 items")],
+    ),
+    (
+        "spans_too_many",
+        payload([trace([span(spanId=f"s{i}") for i in range(2001)])]),
+        [("too_big", ["traces", 0, "spans"], "Too big: expected array to have <=2000 items")],
+    ),
+    (
+        "trace_id_empty",
+        payload([trace(traceId="")]),
+        [("too_small", ["traces", 0, "traceId"], "Too small: expected string to have >=1 characters")],
+    ),
+    (
+        "trace_id_too_long",
+        payload([trace(traceId="x" * 129)]),
+        [("too_big", ["traces", 0, "traceId"], "Too big: expected string to have <=128 characters")],
+    ),
+    (
+        "trace_id_missing",
+        payload([trace(traceId=_DELETE)]),
+        [("invalid_type", ["traces", 0, "traceId"], "Invalid input: expected string, received undefined")],
+    ),
+    (
+        "trace_name_too_long",
+        payload([trace(traceName="n" * 257)]),
+        [("too_big", ["traces", 0, "traceName"], "Too big: expected string to have <=256 characters")],
+    ),
+    (
+        "no_trace_or_agent_name",
+        payload([trace(traceName=_DELETE)]),
+        [("custom", ["traces", 0, "traceName"], "Either traceName or agentName must be provided")],
+    ),
+    (
+        "empty_names_are_missing",
+        payload([trace(traceName="", agentName="")]),
+        [("custom", ["traces", 0, "traceName"], "Either traceName or agentName must be provided")],
+    ),
+    (
+        "workflow_name_alone",
+        payload([trace(workflowName="wf")]),
+        [("custom", ["traces", 0, "workflowRunId"], "workflowName and workflowRunId must be provided together")],
+    ),
+    (
+        "workflow_run_id_with_empty_name",
+        payload([trace(workflowName="", workflowRunId="r1")]),
+        [("custom", ["traces", 0, "workflowRunId"], "workflowName and workflowRunId must be provided together")],
+    ),
+    (
+        "both_trace_refinements_in_order",
+        payload([trace(traceName=_DELETE, workflowRunId="r1")]),
+        [
+            ("custom", ["traces", 0, "traceName"], "Either traceName or agentName must be provided"),
+            ("custom", ["traces", 0, "workflowRunId"], "workflowName and workflowRunId must be provided together"),
+        ],
+    ),
+    (
+        "session_id_number",
+        payload([trace(sessionId=7)]),
+        [("invalid_type", ["traces", 0, "sessionId"], "Invalid input: expected string, received number")],
+    ),
+    (
+        "customer_unknown_key_and_missing_id",
+        payload([trace(customer={"name": "Ada", "email": "a@b"})]),
+        [
+            ("invalid_type", ["traces", 0, "customer", "id"], "Invalid input: expected string, received undefined"),
+            ("unrecognized_keys", ["traces", 0, "customer"], 'Unrecognized key: "email"'),
+        ],
+    ),
+    (
+        "customer_bad_url",
+        payload([trace(customer={"id": "c", "imageUrl": "not a url"})]),
+        [("invalid_format", ["traces", 0, "customer", "imageUrl"], "Invalid URL")],
+    ),
+    (
+        "customer_name_too_long",
+        payload([trace(customer={"id": "c", "name": "n" * 257})]),
+        [("too_big", ["traces", 0, "customer", "name"], "Too big: expected string to have <=256 characters")],
+    ),
+    (
+        "metadata_not_record",
+        payload([trace(metadata=["a"])]),
+        [("invalid_type", ["traces", 0, "metadata"], "Invalid input: expected record, received array")],
+    ),
+    (
+        "metadata_value_number",
+        payload([trace(metadata={"k": 1})]),
+        [("invalid_type", ["traces", 0, "metadata", "k"], "Invalid input: expected string, received number")],
+    ),
+    (
+        "metadata_key_too_long",
+        payload([trace(metadata={"k" * 129: "v"})]),
+        [("invalid_key", ["traces", 0, "metadata", "k" * 129], "Invalid key in record")],
+    ),
+    (
+        "metadata_value_too_long_and_too_many_keys",
+        payload([trace(metadata={"a": "v" * 1025, **{f"k{i}": "v" for i in range(64)}})]),
+        [
+            ("too_big", ["traces", 0, "metadata", "a"], "Too big: expected string to have <=1024 characters"),
+            ("custom", ["traces", 0, "metadata"], "metadata may have at most 64 keys"),
+        ],
+    ),
+    (
+        "span_metadata_too_many_keys",
+        payload([trace([span(metadata={f"k{i}": "v" for i in range(65)})])]),
+        [("custom", [*SP, "metadata"], "metadata may have at most 64 keys")],
+    ),
+    ("span_type_wrong", payload([trace([span(spanType="chat")])]), [("invalid_value", [*SP, "spanType"], ENUM_SPAN_TYPE)]),
+    ("span_type_missing", payload([trace([span(spanType=_DELETE)])]), [("invalid_value", [*SP, "spanType"], ENUM_SPAN_TYPE)]),
+    (
+        "status_wrong",
+        payload([trace([span(status="done")])]),
+        [("invalid_value", [*SP, "status"], 'Invalid option: expected one of "ok"|"error"|"aborted"')],
+    ),
+    (
+        "span_id_empty_parent_empty",
+        payload([trace([span(spanId="", parentSpanId="")])]),
+        [
+            ("too_small", [*SP, "spanId"], "Too small: expected string to have >=1 characters"),
+            ("too_small", [*SP, "parentSpanId"], "Too small: expected string to have >=1 characters"),
+        ],
+    ),
+    (
+        "name_counts_utf16_units",
+        payload([trace([span(name="😀" * 257)])]),
+        [("too_big", [*SP, "name"], "Too big: expected string to have <=512 characters")],
+    ),
+    (
+        "name_missing",
+        payload([trace([span(name=_DELETE)])]),
+        [("invalid_type", [*SP, "name"], "Invalid input: expected string, received undefined")],
+    ),
+    (
+        "start_fractional",
+        payload([trace([span(startTime=T0_MS + 0.5)])]),
+        [("invalid_type", [*SP, "startTime"], "Invalid input: expected int, received number")],
+    ),
+    (
+        "start_negative_and_end_before",
+        payload([trace([span(startTime=5, endTime=-1)])]),
+        [
+            ("too_small", [*SP, "endTime"], "Too small: expected number to be >=0"),
+            ("custom", [*SP, "endTime"], "endTime must be >= startTime"),
+        ],
+    ),
+    (
+        "start_string",
+        payload([trace([span(startTime="1")])]),
+        [("invalid_type", [*SP, "startTime"], "Invalid input: expected number, received string")],
+    ),
+    (
+        "start_boolean_end_null",
+        payload([trace([span(startTime=True, endTime=None)])]),
+        [
+            ("invalid_type", [*SP, "startTime"], "Invalid input: expected number, received boolean"),
+            ("invalid_type", [*SP, "endTime"], "Invalid input: expected number, received null"),
+        ],
+    ),
+    (
+        "start_unsafe_integer",
+        payload([trace([span(startTime=2**53, endTime=2**53)])]),
+        [
+            ("too_big", [*SP, "startTime"], "Too big: expected int to be <=9007199254740991"),
+            ("too_big", [*SP, "endTime"], "Too big: expected int to be <=9007199254740991"),
+        ],
+    ),
+    (
+        "end_before_start",
+        payload([trace([span(endTime=T0_MS - 1)])]),
+        [("custom", [*SP, "endTime"], "endTime must be >= startTime")],
+    ),
+    (
+        # A size issue does not abort the span, so its refinement still runs ...
+        "end_before_start_with_long_name",
+        payload([trace([span(name="n" * 513, endTime=T0_MS - 1)])]),
+        [
+            ("too_big", [*SP, "name"], "Too big: expected string to have <=512 characters"),
+            ("custom", [*SP, "endTime"], "endTime must be >= startTime"),
+        ],
+    ),
+    (
+        # ... but a type issue (here an unknown key) does, and so does it the trace's refinements.
+        "end_before_start_with_unknown_key",
+        payload([trace([span(endTime=T0_MS - 1, cost=1)], traceName=_DELETE)]),
+        [("unrecognized_keys", SP, 'Unrecognized key: "cost"')],
+    ),
+    (
+        "ttft_negative",
+        payload([trace([span(ttftMs=-0.5)])]),
+        [("too_small", [*SP, "ttftMs"], "Too small: expected number to be >=0")],
+    ),
+    (
+        "error_message_too_long",
+        payload([trace([span(errorMessage="e" * 8193)])]),
+        [("too_big", [*SP, "errorMessage"], "Too big: expected string to have <=8192 characters")],
+    ),
+    (
+        "input_too_long",
+        payload([trace([span(input="i" * 1_000_001)])]),
+        [("too_big", [*SP, "input"], "Too big: expected string to have <=1000000 characters")],
+    ),
+    (
+        "output_object",
+        payload([trace([span(output={"text": "hi"})])]),
+        [("invalid_type", [*SP, "output"], "Invalid input: expected string, received object")],
+    ),
+    (
+        "usage_unknown_key_and_fraction",
+        payload([trace([span(usage={"inputTokens": 1.5, "cost": 2})])]),
+        [
+            ("invalid_type", [*SP, "usage", "inputTokens"], "Invalid input: expected int, received number"),
+            ("unrecognized_keys", [*SP, "usage"], 'Unrecognized key: "cost"'),
+        ],
+    ),
+    (
+        "usage_negative",
+        payload([trace([span(usage={"outputTokens": -1})])]),
+        [("too_small", [*SP, "usage", "outputTokens"], "Too small: expected number to be >=0")],
+    ),
+    (
+        "chunk_jitter_incomplete",
+        payload([trace([span(chunkJitter={"min": 0, "median": 1, "avg": 1, "p90": 2, "max": 3, "p99": 4})])]),
+        [
+            ("invalid_type", [*SP, "chunkJitter", "p10"], "Invalid input: expected number, received undefined"),
+            ("unrecognized_keys", [*SP, "chunkJitter"], 'Unrecognized key: "p99"'),
+        ],
+    ),
+    (
+        "rate_limit_unknown_key",
+        payload([trace([span(rateLimit={"tokensLimit": 1, "retryAfter": 2})])]),
+        [("unrecognized_keys", [*SP, "rateLimit"], 'Unrecognized key: "retryAfter"')],
+    ),
+    (
+        "model_call_ms_fractional",
+        payload([trace([span(modelCallMs=1.25)])]),
+        [("invalid_type", [*SP, "modelCallMs"], "Invalid input: expected int, received number")],
+    ),
+    (
+        "deprecated_array_too_long",
+        payload([trace([span(chunkOffsets=list(range(201)))])]),
+        [("too_big", [*SP, "chunkOffsets"], "Too big: expected array to have <=200 items")],
+    ),
+    (
+        "deprecated_array_bad_element",
+        payload([trace([span(reasoningChunkTokens=[1, -2])])]),
+        [("too_small", [*SP, "reasoningChunkTokens", 1], "Too small: expected number to be >=0")],
+    ),
+    (
+        "safety_metadata_too_long",
+        payload([trace([span(safetyMetadata="s" * 16_385)])]),
+        [("too_big", [*SP, "safetyMetadata"], "Too big: expected string to have <=16384 characters")],
+    ),
+    (
+        "full_paths_deep_in_the_body",
+        payload([trace(), trace([span(spanId=f"s{i}") for i in range(3)] + [span(spanId="s3", endTime=0)])]),
+        [("custom", ["traces", 1, "spans", 3, "endTime"], "endTime must be >= startTime")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_contract_rule(body: object, expected: list[tuple[str, list[Any], str]]) -> None:
+    assert issues_of(body) == expected
+
+
+def test_every_issue_is_reported_in_order() -> None:
+    # The receiver keeps the first 20; the decoder reports all of them.
+    body = payload([trace([span(spanId=f"s{i}", startTime="x") for i in range(30)])])
+    issues = issues_of(body)
+    assert len(issues) == 30
+    assert [i[1] for i in issues] == [["traces", 0, "spans", n, "startTime"] for n in range(30)]
+
+
+def test_invalid_fixture_gives_the_golden_issue_list() -> None:
+    issues = issues_of(load("invalid_many_problems.json"))
+    assert [list(i) for i in issues] == load("invalid_many_problems.issues.json")
+
+
+def test_error_message_names_the_first_issue() -> None:
+    with pytest.raises(FoglampValidationError, match=r"2 issue\(s\), first at traces.0.traceName: Either"):
+        decode_ingest(payload([trace(traceName=_DELETE, workflowName="w")]))
+
+
+def test_valid_edge_values_are_accepted() -> None:
+    body = payload(
+        [
+            trace(
+                [
+                    span(
+                        name="",
+                        startTime=0,
+                        endTime=0,
+                        ttftMs=0,
+                        chunkOffsets=list(range(200)),
+                        chunkTokens=[],
+                        reasoningOffsets=[1],
+                        reasoningChunkTokens=[2],
+                        metadata={f"k{i}": "v" * 1024 for i in range(64)},
+                        input="😀" * 500_000,
+                    )
+                ],
+                traceName=_DELETE,
+                agentName="a",
+                customer={"id": "c", "imageUrl": "  https://example.com/x.png  "},
+            )
+        ]
+    )
+    [record] = decode_ingest(body)
+    assert record.customer == Customer(id="c", image_url="https://example.com/x.png")
+    assert not any(key.startswith("foglamp.chunk") or "Offsets" in key for key in record.extra)
+
+
+def test_count_spans() -> None:
+    body = payload([trace([span(), span(spanId="s2")]), trace()])
+    assert count_spans(body) == 3 == len(decode_ingest(body))
+    assert count_spans({"traces": "x"}) == 0
+    assert count_spans([]) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping and round trips
+
+
+def test_rich_payload_round_trips_exactly() -> None:
+    original = load("rich_payload_every_field.json")
+    bodies, report = encode_batches(decode_ingest(copy.deepcopy(original)))
+    assert bodies == [original]
+    assert report.lossless and report.records_out == report.records_in == 6
+    assert orjson.dumps(bodies[0]) == orjson.dumps(original)  # byte-identical once compact
+
+
+def test_rich_payload_maps_to_records() -> None:
+    root, llm, tool, embed, other, vision = decode_ingest(load("rich_payload_every_field.json"))
+    assert [r.kind for r in (root, llm, tool, embed, other, vision)] == [
+        Kind.AGENT,
+        Kind.LLM,
+        Kind.TOOL,
+        Kind.EMBEDDING,
+        Kind.OTHER,
+        Kind.LLM,
+    ]
+    # Trace-level fields are on every record of the trace.
+    for rec in (root, llm, tool, embed, other):
+        assert (rec.trace_id, rec.trace_name, rec.agent_name) == (
+            "0192f1c0-1a2b-7c3d-8e4f-1a2b3c4d5e6f",
+            "refund question",
+            "support-copilot",
+        )
+        assert (rec.workflow_name, rec.workflow_run_id, rec.session_id) == (
+            "support-inbox",
+            "run_2026_04_20",
+            "session_abc123",
+        )
+        assert rec.customer == Customer(id="cus_42", name="Ada Lovelace", image_url="https://example.com/ada.png")
+        assert rec.trace_metadata == {"environment": "production", "region": "eu-west-1"}
+    assert root.customer is not llm.customer  # records can be changed independently
+    assert (llm.start_ns, llm.end_ns) == (1_776_679_200_010_000_000, 1_776_679_201_210_000_000)
+    assert llm.parent_span_id == "call1:root" and llm.span_id == "call1:step:0"
+    assert (llm.provider, llm.model, llm.ttft_ms) == ("openai", "gpt-4o", 320.5)
+    assert llm.usage == Usage(
+        input_tokens=1200,
+        output_tokens=350,
+        total_tokens=1550,
+        reasoning_tokens=40,
+        cache_read_input_tokens=1024,
+        cache_write_input_tokens=16,
+        image_count=1,
+        web_search_count=2,
+        request_count=1,
+        input_includes_cache=True,
+    )
+    assert llm.metadata == {"step": "0"} and root.metadata == {"feature": "refunds"}
+    assert llm.extra["foglamp.chunkJitter"] == {"min": 0, "p10": 1, "median": 3, "avg": 3.75, "p90": 9, "max": 41}
+    assert llm.extra["foglamp.modelCallMs"] == 1100 and llm.extra["foglamp.systemFingerprint"] == "fp_9f2c1d"
+    assert llm.extra["foglamp.rateLimit"]["tokensRemaining"] == 1998450
+    assert [(t.name, t.description) for t in llm.tools] == [("lookup_order", "Find an order by id"), ("issue_refund", "")]
+    assert orjson.loads(llm.tools[0].input_schema_json)["required"] == ["id"]
+    assert (tool.status, tool.error_message, tool.tool_name) == (Status.ERROR, "order service timed out", "lookup_order")
+    assert other.status is Status.ABORTED and other.name == ""
+    assert embed.usage.input_tokens == 12 and embed.usage.output_tokens is None
+
+
+def test_rich_payload_content_is_in_messages() -> None:
+    root, llm, tool, _, _, vision = decode_ingest(load("rich_payload_every_field.json"))
+    system, user, assistant, tool_msg = llm.input
+    assert system == Message(Role.SYSTEM, [Part(PartKind.TEXT, text="You are a support copilot. Be brief.")])
+    assert user.role is Role.USER and user.parts[0].text.startswith("Where is my refund")
+    thinking, call = assistant.parts
+    assert thinking == Part(PartKind.THINKING, text="I should look the order up first.")
+    assert (call.kind, call.tool_call_id, call.tool_name, call.tool_input_json) == (
+        PartKind.TOOL_CALL,
+        "call_1",
+        "lookup_order",
+        b'{"id":"A-17"}',
+    )
+    [result] = tool_msg.parts
+    assert result.kind is PartKind.TOOL_RESULT and orjson.loads(result.tool_result_json)["status"] == "refunded"
+    assert llm.extra["foglamp.output_form"] == "parts" and "foglamp.input_form" not in llm.extra
+    assert [p.kind for p in llm.output[0].parts] == [PartKind.THINKING, PartKind.TEXT]
+    # Plain text and a tool's JSON arguments are kept whole, marked raw.
+    assert root.output == [Message(Role.ASSISTANT, [Part(PartKind.TEXT, text="Your refund of $42.50 is on its way. ✅")])]
+    assert root.extra["foglamp.output_form"] == "raw" and root.extra["foglamp.input_form"] == "messages:s"
+    assert tool.input == [Message(Role.USER, [Part(PartKind.TEXT, text='{"id":"A-17"}')])]
+    image, file = vision.input[0].parts[1:]
+    assert (image.media_kind, image.media_url, image.media_mime_type) == ("image", "https://example.com/cat.png", "image/png")
+    assert (file.media_kind, file.media_mime_type, file.media_name) == ("file", "application/pdf", "report.pdf")
+    error_text, error_json, ok_text = vision.input[2].parts
+    assert (error_text.is_error, error_text.tool_result_content) == (True, "page is blank")
+    assert (error_json.is_error, error_json.tool_result_json) == (True, b'{"code":7}')
+    assert (ok_text.is_error, ok_text.tool_result_content) == (False, "ok")
+    # No content is copied into extra.
+    for rec in (root, llm, tool, vision):
+        assert not {"foglamp.input", "foglamp.output"} & set(rec.extra)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[{"role":"user","content":"hi","providerOptions":{"anthropic":{"cacheControl":{"type":"ephemeral"}}}}]',
+        '[{"content":"hi","role":"user"}]',  # another key order
+        '[ {"role":"user","content":"hi"} ]',  # another spacing
+        '{"role":"user","content":"hi"}',
+        "[]",
+        '[{"type":"text","text":"a"},{"type":"source","url":"u"}]',
+        "plain words",
+        "",
+    ],
+)
+def test_strings_not_reproducible_as_messages_stay_raw(text: str) -> None:
+    messages, form = decode_content(text, output=False)
+    assert form == "raw"
+    assert messages == [Message(Role.USER, [Part(PartKind.TEXT, text=text)])]
+    assert encode_content(messages, form, output=False) == text
+
+
+def test_unparseable_tool_catalog_is_kept_raw() -> None:
+    body = payload([trace([span(status="ok", toolCatalog='{"t":{"description":"d","strict":true}}')])])
+    [record] = decode_ingest(body)
+    assert record.tools == [] and record.extra["foglamp.toolCatalog"] == '{"t":{"description":"d","strict":true}}'
+    assert encode_batches([record])[0] == [body]
+
+
+def test_deprecated_arrays_are_ignored() -> None:
+    body = payload([trace([span(chunkOffsets=[1, 2], chunkTokens=[3], status="ok")])])
+    assert encode_batches(decode_ingest(body))[0] == [payload([trace([span(status="ok")])])]
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding records from any format
+
+
+def rec(**fields: Any) -> Record:
+    base: dict[str, Any] = {
+        "trace_id": "t1",
+        "span_id": "s1",
+        "name": "chat",
+        "start_ns": T0_MS * 1_000_000,
+        "end_ns": T0_MS * 1_000_000 + 5_000_000,
+    }
+    base.update(fields)
+    return Record(**base)
+
+
+def one_span(record: Record) -> tuple[dict[str, Any], dict[str, Any], foglamp.EncodeReport]:
+    bodies, report = encode_batches([record])
+    [body] = bodies
+    decode_ingest(via_wire(body))
+    [wire_trace] = body["traces"]
+    return wire_trace, wire_trace["spans"][0], report
+
+
+def test_sigil_style_usage_adds_cache_to_input_tokens() -> None:
+    usage = Usage(input_tokens=100, output_tokens=20, cache_read_input_tokens=900, cache_write_input_tokens=50)
+    _, wire, report = one_span(rec(usage=usage))
+    assert wire["usage"] == {"inputTokens": 1050, "outputTokens": 20, "cachedInputTokens": 900, "cacheWriteInputTokens": 50}
+    assert report.adjusted["input_tokens_plus_cache"] == 1
+    inclusive = Usage(input_tokens=1000, cache_read_input_tokens=900, input_includes_cache=True)
+    assert one_span(rec(usage=inclusive))[1]["usage"] == {"inputTokens": 1000, "cachedInputTokens": 900}
+
+
+def test_unknown_usage_is_omitted_not_zeroed() -> None:
+    _, wire, _ = one_span(rec(usage=Usage()))
+    assert "usage" not in wire
+    _, wire, report = one_span(rec(usage=Usage(output_tokens=3, reasoning_tokens=-1)))
+    assert wire["usage"] == {"outputTokens": 3} and report.truncated["usage.invalid_count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"trace_name": "tn", "agent_name": "an"}, {"traceName": "tn", "agentName": "an"}),
+        ({"agent_name": "an"}, {"agentName": "an"}),
+        ({"name": "root-span"}, {"traceName": "root-span"}),
+        ({"name": "", "operation": "generateText"}, {"traceName": "generateText"}),
+        ({"name": ""}, {"traceName": "trace"}),
+    ],
+)
+def test_trace_label_fallback_chain(fields: dict[str, Any], expected: dict[str, str]) -> None:
+    wire_trace, _, _ = one_span(rec(**fields))
+    assert {k: v for k, v in wire_trace.items() if k in ("traceName", "agentName")} == expected
+
+
+def test_root_span_name_labels_the_trace() -> None:
+    child = rec(span_id="c", parent_span_id="r", name="child")
+    root = rec(span_id="r", name="root")
+    [body], report = encode_batches([child, root])
+    assert body["traces"][0]["traceName"] == "root" and report.adjusted["trace_name_fallback"] == 1
+
+
+def test_workflow_is_sent_whole_or_not_at_all() -> None:
+    wire_trace, _, report = one_span(rec(workflow_name="wf"))
+    assert "workflowName" not in wire_trace and report.truncated["trace.workflow_incomplete"] == 1
+    wire_trace, _, _ = one_span(rec(workflow_name="wf", workflow_run_id="r"))
+    assert (wire_trace["workflowName"], wire_trace["workflowRunId"]) == ("wf", "r")
+
+
+def test_metadata_is_stringified_and_clamped() -> None:
+    metadata: dict[str, Any] = {"n": 1, "b": True, "o": {"a": [1]}, "none": None, "long": "v" * 2000, "k" * 200: "x"}
+    metadata.update({f"m{i}": "v" for i in range(70)})
+    _, wire, report = one_span(rec(metadata=metadata, tags={"team": "growth", "n": "tag loses"}))
+    meta = wire["metadata"]
+    assert len(meta) == 64
+    assert (meta["n"], meta["b"], meta["o"], meta["team"]) == ("1", "true", '{"a":[1]}', "growth")
+    assert meta["long"] == "v" * 1024 and meta["k" * 128] == "x" and "none" not in meta
+    assert report.truncated["span.metadata.keys"] == 12  # 76 non-null entries, 64 kept
+    assert report.truncated["span.metadata.null_value"] == 1
+    assert report.truncated["span.metadata.value"] == report.truncated["span.metadata.key"] == 1
+    assert report.adjusted["span.metadata.value_coerced"] == 3
+
+
+def test_ids_are_derived_deterministically() -> None:
+    orphan = rec(trace_id="", span_id="", id="gen-123")
+    first, _ = encode_batches([orphan])
+    again, _ = encode_batches([copy.deepcopy(orphan)])
+    assert first == again
+    wire_trace = first[0]["traces"][0]
+    assert wire_trace["spans"][0]["spanId"] == "gen-123" and wire_trace["traceId"].startswith("gw-")
+    long_id = rec(span_id="s" * 200, parent_span_id="p" * 200)
+    _, wire, report = one_span(long_id)
+    assert len(wire["spanId"]) <= 128 and wire["spanId"] == one_span(copy.deepcopy(long_id))[1]["spanId"]
+    assert report.adjusted["span_id_hashed"] == report.adjusted["parent_span_id_hashed"] == 1
+    nameless = rec(trace_id="", span_id="", id="")
+    assert encode_batches([nameless])[0] == encode_batches([copy.deepcopy(nameless)])[0]
+
+
+def test_kinds_statuses_and_times() -> None:
+    _, wire, report = one_span(
+        rec(
+            kind=Kind.WORKFLOW_STEP,
+            status=Status.RATE_LIMITED,
+            error_type="rate_limit_exceeded",
+            start_ns=T0_MS * 1_000_000 + 999_999,
+            end_ns=T0_MS * 1_000_000 - 7,
+        )
+    )
+    assert (wire["spanType"], wire["status"], wire["errorMessage"]) == ("other", "error", "rate_limit_exceeded")
+    assert wire["startTime"] == T0_MS and wire["endTime"] == T0_MS
+    assert report.adjusted["status_collapsed"] == 1 and report.adjusted["end_before_start"] == 1
+    _, wire, _ = one_span(rec(status=Status.TIMEOUT))
+    assert (wire["status"], wire["errorMessage"]) == ("error", "timeout")
+    _, wire, report = one_span(rec(start_ns=-5, end_ns=None))
+    assert (wire["startTime"], wire["endTime"]) == (0, 0) and report.adjusted["time_clamped"] == 2
+    bodies, report = encode_batches([rec(start_ns=None, end_ns=None)])
+    assert bodies == [] and report.dropped["no_timestamps"] == 1
+
+
+def test_messages_from_other_formats_are_encoded_as_ai_sdk_messages() -> None:
+    record = rec(
+        system_prompt="Be brief.",
+        input=[Message(Role.UNSPECIFIED, [Part(PartKind.TEXT, text="hi")], name="ada")],
+        output=[
+            Message(
+                Role.ASSISTANT,
+                [
+                    Part(PartKind.TOOL_CALL, tool_call_id="c1", tool_name="f", tool_input_json=b"not json"),
+                    Part(PartKind.TOOL_RESULT, tool_call_id="c1", tool_name="f", tool_result_json=b"[1]"),
+                ],
+            )
+        ],
+        tools=[ToolDefinition(name="f", type="function", input_schema_json=b'{"type":"object"}'), ToolDefinition("f")],
+    )
+    _, wire, _ = one_span(record)
+    assert orjson.loads(wire["input"]) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    ]
+    assert orjson.loads(wire["output"]) == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool-call", "toolCallId": "c1", "toolName": "f", "input": "not json"},
+                {"type": "tool-result", "toolCallId": "c1", "toolName": "f", "output": {"type": "json", "value": [1]}},
+            ],
+        }
+    ]
+    assert orjson.loads(wire["toolCatalog"]) == {"f": {"parameters": {"type": "object"}}}
+
+
+def test_tool_execution_json_becomes_input_and_output() -> None:
+    _, wire, _ = one_span(rec(kind=Kind.TOOL, tool_arguments_json=b'{"q":1}', tool_result_json=b'"done"'))
+    assert (wire["spanType"], wire["input"], wire["output"]) == ("tool", '{"q":1}', '"done"')
+
+
+def test_long_content_is_cut_with_the_sdk_marker() -> None:
+    text = "😀" * 600_000  # 1.2M UTF-16 units
+    _, wire, report = one_span(rec(input=[Message(Role.USER, [Part(PartKind.TEXT, text=text)])], extra={"foglamp.input_form": "raw"}))
+    assert wire["input"].endswith("…[truncated]") and len(wire["input"].encode("utf-16-le")) // 2 <= 1_000_000
+    assert report.truncated["span.input"] == 1
+
+
+def test_invalid_extras_are_dropped_and_counted() -> None:
+    extra = {"foglamp.modelCallMs": 1.5, "foglamp.chunkJitter": {"min": 1}, "foglamp.outputTps": 2.5}
+    _, wire, report = one_span(rec(extra=extra))
+    assert wire["outputTps"] == 2.5 and "modelCallMs" not in wire and "chunkJitter" not in wire
+    assert report.truncated["span.modelCallMs"] == report.truncated["span.chunkJitter"] == 1
+
+
+def test_splits_by_trace_count() -> None:
+    records = [rec(trace_id=f"t{i}") for i in range(5)]
+    bodies, report = encode_batches(records, max_traces=2)
+    assert [len(b["traces"]) for b in bodies] == [2, 2, 1] and report.payloads == 3
+
+
+def test_splits_a_trace_by_span_count() -> None:
+    records = [rec(span_id=f"s{i}") for i in range(7)]
+    [body], report = encode_batches(records, max_spans_per_trace=3)
+    assert [len(t["spans"]) for t in body["traces"]] == [3, 3, 1]
+    assert {t["traceId"] for t in body["traces"]} == {"t1"} and report.adjusted["trace_split"] == 2
+
+
+def test_splits_by_body_size() -> None:
+    records = [rec(trace_id=f"t{i % 3}", span_id=f"s{i}", metadata={"pad": "x" * 900}) for i in range(30)]
+    bodies, report = encode_batches(records, max_body_bytes=5_000)
+    assert len(bodies) > 5 and report.records_out == 30
+    for body in bodies:
+        assert len(orjson.dumps(body)) <= 5_000
+        decode_ingest(via_wire(body))
+
+
+def test_a_span_too_big_for_a_body_sheds_payload_fields_first() -> None:
+    big = rec(input=[Message(Role.USER, [Part(PartKind.TEXT, text="x" * 8_000)])], extra={"foglamp.sources": "[]"})
+    [body], report = encode_batches([big], max_body_bytes=4_000)
+    assert "input" not in body["traces"][0]["spans"][0] and report.truncated["span.input_over_body_limit"] == 1
+    bodies, report = encode_batches([rec(metadata={"pad": "x" * 1000})], max_body_bytes=500)
+    assert bodies == [] and report.dropped["span_over_body_limit"] == 1
+
+
+COMPACT = {"max_traces": 3, "max_spans_per_trace": 4, "max_body_bytes": 40_000}
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(rs.records, max_size=8), st.sampled_from([{}, COMPACT]))
+def test_every_encoded_body_validates(records: list[Record], limits: dict[str, int]) -> None:
+    bodies, report = encode_batches(records, **limits)
+    decoded = 0
+    for body in bodies:
+        raw = orjson.dumps(body)
+        assert len(raw) <= limits.get("max_body_bytes", 10 * 1024 * 1024)
+        assert len(body["traces"]) <= limits.get("max_traces", 1000)
+        assert all(len(t["spans"]) <= limits.get("max_spans_per_trace", 2000) for t in body["traces"])
+        decoded += len(decode_ingest(orjson.loads(raw)))
+    assert decoded == report.records_out == len(records) - sum(report.dropped.values())
+    assert report.records_in == len(records) and report.payloads == len(bodies)
+
+
+part_for_roundtrip = st.one_of(
+    st.builds(Part, kind=st.sampled_from([PartKind.TEXT, PartKind.THINKING]), text=rs.short_text),
+    st.builds(
+        Part,
+        kind=st.just(PartKind.TOOL_CALL),
+        tool_call_id=rs.short_text,
+        tool_name=rs.short_text,
+        tool_input_json=rs.json_values.map(orjson.dumps),
+    ),
+    st.builds(
+        Part,
+        kind=st.just(PartKind.TOOL_RESULT),
+        tool_call_id=rs.short_text,
+        tool_name=rs.short_text,
+        tool_result_content=rs.short_text,
+        is_error=st.booleans(),
+    ),
+    st.builds(
+        Part,
+        kind=st.just(PartKind.TOOL_RESULT),
+        tool_call_id=rs.short_text,
+        tool_name=rs.short_text,
+        tool_result_json=rs.json_values.map(orjson.dumps),
+        is_error=st.booleans(),
+    ),
+    st.builds(Part, kind=st.just(PartKind.MEDIA), media_kind=st.just("image"), media_url=rs.short_text, media_mime_type=rs.short_text),
+    st.builds(
+        Part,
+        kind=st.just(PartKind.MEDIA),
+        media_kind=st.just("file"),
+        media_url=rs.short_text,
+        media_mime_type=st.text(min_size=1, max_size=5),
+        media_name=rs.short_text,
+    ),
+)
+
+
+system_messages = st.builds(
+    Message, role=st.just(Role.SYSTEM), parts=st.builds(Part, kind=st.just(PartKind.TEXT), text=rs.short_text).map(lambda p: [p])
+)
+other_messages = st.builds(
+    Message, role=st.sampled_from([Role.USER, Role.ASSISTANT, Role.TOOL]), parts=st.lists(part_for_roundtrip, max_size=3)
+)
+
+
+@settings(deadline=None)
+@given(st.lists(system_messages | other_messages, min_size=1, max_size=4), st.booleans())
+def test_messages_survive_encode_then_decode(messages: list[Message], output: bool) -> None:
+    text = encode_content(messages, None, output=output)
+    assert text is not None
+    assert decode_content(text, output=output) == (messages, None)
