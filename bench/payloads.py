@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-_WORDS = (
-    "the weather in paris is mild today with light wind from the west and a chance of rain later "
-    "please summarise the quarterly report focusing on revenue growth churn and hiring plans"
-).split()
+_TEXT = (
+    "the weather in paris is mild today with light wind from the west and a chance of rain "
+    "later please summarise the quarterly report focusing on revenue growth churn and hiring"
+)
+_WORDS = tuple(_TEXT.split(" "))
 
 
 def _text(rng: random.Random, n_words: int) -> str:
@@ -30,7 +31,12 @@ def generation(i: int, rng: random.Random | None = None) -> dict[str, Any]:
         "system_prompt": "You are a helpful assistant. " + _text(rng, 20),
         "input": [{"role": "MESSAGE_ROLE_USER", "parts": [{"text": _text(rng, 80)}]}],
         "output": [{"role": "MESSAGE_ROLE_ASSISTANT", "parts": [{"text": _text(rng, 110)}]}],
-        "usage": {"input_tokens": "812", "output_tokens": "143", "total_tokens": "955", "cache_read_input_tokens": "512"},
+        "usage": {
+            "input_tokens": "812",
+            "output_tokens": "143",
+            "total_tokens": "955",
+            "cache_read_input_tokens": "512",
+        },
         "stop_reason": "stop",
         "started_at": "2026-11-23T09:00:00.125Z",
         "completed_at": "2026-11-23T09:00:01.900Z",

@@ -10,6 +10,7 @@ and maps the exception it may get (see :mod:`gateway.errors`) onto its wire's st
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import re
 from collections.abc import Callable
@@ -92,6 +93,6 @@ class Factory:
 
     kind: ComponentKind
     type: str
-    config_class: type[Any]
+    config_class: builtins.type[Any]  # `type` is a field name here
     create: Callable[..., Any]
     description: str = ""

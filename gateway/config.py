@@ -196,7 +196,7 @@ class Decoder:
                     self.problem(path, message)
         return instance if len(self.problems) == before else None
 
-    def value(self, tp: Any, raw: Any, path: str) -> Any:  # noqa: C901 - one branch per type
+    def value(self, tp: Any, raw: Any, path: str) -> Any:
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin in (Union, types.UnionType):
@@ -330,7 +330,9 @@ _SECTIONS: tuple[tuple[str, ComponentKind], ...] = (
 )
 
 
-def load_text(text: str, *, environ: Mapping[str, str] | None = None, source: str = "config") -> GatewayConfig:
+def load_text(
+    text: str, *, environ: Mapping[str, str] | None = None, source: str = "config"
+) -> GatewayConfig:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -394,6 +396,7 @@ def _decode_components(
         factory = known.get(cid.type)
         if factory is None:
             d.problem(path, f'unknown {kind} type "{cid.type}" (known: {", ".join(sorted(known))})')
+            d.failed.add(f"{section}::{cid}")
             continue
         cfg = d.decode(factory.config_class, value, path)
         if cfg is None:

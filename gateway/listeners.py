@@ -53,7 +53,9 @@ class HttpListener:
         host, port = split_endpoint(self.endpoint)
         # Bodies are read by the receivers with their own limits, streaming, so the app-wide
         # cap only guards aiohttp's own helpers.
-        app = web.Application(client_max_size=1024**3, handler_args={"max_field_size": 65536, "auto_decompress": False})
+        app = web.Application(
+            client_max_size=1024**3, handler_args={"max_field_size": 65536, "auto_decompress": False}
+        )
         for (method, path), (_owner, handler) in self.routes.items():
             app.router.add_route(method, path, handler)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -138,8 +140,9 @@ class Listeners:
 
     async def start(self) -> None:
         started: list[HttpListener | GrpcListener] = []
+        everything: list[HttpListener | GrpcListener] = [*self.http.values(), *self.grpc.values()]
         try:
-            for listener in [*self.http.values(), *self.grpc.values()]:
+            for listener in everything:
                 await listener.start()
                 started.append(listener)
         except BaseException:

@@ -88,7 +88,9 @@ def build(cfg: GatewayConfig, telemetry: Telemetry) -> Graph:
         for ref in reversed(p.processors):
             pid = ComponentId.parse(ref)
             pc = cfg.processors[pid]
-            proc = pc.factory.create(CreateSettings(id=pid, telemetry=telemetry, pipeline=name), pc.config, tail)
+            proc = pc.factory.create(
+                CreateSettings(id=pid, telemetry=telemetry, pipeline=name), pc.config, tail
+            )
             processors.append((name, pid, proc))
             tail = proc
         for ref in p.receivers:

@@ -8,7 +8,8 @@ from gateway.component import ComponentKind, Factory
 def _all() -> list[Factory]:
     # Imported here, not at module top, so that `gateway.config` can import this module
     # without a cycle through the component modules (which import config classes).
-    from gateway.exporters import debug, file, sigil as sigil_exporter
+    from gateway.exporters import debug, file
+    from gateway.exporters import sigil as sigil_exporter
     from gateway.processors import auth, batch, content, filter, memory_limiter, redact
     from gateway.receivers import sigil as sigil_receiver
 

@@ -79,9 +79,9 @@ def test_valid_fixture_expands_env_and_units() -> None:
     assert exp.auth.tenant_id == "12345"
     assert exp.auth.basic_password == "glc_x$y"
     assert exp.timeout == pytest.approx(2.5)
-    assert exp.retry_on_failure.max_elapsed_time == 300
+    assert float(exp.retry_on_failure.max_elapsed_time) == 300.0
     assert exp.sending_queue.queue_size == 500
-    assert cfg.service.shutdown_timeout == 15
+    assert float(cfg.service.shutdown_timeout) == 15.0
     receiver = cfg.receivers[ComponentId("sigil")].config
     assert receiver.http.endpoint == "127.0.0.1:8080"  # empty var with :- takes the default
 
@@ -143,10 +143,10 @@ service: {pipelines: {p: {receivers: [sigil], exporters: [nope]}}, extra: 1}
     with pytest.raises(ConfigError) as info:
         load_text(text, environ={})
     assert info.value.problems == [
-        'receivers::sigil::bogus: unknown key (valid keys: http, grpc, require_tenant, fake_tenant)',
+        "receivers::sigil::bogus: unknown key (valid keys: http, grpc, require_tenant, fake_tenant)",
         "exporters::sigil::protocol: must be one of grpc, http",
         "exporters::sigil::endpoint: is required",
-        'service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout)',
+        "service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout)",
     ]
 
 
@@ -154,7 +154,9 @@ def test_embedded_default_is_valid() -> None:
     build(load_text(default_config_text()), Telemetry())
 
 
-def test_validate_command_exit_codes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validate_command_exit_codes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SIGIL_TENANT", "12345")
     monkeypatch.setenv("SIGIL_TOKEN", "glc_token")
     assert main(["validate", "--config", str(DATA / "invalid" / "bad_enum.yaml")]) == 1

@@ -102,4 +102,6 @@ def _create(settings: CreateSettings, cfg: FoglampExporterConfig) -> FoglampExpo
     return FoglampExporter(settings, cfg)
 
 
-FACTORY = Factory("exporter", "foglamp", FoglampExporterConfig, _create, "Sends traces to Foglamp POST /ingest.")
+FACTORY = Factory(
+    "exporter", "foglamp", FoglampExporterConfig, _create, "Sends traces to Foglamp POST /ingest."
+)

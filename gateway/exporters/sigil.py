@@ -30,12 +30,12 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from gateway import __version__
+from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import CreateSettings, Factory
 from gateway.config import Duration
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
-from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil as sf
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
@@ -186,7 +186,9 @@ class SigilExporter:
             payloads.append(Payload(len(generations), _Request(False, body, headers)))
         if steps:
             body = (
-                sf.encode_workflow_steps_json(steps) if http else sf.workflow_steps_request(steps).SerializeToString()
+                sf.encode_workflow_steps_json(steps)
+                if http
+                else sf.workflow_steps_request(steps).SerializeToString()
             )
             payloads.append(Payload(len(steps), _Request(True, body, headers)))
         return payloads
@@ -217,7 +219,9 @@ class SigilExporter:
         url = self._cfg.endpoint.rstrip("/") + path
         h = {"Content-Type": "application/json", **req.headers}
         try:
-            async with self._session.post(url, data=req.body, headers=h, ssl=self._cfg.tls.ssl_context()) as resp:
+            async with self._session.post(
+                url, data=req.body, headers=h, ssl=self._cfg.tls.ssl_context()
+            ) as resp:
                 payload = await resp.read()
                 status = resp.status
                 retry_after = http_retry_after(resp.headers.get("Retry-After"))
@@ -257,7 +261,9 @@ class SigilExporter:
                 return sf.results_from_workflow_steps_response(
                     pb.ExportWorkflowStepsResponse.FromString(bytes(response))
                 )
-            return sf.results_from_generations_response(pb.ExportGenerationsResponse.FromString(bytes(response)))
+            return sf.results_from_generations_response(
+                pb.ExportGenerationsResponse.FromString(bytes(response))
+            )
         except (ValueError, DecodeError) as exc:
             raise PermanentError(f"{method}: unreadable response: {exc}") from None
 

@@ -38,7 +38,8 @@ def to_dict(record: Record) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any]) -> Record:
-    return _build(Record, data)
+    record: Record = _build(Record, data)
+    return record
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

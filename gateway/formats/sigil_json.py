@@ -136,6 +136,22 @@ _PART = Spec(
     oneof=_PART_PAYLOAD,
     oneof_name="sigil.v1.Part.payload",
 )
+_GENERIC_PART = message_of(_PART, _part)
+
+
+def _convert_part(value: Any) -> Part:
+    # Most parts are a lone text or thinking member: skip the generic walk for them.
+    if type(value) is dict and len(value) == 1:
+        text = value.get("text")
+        if type(text) is str:
+            return Part(PartKind.TEXT, text=text)
+        thinking = value.get("thinking")
+        if type(thinking) is str:
+            return Part(PartKind.THINKING, text=thinking)
+    part: Part = _GENERIC_PART(value)
+    return part
+
+
 _ROLE = as_enum(
     {
         "MESSAGE_ROLE_UNSPECIFIED": 0,
@@ -144,7 +160,7 @@ _ROLE = as_enum(
         "MESSAGE_ROLE_TOOL": 3,
     },
 )
-_MESSAGE = Spec({"role": _ROLE, "name": as_string, "parts": list_of(message_of(_PART, _part))})
+_MESSAGE = Spec({"role": _ROLE, "name": as_string, "parts": list_of(_convert_part)})
 _MODEL_REF = Spec({"provider": as_string, "name": as_string})
 _TOOL_DEFINITION = Spec(
     {

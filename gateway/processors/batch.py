@@ -103,7 +103,8 @@ class BatchProcessor:
         if pending is None:
             if len(self._pending) >= self._cfg.metadata_cardinality_limit:
                 raise Overloaded(
-                    f"batch processor {self._id}: too many distinct metadata key combinations", retry_after=1.0
+                    f"batch processor {self._id}: too many distinct metadata key combinations",
+                    retry_after=1.0,
                 )
             ctx = batch.context
             # The kept context names only what the key shares; credentials stay with requests.
@@ -146,7 +147,9 @@ class BatchProcessor:
                     await self._next.consume(Batch(chunk, pending.context))
                 except ConsumeError as exc:
                     # The client already has its 2xx; all that is left is to count the loss.
-                    self._t.processor_dropped.labels(self._id, self._pipeline, "export_refused").inc(len(chunk))
+                    self._t.processor_dropped.labels(self._id, self._pipeline, "export_refused").inc(
+                        len(chunk)
+                    )
                     self._warn.warning(
                         "refused", "batch %s: next consumer refused %d records: %s", self._id, len(chunk), exc
                     )

@@ -46,8 +46,12 @@ class FilterConfig:
     tags: dict[str, str] = dataclasses.field(default_factory=dict)  # all must match; `*` = present
 
     def validate(self) -> list[str]:
-        if not (self.selectors or self.models or self.providers or self.operations or self.kinds or self.tags):
-            return ["at least one condition (selectors, models, providers, operations, kinds, tags) is required"]
+        if not (
+            self.selectors or self.models or self.providers or self.operations or self.kinds or self.tags
+        ):
+            return [
+                "at least one condition (selectors, models, providers, operations, kinds, tags) is required"
+            ]
         return []
 
 
@@ -126,4 +130,6 @@ def _create(settings: CreateSettings, cfg: FilterConfig, next_: Consumer) -> Fil
     return FilterProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "filter", FilterConfig, _create, "Keeps or drops records by selector or condition.")
+FACTORY = Factory(
+    "processor", "filter", FilterConfig, _create, "Keeps or drops records by selector or condition."
+)

@@ -93,7 +93,7 @@ class Redactor:
 
     def __init__(self, cfg: RedactConfig) -> None:
         self._cfg = cfg
-        self._rules = [(name, re.compile(_BUILTIN[name])) for name in cfg.rules]
+        self._rules: list[tuple[str, re.Pattern[str]]] = [(n, re.compile(_BUILTIN[n])) for n in cfg.rules]
         self._rules += [(c.name, re.compile(c.pattern)) for c in cfg.custom]
         self._attrs = set(cfg.attributes)
         self.counts: dict[str, int] = {}
@@ -171,4 +171,6 @@ def _create(settings: CreateSettings, cfg: RedactConfig, next_: Consumer) -> Red
     return RedactProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "redact", RedactConfig, _create, "Masks emails, phones, cards, keys, custom patterns.")
+FACTORY = Factory(
+    "processor", "redact", RedactConfig, _create, "Masks emails, phones, cards, keys, custom patterns."
+)

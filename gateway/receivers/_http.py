@@ -87,7 +87,9 @@ async def read_body(request: web.Request, limits: BodyLimits) -> bytes:
     if request.content_length is not None and request.content_length > max_body:
         raise BodyTooLarge(f"body exceeds {max_body} bytes")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    inflater = None if encoding in ("", "identity") else _Inflater(encoding, int(limits.max_decompressed_bytes))
+    inflater = (
+        None if encoding in ("", "identity") else _Inflater(encoding, int(limits.max_decompressed_bytes))
+    )
     raw: list[bytes] = []
     size = 0
     while True:
@@ -104,9 +106,7 @@ async def read_body(request: web.Request, limits: BodyLimits) -> bytes:
     return inflater.finish() if inflater is not None else b"".join(raw)
 
 
-def capture_context(
-    request: web.Request, receiver: str, keep_headers: tuple[str, ...] = ()
-) -> Context:
+def capture_context(request: web.Request, receiver: str, keep_headers: tuple[str, ...] = ()) -> Context:
     """Collects the tenant and the credentials the client presented into a Context."""
     h = request.headers
     ctx = Context(receiver=receiver, transport="http", tenant=h.get("X-Scope-OrgID", "").strip())

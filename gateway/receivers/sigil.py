@@ -38,7 +38,7 @@ from gateway.config import ByteSize
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import sigil as sf
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
-from gateway.model import Batch, Context, Record
+from gateway.model import Context, Record
 from gateway.receivers._common import deliver
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 from gateway.telemetry import RateLimitedLog
@@ -181,9 +181,7 @@ class SigilReceiver:
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _http_handler(
-        self, route: _Route, cfg: HttpServerConfig
-    ) -> Callable[[web.Request], Any]:
+    def _http_handler(self, route: _Route, cfg: HttpServerConfig) -> Callable[[web.Request], Any]:
         keep = tuple(cfg.keep_headers)
 
         async def handle(request: web.Request) -> web.Response:
@@ -224,7 +222,11 @@ class SigilReceiver:
             await self._deliver(items, ctx, "http")
         except ConsumeError as exc:
             return _http_error(exc)
-        return web.Response(status=202, body=route.encode_results_json(sf.export_results(items)), content_type="application/json")
+        return web.Response(
+            status=202,
+            body=route.encode_results_json(sf.export_results(items)),
+            content_type="application/json",
+        )
 
     # -- gRPC --------------------------------------------------------------------------------
 
@@ -238,7 +240,9 @@ class SigilReceiver:
 
         return handle
 
-    async def _grpc(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any], route: _Route) -> bytes:
+    async def _grpc(
+        self, request: bytes, context: grpc.aio.ServicerContext[Any, Any], route: _Route
+    ) -> bytes:
         metadata = context.invocation_metadata() or ()
         md: dict[str, list[str]] = {}
         for key, value in metadata:

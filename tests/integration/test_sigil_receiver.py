@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -30,7 +30,11 @@ def _config(tmp_path: Any, **receiver: Any) -> dict[str, Any]:
     return {
         "receivers": {
             "sigil": {
-                "http": {"endpoint": "127.0.0.1:0", "max_body_bytes": "64KiB", "max_decompressed_bytes": "256KiB"},
+                "http": {
+                    "endpoint": "127.0.0.1:0",
+                    "max_body_bytes": "64KiB",
+                    "max_decompressed_bytes": "256KiB",
+                },
                 "grpc": {"endpoint": "127.0.0.1:0"},
                 **receiver,
             }
@@ -106,20 +110,21 @@ async def test_bad_json_is_400_with_protojson_error(
 
 
 async def test_non_post_is_405(gateway: Service) -> None:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(f"http://127.0.0.1:{http_port(gateway)}/api/v1/generations:export") as resp:
-            assert resp.status == 405
-            assert await resp.text() == "method not allowed\n"
+    url = f"http://127.0.0.1:{http_port(gateway)}/api/v1/generations:export"
+    async with aiohttp.ClientSession() as s, s.get(url) as resp:
+        assert resp.status == 405
+        assert await resp.text() == "method not allowed\n"
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "zstd", "deflate"])
 async def test_compressed_bodies_are_accepted(http: tuple[aiohttp.ClientSession, str], encoding: str) -> None:
     raw = orjson.dumps({"generations": [GOOD]})
-    body = {
+    compress: dict[str, Callable[[bytes], bytes]] = {
         "gzip": gzip.compress,
         "zstd": zstandard.ZstdCompressor().compress,
         "deflate": zlib.compress,
-    }[encoding](raw)
+    }
+    body = compress[encoding](raw)
     status, text = await _post(http, body, {"Content-Encoding": encoding})
     assert (status, orjson.loads(text)) == (202, {"results": [{"generation_id": "g1", "accepted": True}]})
 
@@ -193,7 +198,9 @@ async def test_grpc_partial_success_and_garbage(gateway: Service, package: str) 
     await channel.close()
 
 
-async def test_records_reach_the_file_exporter(gateway: Service, http: tuple[aiohttp.ClientSession, str], tmp_path: Any) -> None:
+async def test_records_reach_the_file_exporter(
+    gateway: Service, http: tuple[aiohttp.ClientSession, str], tmp_path: Any
+) -> None:
     status, _ = await _post(http, orjson.dumps({"generations": [GOOD]}))
     assert status == 202
     await gateway.shutdown()  # drains the file exporter's queue

@@ -84,7 +84,9 @@ def _rich_generation(client: Client, n: int) -> Any:
                         sm.Part(kind=sm.PartKind.THINKING, thinking="User wants weather."),
                         sm.Part(
                             kind=sm.PartKind.TOOL_CALL,
-                            tool_call=sm.ToolCall(id="call_1", name="weather", input_json=b'{"city":"Paris"}'),
+                            tool_call=sm.ToolCall(
+                                id="call_1", name="weather", input_json=b'{"city":"Paris"}'
+                            ),
                         ),
                         sm.Part(kind=sm.PartKind.TEXT, text="It is 18C and sunny."),
                     ],
@@ -152,7 +154,8 @@ def _gateway_config(exporter_protocol: str, backend: FakeSigilBackend) -> dict[s
 
 
 @pytest.mark.parametrize(
-    ("sdk_protocol", "exporter_protocol"), [("http", "grpc"), ("grpc", "http"), ("grpc", "grpc"), ("http", "http")]
+    ("sdk_protocol", "exporter_protocol"),
+    [("http", "grpc"), ("grpc", "http"), ("grpc", "grpc"), ("http", "http")],
 )
 async def test_sdk_generations_arrive_field_for_field(
     sdk_protocol: str,
