@@ -80,7 +80,10 @@ class AuthConfig:
 
 def load_keys_file(path: str) -> list[ApiKey]:
     with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+        try:
+            raw = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: invalid YAML: {exc}") from None
     if raw is None:
         return []
     if not isinstance(raw, list):

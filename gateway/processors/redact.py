@@ -37,7 +37,11 @@ BuiltIn = Literal["email", "phone", "credit_card", "api_key"]
 
 _BUILTIN: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}",
-    "phone": r"(?<![\w+])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.\-]?\d{3,4}[\s.\-]?\d{3,4}(?![\w])",
+    # Not a run of digit groups that goes on (that is a card or an id, not a phone number).
+    "phone": (
+        r"(?<![\w+])(?<!\d[ .\-])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.\-]?\d{3,4}[\s.\-]?\d{3,4}"
+        r"(?![\w])(?![ .\-]\d)"
+    ),
     "credit_card": r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)",
     "api_key": (
         r"(?:sk-ant-[A-Za-z0-9_\-]{16,}|sk-[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|glc_[A-Za-z0-9+/=_\-]{16,}"
@@ -93,7 +97,9 @@ class Redactor:
 
     def __init__(self, cfg: RedactConfig) -> None:
         self._cfg = cfg
-        self._rules: list[tuple[str, re.Pattern[str]]] = [(n, re.compile(_BUILTIN[n])) for n in cfg.rules]
+        # Most specific first: a card number must not be half-eaten by the phone rule.
+        order = [n for n in ("api_key", "credit_card", "email", "phone") if n in cfg.rules]
+        self._rules: list[tuple[str, re.Pattern[str]]] = [(n, re.compile(_BUILTIN[n])) for n in order]
         self._rules += [(c.name, re.compile(c.pattern)) for c in cfg.custom]
         self._attrs = set(cfg.attributes)
         self.counts: dict[str, int] = {}

@@ -39,6 +39,7 @@ from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, R
 from gateway.formats import sigil as sf
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record
+from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 from gateway.telemetry import RateLimitedLog
@@ -204,6 +205,9 @@ class SigilReceiver:
         except Unauthenticated as exc:
             self._t.receiver_refused.labels(self._id, "http", "unauthenticated").inc()
             return _text(401, str(exc))
+        if under_pressure():
+            self._t.receiver_refused.labels(self._id, "http", "overloaded").inc()
+            return _text(429, "memory limit reached; retry later", {"Retry-After": "1"})
         try:
             body = await read_body(request, cfg)
         except BodyTooLarge as exc:
@@ -254,6 +258,9 @@ class SigilReceiver:
         except Unauthenticated as exc:
             self._t.receiver_refused.labels(self._id, "grpc", "unauthenticated").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        if under_pressure():
+            self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "memory limit reached; retry later")
         try:
             items = route.decode_proto(request)
         except sf.SigilDecodeError as exc:

@@ -32,7 +32,9 @@ long_text = st.one_of(
     st.text(alphabet="ab", min_size=120, max_size=140),
     st.text(alphabet="😀x", min_size=60, max_size=300),
 )
-ids = st.one_of(st.just(""), st.text(min_size=1, max_size=8), st.text(alphabet="ab", min_size=126, max_size=131))
+ids = st.one_of(
+    st.just(""), st.text(min_size=1, max_size=8), st.text(alphabet="ab", min_size=126, max_size=131)
+)
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.none()
     | st.booleans()
@@ -50,7 +52,11 @@ parts = st.one_of(
     st.builds(Part, kind=st.just(PartKind.TEXT), text=long_text),
     st.builds(Part, kind=st.just(PartKind.THINKING), text=short_text),
     st.builds(
-        Part, kind=st.just(PartKind.TOOL_CALL), tool_call_id=ids, tool_name=short_text, tool_input_json=json_bytes
+        Part,
+        kind=st.just(PartKind.TOOL_CALL),
+        tool_call_id=ids,
+        tool_name=short_text,
+        tool_input_json=json_bytes,
     ),
     st.builds(
         Part,
@@ -78,7 +84,9 @@ metadata_keys = st.one_of(short_text, st.text(alphabet="k", min_size=127, max_si
 any_metadata = st.dictionaries(metadata_keys, json_values, max_size=4) | st.dictionaries(
     st.text(alphabet="abcdefgh", min_size=1, max_size=4), short_text, min_size=60, max_size=70
 )
-string_metadata = st.dictionaries(metadata_keys, st.one_of(short_text, st.text(alphabet="v", min_size=1020, max_size=1030)), max_size=4)
+string_metadata = st.dictionaries(
+    metadata_keys, st.one_of(short_text, st.text(alphabet="v", min_size=1020, max_size=1030)), max_size=4
+)
 usages = st.builds(
     Usage,
     input_tokens=counts,
@@ -97,7 +105,9 @@ customers = st.none() | st.builds(
     id=ids,
     name=st.none() | long_text,
     image_url=st.none()
-    | st.sampled_from(["https://example.com/a.png", " https://example.com/b ", "not a url", "http://", "mailto:a@b"]),
+    | st.sampled_from(
+        ["https://example.com/a.png", " https://example.com/b ", "not a url", "http://", "mailto:a@b"]
+    ),
 )
 extras = st.fixed_dictionaries(
     {},
@@ -115,7 +125,10 @@ extras = st.fixed_dictionaries(
         "lumiqtrace.unknown.region": json_values,
     },
 )
-tools = st.lists(st.builds(ToolDefinition, name=short_text, description=short_text, input_schema_json=json_bytes), max_size=3)
+tools = st.lists(
+    st.builds(ToolDefinition, name=short_text, description=short_text, input_schema_json=json_bytes),
+    max_size=3,
+)
 
 records = st.builds(
     Record,
@@ -134,7 +147,9 @@ records = st.builds(
     workflow_run_id=short_text,
     customer=customers,
     trace_metadata=string_metadata,
-    provider=st.one_of(short_text, st.sampled_from(["openai", "anthropic", "gcp.vertex_ai", "azure", "mistral_ai"])),
+    provider=st.one_of(
+        short_text, st.sampled_from(["openai", "anthropic", "gcp.vertex_ai", "azure", "mistral_ai"])
+    ),
     model=st.one_of(short_text, st.sampled_from(["gpt-4o", "claude-sonnet-4", "text-embedding-3-small"])),
     stream=st.none() | st.booleans(),
     start_ns=times,

@@ -38,12 +38,22 @@ def load(name: str) -> Any:
 
 
 def span(**changes: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"spanId": "s1", "spanType": "llm", "name": "step", "startTime": T0_MS, "endTime": T0_MS + 5}
+    out: dict[str, Any] = {
+        "spanId": "s1",
+        "spanType": "llm",
+        "name": "step",
+        "startTime": T0_MS,
+        "endTime": T0_MS + 5,
+    }
     return _apply(out, changes)
 
 
 def trace(spans: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"traceId": "t1", "traceName": "demo", "spans": spans if spans is not None else [span()]}
+    out: dict[str, Any] = {
+        "traceId": "t1",
+        "traceName": "demo",
+        "spans": spans if spans is not None else [span()],
+    }
     return _apply(out, changes)
 
 
@@ -79,8 +89,16 @@ ENUM_SPAN_TYPE = 'Invalid option: expected one of "agent"|"llm"|"tool"|"embeddin
 
 CASES: list[tuple[str, object, list[tuple[str, list[Any], str]]]] = [
     ("body_not_object", [], [("invalid_type", [], "Invalid input: expected object, received array")]),
-    ("version_wrong", payload(version="v2"), [("invalid_value", ["version"], 'Invalid input: expected "v1"')]),
-    ("version_missing", payload(version=_DELETE), [("invalid_value", ["version"], 'Invalid input: expected "v1"')]),
+    (
+        "version_wrong",
+        payload(version="v2"),
+        [("invalid_value", ["version"], 'Invalid input: expected "v1"')],
+    ),
+    (
+        "version_missing",
+        payload(version=_DELETE),
+        [("invalid_value", ["version"], 'Invalid input: expected "v1"')],
+    ),
     ("unknown_top_key", payload(foo=1), [("unrecognized_keys", [], 'Unrecognized key: "foo"')]),
     (
         "unknown_keys_in_js_order",
@@ -93,7 +111,11 @@ CASES: list[tuple[str, object, list[tuple[str, list[Any], str]]]] = [
         payload([trace() for _ in range(1001)]),
         [("too_big", ["traces"], "Too big: expected array to have <=1000 items")],
     ),
-    ("traces_not_array", payload({}), [("invalid_type", ["traces"], "Invalid input: expected array, received object")]),
+    (
+        "traces_not_array",
+        payload({}),
+        [("invalid_type", ["traces"], "Invalid input: expected array, received object")],
+    ),
     (
         "spans_empty",
         payload([trace([])]),
@@ -137,19 +159,35 @@ CASES: list[tuple[str, object, list[tuple[str, list[Any], str]]]] = [
     (
         "workflow_name_alone",
         payload([trace(workflowName="wf")]),
-        [("custom", ["traces", 0, "workflowRunId"], "workflowName and workflowRunId must be provided together")],
+        [
+            (
+                "custom",
+                ["traces", 0, "workflowRunId"],
+                "workflowName and workflowRunId must be provided together",
+            )
+        ],
     ),
     (
         "workflow_run_id_with_empty_name",
         payload([trace(workflowName="", workflowRunId="r1")]),
-        [("custom", ["traces", 0, "workflowRunId"], "workflowName and workflowRunId must be provided together")],
+        [
+            (
+                "custom",
+                ["traces", 0, "workflowRunId"],
+                "workflowName and workflowRunId must be provided together",
+            )
+        ],
     ),
     (
         "both_trace_refinements_in_order",
         payload([trace(traceName=_DELETE, workflowRunId="r1")]),
         [
             ("custom", ["traces", 0, "traceName"], "Either traceName or agentName must be provided"),
-            ("custom", ["traces", 0, "workflowRunId"], "workflowName and workflowRunId must be provided together"),
+            (
+                "custom",
+                ["traces", 0, "workflowRunId"],
+                "workflowName and workflowRunId must be provided together",
+            ),
         ],
     ),
     (
@@ -161,7 +199,11 @@ CASES: list[tuple[str, object, list[tuple[str, list[Any], str]]]] = [
         "customer_unknown_key_and_missing_id",
         payload([trace(customer={"name": "Ada", "email": "a@b"})]),
         [
-            ("invalid_type", ["traces", 0, "customer", "id"], "Invalid input: expected string, received undefined"),
+            (
+                "invalid_type",
+                ["traces", 0, "customer", "id"],
+                "Invalid input: expected string, received undefined",
+            ),
             ("unrecognized_keys", ["traces", 0, "customer"], 'Unrecognized key: "email"'),
         ],
     ),
@@ -203,8 +245,16 @@ CASES: list[tuple[str, object, list[tuple[str, list[Any], str]]]] = [
         payload([trace([span(metadata={f"k{i}": "v" for i in range(65)})])]),
         [("custom", [*SP, "metadata"], "metadata may have at most 64 keys")],
     ),
-    ("span_type_wrong", payload([trace([span(spanType="chat")])]), [("invalid_value", [*SP, "spanType"], ENUM_SPAN_TYPE)]),
-    ("span_type_missing", payload([trace([span(spanType=_DELETE)])]), [("invalid_value", [*SP, "spanType"], ENUM_SPAN_TYPE)]),
+    (
+        "span_type_wrong",
+        payload([trace([span(spanType="chat")])]),
+        [("invalid_value", [*SP, "spanType"], ENUM_SPAN_TYPE)],
+    ),
+    (
+        "span_type_missing",
+        payload([trace([span(spanType=_DELETE)])]),
+        [("invalid_value", [*SP, "spanType"], ENUM_SPAN_TYPE)],
+    ),
     (
         "status_wrong",
         payload([trace([span(status="done")])]),
@@ -319,7 +369,11 @@ CASES: list[tuple[str, object, list[tuple[str, list[Any], str]]]] = [
         "chunk_jitter_incomplete",
         payload([trace([span(chunkJitter={"min": 0, "median": 1, "avg": 1, "p90": 2, "max": 3, "p99": 4})])]),
         [
-            ("invalid_type", [*SP, "chunkJitter", "p10"], "Invalid input: expected number, received undefined"),
+            (
+                "invalid_type",
+                [*SP, "chunkJitter", "p10"],
+                "Invalid input: expected number, received undefined",
+            ),
             ("unrecognized_keys", [*SP, "chunkJitter"], 'Unrecognized key: "p99"'),
         ],
     ),
@@ -449,7 +503,9 @@ def test_rich_payload_maps_to_records() -> None:
             "run_2026_04_20",
             "session_abc123",
         )
-        assert rec.customer == Customer(id="cus_42", name="Ada Lovelace", image_url="https://example.com/ada.png")
+        assert rec.customer == Customer(
+            id="cus_42", name="Ada Lovelace", image_url="https://example.com/ada.png"
+        )
         assert rec.trace_metadata == {"environment": "production", "region": "eu-west-1"}
     assert root.customer is not llm.customer  # records can be changed independently
     assert (llm.start_ns, llm.end_ns) == (1_776_679_200_010_000_000, 1_776_679_201_210_000_000)
@@ -468,12 +524,26 @@ def test_rich_payload_maps_to_records() -> None:
         input_includes_cache=True,
     )
     assert llm.metadata == {"step": "0"} and root.metadata == {"feature": "refunds"}
-    assert llm.extra["foglamp.chunkJitter"] == {"min": 0, "p10": 1, "median": 3, "avg": 3.75, "p90": 9, "max": 41}
+    assert llm.extra["foglamp.chunkJitter"] == {
+        "min": 0,
+        "p10": 1,
+        "median": 3,
+        "avg": 3.75,
+        "p90": 9,
+        "max": 41,
+    }
     assert llm.extra["foglamp.modelCallMs"] == 1100 and llm.extra["foglamp.systemFingerprint"] == "fp_9f2c1d"
     assert llm.extra["foglamp.rateLimit"]["tokensRemaining"] == 1998450
-    assert [(t.name, t.description) for t in llm.tools] == [("lookup_order", "Find an order by id"), ("issue_refund", "")]
+    assert [(t.name, t.description) for t in llm.tools] == [
+        ("lookup_order", "Find an order by id"),
+        ("issue_refund", ""),
+    ]
     assert orjson.loads(llm.tools[0].input_schema_json)["required"] == ["id"]
-    assert (tool.status, tool.error_message, tool.tool_name) == (Status.ERROR, "order service timed out", "lookup_order")
+    assert (tool.status, tool.error_message, tool.tool_name) == (
+        Status.ERROR,
+        "order service timed out",
+        "lookup_order",
+    )
     assert other.status is Status.ABORTED and other.name == ""
     assert embed.usage.input_tokens == 12 and embed.usage.output_tokens is None
 
@@ -492,16 +562,28 @@ def test_rich_payload_content_is_in_messages() -> None:
         b'{"id":"A-17"}',
     )
     [result] = tool_msg.parts
-    assert result.kind is PartKind.TOOL_RESULT and orjson.loads(result.tool_result_json)["status"] == "refunded"
+    assert (
+        result.kind is PartKind.TOOL_RESULT and orjson.loads(result.tool_result_json)["status"] == "refunded"
+    )
     assert llm.extra["foglamp.output_form"] == "parts" and "foglamp.input_form" not in llm.extra
     assert [p.kind for p in llm.output[0].parts] == [PartKind.THINKING, PartKind.TEXT]
     # Plain text and a tool's JSON arguments are kept whole, marked raw.
-    assert root.output == [Message(Role.ASSISTANT, [Part(PartKind.TEXT, text="Your refund of $42.50 is on its way. ✅")])]
+    assert root.output == [
+        Message(Role.ASSISTANT, [Part(PartKind.TEXT, text="Your refund of $42.50 is on its way. ✅")])
+    ]
     assert root.extra["foglamp.output_form"] == "raw" and root.extra["foglamp.input_form"] == "messages:s"
     assert tool.input == [Message(Role.USER, [Part(PartKind.TEXT, text='{"id":"A-17"}')])]
     image, file = vision.input[0].parts[1:]
-    assert (image.media_kind, image.media_url, image.media_mime_type) == ("image", "https://example.com/cat.png", "image/png")
-    assert (file.media_kind, file.media_mime_type, file.media_name) == ("file", "application/pdf", "report.pdf")
+    assert (image.media_kind, image.media_url, image.media_mime_type) == (
+        "image",
+        "https://example.com/cat.png",
+        "image/png",
+    )
+    assert (file.media_kind, file.media_mime_type, file.media_name) == (
+        "file",
+        "application/pdf",
+        "report.pdf",
+    )
     error_text, error_json, ok_text = vision.input[2].parts
     assert (error_text.is_error, error_text.tool_result_content) == (True, "page is blank")
     assert (error_json.is_error, error_json.tool_result_json) == (True, b'{"code":7}')
@@ -534,7 +616,10 @@ def test_strings_not_reproducible_as_messages_stay_raw(text: str) -> None:
 def test_unparseable_tool_catalog_is_kept_raw() -> None:
     body = payload([trace([span(status="ok", toolCatalog='{"t":{"description":"d","strict":true}}')])])
     [record] = decode_ingest(body)
-    assert record.tools == [] and record.extra["foglamp.toolCatalog"] == '{"t":{"description":"d","strict":true}}'
+    assert (
+        record.tools == []
+        and record.extra["foglamp.toolCatalog"] == '{"t":{"description":"d","strict":true}}'
+    )
     assert encode_batches([record])[0] == [body]
 
 
@@ -568,9 +653,16 @@ def one_span(record: Record) -> tuple[dict[str, Any], dict[str, Any], foglamp.En
 
 
 def test_sigil_style_usage_adds_cache_to_input_tokens() -> None:
-    usage = Usage(input_tokens=100, output_tokens=20, cache_read_input_tokens=900, cache_write_input_tokens=50)
+    usage = Usage(
+        input_tokens=100, output_tokens=20, cache_read_input_tokens=900, cache_write_input_tokens=50
+    )
     _, wire, report = one_span(rec(usage=usage))
-    assert wire["usage"] == {"inputTokens": 1050, "outputTokens": 20, "cachedInputTokens": 900, "cacheWriteInputTokens": 50}
+    assert wire["usage"] == {
+        "inputTokens": 1050,
+        "outputTokens": 20,
+        "cachedInputTokens": 900,
+        "cacheWriteInputTokens": 50,
+    }
     assert report.adjusted["input_tokens_plus_cache"] == 1
     inclusive = Usage(input_tokens=1000, cache_read_input_tokens=900, input_includes_cache=True)
     assert one_span(rec(usage=inclusive))[1]["usage"] == {"inputTokens": 1000, "cachedInputTokens": 900}
@@ -613,7 +705,14 @@ def test_workflow_is_sent_whole_or_not_at_all() -> None:
 
 
 def test_metadata_is_stringified_and_clamped() -> None:
-    metadata: dict[str, Any] = {"n": 1, "b": True, "o": {"a": [1]}, "none": None, "long": "v" * 2000, "k" * 200: "x"}
+    metadata: dict[str, Any] = {
+        "n": 1,
+        "b": True,
+        "o": {"a": [1]},
+        "none": None,
+        "long": "v" * 2000,
+        "k" * 200: "x",
+    }
     metadata.update({f"m{i}": "v" for i in range(70)})
     _, wire, report = one_span(rec(metadata=metadata, tags={"team": "growth", "n": "tag loses"}))
     meta = wire["metadata"]
@@ -651,7 +750,11 @@ def test_kinds_statuses_and_times() -> None:
             end_ns=T0_MS * 1_000_000 - 7,
         )
     )
-    assert (wire["spanType"], wire["status"], wire["errorMessage"]) == ("other", "error", "rate_limit_exceeded")
+    assert (wire["spanType"], wire["status"], wire["errorMessage"]) == (
+        "other",
+        "error",
+        "rate_limit_exceeded",
+    )
     assert wire["startTime"] == T0_MS and wire["endTime"] == T0_MS
     assert report.adjusted["status_collapsed"] == 1 and report.adjusted["end_before_start"] == 1
     _, wire, _ = one_span(rec(status=Status.TIMEOUT))
@@ -675,7 +778,10 @@ def test_messages_from_other_formats_are_encoded_as_ai_sdk_messages() -> None:
                 ],
             )
         ],
-        tools=[ToolDefinition(name="f", type="function", input_schema_json=b'{"type":"object"}'), ToolDefinition("f")],
+        tools=[
+            ToolDefinition(name="f", type="function", input_schema_json=b'{"type":"object"}'),
+            ToolDefinition("f"),
+        ],
     )
     _, wire, _ = one_span(record)
     assert orjson.loads(wire["input"]) == [
@@ -687,7 +793,12 @@ def test_messages_from_other_formats_are_encoded_as_ai_sdk_messages() -> None:
             "role": "assistant",
             "content": [
                 {"type": "tool-call", "toolCallId": "c1", "toolName": "f", "input": "not json"},
-                {"type": "tool-result", "toolCallId": "c1", "toolName": "f", "output": {"type": "json", "value": [1]}},
+                {
+                    "type": "tool-result",
+                    "toolCallId": "c1",
+                    "toolName": "f",
+                    "output": {"type": "json", "value": [1]},
+                },
             ],
         }
     ]
@@ -701,7 +812,9 @@ def test_tool_execution_json_becomes_input_and_output() -> None:
 
 def test_long_content_is_cut_with_the_sdk_marker() -> None:
     text = "😀" * 600_000  # 1.2M UTF-16 units
-    _, wire, report = one_span(rec(input=[Message(Role.USER, [Part(PartKind.TEXT, text=text)])], extra={"foglamp.input_form": "raw"}))
+    _, wire, report = one_span(
+        rec(input=[Message(Role.USER, [Part(PartKind.TEXT, text=text)])], extra={"foglamp.input_form": "raw"})
+    )
     assert wire["input"].endswith("…[truncated]") and len(wire["input"].encode("utf-16-le")) // 2 <= 1_000_000
     assert report.truncated["span.input"] == 1
 
@@ -736,9 +849,13 @@ def test_splits_by_body_size() -> None:
 
 
 def test_a_span_too_big_for_a_body_sheds_payload_fields_first() -> None:
-    big = rec(input=[Message(Role.USER, [Part(PartKind.TEXT, text="x" * 8_000)])], extra={"foglamp.sources": "[]"})
+    big = rec(
+        input=[Message(Role.USER, [Part(PartKind.TEXT, text="x" * 8_000)])], extra={"foglamp.sources": "[]"}
+    )
     [body], report = encode_batches([big], max_body_bytes=4_000)
-    assert "input" not in body["traces"][0]["spans"][0] and report.truncated["span.input_over_body_limit"] == 1
+    assert (
+        "input" not in body["traces"][0]["spans"][0] and report.truncated["span.input_over_body_limit"] == 1
+    )
     bodies, report = encode_batches([rec(metadata={"pad": "x" * 1000})], max_body_bytes=500)
     assert bodies == [] and report.dropped["span_over_body_limit"] == 1
 
@@ -746,7 +863,9 @@ def test_a_span_too_big_for_a_body_sheds_payload_fields_first() -> None:
 COMPACT = {"max_traces": 3, "max_spans_per_trace": 4, "max_body_bytes": 40_000}
 
 
-@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(st.lists(rs.records, max_size=8), st.sampled_from([{}, COMPACT]))
 def test_every_encoded_body_validates(records: list[Record], limits: dict[str, int]) -> None:
     bodies, report = encode_batches(records, **limits)
@@ -786,7 +905,13 @@ part_for_roundtrip = st.one_of(
         tool_result_json=rs.json_values.map(orjson.dumps),
         is_error=st.booleans(),
     ),
-    st.builds(Part, kind=st.just(PartKind.MEDIA), media_kind=st.just("image"), media_url=rs.short_text, media_mime_type=rs.short_text),
+    st.builds(
+        Part,
+        kind=st.just(PartKind.MEDIA),
+        media_kind=st.just("image"),
+        media_url=rs.short_text,
+        media_mime_type=rs.short_text,
+    ),
     st.builds(
         Part,
         kind=st.just(PartKind.MEDIA),
@@ -799,10 +924,14 @@ part_for_roundtrip = st.one_of(
 
 
 system_messages = st.builds(
-    Message, role=st.just(Role.SYSTEM), parts=st.builds(Part, kind=st.just(PartKind.TEXT), text=rs.short_text).map(lambda p: [p])
+    Message,
+    role=st.just(Role.SYSTEM),
+    parts=st.builds(Part, kind=st.just(PartKind.TEXT), text=rs.short_text).map(lambda p: [p]),
 )
 other_messages = st.builds(
-    Message, role=st.sampled_from([Role.USER, Role.ASSISTANT, Role.TOOL]), parts=st.lists(part_for_roundtrip, max_size=3)
+    Message,
+    role=st.sampled_from([Role.USER, Role.ASSISTANT, Role.TOOL]),
+    parts=st.lists(part_for_roundtrip, max_size=3),
 )
 
 

@@ -112,7 +112,11 @@ def test_well_known_values() -> None:
             "usage_cache_creation_input_tokens",
             "gen_ai.usage.cache_creation.input_tokens",
         ),
-        ("gen_ai.usage.reasoning_tokens", "usage_reasoning_output_tokens", "gen_ai.usage.reasoning.output_tokens"),
+        (
+            "gen_ai.usage.reasoning_tokens",
+            "usage_reasoning_output_tokens",
+            "gen_ai.usage.reasoning.output_tokens",
+        ),
         ("gen_ai.usage.cache_write.input_tokens", "usage_cache_creation_input_tokens", None),
     ],
 )
