@@ -71,7 +71,7 @@ class Graph:
 
 def build(cfg: GatewayConfig, telemetry: Telemetry) -> Graph:
     """Creates every component and wires them. Raises ConfigError on wiring problems."""
-    problems: list[str] = []
+    problems: list[str] = _durability_problems(cfg)
     exporters: dict[ComponentId, Exporter] = {}
     used_exporters = {ComponentId.parse(e) for p in cfg.service.pipelines.values() for e in p.exporters}
     for cid, cc in cfg.exporters.items():
@@ -110,3 +110,26 @@ def build(cfg: GatewayConfig, telemetry: Telemetry) -> Graph:
     # Processors were created tail first; start order is head first, so reverse.
     processors.reverse()
     return Graph(listeners, receivers, processors, exporters)
+
+
+def _durability_problems(cfg: GatewayConfig) -> list[str]:
+    """A batch processor answers the client before records reach the exporters, so in front of
+    a persistent queue it would be the hole in "2xx means on disk" (the Collector's #12443)."""
+    problems = []
+    for name, p in cfg.service.pipelines.items():
+        durable = [
+            e
+            for e in p.exporters
+            if (cc := cfg.exporters.get(ComponentId.parse(e))) is not None
+            and getattr(getattr(cc.config, "sending_queue", None), "storage", "")
+        ]
+        if not durable:
+            continue
+        for i, ref in enumerate(p.processors):
+            if ComponentId.parse(ref).type == "batch":
+                problems.append(
+                    f"service::pipelines::{name}::processors::{i}: {ref} would acknowledge records before "
+                    f"they are on disk in the persistent queue of {', '.join(durable)}; remove it "
+                    "(the persistent queue stores each request durably before its 2xx)"
+                )
+    return problems

@@ -24,6 +24,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    accepted: bool = True  # False when the fake answered with an injected failure
 
 
 class FakeSigilBackend:
@@ -45,6 +46,8 @@ class FakeSigilBackend:
     def generations(self) -> list[pb.Generation]:
         out: list[pb.Generation] = []
         for r in self.requests:
+            if not r.accepted:
+                continue
             if r.path.endswith("ExportGenerations"):
                 out.extend(pb.ExportGenerationsRequest.FromString(r.body).generations)
             elif r.path.endswith("generations:export"):
@@ -107,7 +110,7 @@ class FakeSigilBackend:
         body = await request.read()
         n = len(self.requests)
         status = self.http_status(n)
-        self.requests.append(Received("http", request.path, dict(request.headers), body))
+        self.requests.append(Received("http", request.path, dict(request.headers), body, status is None))
         if status is not None:
             return web.Response(status=status, text="injected failure\n", headers={"Retry-After": "0"})
         self.arrived.set()
@@ -126,7 +129,9 @@ class FakeSigilBackend:
         n = len(self.requests)
         status = self.grpc_status(n)
         meta = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        self.requests.append(Received("grpc", "/GenerationIngestService/ExportGenerations", meta, request))
+        self.requests.append(
+            Received("grpc", "/GenerationIngestService/ExportGenerations", meta, request, status is None)
+        )
         if status is not None:
             await context.abort(status, "injected failure")
         self.arrived.set()

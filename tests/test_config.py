@@ -53,6 +53,10 @@ EXPECTED_PROBLEMS: dict[str, list[str]] = {
         "like 200ms, 5s or 1m",
     ],
     "missing_service": ["service: is required"],
+    "batch_before_persistent_queue": [
+        "service::pipelines::p::processors::0: batch would acknowledge records before they are on disk in the "
+        "persistent queue of sigil; remove it (the persistent queue stores each request durably before its 2xx)"
+    ],
 }
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from gateway.component import CreateSettings
 from gateway.config import Duration
 from gateway.errors import Overloaded, PermanentError, RetryableError
+from gateway.exporters._queue import MemoryQueue, PersistentQueue, QueueFull, SendingQueue
 from gateway.model import Batch
 from gateway.telemetry import RateLimitedLog
 
@@ -78,6 +79,7 @@ class QueueConfig:
     enabled: bool = True  # off: the client waits for the send
     num_consumers: int = DEFAULT_NUM_CONSUMERS  # concurrent senders
     queue_size: int = DEFAULT_QUEUE_SIZE  # batches held before intake is refused
+    storage: str = ""  # directory for a persistent (SQLite) queue; in memory when empty
 
     def validate(self) -> list[str]:
         problems = []
@@ -85,6 +87,8 @@ class QueueConfig:
             problems.append("num_consumers: must be at least 1")
         if self.queue_size < 1:
             problems.append("queue_size: must be at least 1")
+        if self.storage and not self.enabled:
+            problems.append("storage: needs the queue enabled")
         return problems
 
 
@@ -114,7 +118,8 @@ class ExporterHelper:
         self._send = send
         self._retry = retry
         self._queue_cfg = queue
-        self._queue: asyncio.Queue[Batch] | None = None
+        self._queue: SendingQueue | None = None
+        self._in_flight = 0
         self._workers: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
         self._accepting = True
@@ -123,10 +128,16 @@ class ExporterHelper:
 
     async def start(self) -> None:
         if self._queue_cfg.enabled and not self._workers:
-            self._queue = asyncio.Queue(self._queue_cfg.queue_size)
+            cfg = self._queue_cfg
+            if cfg.storage:
+                corrupt = self._t.exporter_failed.labels(self._id, "corrupt_queue_entry")
+                self._queue = PersistentQueue(cfg.storage, self._id, cfg.queue_size, corrupt.inc)
+            else:
+                self._queue = MemoryQueue(cfg.queue_size)
+            self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
             self._workers = [
                 asyncio.create_task(self._worker(), name=f"{self._id}-sender-{i}")
-                for i in range(self._queue_cfg.num_consumers)
+                for i in range(cfg.num_consumers)
             ]
 
     async def consume(self, batch: Batch) -> None:
@@ -138,25 +149,32 @@ class ExporterHelper:
             await self._send_with_retry(batch)
             return
         try:
-            self._queue.put_nowait(batch)
-        except asyncio.QueueFull:
+            self._queue.put(batch)
+        except QueueFull:
             raise Overloaded(
                 f"sending queue of {self._id} is full", retry_after=QUEUE_FULL_RETRY_AFTER
             ) from None
-        self._t.exporter_queue_size.labels(self._id).set(self._queue.qsize())
+        self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
 
     async def _worker(self) -> None:
         assert self._queue is not None
         while True:
-            batch = await self._queue.get()
+            entry = await self._queue.get()
+            self._in_flight += 1
             try:
-                self._t.exporter_queue_size.labels(self._id).set(self._queue.qsize())
-                await self._send_with_retry(batch)
+                await self._send_with_retry(entry.batch)
+            except asyncio.CancelledError:
+                # Shutdown cut this send short: the entry stays queued (on disk, if persistent).
+                raise
             except Exception:  # one bad batch never kills the worker
                 log.exception("exporter %s: unexpected error sending a batch", self._id)
-                self._t.exporter_failed.labels(self._id, "internal_error").inc(len(batch.records))
+                self._t.exporter_failed.labels(self._id, "internal_error").inc(len(entry.batch.records))
+                self._queue.ack(entry)
+            else:
+                self._queue.ack(entry)
             finally:
-                self._queue.task_done()
+                self._in_flight -= 1
+                self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
 
     async def _send_with_retry(self, batch: Batch) -> None:
         self._t.batch_size.labels(self._id).observe(len(batch.records))
@@ -217,23 +235,33 @@ class ExporterHelper:
     async def shutdown(self) -> None:
         """Stops intake and drains the queue; the service bounds this with its deadline.
 
-        Retries stop at the deadline: when the service cancels the drain, waiting backoffs are
-        woken and the current attempt is the last one."""
+        At the deadline the service cancels the drain: waiting backoffs stop, workers are
+        cancelled, and what is left stays on disk (persistent queue) or is counted as lost."""
         self._accepting = False
-        if self._queue is not None and self._workers:
-            try:
-                await self._queue.join()
-            except asyncio.CancelledError:
-                self._closing.set()
-                raise
-            finally:
-                for w in self._workers:
-                    w.cancel()
-                await asyncio.gather(*self._workers, return_exceptions=True)
-                self._workers = []
+        queue = self._queue
+        if queue is None or not self._workers:
+            return
+        try:
+            while queue.size() > 0 or self._in_flight > 0:
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            self._closing.set()
+            raise
+        finally:
+            self._closing.set()
+            for w in self._workers:
+                w.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers = []
+            left = queue.size()
+            if left and isinstance(queue, PersistentQueue):
+                log.warning(
+                    "exporter %s: %d batches left in %s for the next start", self._id, left, queue.path
+                )
+            elif left:
                 lost = 0
-                while not self._queue.empty():
-                    lost += len(self._queue.get_nowait().records)
-                if lost:
-                    log.warning("exporter %s: %d queued records not sent before shutdown", self._id, lost)
-                    self._t.exporter_failed.labels(self._id, "shutdown").inc(lost)
+                while queue.size():
+                    lost += len((await queue.get()).batch.records)
+                log.warning("exporter %s: %d queued records not sent before shutdown", self._id, lost)
+                self._t.exporter_failed.labels(self._id, "shutdown").inc(lost)
+            queue.close()

@@ -183,7 +183,8 @@ def _usage(usage: Usage, report: EncodeReport) -> dict[str, int] | None:
 
 
 def _number(value: float) -> float | int:
-    return int(value) if value.is_integer() else value
+    # Integral values go out as JSON integers (as JavaScript prints them); huge ones stay floats.
+    return int(value) if value.is_integer() and abs(value) <= schema.MAX_SAFE_INTEGER else value
 
 
 def _customer(customer: Customer, report: EncodeReport) -> dict[str, str] | None:

@@ -199,8 +199,7 @@ class _Writer:
         extra = record.extra
         operation = normalize_operation(record.operation, self.kind_operations.get(record.kind, ""), sc)
         _set_ids(span, record)
-        span.start_time_unix_nano = _time(record.start_ns or record.end_ns)
-        span.end_time_unix_nano = _time(record.end_ns or record.start_ns)
+        span.start_time_unix_nano, span.end_time_unix_nano = _times(record.start_ns, record.end_ns)
         name = self._name(operation, record)
         original_kind = extra.get(v.EXTRA_SPAN_KIND)
         if isinstance(original_kind, int) and not isinstance(original_kind, bool):
@@ -438,9 +437,15 @@ def _span_details(span: Span, extra: dict[str, Any]) -> None:
             v.add_attribute(link.attributes, key, value)
 
 
-def _time(ns: int | None) -> int:
-    # fixed64 on the wire: a negative or oversized time cannot be sent, so it is clamped.
-    return min(max(ns or 0, 0), 2**64 - 1)
+def _times(start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
+    """fixed64 start and end: a missing (or non-positive) end is the start and vice versa, times
+    past 2**64 are clamped, and the end is never before the start, so what is read back (where 0
+    means unknown) gives the same span again."""
+    start = start_ns if start_ns is not None and start_ns > 0 else None
+    end = end_ns if end_ns is not None and end_ns > 0 else None
+    start_out = min(start or end or 0, 2**64 - 1)
+    end_out = min(end or start or 0, 2**64 - 1)
+    return start_out, max(start_out, end_out)
 
 
 def _str(value: Any) -> str:

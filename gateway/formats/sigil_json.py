@@ -2,28 +2,29 @@
 
 Internal to :mod:`gateway.formats.sigil`. The body is parsed once with orjson and the dicts are
 walked with per-message field tables (both the proto and the lowerCamel spelling of each
-key). ``google.protobuf.json_format`` is deliberately not used: it is about 8x slower and
-differs from Go (it accepts duplicate fields and a top-level array, and words errors
-differently).
+key). ``google.protobuf.json_format`` is deliberately not used: it is 4 to 8 times slower
+(measured on SDK-shaped batches) and differs from Go (it accepts duplicate fields and a
+top-level array, and words errors differently).
 
 Errors are raised as :class:`SigilDecodeError` with protobuf-go's text, positions included
-(see ``sigil_json_walk``).
+(see ``sigil_json_walk``). Scalar errors use the wording of protobuf-go 1.28, which the wire
+sheet was probed with (``invalid value for bool type: "true"``); newer releases name the field
+instead (``invalid value for bool field thinkingEnabled: "true"``).
 
-Known deviations from protobuf-go, all because orjson has already folded the text into
-Python values:
+Known deviations from protobuf-go:
 
-* a key repeated with the same spelling is not an error (the last value wins); a key given
-  in both spellings is, as in Go;
+* a key repeated with the same spelling is not an error (orjson keeps the last value before
+  the walker sees the object); a key given in both spellings is an error, as in Go;
 * integers beyond 2**53 written with a fraction or an exponent (``1.0e19``) are rounded
   through a double before the range check, and ``-9223372036854775809`` is read as
-  ``-2**63``;
+  ``-2**63`` (orjson turns integers outside 64 bits into doubles);
 * raw token text in messages is re-serialised (``1e3`` shows as ``1000.0``);
 * a body truncated inside a literal (``{"a":tru``) reports ``unexpected EOF`` where Go says
   ``invalid value tru``; other JSON syntax errors say ``unexpected token`` / ``invalid value``
-  with orjson's position;
-* timestamps follow Go's strict RFC 3339 fast path (``2006-01-02T15:04:05[.frac](Z|+hh:mm)``);
-  oddities only Go's fallback parser accepts (one-digit hours, a comma before the fraction)
-  are rejected.
+  at orjson's position;
+* timestamps follow Go's strict RFC 3339 parser (``2006-01-02T15:04:05[.frac](Z|+hh:mm)``),
+  plus the offsets up to 24:60 that Go's fallback parser allows; the fallback's other
+  leniencies (one-digit hours, a comma before the fraction) are rejected.
 """
 
 from __future__ import annotations

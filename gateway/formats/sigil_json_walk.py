@@ -225,7 +225,9 @@ def as_timestamp(value: Any) -> int:
     minute = int(minute_text)
     second = int(second_text)
     valid = hour <= 23 and minute <= 59 and second <= 59
-    if sign is not None and (int(oh) > 23 or int(om) > 59):
+    # Go's strict parser fails on a 24:xx offset, but time.Parse then retries with its general
+    # parser, which allows offsets up to 24:60.
+    if sign is not None and (int(oh) > 24 or int(om) > 60):
         valid = False
     if not valid or (fraction is not None and len(fraction) > 9):
         raise Fail(f"invalid google.protobuf.Timestamp value {raw(value)}")

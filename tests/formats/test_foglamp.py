@@ -48,7 +48,7 @@ def span(**changes: Any) -> dict[str, Any]:
     return _apply(out, changes)
 
 
-def trace(spans: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:
+def trace(spans: list[dict[str, Any]] | None = None, /, **changes: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "traceId": "t1",
         "traceName": "demo",
@@ -57,7 +57,7 @@ def trace(spans: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str
     return _apply(out, changes)
 
 
-def payload(traces: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:
+def payload(traces: Any = None, /, **changes: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"version": "v1", "traces": traces if traces is not None else [trace()]}
     return _apply(out, changes)
 

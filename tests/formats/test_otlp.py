@@ -490,7 +490,11 @@ def test_times_fall_back_and_are_clamped() -> None:
     span = only_span(emit(Record(kind=Kind.LLM, end_ns=T0)))
     assert (span.start_time_unix_nano, span.end_time_unix_nano) == (T0, T0)
     span = only_span(emit(Record(kind=Kind.LLM, start_ns=-5, end_ns=10**25)))
-    assert (span.start_time_unix_nano, span.end_time_unix_nano) == (0, 2**64 - 1)
+    assert (span.start_time_unix_nano, span.end_time_unix_nano) == (2**64 - 1, 2**64 - 1)
+    span = only_span(emit(Record(kind=Kind.LLM, start_ns=T0, end_ns=T0 - 1)))
+    assert (span.start_time_unix_nano, span.end_time_unix_nano) == (T0, T0)
+    span = only_span(emit(Record(kind=Kind.LLM)))
+    assert (span.start_time_unix_nano, span.end_time_unix_nano) == (0, 0)
 
 
 def test_spans_grouped_by_resource() -> None:

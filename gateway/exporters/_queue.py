@@ -1,0 +1,214 @@
+"""Sending queues: bounded in memory, or persistent in SQLite.
+
+Both hold whole batches (the unit a client was answered for) and hand them to the exporter's
+workers in arrival order. An entry is removed (``ack``) only when the exporter is done with it:
+delivered, or given up on for a reason that is counted. With the persistent queue that means a
+batch is on disk before the receiver answers 2xx, and whatever was not acknowledged when the
+process stopped (``kill -9`` included) is delivered after the restart.
+
+The persistent queue is one SQLite database per exporter in the ``storage`` directory, in WAL
+mode with ``synchronous=NORMAL``: a committed batch survives a crash of the process (it is in the
+OS's page cache and the WAL), which is the failure this queue is for. A row that cannot be decoded
+is moved to the ``dead`` table and counted, and a database file that cannot be opened is renamed
+aside (``*.corrupt-<time>``) and replaced, so a bad entry never stops the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import collections.abc
+import dataclasses
+import logging
+import os
+import re
+import sqlite3
+import time
+from typing import Protocol
+
+import orjson
+
+from gateway.formats import record as record_json
+from gateway.model import Batch, Context
+
+log = logging.getLogger(__name__)
+
+
+class QueueFull(Exception):
+    pass
+
+
+@dataclasses.dataclass(slots=True)
+class Entry:
+    batch: Batch
+    key: int = 0  # row id in the persistent queue; 0 in memory
+
+
+class SendingQueue(Protocol):
+    def put(self, batch: Batch) -> None: ...
+
+    async def get(self) -> Entry: ...
+
+    def ack(self, entry: Entry) -> None: ...
+
+    def size(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryQueue:
+    """A bounded FIFO of batches."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: collections.deque[Entry] = collections.deque()
+        self._ready = asyncio.Event()
+
+    def put(self, batch: Batch) -> None:
+        if len(self._items) >= self._capacity:
+            raise QueueFull
+        self._items.append(Entry(batch))
+        self._ready.set()
+
+    async def get(self) -> Entry:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def ack(self, entry: Entry) -> None:
+        return None
+
+    def size(self) -> int:
+        return len(self._items)
+
+    def close(self) -> None:
+        return None
+
+
+def encode_batch(batch: Batch) -> bytes:
+    """A batch as stored on disk; credentials are not stored (exporters never need them)."""
+    ctx = batch.context
+    head = orjson.dumps(
+        {"receiver": ctx.receiver, "transport": ctx.transport, "tenant": ctx.tenant, "headers": ctx.headers}
+    )
+    return head + b"\n" + record_json.dumps_lines(batch.records)
+
+
+def decode_batch(data: bytes) -> Batch:
+    """Inverse of :func:`encode_batch`; raises ValueError on anything malformed."""
+    try:
+        head, _, rest = data.partition(b"\n")
+        ctx = orjson.loads(head)
+        records = [record_json.from_dict(orjson.loads(line)) for line in rest.splitlines() if line]
+        context = Context(
+            receiver=str(ctx["receiver"]),
+            transport=str(ctx["transport"]),
+            tenant=str(ctx["tenant"]),
+            headers=dict(ctx["headers"]),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"corrupt queue entry: {exc}") from None
+    return Batch(records, context)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY AUTOINCREMENT, added REAL NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS dead (id INTEGER PRIMARY KEY, added REAL NOT NULL, data BLOB NOT NULL, error TEXT NOT NULL);
+"""
+
+
+def db_path(directory: str, exporter_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", exporter_id)
+    return os.path.join(directory, f"{safe}.sqlite")
+
+
+class PersistentQueue:
+    """A bounded FIFO of batches in SQLite (see the module docstring)."""
+
+    def __init__(
+        self,
+        directory: str,
+        exporter_id: str,
+        capacity: int,
+        on_corrupt: collections.abc.Callable[[int], None],
+    ) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.path = db_path(directory, exporter_id)
+        self._capacity = capacity
+        self._on_corrupt = on_corrupt
+        self._db = self._open()
+        self._in_flight: set[int] = set()
+        self._ready = asyncio.Event()
+        self._count = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
+        if self._count:
+            log.info("persistent queue %s: resuming with %d batches", self.path, self._count)
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            aside = f"{self.path}.corrupt-{int(time.time())}"
+            log.error("persistent queue %s is unreadable (%s); moved aside to %s", self.path, exc, aside)
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.replace(self.path + suffix, aside + suffix)
+            self._on_corrupt(1)
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        db.execute("SELECT COUNT(*) FROM queue").fetchone()  # fails here on a corrupt file
+        return db
+
+    def put(self, batch: Batch) -> None:
+        if self._count >= self._capacity:
+            raise QueueFull
+        self._db.execute("INSERT INTO queue (added, data) VALUES (?, ?)", (time.time(), encode_batch(batch)))
+        self._count += 1
+        self._ready.set()
+
+    def _next_row(self) -> tuple[int, bytes] | None:
+        placeholders = ",".join("?" * len(self._in_flight))
+        query = "SELECT id, data FROM queue"
+        if self._in_flight:
+            query += f" WHERE id NOT IN ({placeholders})"
+        row = self._db.execute(query + " ORDER BY id LIMIT 1", tuple(self._in_flight)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    async def get(self) -> Entry:
+        while True:
+            row = self._next_row()
+            if row is None:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            key, data = row
+            try:
+                batch = decode_batch(data)
+            except ValueError as exc:
+                log.error("persistent queue %s: entry %d moved to the dead table: %s", self.path, key, exc)
+                self._db.execute(
+                    "INSERT INTO dead (id, added, data, error) SELECT id, added, data, ? FROM queue WHERE id = ?",
+                    (str(exc), key),
+                )
+                self._db.execute("DELETE FROM queue WHERE id = ?", (key,))
+                self._count -= 1
+                self._on_corrupt(1)
+                continue
+            self._in_flight.add(key)
+            return Entry(batch, key)
+
+    def ack(self, entry: Entry) -> None:
+        self._in_flight.discard(entry.key)
+        self._db.execute("DELETE FROM queue WHERE id = ?", (entry.key,))
+        self._count -= 1
+
+    def size(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        self._db.close()

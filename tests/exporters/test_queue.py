@@ -1,0 +1,102 @@
+"""Sending queues: order, bounds, persistence across reopen, and corrupt data set aside."""
+
+from __future__ import annotations
+
+import pathlib
+import sqlite3
+
+import pytest
+
+from gateway.exporters._queue import MemoryQueue, PersistentQueue, QueueFull, decode_batch, encode_batch
+from gateway.model import Batch, Context, Message, Part, PartKind, Record, Role, Usage
+
+
+def _batch(n: int, tenant: str = "t") -> Batch:
+    records = [
+        Record(
+            id=f"g{n}-{i}",
+            input=[Message(Role.USER, [Part(PartKind.TOOL_CALL, tool_input_json=b'{"a":1}')])],
+            usage=Usage(input_tokens=3),
+            metadata={"k": [1, 2.5, None]},
+        )
+        for i in range(2)
+    ]
+    return Batch(records, Context(receiver="sigil", tenant=tenant, bearer_token="secret", headers={"x": "y"}))
+
+
+def test_encode_decode_round_trip_drops_credentials() -> None:
+    b = _batch(1)
+    back = decode_batch(encode_batch(b))
+    assert back.records == b.records
+    assert (back.context.tenant, back.context.headers, back.context.bearer_token) == ("t", {"x": "y"}, "")
+
+
+@pytest.mark.parametrize("data", [b"", b"{}\n", b"not json", b'{"receiver":1}\n{"kind": 5}'])
+def test_decode_rejects_garbage(data: bytes) -> None:
+    with pytest.raises(ValueError, match="corrupt queue entry"):
+        decode_batch(data)
+
+
+async def test_memory_queue_bounds_and_order() -> None:
+    q = MemoryQueue(2)
+    q.put(_batch(1))
+    q.put(_batch(2))
+    with pytest.raises(QueueFull):
+        q.put(_batch(3))
+    assert (await q.get()).batch.records[0].id == "g1-0"
+    assert q.size() == 1
+
+
+async def test_persistent_queue_survives_reopen_and_acks(tmp_path: pathlib.Path) -> None:
+    corrupt: list[int] = []
+    q = PersistentQueue(str(tmp_path), "sigil/cloud", 10, corrupt.append)
+    for n in range(3):
+        q.put(_batch(n))
+    first = await q.get()
+    q.ack(first)
+    second = await q.get()  # in flight, never acknowledged: the process "dies" here
+    assert second.batch.records[0].id == "g1-0"
+    q.close()
+    q2 = PersistentQueue(str(tmp_path), "sigil/cloud", 10, corrupt.append)
+    assert q2.size() == 2
+    assert [(await q2.get()).batch.records[0].id for _ in range(2)] == ["g1-0", "g2-0"]
+    assert corrupt == []
+    q2.close()
+
+
+async def test_persistent_queue_is_bounded(tmp_path: pathlib.Path) -> None:
+    q = PersistentQueue(str(tmp_path), "e", 1, lambda n: None)
+    q.put(_batch(1))
+    with pytest.raises(QueueFull):
+        q.put(_batch(2))
+    q.close()
+
+
+async def test_corrupt_entry_is_moved_aside(tmp_path: pathlib.Path) -> None:
+    corrupt: list[int] = []
+    q = PersistentQueue(str(tmp_path), "e", 10, corrupt.append)
+    q.put(_batch(1))
+    q.put(_batch(2))
+    db = sqlite3.connect(q.path)
+    db.execute("UPDATE queue SET data = ? WHERE id = (SELECT MIN(id) FROM queue)", (b"\xff garbage",))
+    db.commit()
+    db.close()
+    entry = await q.get()
+    assert entry.batch.records[0].id == "g2-0"
+    assert corrupt == [1]
+    assert q.size() == 1
+    dead = sqlite3.connect(q.path).execute("SELECT COUNT(*) FROM dead").fetchone()[0]
+    assert dead == 1
+    q.close()
+
+
+async def test_unreadable_database_file_is_replaced(tmp_path: pathlib.Path) -> None:
+    corrupt: list[int] = []
+    path = tmp_path / "e.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    q = PersistentQueue(str(tmp_path), "e", 10, corrupt.append)
+    assert corrupt == [1] and q.size() == 0
+    q.put(_batch(1))
+    assert q.size() == 1
+    assert list(tmp_path.glob("e.sqlite.corrupt-*"))
+    q.close()
