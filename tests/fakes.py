@@ -40,6 +40,7 @@ class FakeSigilBackend:
         self._runner: web.AppRunner | None = None
         self._server: grpc.aio.Server | None = None
         self.arrived = asyncio.Event()
+        self.delay = 0.0  # seconds each gRPC export takes (a slow backend)
 
     # -- what arrived -----------------------------------------------------------------------
 
@@ -126,6 +127,8 @@ class FakeSigilBackend:
         return web.json_response({"results": results} if results else {}, status=202)
 
     async def _grpc_generations(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         n = len(self.requests)
         status = self.grpc_status(n)
         meta = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}

@@ -158,7 +158,7 @@ class ExporterHelper:
 
     async def _worker(self) -> None:
         assert self._queue is not None
-        while True:
+        while not self._closing.is_set():
             entry = await self._queue.get()
             self._in_flight += 1
             try:
@@ -249,9 +249,13 @@ class ExporterHelper:
             raise
         finally:
             self._closing.set()
-            for w in self._workers:
-                w.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
+            # A send that was cut short may surface as an RPC error instead of a cancellation,
+            # so cancel until every worker has really stopped (each checks _closing per entry).
+            pending = set(self._workers)
+            while pending:
+                for w in pending:
+                    w.cancel()
+                _, pending = await asyncio.wait(pending, timeout=0.1)
             self._workers = []
             left = queue.size()
             if left and isinstance(queue, PersistentQueue):

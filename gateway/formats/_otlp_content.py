@@ -146,8 +146,9 @@ def _media_to_dict(part: Part) -> dict[str, Any] | None:
 def _put_media_common(out: dict[str, Any], part: Part, mime: str) -> None:
     if mime:
         out["mime_type"] = mime
-    modality = part.media_kind or mime.split("/", 1)[0]
-    out["modality"] = modality if part.media_kind or modality in _MODALITIES else ""
+    # modality is required; without a kind, the MIME major type names it when it is a known one.
+    major = mime.split("/", 1)[0]
+    out["modality"] = part.media_kind or (major if major in _MODALITIES else "")
 
 
 # --- attribute -> record ------------------------------------------------------------------------
@@ -200,13 +201,12 @@ def parse_tool_definitions(value: Any) -> list[ToolDefinition]:
         # OpenAI-style {"type": "function", "function": {...}} nests the definition.
         body = item.get("function") if isinstance(item.get("function"), dict) else item
         assert isinstance(body, dict)
-        params = body.get("parameters")
         tools.append(
             ToolDefinition(
                 name=_str(body.get("name")),
                 description=_str(body.get("description")),
                 type=_str(item.get("type")),
-                input_schema_json=dumps(params) if params is not None else b"",
+                input_schema_json=dumps(body["parameters"]) if "parameters" in body else b"",
             )
         )
     return tools
@@ -233,16 +233,17 @@ def _dict_to_part(item: Any) -> Part | None:
     if kind in ("tool_call_response", SERVER_TOOL_CALL_RESPONSE):
         server = kind == SERVER_TOOL_CALL_RESPONSE
         key = SERVER_TOOL_CALL_RESPONSE if server else ("response" if "response" in item else "result")
-        response = item.get(key)
         part = Part(
             PartKind.TOOL_RESULT,
             tool_call_id=_str(item.get("id")),
             provider_type=SERVER_TOOL_CALL_RESPONSE if server else "",
         )
-        if isinstance(response, str) and not server:
-            part.tool_result_content = response
-        elif response is not None:
-            part.tool_result_json = dumps(response)
+        if key in item:  # a JSON null is still a response
+            response = item[key]
+            if isinstance(response, str) and not server:
+                part.tool_result_content = response
+            else:
+                part.tool_result_json = dumps(response)
         return part
     if kind in ("blob", "uri", "file"):
         return _dict_to_media(kind, item)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -72,7 +73,7 @@ class ExportResult:
     error: str = ""
 
 
-def export_results(items: list[Record | ItemError]) -> list[ExportResult]:
+def export_results(items: Iterable[Record | ItemError]) -> list[ExportResult]:
     """The response entries for decoded items, in order: accepted records, rejected items."""
     return [
         ExportResult(item.id, False, item.error)
@@ -83,6 +84,7 @@ def export_results(items: list[Record | ItemError]) -> list[ExportResult]:
 
 
 def now_ns() -> int:
+    """The current time, read once per request so that every defaulted item gets the same value."""
     return time.time_ns()
 
 

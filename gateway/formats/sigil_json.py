@@ -284,7 +284,10 @@ _GENERATION = Spec(
 
 
 def _generation(f: dict[str, Any]) -> tuple[Record, int, bool]:
-    """The record, plus what the per-item rules need and the record cannot hold."""
+    """The record, plus what the per-item rules need and the record cannot hold.
+
+    One flat constructor call, mirroring sigil_proto.generation_to_record field for field.
+    """
     get = f.get
     model = get("model")
     provider, model_name = model if model is not None else ("", "")

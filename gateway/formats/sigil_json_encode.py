@@ -128,7 +128,10 @@ def _put_timestamp(out: dict[str, Any], key: str, ns: int | None) -> None:
 
 
 def generation_dict(record: Record) -> dict[str, Any]:
-    """One generation as the SDK's proto-named protojson dict."""
+    """One generation as the SDK's proto-named protojson dict.
+
+    One straight pass in field-number order (MessageToDict's order); each field is a line.
+    """
     r = record
     out: dict[str, Any] = {}
     system_prompt, input_messages = system_prompt_and_input(r)

@@ -393,11 +393,14 @@ _TOKEN = re.compile(r'[ \t\r\n]*(?:("(?:[^"\\]|\\.)*")|([{}\[\]:,])|([^ \t\r\n{}
 
 
 def syntax_error(body: bytes, exc: orjson.JSONDecodeError) -> SigilDecodeError:
+    """Go's wording for a body orjson could not parse (approximate: see the sigil_json docstring)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as bad:
-        line, column = line_column(body[: bad.start].decode("utf-8", "replace"), bad.start)
-        return SigilDecodeError(f"proto: syntax error (line {line}:{column}): invalid UTF-8")
+        # Go reports it at the start of the string holding the bad byte.
+        before = body[: max(body.rfind(b'"', 0, bad.start), 0)].decode("utf-8", "replace")
+        line, column = line_column(before, len(before))
+        return SigilDecodeError(f"proto: syntax error (line {line}:{column}): invalid UTF-8 in string")
     if exc.pos >= len(text.rstrip(" \t\r\n")) or "end of data" in exc.msg:
         return SigilDecodeError("proto: unexpected EOF")
     position = exc.pos
@@ -414,9 +417,12 @@ def syntax_error(body: bytes, exc: orjson.JSONDecodeError) -> SigilDecodeError:
 
 
 def positioned(body: bytes, failure: Fail) -> SigilDecodeError:
+    """The decode error for a walk failure, with the ``(line L:C)`` of the offending token."""
     text = body.decode("utf-8")  # orjson accepted it, so it is valid UTF-8
-    path = failure.path[::-1]
-    position = _locate(text, path, failure.at_key)
+    try:
+        position = _locate(text, failure.path[::-1], failure.at_key)
+    except (IndexError, ValueError):  # a locator bug must not hide the real error
+        position = None
     if position is None:
         where = ""
     else:

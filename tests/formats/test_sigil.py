@@ -433,7 +433,9 @@ def test_sdk_json_decodes_and_reencodes_to_the_same_proto() -> None:
     (record,) = sigil.decode_generations_json(body)
     assert isinstance(record, Record)
     assert record.user_id == "u" and record.metadata["count"] == 3
-    assert sigil.record_to_generation(record) == pb.Generation.FromString(sdk_proto.SerializeToString())
+    ours = sigil.record_to_generation(record)
+    assert ours == pb.Generation.FromString(sdk_proto.SerializeToString())
+    assert ours.SerializeToString(deterministic=True) == sdk_proto.SerializeToString(deterministic=True)
     reencoded = orjson.loads(sigil.encode_generations_json([record]))["generations"][0]
     assert reencoded == item
 

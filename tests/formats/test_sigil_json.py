@@ -352,7 +352,7 @@ def test_empty_object_is_an_empty_request() -> None:
         (b'{"generations":[1,]}', "proto: syntax error (line 1:19): unexpected token ]"),
         (b"{} {}", "proto: syntax error (line 1:4): unexpected token {"),
         (b'{"a":tru}', "proto: syntax error (line 1:6): invalid value tru"),
-        (b'{"generations":[{"id":"\xff"}]}', "proto: syntax error (line 1:24): invalid UTF-8"),
+        (b'{"generations":[{"id":"\xff"}]}', "proto: syntax error (line 1:23): invalid UTF-8 in string"),
     ],
 )
 def test_body_level_errors(body: bytes, message: str) -> None:

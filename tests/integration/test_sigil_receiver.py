@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -210,3 +211,46 @@ async def test_records_reach_the_file_exporter(
     assert (rec["id"], rec["provider"], rec["model"], rec["stream"]) == ("g1", "openai", "gpt-4o", False)
     assert rec["start_ns"] == 1795424400_000_000_000
     assert rec["end_ns"] == 1795424400_000_000_000 - 3600 * 10**9 + 1_250_000_000
+
+
+async def test_full_queue_answers_429_and_grpc_resource_exhausted(
+    start_gateway: StartGateway, sigil_backend: Any
+) -> None:
+    sigil_backend.delay = 0.5
+    service = await start_gateway(
+        {
+            "receivers": {
+                "sigil": {"http": {"endpoint": "127.0.0.1:0"}, "grpc": {"endpoint": "127.0.0.1:0"}}
+            },
+            "exporters": {
+                "sigil": {
+                    "endpoint": f"http://127.0.0.1:{sigil_backend.grpc_port}",
+                    "sending_queue": {"queue_size": 2, "num_consumers": 1},
+                }
+            },
+            "service": {
+                "shutdown_timeout": "1s",
+                "pipelines": {"p": {"receivers": ["sigil"], "exporters": ["sigil"]}},
+            },
+        }
+    )
+    url = f"http://127.0.0.1:{http_port(service)}/api/v1/generations:export"
+    body = orjson.dumps({"generations": [GOOD]})
+    async with aiohttp.ClientSession() as s:
+
+        async def post() -> tuple[int, str | None]:
+            async with s.post(url, data=body) as resp:
+                return resp.status, resp.headers.get("Retry-After")
+
+        results = await asyncio.gather(*(post() for _ in range(10)))
+    assert sorted({status for status, _ in results}) == [202, 429]
+    assert {retry for status, retry in results if status == 429} == {"1"}
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port(service)}")
+    call = channel.unary_unary("/sigil.v1.GenerationIngestService/ExportGenerations")
+    req = pb.ExportGenerationsRequest()
+    req.generations.add(id="x", model=pb.ModelRef(provider="openai", name="gpt-4o"))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        for _ in range(5):
+            await call(req.SerializeToString())
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    await channel.close()

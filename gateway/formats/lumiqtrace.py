@@ -1,0 +1,531 @@
+"""LumiqTrace ``POST /v1/ingest`` NDJSON events <-> records.
+
+One event is one model call; LumiqTrace has no content fields. ``docs/mapping-lumiqtrace.md``
+has the field table. The rules this module chose where the wire fact sheet says "unknown":
+
+* **Validation** (:func:`decode_ndjson`): the 15 required fields of the docs, typed; enums as
+  documented, with ``operation`` the union of both doc pages (``chat|embed|image|tts|tool|agent|
+  custom``). Token counts must be non-negative integers and ``latency_ms``/``ttft_ms``/``cost_usd``
+  non-negative numbers. Ids must be non-empty; ``event_id`` need not be a UUID. A ``timestamp``
+  is anything ``datetime.fromisoformat`` reads; without an offset it is taken as UTC. ``null``
+  for an optional field means absent. The first problem fails the whole batch
+  (:class:`LumiqValidationError` names the 1-based line and the field).
+* **Unknown keys** are accepted and kept in ``Record.extra["lumiqtrace.unknown.<key>"]``, and
+  re-emitted after the known fields, so a LumiqTrace -> LumiqTrace trip keeps them.
+* **Kind** from ``operation``: chat/image/tts -> LLM, embed -> EMBEDDING, tool -> TOOL,
+  agent -> AGENT; ``custom`` follows ``span_kind`` (agent/tool; planning, handoff, retriever,
+  guardrail -> OTHER) and is LLM otherwise, since every event is a model call.
+* **Tokens**: ``cached_tokens`` are "input tokens served from the cache", a part of
+  ``input_tokens``, so decoded usage has ``input_includes_cache=True``. Encoding a record whose
+  input excludes the cache sends ``input + cache_read + cache_write``. Unknown input or output
+  counts are sent as 0 (both are required) and counted in the report.
+* **Which records are sent** (:func:`encode_events`): LLM and EMBEDDING records always. Other
+  kinds only when they carry a model and a token count (a LumiqTrace ``tool``/``agent`` event, or
+  another format's span that really is a model call); the rest (tool executions, agent and
+  workflow spans without usage) are dropped and counted as ``non_llm_kind``. An agent span whose
+  usage is the sum of its children would be counted twice by LumiqTrace; no format decoded here
+  produces one, but an OTLP ``invoke_agent`` span with aggregated usage would.
+* **Provider**: ``openai``, ``azure``, ``azure.ai.openai``, ``azure_openai`` -> openai;
+  ``anthropic`` -> anthropic; ``google``, ``gemini``, ``vertex``/``vertex_ai``, ``gcp.*`` ->
+  google; anything else -> ``custom`` with the original name in tag ``provider`` (unless the
+  record already has that tag). Claude on Bedrock or Vertex is therefore ``custom``/``google``
+  respectively: the enum names who bills, not who trained the model.
+* **Cost**: the record's ``cost_usd`` when it has a valid one; otherwise computed offline by
+  :class:`~gateway.formats.pricing.PriceTable` from the record's original provider, model and
+  usage. A call that cannot be priced (unknown model, no token count) is still sent, with
+  ``cost_usd: 0`` **and tag ``cost_status: "unpriced"``**, and counted as ``cost_unpriced``;
+  0 alone would read as "free".
+* **event_id**: the record's id when it is a UUID (so a round trip keeps it); otherwise a UUIDv5
+  of ``(trace_id, span_id, id)`` under a fixed namespace, so retries and replays of the same
+  record produce the same id and LumiqTrace deduplicates them.
+* **sdk_version** is the record's when it has one (``Record.sdk_version`` is LumiqTrace's field),
+  else the gateway's; ``environment`` likewise falls back to the configured default; ``stream``
+  to False. ``span_kind`` is sent only when it came from LumiqTrace (the sheet advises against
+  sending it otherwise). Bodies are NDJSON without a trailing newline (whether one is allowed is
+  unknown), at most 100 lines each, uncompressed (the exporter gzips).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from gateway.formats._encode_report import EncodeReport
+from gateway.formats.pricing import PriceTable
+from gateway.model import Kind, Record, Status, Usage
+
+__all__ = ["EVENT_ID_NAMESPACE", "EncodeReport", "LumiqValidationError", "decode_ndjson", "encode_events"]
+
+MAX_EVENTS: Final = 100
+ERROR_MESSAGE_MAX_CHARS: Final = 500  # "up to 500 characters" per the docs
+# Fixed forever: changing it would give replays of old records new ids and defeat deduplication.
+EVENT_ID_NAMESPACE: Final = uuid.UUID("6f1c3a52-9d3e-5b8a-9e27-4c1d0f6b2a71")
+EXTRA_SPAN_KIND: Final = "lumiqtrace.span_kind"
+EXTRA_UNKNOWN: Final = "lumiqtrace.unknown."
+
+PROVIDERS: Final = ("openai", "anthropic", "google", "custom")
+OPERATIONS: Final = ("chat", "embed", "image", "tts", "tool", "agent", "custom")
+SPAN_KINDS: Final = ("llm", "agent", "tool", "planning", "handoff", "retriever", "guardrail", "general")
+_STATUS_IN: Final = {
+    "success": Status.OK,
+    "error": Status.ERROR,
+    "timeout": Status.TIMEOUT,
+    "rate_limited": Status.RATE_LIMITED,
+    "cancelled": Status.ABORTED,
+}
+_STATUS_OUT: Final = {status: wire for wire, status in _STATUS_IN.items()}
+_OPERATION_KINDS: Final = {
+    "chat": Kind.LLM,
+    "image": Kind.LLM,
+    "tts": Kind.LLM,
+    "embed": Kind.EMBEDDING,
+    "tool": Kind.TOOL,
+    "agent": Kind.AGENT,
+}
+_SPAN_KIND_KINDS: Final = {
+    "agent": Kind.AGENT,
+    "tool": Kind.TOOL,
+    "planning": Kind.OTHER,
+    "handoff": Kind.OTHER,
+    "retriever": Kind.OTHER,
+    "guardrail": Kind.OTHER,
+}
+_OPENAI: Final = frozenset({"openai", "azure", "azure.ai.openai", "azure_openai", "azure-openai"})
+_GOOGLE: Final = frozenset(
+    {"google", "gemini", "vertex", "vertex_ai", "vertexai", "google-vertex", "google_genai", "google-genai"}
+)
+_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_MAX_SAFE: Final = 2**53 - 1
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class LumiqValidationError(ValueError):
+    """The body is not valid LumiqTrace NDJSON; the message is the 400 body's ``error``."""
+
+    def __init__(self, message: str, *, line: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line  # 1-based line of the body, None for batch-level errors
+        self.field = field
+
+
+class _Invalid(Exception):
+    """A field value is wrong; the argument completes `field "x" ...`."""
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+def _non_empty(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise _Invalid("must be a non-empty string")
+    return value
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("must be a string")
+    return value
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid("must be a number")
+    if value < 0:
+        raise _Invalid("must be a non-negative number")
+    return float(value)
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid("must be a number")
+    if value < 0 or (isinstance(value, float) and not value.is_integer()):
+        raise _Invalid("must be a non-negative integer")
+    return int(value)
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("must be a boolean")
+    return value
+
+
+def _enum(values: tuple[str, ...]) -> Callable[[object], str]:
+    message = "must be one of " + ", ".join(values)
+
+    def check(value: object) -> str:
+        if not isinstance(value, str) or value not in values:
+            raise _Invalid(message)
+        return value
+
+    return check
+
+
+def _timestamp(value: object) -> int:
+    if not isinstance(value, str):
+        raise _Invalid("must be an ISO 8601 timestamp")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Invalid("must be an ISO 8601 timestamp") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def _tags(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _Invalid("must be an object of strings")
+    return dict(value)
+
+
+def _strings(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Invalid("must be an array of strings")
+    return list(value)
+
+
+def _scores(value: object) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise _Invalid("must be an object of numbers")
+    try:
+        return {k: _number_any(v) for k, v in value.items()}
+    except _Invalid:
+        raise _Invalid("must be an object of numbers") from None
+
+
+def _number_any(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid("must be a number")
+    return float(value)
+
+
+# The event schema in the docs' order, which is also the order of checks and of encoded keys.
+_FIELDS: Final[tuple[tuple[str, Callable[[object], Any], bool], ...]] = (
+    ("event_id", _non_empty, True),
+    ("trace_id", _non_empty, True),
+    ("span_id", _non_empty, True),
+    ("parent_span_id", _string, False),
+    ("timestamp", _timestamp, True),
+    ("provider", _enum(PROVIDERS), True),
+    ("model", _string, True),
+    ("operation", _enum(OPERATIONS), True),
+    ("latency_ms", _number, True),
+    ("ttft_ms", _number, False),
+    ("input_tokens", _count, True),
+    ("output_tokens", _count, True),
+    ("cached_tokens", _count, False),
+    ("cost_usd", _number, True),
+    ("status", _enum(tuple(_STATUS_IN)), True),
+    ("error_code", _string, False),
+    ("error_message", _string, False),
+    ("finish_reason", _string, False),
+    ("stream", _boolean, True),
+    ("environment", _string, True),
+    ("user_id", _string, False),
+    ("session_id", _string, False),
+    ("tags", _tags, False),
+    ("tools_used", _strings, False),
+    ("eval_scores", _scores, False),
+    ("prompt_hash", _string, False),
+    ("sdk_version", _string, True),
+    ("span_kind", _enum(SPAN_KINDS), False),
+)
+KNOWN_FIELDS: Final = frozenset(name for name, _, _ in _FIELDS)
+
+
+def decode_ndjson(body: bytes, *, max_events: int = MAX_EVENTS) -> list[Record]:
+    """Records for a decompressed ``/v1/ingest`` body; blank lines are skipped."""
+    lines = [(number, line) for number, line in enumerate(body.split(b"\n"), start=1) if line.strip()]
+    if len(lines) > max_events:
+        raise LumiqValidationError(f"Max {max_events} events per batch")
+    return [_decode_line(number, line) for number, line in lines]
+
+
+def _decode_line(number: int, line: bytes) -> Record:
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise LumiqValidationError(f"line {number}: invalid JSON", line=number) from None
+    if not isinstance(event, dict):
+        raise LumiqValidationError(f"line {number}: event must be a JSON object", line=number)
+    values: dict[str, Any] = {}
+    for name, check, required in _FIELDS:
+        value = event.get(name)
+        if value is None and (name not in event or not required):
+            if required:
+                raise LumiqValidationError(f'line {number}: missing required field "{name}"', line=number, field=name)
+            continue
+        try:
+            values[name] = check(value)
+        except _Invalid as problem:
+            raise LumiqValidationError(f'line {number}: field "{name}" {problem}', line=number, field=name) from None
+    return _record(values, {k: v for k, v in event.items() if k not in KNOWN_FIELDS})
+
+
+def _kind(operation: str, span_kind: str | None) -> Kind:
+    if operation in _OPERATION_KINDS:
+        return _OPERATION_KINDS[operation]
+    return _SPAN_KIND_KINDS.get(span_kind or "", Kind.LLM)
+
+
+def _record(v: Mapping[str, Any], unknown: Mapping[str, Any]) -> Record:
+    start_ns: int = v["timestamp"]
+    rec = Record(
+        kind=_kind(v["operation"], v.get("span_kind")),
+        id=v["event_id"],
+        trace_id=v["trace_id"],
+        span_id=v["span_id"],
+        parent_span_id=v.get("parent_span_id", ""),
+        operation=v["operation"],
+        session_id=v.get("session_id", ""),
+        user_id=v.get("user_id", ""),
+        provider=v["provider"],
+        model=v["model"],
+        stream=v["stream"],
+        start_ns=start_ns,
+        end_ns=start_ns + round(v["latency_ms"] * 1_000_000),
+        ttft_ms=v.get("ttft_ms"),
+        status=_STATUS_IN[v["status"]],
+        error_message=v.get("error_message", ""),
+        error_type=v.get("error_code", ""),
+        stop_reason=v.get("finish_reason", ""),
+        usage=Usage(
+            input_tokens=v["input_tokens"],
+            output_tokens=v["output_tokens"],
+            cache_read_input_tokens=v.get("cached_tokens"),
+            input_includes_cache=True,
+        ),
+        cost_usd=v["cost_usd"],
+        tags=v.get("tags", {}),
+        environment=v["environment"],
+        sdk_version=v["sdk_version"],
+        prompt_hash=v.get("prompt_hash", ""),
+        tools_used=v.get("tools_used", []),
+        eval_scores=v.get("eval_scores", {}),
+    )
+    if "span_kind" in v:
+        rec.extra[EXTRA_SPAN_KIND] = v["span_kind"]
+    for key, value in unknown.items():
+        rec.extra[EXTRA_UNKNOWN + key] = value
+    return rec
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+
+
+def map_provider(provider: str) -> str:
+    """The LumiqTrace provider enum value for a record's provider name."""
+    name = provider.strip().lower()
+    if name in _OPENAI:
+        return "openai"
+    if name == "anthropic":
+        return "anthropic"
+    if name in _GOOGLE or name.startswith("gcp."):
+        return "google"
+    return "custom"
+
+
+def event_id(record: Record) -> str:
+    """The record's id when it is a UUID, else a deterministic UUIDv5 of its identity."""
+    if _UUID.fullmatch(record.id):
+        return record.id
+    parts: tuple[object, ...] = (record.trace_id, record.span_id, record.id)
+    if not any(parts):
+        # Nothing identifies the record: fall back to what it says, still stable across retries.
+        parts = (record.start_ns, record.end_ns, record.provider, record.model, record.operation, record.name)
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+
+
+def _iso_ms(ns: int) -> str:
+    when = _EPOCH + timedelta(milliseconds=ns // 1_000_000)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _json_number(value: float) -> float | int:
+    # Integral values go out as JSON integers, as the docs' examples write them.
+    if isinstance(value, int):
+        return value
+    return int(value) if value.is_integer() and abs(value) <= _MAX_SAFE else value
+
+
+def _valid_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _token_count(value: int | None, report: EncodeReport, what: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_SAFE:
+        return value
+    report.adjusted[f"{what}_unknown"] += 1
+    return 0
+
+
+def _is_model_call(rec: Record) -> bool:
+    if rec.kind in (Kind.LLM, Kind.EMBEDDING):
+        return True
+    return bool(rec.model) and (rec.usage.input_tokens is not None or rec.usage.output_tokens is not None)
+
+
+def _usage_fields(rec: Record, event: dict[str, Any], report: EncodeReport) -> None:
+    usage = rec.usage
+    input_tokens = usage.input_tokens
+    if input_tokens is not None and usage.input_includes_cache is not True:
+        cached = (usage.cache_read_input_tokens or 0) + (usage.cache_write_input_tokens or 0)
+        if cached:
+            input_tokens += cached
+            report.adjusted["input_tokens_plus_cache"] += 1
+    event["input_tokens"] = _token_count(input_tokens, report, "input_tokens")
+    event["output_tokens"] = _token_count(usage.output_tokens, report, "output_tokens")
+    if usage.cache_read_input_tokens is not None:
+        event["cached_tokens"] = _token_count(usage.cache_read_input_tokens, report, "cached_tokens")
+
+
+def _cost(rec: Record, tags: dict[str, str], pricing: PriceTable, report: EncodeReport) -> float | int:
+    if rec.cost_usd is not None:
+        if _valid_number(rec.cost_usd):
+            return _json_number(rec.cost_usd)
+        report.adjusted["cost_invalid"] += 1
+    price = pricing.price_record(rec)
+    if price.usd is None:
+        tags["cost_status"] = "unpriced"
+        report.adjusted["cost_unpriced"] += 1
+        report.adjusted[f"cost_unpriced.{price.reason}"] += 1
+        return 0
+    report.adjusted["cost_computed"] += 1
+    return _json_number(price.usd)
+
+
+def _event(
+    rec: Record, *, environment_default: str, sdk_version: str, pricing: PriceTable, report: EncodeReport
+) -> dict[str, Any] | None:
+    if not _is_model_call(rec):
+        report.dropped["non_llm_kind"] += 1
+        return None
+    start_ns = rec.start_ns if rec.start_ns is not None else rec.end_ns
+    if start_ns is None:
+        report.dropped["no_timestamps"] += 1
+        return None
+    try:
+        timestamp = _iso_ms(start_ns)
+    except OverflowError:
+        report.dropped["timestamp_out_of_range"] += 1
+        return None
+    eid = event_id(rec)
+    if eid != rec.id:
+        report.adjusted["event_id_derived"] += 1
+    event: dict[str, Any] = {
+        "event_id": eid,
+        "trace_id": rec.trace_id or eid,
+        "span_id": rec.span_id or rec.id or eid,
+    }
+    if rec.parent_span_id:
+        event["parent_span_id"] = rec.parent_span_id
+    tags = {str(k): v if isinstance(v, str) else str(v) for k, v in rec.tags.items()}
+    provider = map_provider(rec.provider)
+    if provider == "custom" and rec.provider and rec.provider != "custom":
+        tags.setdefault("provider", rec.provider)
+        report.adjusted["provider_custom"] += 1
+    event["timestamp"] = timestamp
+    event["provider"] = provider
+    if not rec.model:
+        report.adjusted["model_unknown"] += 1
+    event["model"] = rec.model or "unknown"
+    kind_operation = {Kind.LLM: "chat", Kind.EMBEDDING: "embed"}.get(rec.kind, "custom")
+    event["operation"] = rec.operation if rec.operation in OPERATIONS else kind_operation
+    if rec.end_ns is not None and rec.end_ns >= start_ns:
+        event["latency_ms"] = _json_number((rec.end_ns - start_ns) / 1_000_000)
+    else:
+        event["latency_ms"] = 0
+        report.adjusted["latency_unknown"] += 1
+    if _valid_number(rec.ttft_ms):
+        assert rec.ttft_ms is not None
+        event["ttft_ms"] = _json_number(rec.ttft_ms)
+    _usage_fields(rec, event, report)
+    event["cost_usd"] = _cost(rec, tags, pricing, report)
+    event["status"] = _STATUS_OUT[rec.status]
+    _optional_strings(event, (("error_code", rec.error_type), ("error_message", rec.error_message)))
+    if len(rec.error_message) > ERROR_MESSAGE_MAX_CHARS:
+        event["error_message"] = rec.error_message[:ERROR_MESSAGE_MAX_CHARS]
+        report.truncated["error_message"] += 1
+    _optional_strings(event, (("finish_reason", rec.stop_reason),))
+    if rec.stream is None:
+        report.adjusted["stream_unknown"] += 1
+    event["stream"] = bool(rec.stream)
+    event["environment"] = rec.environment or environment_default
+    _optional_strings(event, (("user_id", rec.user_id), ("session_id", rec.session_id)))
+    if tags:
+        event["tags"] = tags
+    if rec.tools_used:
+        event["tools_used"] = [str(t) for t in rec.tools_used]
+    scores = {str(k): _json_number(float(s)) for k, s in rec.eval_scores.items() if _finite(s)}
+    if len(scores) < len(rec.eval_scores):
+        report.truncated["eval_scores"] += len(rec.eval_scores) - len(scores)
+    if scores:
+        event["eval_scores"] = scores
+    _optional_strings(event, (("prompt_hash", rec.prompt_hash),))
+    event["sdk_version"] = rec.sdk_version or sdk_version
+    if rec.extra.get(EXTRA_SPAN_KIND) in SPAN_KINDS:
+        event["span_kind"] = rec.extra[EXTRA_SPAN_KIND]
+    _unknown_fields(rec, event, report)
+    return event
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _optional_strings(event: dict[str, Any], pairs: tuple[tuple[str, str], ...]) -> None:
+    for name, value in pairs:
+        if value:
+            event[name] = value
+
+
+def _unknown_fields(rec: Record, event: dict[str, Any], report: EncodeReport) -> None:
+    for key, value in rec.extra.items():
+        if not key.startswith(EXTRA_UNKNOWN):
+            continue
+        name = key[len(EXTRA_UNKNOWN) :]
+        if name in KNOWN_FIELDS:
+            continue  # never let a kept unknown key override a field the gateway set
+        try:
+            orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):
+            report.truncated["unknown_field"] += 1
+            continue
+        event[name] = value
+
+
+def encode_events(
+    records: Iterable[Record],
+    *,
+    environment_default: str,
+    sdk_version: str,
+    pricing: PriceTable,
+    max_events: int = MAX_EVENTS,
+) -> tuple[list[bytes], EncodeReport]:
+    """NDJSON bodies (``\\n``-separated, no trailing newline) of at most ``max_events`` events."""
+    report = EncodeReport()
+    lines: list[bytes] = []
+    for rec in records:
+        report.records_in += 1
+        event = _event(
+            rec, environment_default=environment_default, sdk_version=sdk_version, pricing=pricing, report=report
+        )
+        if event is None:
+            continue
+        try:
+            lines.append(orjson.dumps(event))
+        except (TypeError, orjson.JSONEncodeError):  # e.g. a lone surrogate in a string
+            report.dropped["unencodable"] += 1
+    bodies = [b"\n".join(lines[i : i + max_events]) for i in range(0, len(lines), max_events)]
+    report.records_out = len(lines)
+    report.payloads = len(bodies)
+    return bodies, report
