@@ -9,19 +9,30 @@ def _all() -> list[Factory]:
     # Imported here, not at module top, so that `gateway.config` can import this module
     # without a cycle through the component modules (which import config classes).
     from gateway.exporters import debug, file
+    from gateway.exporters import foglamp as foglamp_exporter
+    from gateway.exporters import lumiqtrace as lumiqtrace_exporter
     from gateway.exporters import sigil as sigil_exporter
     from gateway.processors import auth, batch, content, filter, memory_limiter, redact
+    from gateway.receivers import foglamp as foglamp_receiver
+    from gateway.receivers import lumiqtrace as lumiqtrace_receiver
     from gateway.receivers import sigil as sigil_receiver
 
     return [
+        # receivers
         sigil_receiver.FACTORY,
+        foglamp_receiver.FACTORY,
+        lumiqtrace_receiver.FACTORY,
+        # processors
         auth.FACTORY,
         batch.FACTORY,
         content.FACTORY,
         filter.FACTORY,
         memory_limiter.FACTORY,
         redact.FACTORY,
+        # exporters
         sigil_exporter.FACTORY,
+        foglamp_exporter.FACTORY,
+        lumiqtrace_exporter.FACTORY,
         file.FACTORY,
         debug.FACTORY,
     ]

@@ -64,12 +64,14 @@ _Handler = Callable[[Record, Any, _State], bool]
 
 
 def split_traces(
-    request: ExportTraceServiceRequest, semconv: SemConv
-) -> tuple[list[Record], ExportTraceServiceRequest]:
-    """GenAI spans as records, and every other span (with its resource and scope) untouched."""
+    request: ExportTraceServiceRequest, semconv: SemConv, *, keep_rest: bool
+) -> tuple[list[Record], ExportTraceServiceRequest, int]:
+    """GenAI spans as records; the other spans (with their resource and scope, only when
+    ``keep_rest``: copying them costs) and how many there were."""
     reader = _reader(semconv)
     records: list[Record] = []
     rest = ExportTraceServiceRequest()
+    rest_count = 0
     for rs in request.resource_spans:
         base = _resource_extra(rs, reader)
         rest_rs: ResourceSpans | None = None
@@ -81,12 +83,15 @@ def split_traces(
                 if any(kv.key.startswith("gen_ai.") or kv.key in _RECORD_MARKERS for kv in span.attributes):
                     records.append(reader.record(span, scope_base))
                     continue
+                rest_count += 1
+                if not keep_rest:
+                    continue
                 if rest_rs is None:
                     rest_rs = rest.resource_spans.add(resource=rs.resource, schema_url=rs.schema_url)
                 if rest_ss is None:
                     rest_ss = rest_rs.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
                 rest_ss.spans.append(span)
-    return records, rest
+    return records, rest, rest_count
 
 
 def _resource_extra(rs: ResourceSpans, reader: _Reader) -> dict[str, Any]:

@@ -137,8 +137,8 @@ def traces_to_records(
     request: ExportTraceServiceRequest, semconv: SemConv = DEFAULT
 ) -> tuple[list[Record], int]:
     """The GenAI spans as records, and how many other spans the request held."""
-    records, rest = _split_traces(request, semconv)
-    return records, sum(len(ss.spans) for rs in rest.resource_spans for ss in rs.scope_spans)
+    records, _, non_genai = _split_traces(request, semconv, keep_rest=False)
+    return records, non_genai
 
 
 def split_traces(
@@ -146,7 +146,8 @@ def split_traces(
 ) -> tuple[list[Record], ExportTraceServiceRequest]:
     """The GenAI spans as records, and a request holding every other span (with its resource and
     scope) for pass-through to an OTLP exporter."""
-    return _split_traces(request, semconv)
+    records, rest, _ = _split_traces(request, semconv, keep_rest=True)
+    return records, rest
 
 
 def decode_otlp_json(body: bytes) -> ExportTraceServiceRequest:
@@ -195,8 +196,7 @@ class _Writer:
         self.operation_kinds = v.operation_kinds(semconv)
 
     def span(self, span: Span, record: Record, include_content: bool) -> None:
-        sc, a, x = self.semconv, self.semconv.attrs, EXTENSIONS
-        extra = record.extra
+        sc, extra = self.semconv, record.extra
         operation = normalize_operation(record.operation, self.kind_operations.get(record.kind, ""), sc)
         _set_ids(span, record)
         span.start_time_unix_nano, span.end_time_unix_nano = _times(record.start_ns, record.end_ns)
@@ -217,10 +217,27 @@ class _Writer:
             v.add_attribute(attrs, key, value)
             emitted.add(key)
 
+        finish_reasons = self._put_fields(record, operation, span.name, put)
+        _put_extensions(record, put, attrs, emitted)
+        if include_content:
+            self._content(record, put, finish_reasons)
+        for key, value in extra.items():
+            if not key.startswith(v.EXTRA_ATTR):
+                continue
+            attr = key[len(v.EXTRA_ATTR) :]
+            if attr in emitted or (not include_content and attr in self.content_names):
+                continue
+            v.add_attribute(attrs, attr, value)
+        self._status(span, record)
+        _span_details(span, extra)
+
+    def _put_fields(self, record: Record, operation: str, span_name: str, put: _Put) -> list[str]:
+        """The attributes of record fields (conventions first); returns the finish reasons."""
+        sc, a, x = self.semconv, self.semconv.attrs, EXTENSIONS
         put(a.operation_name, operation)
         if record.operation != operation:
             put(x.original_operation, record.operation)
-        if span.name != record.name:
+        if span_name != record.name:
             put(x.record_name, record.name)
         if self.operation_kinds.get(operation) is not record.kind:
             put(x.record_kind, record.kind.value)
@@ -251,18 +268,7 @@ class _Writer:
         put(a.error_type, v.error_type(record, sc.error_type_other))
         put(a.user_id, record.user_id)
         put(a.session_id, record.session_id)
-        _put_extensions(record, put, attrs, emitted)
-        if include_content:
-            self._content(record, put, finish_reasons)
-        for key, value in extra.items():
-            if not key.startswith(v.EXTRA_ATTR):
-                continue
-            attr = key[len(v.EXTRA_ATTR) :]
-            if attr in emitted or (not include_content and attr in self.content_names):
-                continue
-            v.add_attribute(attrs, attr, value)
-        self._status(span, record)
-        _span_details(span, extra)
+        return finish_reasons
 
     def _name(self, operation: str, record: Record) -> str:
         ops = self.semconv.operations
@@ -368,16 +374,16 @@ def _put_extensions(
         put(x.customer_id, record.customer.id)
         put(x.customer_name, record.customer.name)
         put(x.customer_image_url, record.customer.image_url)
-    for key, text in record.tags.items():
-        put(x.tag_prefix + key, text)
-    for key, value in record.metadata.items():
-        # Not put(): a null or empty metadata value is still a value of the user's.
-        v.add_attribute(attrs, x.metadata_prefix + key, value)
-        emitted.add(x.metadata_prefix + key)
-    for key, score in record.eval_scores.items():
-        put(x.eval_score_prefix + key, float(score))
-    for key, text in record.trace_metadata.items():
-        put(x.trace_metadata_prefix + key, text)
+    # Not put(): an empty or null map value is still a value of the user's.
+    for prefix, values in (
+        (x.tag_prefix, record.tags),
+        (x.metadata_prefix, record.metadata),
+        (x.eval_score_prefix, {k: float(score) for k, score in record.eval_scores.items()}),
+        (x.trace_metadata_prefix, record.trace_metadata),
+    ):
+        for key, value in values.items():
+            v.add_attribute(attrs, prefix + key, value)
+            emitted.add(prefix + key)
 
 
 def _set_ids(span: Span, record: Record) -> None:

@@ -1,0 +1,114 @@
+"""``lumiqtrace`` exporter: sends records as LumiqTrace events, gzip NDJSON on ``POST /v1/ingest``.
+
+At most 100 events per request, ``x-api-key`` auth, gzip bodies. Each event gets a deterministic
+``event_id`` (a UUID derived from trace and span ids), so a retry or replay never duplicates an
+event on LumiqTrace, which deduplicates by it. ``cost_usd`` is kept when the source sent one and
+otherwise computed from the model and usage with ``genai-prices`` (offline); a model it cannot
+price is sent with ``cost_usd: 0`` and the tag ``cost_status: unpriced`` (see
+:mod:`gateway.formats.lumiqtrace`). Non-LLM records are dropped and counted. A 429 with
+``Retry-After`` is retried after that delay; the monthly-quota 429 (no ``Retry-After``) and other
+4xx are permanent; 5xx are retried.
+
+.. code-block:: yaml
+
+    exporters:
+      lumiqtrace:
+        endpoint: https://api.lumiqtrace.com   # /v1/ingest is appended
+        api_key: "${env:LUMIQ_KEY}"
+        environment: production
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+
+from gateway import __version__
+from gateway.component import CreateSettings, Factory
+from gateway.config import Duration
+from gateway.errors import PermanentError, RetryableError
+from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
+from gateway.exporters._http_json import HttpJsonExporter
+from gateway.exporters._transport import TlsConfig
+from gateway.formats import lumiqtrace as lf
+from gateway.formats._encode_report import EncodeReport
+from gateway.formats.pricing import PriceTable
+from gateway.model import Batch
+
+DEFAULT_ENVIRONMENT = "production"
+GZIP_LEVEL = 6
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LumiqExporterConfig:
+    endpoint: str  # base URL; the exporter adds /v1/ingest
+    api_key: str  # project key, sent as x-api-key
+    environment: str = DEFAULT_ENVIRONMENT  # for records that do not carry one
+    compression: bool = True  # gzip request bodies (recommended by LumiqTrace)
+    max_events: int = lf.MAX_EVENTS  # events per request (LumiqTrace: at most 100)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # extra request headers
+    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
+    timeout: Duration = Duration(DEFAULT_TIMEOUT)  # per request, seconds
+    retry_on_failure: RetryConfig = dataclasses.field(default_factory=RetryConfig)
+    sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
+
+    def validate(self) -> list[str]:
+        problems = []
+        if not self.endpoint.startswith(("http://", "https://")):
+            problems.append("endpoint: must start with http:// or https://")
+        if not self.api_key.strip():
+            problems.append("api_key: must not be empty (is the environment variable set?)")
+        if not 1 <= self.max_events <= lf.MAX_EVENTS:
+            problems.append(f"max_events: must be between 1 and {lf.MAX_EVENTS}")
+        if not self.environment.strip():
+            problems.append("environment: must not be empty")
+        return problems
+
+
+class LumiqExporter(HttpJsonExporter):
+    def __init__(self, settings: CreateSettings, cfg: LumiqExporterConfig) -> None:
+        self._cfg = cfg
+        self._prices = PriceTable()
+        headers = {"Content-Type": "application/x-ndjson", "x-api-key": cfg.api_key.strip(), **cfg.headers}
+        if cfg.compression:
+            headers["Content-Encoding"] = "gzip"
+        super().__init__(
+            settings,
+            url=cfg.endpoint.rstrip("/") + "/v1/ingest",
+            headers=headers,
+            timeout=float(cfg.timeout),
+            tls=cfg.tls,
+            retry=cfg.retry_on_failure,
+            queue=cfg.sending_queue,
+        )
+
+    def encode(self, batch: Batch) -> tuple[list[Payload], EncodeReport]:
+        bodies, report = lf.encode_events(
+            batch.records,
+            environment_default=self._cfg.environment,
+            sdk_version=__version__,
+            pricing=self._prices,
+            max_events=self._cfg.max_events,
+        )
+        payloads = []
+        for body in bodies:
+            count = body.count(b"\n") + 1
+            data = gzip.compress(body, GZIP_LEVEL) if self._cfg.compression else body
+            payloads.append(Payload(count, (data, {})))
+        return payloads, report
+
+    def classify(self, status: int, body: bytes, retry_after: float | None) -> None:
+        if status == 429 and retry_after is None:
+            raise PermanentError(f"POST {self.url}: HTTP 429 without Retry-After (quota): {body[:200]!r}")
+        if status == 429:
+            raise RetryableError(f"POST {self.url}: HTTP 429 rate limited", retry_after)
+        super().classify(status, body, retry_after)
+
+
+def _create(settings: CreateSettings, cfg: LumiqExporterConfig) -> LumiqExporter:
+    return LumiqExporter(settings, cfg)
+
+
+FACTORY = Factory(
+    "exporter", "lumiqtrace", LumiqExporterConfig, _create, "Sends LLM-call events to LumiqTrace (gzip NDJSON)."
+)
