@@ -49,7 +49,7 @@ def _type_name(tp: Any) -> str:
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        return _type_name(inner[0]) + " | null"
+        return _type_name(inner[0]) + " or null"
     if origin is typing.Literal:
         return " \\| ".join(str(a) for a in args)
     if origin is list:
