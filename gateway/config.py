@@ -285,6 +285,15 @@ class EndpointConfig:
     endpoint: str  # host:port to listen on
 
 
+DEFAULT_STALL_THRESHOLD = 300.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HealthConfig:
+    endpoint: str  # host:port serving GET /healthz and /readyz
+    exporter_stall_threshold: Duration = Duration(DEFAULT_STALL_THRESHOLD)  # /readyz fails past it
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class LogsConfig:
     level: typing.Literal["debug", "info", "warning", "error"] = "info"
@@ -301,7 +310,7 @@ class TelemetryConfig:
 class ServiceConfig:
     pipelines: dict[str, PipelineConfig]
     telemetry: TelemetryConfig = dataclasses.field(default_factory=TelemetryConfig)
-    health: EndpointConfig | None = None  # GET /healthz, /readyz; off when absent
+    health: HealthConfig | None = None  # GET /healthz, /readyz; off when absent
     shutdown_timeout: Duration = Duration(DEFAULT_SHUTDOWN_TIMEOUT)  # seconds to drain on SIGTERM
 
     def validate(self) -> list[str]:

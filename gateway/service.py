@@ -56,8 +56,19 @@ class Service:
         return web.json_response({"status": "ok"}, dumps=lambda o: orjson.dumps(o).decode())
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        if self._ready:
+        health = self.cfg.service.health
+        threshold = float(health.exporter_stall_threshold) if health is not None else 0.0
+        stalled = [
+            f"exporter {name} has not made progress for {int(age)}s"
+            for name, probe in self.telemetry.stall_probes.items()
+            if threshold and (age := probe()) > threshold
+        ]
+        if self._ready and not stalled:
             return web.json_response({"status": "ok"}, dumps=lambda o: orjson.dumps(o).decode())
+        if self._ready:
+            return web.json_response(
+                {"status": "degraded", "errors": stalled}, status=503, dumps=lambda o: orjson.dumps(o).decode()
+            )
         return web.json_response(
             {"status": "not ready", "reason": "shutting down" if self._stopped else "starting"},
             status=503,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -88,6 +89,10 @@ class Telemetry:
             buckets=BATCH_SIZE_BUCKETS,
             registry=r,
         )
+
+        # Progress probes of exporter queues, read by /readyz: name -> seconds since the queue
+        # last made progress while it had work (0 when idle or moving).
+        self.stall_probes: dict[str, Callable[[], float]] = {}
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -125,6 +125,15 @@ class ExporterHelper:
         self._accepting = True
         self._warn = RateLimitedLog(log)
         self._t.exporter_queue_capacity.labels(self._id).set(queue.queue_size if queue.enabled else 0)
+        self._last_progress = time.monotonic()
+        self._t.stall_probes[self._id] = self.stalled_for
+
+    def stalled_for(self) -> float:
+        """Seconds since the queue last moved while it had work; 0 when idle."""
+        if self._queue is None or (self._queue.size() == 0 and self._in_flight == 0):
+            self._last_progress = time.monotonic()
+            return 0.0
+        return time.monotonic() - self._last_progress
 
     async def start(self) -> None:
         if self._queue_cfg.enabled and not self._workers:
@@ -199,8 +208,10 @@ class ExporterHelper:
         while True:
             try:
                 await self._send(payload)
+                self._last_progress = time.monotonic()
                 return True
             except PermanentError as exc:
+                self._last_progress = time.monotonic()
                 self._warn.warning("permanent", "exporter %s: dropping %d records: %s", self._id, n, exc)
                 self._t.exporter_failed.labels(self._id, "permanent").inc(n)
                 return False

@@ -19,6 +19,7 @@ OTLP hop between two gateways keeps the record whole.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -114,7 +115,7 @@ class Operations:
     invoke_workflow: str
 
     def all(self) -> frozenset[str]:
-        return frozenset(getattr(self, f.name) for f in dataclasses.fields(self))
+        return _operation_values(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -478,6 +479,12 @@ def normalize_operation(operation: str, default: str, semconv: SemConv = DEFAULT
         return operation
     renamed = OPERATION_ALIASES.get(operation, operation)
     return renamed or default
+
+
+@functools.lru_cache(maxsize=8)
+def _operation_values(operations: Operations) -> frozenset[str]:
+    # Cached: emitters normalise an operation per record.
+    return frozenset(getattr(operations, f.name) for f in dataclasses.fields(operations))
 
 
 def _names(semconv: SemConv) -> dict[str, str]:
