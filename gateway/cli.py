@@ -123,6 +123,36 @@ def _cmd_components(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from gateway.convert import convert, total_bytes
+
+    try:
+        total = total_bytes(args.input)
+    except OSError as exc:
+        print(f"convert: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
+        return 1
+    console = Console(stderr=True)
+    columns = (TextColumn("converting"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task("convert", total=total)
+        try:
+            summary = convert(
+                args.source,
+                args.target,
+                args.input,
+                args.output,
+                progress=lambda n: progress.advance(task, n),
+            )
+        except OSError as exc:
+            print(f"convert: {exc}", file=sys.stderr)
+            return 1
+    print(summary.text(), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="Translating gateway for LLM telemetry.")
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
@@ -136,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a config: exit 0, or 1 listing every problem")
     val.add_argument("--config", help="YAML config file (the embedded default without it)")
     val.set_defaults(func=_cmd_validate)
+    from gateway.convert import FORMATS
+
+    conv = sub.add_parser("convert", help="translate recorded payloads between formats, offline")
+    conv.add_argument("--from", dest="source", required=True, choices=FORMATS)
+    conv.add_argument("--to", dest="target", required=True, choices=FORMATS)
+    conv.add_argument("input", help="file or directory; one request body per line (.gz allowed)")
+    conv.add_argument("output", help="file to write, one request body per line")
+    conv.set_defaults(func=_cmd_convert)
     comp = sub.add_parser("components", help="list component types and their options")
     comp.set_defaults(func=_cmd_components)
     return parser

@@ -67,7 +67,9 @@ class Service:
             return web.json_response({"status": "ok"}, dumps=lambda o: orjson.dumps(o).decode())
         if self._ready:
             return web.json_response(
-                {"status": "degraded", "errors": stalled}, status=503, dumps=lambda o: orjson.dumps(o).decode()
+                {"status": "degraded", "errors": stalled},
+                status=503,
+                dumps=lambda o: orjson.dumps(o).decode(),
             )
         return web.json_response(
             {"status": "not ready", "reason": "shutting down" if self._stopped else "starting"},

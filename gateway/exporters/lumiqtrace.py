@@ -110,5 +110,9 @@ def _create(settings: CreateSettings, cfg: LumiqExporterConfig) -> LumiqExporter
 
 
 FACTORY = Factory(
-    "exporter", "lumiqtrace", LumiqExporterConfig, _create, "Sends LLM-call events to LumiqTrace (gzip NDJSON)."
+    "exporter",
+    "lumiqtrace",
+    LumiqExporterConfig,
+    _create,
+    "Sends LLM-call events to LumiqTrace (gzip NDJSON).",
 )

@@ -1,10 +1,11 @@
 """OTLP spans -> records: the receiving half of :mod:`gateway.formats.otlp`.
 
 A span is a GenAI span when any attribute starts with ``gen_ai.`` (current, deprecated and Sigil
-names all do) or carries one of the gateway's record markers. Attribute names are looked up in the receiver index of :mod:`.semconv` (current
-names of every version plus the aliases); a name that maps to a record field fills the field,
-anything else is kept in ``Record.extra`` under ``otlp.attr.<current name>``. A value of the wrong
-type for its field is kept in ``extra`` rather than dropped.
+names all do) or carries one of the gateway's record markers. Attribute names are looked up in
+the receiver index of :mod:`.semconv` (current names of every version plus the aliases); a name
+that maps to a record field fills the field, anything else is kept in ``Record.extra`` under
+``otlp.attr.<current name>``. A value of the wrong type for its field is kept in ``extra`` rather
+than dropped.
 """
 
 from __future__ import annotations

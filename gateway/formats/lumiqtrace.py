@@ -52,6 +52,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any, Final
 
 import orjson
@@ -261,12 +262,16 @@ def _decode_line(number: int, line: bytes) -> Record:
         value = event.get(name)
         if value is None and (name not in event or not required):
             if required:
-                raise LumiqValidationError(f'line {number}: missing required field "{name}"', line=number, field=name)
+                raise LumiqValidationError(
+                    f'line {number}: missing required field "{name}"', line=number, field=name
+                )
             continue
         try:
             values[name] = check(value)
         except _Invalid as problem:
-            raise LumiqValidationError(f'line {number}: field "{name}" {problem}', line=number, field=name) from None
+            raise LumiqValidationError(
+                f'line {number}: field "{name}" {problem}', line=number, field=name
+            ) from None
     return _record(values, {k: v for k, v in event.items() if k not in KNOWN_FIELDS})
 
 
@@ -291,7 +296,8 @@ def _record(v: Mapping[str, Any], unknown: Mapping[str, Any]) -> Record:
         model=v["model"],
         stream=v["stream"],
         start_ns=start_ns,
-        end_ns=start_ns + round(v["latency_ms"] * 1_000_000),
+        # Exact arithmetic: a latency the encoder wrote from ns decodes to those ns again.
+        end_ns=start_ns + round(Fraction(v["latency_ms"]) * 1_000_000),
         ttft_ms=v.get("ttft_ms"),
         status=_STATUS_IN[v["status"]],
         error_message=v.get("error_message", ""),
@@ -358,7 +364,9 @@ def _json_number(value: float) -> float | int:
 
 
 def _valid_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    )
 
 
 def _token_count(value: int | None, report: EncodeReport, what: str) -> int:
@@ -517,7 +525,11 @@ def encode_events(
     for rec in records:
         report.records_in += 1
         event = _event(
-            rec, environment_default=environment_default, sdk_version=sdk_version, pricing=pricing, report=report
+            rec,
+            environment_default=environment_default,
+            sdk_version=sdk_version,
+            pricing=pricing,
+            report=report,
         )
         if event is None:
             continue
