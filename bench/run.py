@@ -204,8 +204,7 @@ def table(results: list[Result], command: str) -> str:
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} cores (gateway pinned to one core). Reproduce: `{command}`.",
         "",
-        "| path | generations/s (1 core, end to end) | p50 latency | p99 latency "
-        "| at offered load | peak RSS |",
+        "| path | generations/s (1 core, end to end) | p50 latency | p99 latency | at offered load | peak RSS |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -225,9 +224,7 @@ def write_doc(text: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")

@@ -34,9 +34,7 @@ class Sink:
         gens = body.get("generations", [])
         self.count += len(gens)
         results = [{"generation_id": g.get("id", ""), "accepted": True} for g in gens]
-        return web.Response(
-            status=202, body=orjson.dumps({"results": results}), content_type="application/json"
-        )
+        return web.Response(status=202, body=orjson.dumps({"results": results}), content_type="application/json")
 
     async def http_count(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps({"count": self.count}), content_type="application/json")

@@ -20,9 +20,7 @@ log = logging.getLogger("gateway")
 class _KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         msg = record.getMessage()
-        line = (
-            f"ts={self.formatTime(record)} level={record.levelname.lower()} logger={record.name} msg={msg!r}"
-        )
+        line = f"ts={self.formatTime(record)} level={record.levelname.lower()} logger={record.name} msg={msg!r}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -159,9 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the gateway (the embedded default without --config)")
     run.add_argument("--config", help="YAML config file")
-    run.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config"
-    )
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config")
     run.set_defaults(func=_cmd_run)
     val = sub.add_parser("validate", help="check a config: exit 0, or 1 listing every problem")
     val.add_argument("--config", help="YAML config file (the embedded default without it)")

@@ -176,11 +176,7 @@ class Decoder:
                 continue
             values[key] = self.value(hints[key], value, key_path)
         for name, f in fields.items():
-            if (
-                name not in values
-                and f.default is dataclasses.MISSING
-                and f.default_factory is dataclasses.MISSING
-            ):
+            if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 self.problem(_join(path, name), "is required")
         if len(self.problems) > before:
             return None
@@ -339,9 +335,7 @@ _SECTIONS: tuple[tuple[str, ComponentKind], ...] = (
 )
 
 
-def load_text(
-    text: str, *, environ: Mapping[str, str] | None = None, source: str = "config"
-) -> GatewayConfig:
+def load_text(text: str, *, environ: Mapping[str, str] | None = None, source: str = "config") -> GatewayConfig:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -18,7 +18,7 @@ import gzip
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 import orjson
 
@@ -54,9 +54,7 @@ class Summary:
         ]
         if self.bad_lines:
             first = ", ".join(f"{f}:{n}" for f, n, _ in self.bad_lines[:5])
-            out.append(
-                f"skipped {len(self.bad_lines)} undecodable lines (first: {first}): {self.bad_lines[0][2]}"
-            )
+            out.append(f"skipped {len(self.bad_lines)} undecodable lines (first: {first}): {self.bad_lines[0][2]}")
         if self.rejected_items:
             out.append(f"rejected {self.rejected_items} invalid items")
         for reason, n in sorted(self.skipped.items()):
@@ -148,16 +146,15 @@ def _encoder(fmt: Format, summary: Summary) -> Callable[[list[Record]], list[byt
 def input_files(path: str) -> list[str]:
     if os.path.isdir(path):
         return sorted(
-            os.path.join(root, name)
-            for root, _, names in os.walk(path)
-            for name in names
-            if not name.startswith(".")
+            os.path.join(root, name) for root, _, names in os.walk(path) for name in names if not name.startswith(".")
         )
     return [path]
 
 
 def _open(path: str) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    if path.endswith(".gz"):
+        return cast(IO[bytes], gzip.GzipFile(path, "rb"))
+    return open(path, "rb")
 
 
 def _lines(files: list[str], advance: Callable[[int], None]) -> Iterator[tuple[str, int, bytes]]:

@@ -97,9 +97,7 @@ def describe(cls: type) -> tuple[Option, ...]:
         children: tuple[Option, ...] = ()
         if dataclasses.is_dataclass(nested) and isinstance(nested, type):
             children = describe(nested)
-            default = (
-                "(required)" if value is dataclasses.MISSING else ("null" if value is None else "see below")
-            )
+            default = "(required)" if value is dataclasses.MISSING else ("null" if value is None else "see below")
         else:
             default = "(required)" if value is dataclasses.MISSING else _format_default(value)
         options.append(Option(f.name, _type_name(tp), default, comments.get(f.name, ""), children))

@@ -44,18 +44,14 @@ class HttpListener:
         """Registers ``method path``; ``method="*"`` takes every method (for exact 405 bodies)."""
         existing = self.routes.get((method, path))
         if existing is not None and existing[0] != owner:
-            raise ValueError(
-                f"{owner} and {existing[0]} both claim {method} {path} on endpoint {self.endpoint}"
-            )
+            raise ValueError(f"{owner} and {existing[0]} both claim {method} {path} on endpoint {self.endpoint}")
         self.routes[(method, path)] = (owner, handler)
 
     async def start(self) -> None:
         host, port = split_endpoint(self.endpoint)
         # Bodies are read by the receivers with their own limits, streaming, so the app-wide
         # cap only guards aiohttp's own helpers.
-        app = web.Application(
-            client_max_size=1024**3, handler_args={"max_field_size": 65536, "auto_decompress": False}
-        )
+        app = web.Application(client_max_size=1024**3, handler_args={"max_field_size": 65536, "auto_decompress": False})
         for (method, path), (_owner, handler) in self.routes.items():
             app.router.add_route(method, path, handler)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)

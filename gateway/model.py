@@ -16,7 +16,8 @@ Conventions:
   the ``*_json`` byte fields; processors that strip content touch only those.
 
 Batches (:class:`Batch`) carry the request context (:class:`Context`): which receiver, the
-tenant, the credentials the client presented, and headers the config asked to keep.
+tenant, the credentials the client presented, and headers the config asked to keep. They also
+carry evaluation :class:`Score` and conversation :class:`Rating` items, which are not spans.
 """
 
 from __future__ import annotations
@@ -259,6 +260,72 @@ class Context:
 class Batch:
     records: list[Record]
     context: Context = field(default_factory=Context)
+    # Scores and ratings travel beside the records (a batch may carry only them). Exporters
+    # whose format has no place for them drop and count them.
+    scores: list[Score] = field(default_factory=list)
+    ratings: list[Rating] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.records)
+
+
+class RatingValue(enum.StrEnum):
+    """A conversation rating, spelled as Sigil's ``ConversationRatingValue`` names."""
+
+    GOOD = "CONVERSATION_RATING_VALUE_GOOD"
+    BAD = "CONVERSATION_RATING_VALUE_BAD"
+
+
+@dataclass(slots=True)
+class Score:
+    """One evaluation result on a generation: a Sigil ``scores:export`` item, a LumiqTrace
+    ``eval_scores`` entry, or what the ``evaluate`` processor computed.
+
+    ``id`` is the idempotency key downstream (Sigil keeps the first score with an id and ignores
+    resends), so whoever derives a score derives its id deterministically. Both Sigil request
+    shapes are kept as sent: the March 2026 server's ``run_id`` and SDK 0.9.3's experiment fields;
+    an exporter sends only the fields that are set.
+    """
+
+    id: str = ""  # score_id
+    generation_id: str = ""  # the scored generation (Record.id); "" only for trial scores
+    evaluator_id: str = ""  # who scored: a Sigil evaluator id, "lumiqtrace", ...
+    evaluator_version: str = ""  # version of that evaluator
+    key: str = ""  # score_key: what was measured (json_valid, faithfulness, ...)
+    value: float | bool | str = 0.0  # exactly one of Sigil's value {number | bool | string}
+    passed: bool | None = None  # the evaluator's verdict, when it has one
+    explanation: str = ""  # why, in the evaluator's words
+    metadata: dict[str, Any] = field(default_factory=dict)  # evaluator details (JSON values)
+    created_ns: int | None = None  # when it was scored; None: the backend stamps it
+    conversation_id: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    rule_id: str = ""  # the evaluation rule that selected the generation
+    run_id: str = ""  # March server: the evaluation run
+    experiment_id: str = ""  # SDK 0.9.3: the experiment run (its wire name for run_id)
+    trial_id: str = ""  # SDK 0.9.3: experiment trial; stands in for generation_id
+    test_case_id: str = ""  # SDK 0.9.3
+    grader_conversation_id: str = ""  # SDK 0.9.3: the grader's own LLM call, when it is one
+    grader_generation_id: str = ""  # SDK 0.9.3
+    grader_trace_id: str = ""  # SDK 0.9.3
+    source_kind: str = ""  # provenance: online_rule, experiment, lumiqtrace, ...
+    source_id: str = ""  # provenance id: the rule id, the experiment id, ...
+
+
+@dataclass(slots=True)
+class Rating:
+    """A user's rating of a conversation (Sigil ``/conversations/{id}/ratings``).
+
+    ``id`` is the idempotency key: the same id with the same payload is the same rating, the
+    same id with another payload is a conflict.
+    """
+
+    id: str = ""  # rating_id
+    conversation_id: str = ""
+    value: RatingValue = RatingValue.GOOD
+    comment: str = ""  # free text from the user (content: stripped in metadata_only mode)
+    metadata: dict[str, Any] = field(default_factory=dict)  # JSON values
+    generation_id: str = ""  # the rated turn, when the client named one
+    rater_id: str = ""  # who rated
+    source: str = ""  # where the rating came from (a UI, an SDK, ...)
+    created_ns: int | None = None  # when the gateway first accepted it

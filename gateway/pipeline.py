@@ -88,9 +88,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry) -> Graph:
         for ref in reversed(p.processors):
             pid = ComponentId.parse(ref)
             pc = cfg.processors[pid]
-            proc = pc.factory.create(
-                CreateSettings(id=pid, telemetry=telemetry, pipeline=name), pc.config, tail
-            )
+            proc = pc.factory.create(CreateSettings(id=pid, telemetry=telemetry, pipeline=name), pc.config, tail)
             processors.append((name, pid, proc))
             tail = proc
         for ref in p.receivers:
@@ -121,7 +119,7 @@ def _durability_problems(cfg: GatewayConfig) -> list[str]:
             e
             for e in p.exporters
             if (cc := cfg.exporters.get(ComponentId.parse(e))) is not None
-            and getattr(getattr(cc.config, "sending_queue", None), "storage", "")
+            and bool(getattr(getattr(cc.config, "sending_queue", None), "storage", ""))
         ]
         if not durable:
             continue

@@ -59,9 +59,7 @@ def main() -> int:
     text = render()
     if args.check:
         if not TARGET.exists() or TARGET.read_text() != text:
-            print(
-                f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_config_docs.py", file=sys.stderr
-            )
+            print(f"{TARGET.relative_to(ROOT)} is stale: run python scripts/gen_config_docs.py", file=sys.stderr)
             return 1
         return 0
     TARGET.write_text(text)

@@ -149,9 +149,7 @@ class FakeSigilBackend:
 
     async def _grpc_steps(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         meta = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        self.requests.append(
-            Received("grpc", "/WorkflowStepIngestService/ExportWorkflowSteps", meta, request)
-        )
+        self.requests.append(Received("grpc", "/WorkflowStepIngestService/ExportWorkflowSteps", meta, request))
         self.arrived.set()
         req = pb.ExportWorkflowStepsRequest.FromString(request)
         resp = pb.ExportWorkflowStepsResponse()

@@ -45,12 +45,10 @@ EXPECTED_PROBLEMS: dict[str, list[str]] = {
         "exporters::sigil::auth: generation export auth mode 'basic' requires basic_user or tenant_id",
     ],
     "shared_route_conflict": [
-        "receivers::sigil/b: sigil/b and sigil/a both claim * /api/v1/generations:export on endpoint "
-        "127.0.0.1:18080",
+        "receivers::sigil/b: sigil/b and sigil/a both claim * /api/v1/generations:export on endpoint 127.0.0.1:18080",
     ],
     "bad_duration": [
-        "service::shutdown_timeout: invalid duration '10 seconds': expected a number with a unit, "
-        "like 200ms, 5s or 1m",
+        "service::shutdown_timeout: invalid duration '10 seconds': expected a number with a unit, like 200ms, 5s or 1m",
     ],
     "missing_service": ["service: is required"],
     "batch_before_persistent_queue": [
@@ -131,9 +129,7 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(
-    ("text", "size"), [("4MiB", 4 * 1024**2), ("10MB", 10_000_000), ("512", 512), ("1KiB", 1024)]
-)
+@pytest.mark.parametrize(("text", "size"), [("4MiB", 4 * 1024**2), ("10MB", 10_000_000), ("512", 512), ("1KiB", 1024)])
 def test_sizes(text: str, size: int) -> None:
     assert parse_size(text) == size
 
@@ -158,9 +154,7 @@ def test_embedded_default_is_valid() -> None:
     build(load_text(default_config_text()), Telemetry())
 
 
-def test_validate_command_exit_codes(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_validate_command_exit_codes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGIL_TENANT", "12345")
     monkeypatch.setenv("SIGIL_TOKEN", "glc_token")
     assert main(["validate", "--config", str(DATA / "invalid" / "bad_enum.yaml")]) == 1

@@ -22,9 +22,7 @@ ENV = {
 
 
 @pytest.mark.parametrize("path", sorted(CONFIG.glob("*.yaml")), ids=lambda p: p.name)
-def test_example_config_is_valid(
-    path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
-) -> None:
+def test_example_config_is_valid(path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
     keys = tmp_path / "keys.yaml"
     keys.write_text("- {key: k1, tenant: team-a}\n")
     text = path.read_text().replace("/etc/gateway/keys.yaml", str(keys))

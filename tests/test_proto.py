@@ -262,7 +262,7 @@ def test_sdk_and_gateway_modules_interoperate() -> None:
     assert ours.HasField("temperature") and ours.temperature == 0.0
     assert ours.metadata["n"] == 1.0
     assert ours.output[0].parts[0].text == "hi"
-    assert ours.SerializeToString() == sdk.SerializeToString()
+    assert ours.SerializeToString(deterministic=True) == sdk.SerializeToString(deterministic=True)
 
     # Fields only the union schema has survive the SDK as unknown fields.
     ours.usage.input_semantics = sigil_pb.TOKEN_INPUT_SEMANTICS_INCLUSIVE

@@ -145,8 +145,7 @@ class ExporterHelper:
                 self._queue = MemoryQueue(cfg.queue_size)
             self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
             self._workers = [
-                asyncio.create_task(self._worker(), name=f"{self._id}-sender-{i}")
-                for i in range(cfg.num_consumers)
+                asyncio.create_task(self._worker(), name=f"{self._id}-sender-{i}") for i in range(cfg.num_consumers)
             ]
 
     async def consume(self, batch: Batch) -> None:
@@ -160,9 +159,7 @@ class ExporterHelper:
         try:
             self._queue.put(batch)
         except QueueFull:
-            raise Overloaded(
-                f"sending queue of {self._id} is full", retry_after=QUEUE_FULL_RETRY_AFTER
-            ) from None
+            raise Overloaded(f"sending queue of {self._id} is full", retry_after=QUEUE_FULL_RETRY_AFTER) from None
         self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
 
     async def _worker(self) -> None:
@@ -270,9 +267,7 @@ class ExporterHelper:
             self._workers = []
             left = queue.size()
             if left and isinstance(queue, PersistentQueue):
-                log.warning(
-                    "exporter %s: %d batches left in %s for the next start", self._id, left, queue.path
-                )
+                log.warning("exporter %s: %d batches left in %s for the next start", self._id, left, queue.path)
             elif left:
                 lost = 0
                 while queue.size():

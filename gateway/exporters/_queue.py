@@ -140,7 +140,7 @@ class PersistentQueue:
         self._db = self._open()
         self._in_flight: set[int] = set()
         self._ready = asyncio.Event()
-        self._count = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
+        self._count: int = int(self._db.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
         if self._count:
             log.info("persistent queue %s: resuming with %d batches", self.path, self._count)
 

@@ -84,9 +84,7 @@ class FoglampExporter(HttpJsonExporter):
             max_spans_per_trace=self._cfg.max_spans_per_trace,
             max_body_bytes=int(self._cfg.max_body_bytes),
         )
-        payloads = [
-            Payload(sum(len(t["spans"]) for t in body["traces"]), (orjson.dumps(body), {})) for body in bodies
-        ]
+        payloads = [Payload(sum(len(t["spans"]) for t in body["traces"]), (orjson.dumps(body), {})) for body in bodies]
         return payloads, report
 
     def classify(self, status: int, body: bytes, retry_after: float | None) -> None:
@@ -102,6 +100,4 @@ def _create(settings: CreateSettings, cfg: FoglampExporterConfig) -> FoglampExpo
     return FoglampExporter(settings, cfg)
 
 
-FACTORY = Factory(
-    "exporter", "foglamp", FoglampExporterConfig, _create, "Sends traces to Foglamp POST /ingest."
-)
+FACTORY = Factory("exporter", "foglamp", FoglampExporterConfig, _create, "Sends traces to Foglamp POST /ingest.")

@@ -186,9 +186,7 @@ class SigilExporter:
             payloads.append(Payload(len(generations), _Request(False, body, headers)))
         if steps:
             body = (
-                sf.encode_workflow_steps_json(steps)
-                if http
-                else sf.workflow_steps_request(steps).SerializeToString()
+                sf.encode_workflow_steps_json(steps) if http else sf.workflow_steps_request(steps).SerializeToString()
             )
             payloads.append(Payload(len(steps), _Request(True, body, headers)))
         return payloads
@@ -219,9 +217,7 @@ class SigilExporter:
         url = self._cfg.endpoint.rstrip("/") + path
         h = {"Content-Type": "application/json", **req.headers}
         try:
-            async with self._session.post(
-                url, data=req.body, headers=h, ssl=self._cfg.tls.ssl_context()
-            ) as resp:
+            async with self._session.post(url, data=req.body, headers=h, ssl=self._cfg.tls.ssl_context()) as resp:
                 payload = await resp.read()
                 status = resp.status
                 retry_after = http_retry_after(resp.headers.get("Retry-After"))
@@ -261,9 +257,7 @@ class SigilExporter:
                 return sf.results_from_workflow_steps_response(
                     pb.ExportWorkflowStepsResponse.FromString(bytes(response))
                 )
-            return sf.results_from_generations_response(
-                pb.ExportGenerationsResponse.FromString(bytes(response))
-            )
+            return sf.results_from_generations_response(pb.ExportGenerationsResponse.FromString(bytes(response)))
         except (ValueError, DecodeError) as exc:
             raise PermanentError(f"{method}: unreadable response: {exc}") from None
 

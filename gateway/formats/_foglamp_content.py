@@ -197,9 +197,7 @@ def _message_to_json(message: Message, style: str, fallback_role: Role) -> dict[
     return {"role": _ROLE_NAMES[role], "content": content}
 
 
-def encode_content(
-    messages: list[Message], form: object, *, output: bool, system_prompt: str = ""
-) -> str | None:
+def encode_content(messages: list[Message], form: object, *, output: bool, system_prompt: str = "") -> str | None:
     """The Foglamp string for ``messages`` in ``form`` (see the module docstring); None if empty."""
     fallback_role = Role.ASSISTANT if output else Role.USER
     if system_prompt:
@@ -213,9 +211,7 @@ def encode_content(
         return "".join(p.text for m in messages for p in m.parts)
     if form == FORM_PARTS and len(messages) == 1 and messages[0].role in (Role.ASSISTANT, Role.UNSPECIFIED):
         return orjson.dumps([_part_to_json(p) for p in messages[0].parts]).decode()
-    styles = (
-        form[len(_FORM_MESSAGES_PREFIX) :] if isinstance(form, str) and form.startswith("messages:") else ""
-    )
+    styles = form[len(_FORM_MESSAGES_PREFIX) :] if isinstance(form, str) and form.startswith("messages:") else ""
     wire = [
         _message_to_json(m, styles[i] if i < len(styles) else _default_style(m.role), fallback_role)
         for i, m in enumerate(messages)

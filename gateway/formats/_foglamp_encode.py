@@ -254,9 +254,7 @@ def _times(rec: Record, report: EncodeReport) -> tuple[int, int] | None:
 def _content(rec: Record, report: EncodeReport, *, output: bool) -> str | None:
     messages = rec.output if output else rec.input
     form = rec.extra.get(EXTRA_OUTPUT_FORM if output else EXTRA_INPUT_FORM)
-    text = content.encode_content(
-        messages, form, output=output, system_prompt="" if output else rec.system_prompt
-    )
+    text = content.encode_content(messages, form, output=output, system_prompt="" if output else rec.system_prompt)
     if text is None:
         # Tool executions from other formats carry their arguments/result as JSON bytes.
         raw = rec.tool_result_json if output else rec.tool_arguments_json

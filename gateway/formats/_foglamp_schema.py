@@ -118,14 +118,10 @@ def _received(value: object) -> str:
 
 
 def _invalid_type(issues: Issues, expected: str, value: object, path: Path) -> None:
-    issues.add(
-        "invalid_type", path, f"Invalid input: expected {expected}, received {_received(value)}", cont=False
-    )
+    issues.add("invalid_type", path, f"Invalid input: expected {expected}, received {_received(value)}", cont=False)
 
 
-def check_string(
-    issues: Issues, value: object, path: Path, min_len: int = 0, max_len: int | None = None
-) -> None:
+def check_string(issues: Issues, value: object, path: Path, min_len: int = 0, max_len: int | None = None) -> None:
     if not isinstance(value, str):
         _invalid_type(issues, "string", value, path)
         return
@@ -192,9 +188,7 @@ def _int_array(issues: Issues, value: object, path: Path) -> None:
     _check_array(issues, value, path, _int, 0, 200)
 
 
-def _check_array(
-    issues: Issues, value: object, path: Path, item: Check, min_items: int, max_items: int
-) -> None:
+def _check_array(issues: Issues, value: object, path: Path, item: Check, min_items: int, max_items: int) -> None:
     if not isinstance(value, list):
         _invalid_type(issues, "array", value, path)
         return
@@ -261,9 +255,7 @@ def _check_url(issues: Issues, value: object, path: Path) -> None:
 Field = tuple[str, Check, bool]  # name, check, required
 
 
-def _check_object(
-    issues: Issues, value: object, path: Path, fields: tuple[Field, ...], known: frozenset[str]
-) -> bool:
+def _check_object(issues: Issues, value: object, path: Path, fields: tuple[Field, ...], known: frozenset[str]) -> bool:
     """A strict object; returns False when ``value`` is not an object at all."""
     if not isinstance(value, dict):
         _invalid_type(issues, "object", value, path)

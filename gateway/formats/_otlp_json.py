@@ -78,9 +78,7 @@ def _span(span: Span, obj: dict[str, Any], path: str) -> None:
     span.name = _str_field(obj, "name", "name", path)
     if (kind := _get(obj, "kind", "kind")) is not None:
         span.kind = _enum(kind, _SPAN_KINDS, f"{path}.kind")  # type: ignore[assignment]
-    span.start_time_unix_nano = _int_field(
-        obj, "startTimeUnixNano", "start_time_unix_nano", path, 0, 2**64 - 1
-    )
+    span.start_time_unix_nano = _int_field(obj, "startTimeUnixNano", "start_time_unix_nano", path, 0, 2**64 - 1)
     span.end_time_unix_nano = _int_field(obj, "endTimeUnixNano", "end_time_unix_nano", path, 0, 2**64 - 1)
     _attributes(span.attributes, obj, path)
     span.dropped_attributes_count = _count(obj, "droppedAttributesCount", "dropped_attributes_count", path)
@@ -91,9 +89,7 @@ def _span(span: Span, obj: dict[str, Any], path: str) -> None:
         event.time_unix_nano = _int_field(ev_obj, "timeUnixNano", "time_unix_nano", ev_path, 0, 2**64 - 1)
         event.name = _str_field(ev_obj, "name", "name", ev_path)
         _attributes(event.attributes, ev_obj, ev_path)
-        event.dropped_attributes_count = _count(
-            ev_obj, "droppedAttributesCount", "dropped_attributes_count", ev_path
-        )
+        event.dropped_attributes_count = _count(ev_obj, "droppedAttributesCount", "dropped_attributes_count", ev_path)
     span.dropped_events_count = _count(obj, "droppedEventsCount", "dropped_events_count", path)
     for i, link_data in _items(obj, "links", "links", path):
         link_path = f"{path}.links[{i}]"
@@ -117,9 +113,7 @@ def _span(span: Span, obj: dict[str, Any], path: str) -> None:
 
 def _resource(resource: Resource, obj: dict[str, Any], path: str) -> None:
     _attributes(resource.attributes, obj, path)
-    resource.dropped_attributes_count = _count(
-        obj, "droppedAttributesCount", "dropped_attributes_count", path
-    )
+    resource.dropped_attributes_count = _count(obj, "droppedAttributesCount", "dropped_attributes_count", path)
 
 
 def _scope(scope: InstrumentationScope, obj: dict[str, Any], path: str) -> None:
@@ -206,9 +200,7 @@ def _int(value: Any, path: str, low: int, high: int) -> int:
         raise OtlpDecodeError(f"{path}: expected an integer, got {_show(value)}")
     if isinstance(value, int):
         number = value
-    elif (isinstance(value, float) and value.is_integer()) or (
-        isinstance(value, str) and _DECIMAL.fullmatch(value)
-    ):
+    elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and _DECIMAL.fullmatch(value)):
         number = int(value)
     else:
         raise OtlpDecodeError(f"{path}: expected an integer or a decimal string, got {_show(value)}")
@@ -256,9 +248,7 @@ def _id(obj: dict[str, Any], camel: str, snake: str, size: int, path: str) -> by
         return b""
     text = _str(value, f"{path}.{camel}")
     if len(text) != size * 2:
-        raise OtlpDecodeError(
-            f"{path}.{camel}: expected {size * 2} hex characters, got {len(text)} ({_show(text)})"
-        )
+        raise OtlpDecodeError(f"{path}.{camel}: expected {size * 2} hex characters, got {len(text)} ({_show(text)})")
     try:
         raw = bytes.fromhex(text)
     except ValueError:

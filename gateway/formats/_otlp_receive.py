@@ -131,9 +131,7 @@ class _Reader:
         self.semconv = semconv
         self.index = receiver_attribute_index(semconv)
         self.canonical = {logical: getattr(semconv.attrs, logical) for logical in set(self.index.values())}
-        self.environment_names = {
-            k for k, logical in self.index.items() if logical == "deployment_environment"
-        }
+        self.environment_names = {k for k, logical in self.index.items() if logical == "deployment_environment"}
         self.fields = _field_handlers()
         self.extensions = _extension_handlers()
         self.kinds = v.operation_kinds(semconv)

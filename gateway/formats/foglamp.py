@@ -90,9 +90,7 @@ def count_spans(obj: object) -> int:
     """Spans in a body, the ``N`` of the 202 ``{"accepted": N}`` answer (0 for a malformed body)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("traces"), list):
         return 0
-    return sum(
-        len(t["spans"]) for t in obj["traces"] if isinstance(t, dict) and isinstance(t.get("spans"), list)
-    )
+    return sum(len(t["spans"]) for t in obj["traces"] if isinstance(t, dict) and isinstance(t.get("spans"), list))
 
 
 def _decode_customer(value: Mapping[str, Any] | None) -> Customer | None:
@@ -100,9 +98,7 @@ def _decode_customer(value: Mapping[str, Any] | None) -> Customer | None:
         return None
     url = value.get("imageUrl")
     # zod stores the trimmed URL; so does the decoder, to hold what Foglamp holds.
-    return Customer(
-        id=value["id"], name=value.get("name"), image_url=url.strip() if url is not None else None
-    )
+    return Customer(id=value["id"], name=value.get("name"), image_url=url.strip() if url is not None else None)
 
 
 def _decode_span(trace: Mapping[str, Any], span: Mapping[str, Any]) -> Record:

@@ -118,11 +118,7 @@ def records_to_traces(
         scope_key = (
             scope_name,
             _str(extra.get(v.EXTRA_SCOPE_VERSION)),
-            _str(
-                extra.get(
-                    v.EXTRA_SCOPE_SCHEMA_URL, semconv.schema_url if scope_name == DEFAULT_SCOPE_NAME else ""
-                )
-            ),
+            _str(extra.get(v.EXTRA_SCOPE_SCHEMA_URL, semconv.schema_url if scope_name == DEFAULT_SCOPE_NAME else "")),
         )
         ss = group[1].get(scope_key)
         if ss is None:
@@ -133,9 +129,7 @@ def records_to_traces(
     return request
 
 
-def traces_to_records(
-    request: ExportTraceServiceRequest, semconv: SemConv = DEFAULT
-) -> tuple[list[Record], int]:
+def traces_to_records(request: ExportTraceServiceRequest, semconv: SemConv = DEFAULT) -> tuple[list[Record], int]:
     """The GenAI spans as records, and how many other spans the request held."""
     records, _, non_genai = _split_traces(request, semconv, keep_rest=False)
     return records, non_genai
@@ -434,9 +428,7 @@ def _span_details(span: Span, extra: dict[str, Any]) -> None:
         for key, value in _dict(item.get("attributes")).items():
             v.add_attribute(event.attributes, key, value)
     for item in _dicts(extra.get(v.EXTRA_LINKS)):
-        link = span.links.add(
-            trace_state=_str(item.get("trace_state")), flags=_uint(item.get("flags")) & 0xFFFFFFFF
-        )
+        link = span.links.add(trace_state=_str(item.get("trace_state")), flags=_uint(item.get("flags")) & 0xFFFFFFFF)
         link.trace_id = v.id_from_hex(_str(item.get("trace_id")), v.TRACE_ID_SIZE) or b""
         link.span_id = v.id_from_hex(_str(item.get("span_id")), v.SPAN_ID_SIZE) or b""
         for key, value in _dict(item.get("attributes")).items():

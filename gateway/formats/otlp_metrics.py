@@ -132,9 +132,7 @@ class MetricsAggregator:
                 continue
             base = {
                 a.operation_name: normalize_operation(record.operation, default_operation, self._semconv),
-                a.provider_name: normalize_provider(record.provider, self._semconv)
-                if record.provider
-                else "",
+                a.provider_name: normalize_provider(record.provider, self._semconv) if record.provider else "",
                 a.request_model: record.model,
                 a.response_model: record.response_model,
             }

@@ -103,10 +103,7 @@ class PriceTable:
             try:
                 found = table.find_provider_model(model, None, provider_id, None)
             except LookupError:
-                if (
-                    provider_id is not None
-                    and data_snapshot.find_provider_by_id(table.providers, provider_id) is None
-                ):
+                if provider_id is not None and data_snapshot.find_provider_by_id(table.providers, provider_id) is None:
                     try:
                         found = table.find_provider_model(model, None, None, None)
                     except LookupError:

@@ -16,6 +16,8 @@ import orjson
 
 from gateway.model import Record
 
+_T = typing.TypeVar("_T")
+
 
 def _default(obj: object) -> object:
     if isinstance(obj, bytes):
@@ -40,6 +42,12 @@ def to_dict(record: Record) -> dict[str, Any]:
 def from_dict(data: dict[str, Any]) -> Record:
     record: Record = _build(Record, data)
     return record
+
+
+def build(cls: type[_T], data: dict[str, Any]) -> _T:
+    """Any model dataclass (Score, Rating, ...) from the dict orjson made of it."""
+    out: _T = _build(cls, data)
+    return out
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

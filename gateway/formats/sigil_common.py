@@ -76,9 +76,7 @@ class ExportResult:
 def export_results(items: Iterable[Record | ItemError]) -> list[ExportResult]:
     """The response entries for decoded items, in order: accepted records, rejected items."""
     return [
-        ExportResult(item.id, False, item.error)
-        if isinstance(item, ItemError)
-        else ExportResult(item.id, True)
+        ExportResult(item.id, False, item.error) if isinstance(item, ItemError) else ExportResult(item.id, True)
         for item in items
     ]
 
@@ -210,11 +208,7 @@ def json_number(value: float) -> int | float:
     record whichever transport carried it, and out of other formats as ``1`` rather than
     ``1.0``. ``-0.0`` stays a float so that its sign survives a round trip.
     """
-    if (
-        value.is_integer()
-        and -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
-        and (value or math.copysign(1.0, value) > 0)
-    ):
+    if value.is_integer() and -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT and (value or math.copysign(1.0, value) > 0):
         return int(value)
     return value
 

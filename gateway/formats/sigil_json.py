@@ -107,9 +107,7 @@ def _part(f: dict[str, Any]) -> Part:
 
 
 def _message_record(f: dict[str, Any]) -> Message:
-    return Message(
-        ROLE_FROM_PROTO.get(f.get("role") or 0, Role.UNSPECIFIED), f.get("parts") or [], f.get("name") or ""
-    )
+    return Message(ROLE_FROM_PROTO.get(f.get("role") or 0, Role.UNSPECIFIED), f.get("parts") or [], f.get("name") or "")
 
 
 _PART_PAYLOAD = frozenset({"text", "thinking", "tool_call", "tool_result", "media"})

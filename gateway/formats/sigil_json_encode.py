@@ -212,9 +212,7 @@ def _tool(tool: ToolDefinition) -> dict[str, Any]:
     return out
 
 
-def _artifact(
-    kind: int, name: str, content_type: str, payload: bytes, record_id: str, uri: str
-) -> dict[str, Any]:
+def _artifact(kind: int, name: str, content_type: str, payload: bytes, record_id: str, uri: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if kind:
         # protojson writes an enum number it has no name for as the number.

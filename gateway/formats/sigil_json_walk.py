@@ -328,9 +328,7 @@ def walk(value: Any, spec: Spec) -> dict[str, Any]:
         _walk_checked(value, spec)
         raise
     oneof = spec.oneof
-    if len(out) != len(value) or (
-        oneof and len(out) > 1 and sum(out.get(name) is not None for name in oneof) > 1
-    ):
+    if len(out) != len(value) or (oneof and len(out) > 1 and sum(out.get(name) is not None for name in oneof) > 1):
         _walk_checked(value, spec)
     return out
 
@@ -409,9 +407,7 @@ def syntax_error(body: bytes, exc: orjson.JSONDecodeError) -> SigilDecodeError:
         position = len(text) - len(text[position + 1 :].lstrip(" \t\r\n"))
     match = _SNIPPET.match(text, position)
     snippet = match.group(0) if match else ""
-    what = (
-        "invalid value" if "literal" in exc.msg or "expected a JSON value" in exc.msg else "unexpected token"
-    )
+    what = "invalid value" if "literal" in exc.msg or "expected a JSON value" in exc.msg else "unexpected token"
     line, column = line_column(text, position)
     return SigilDecodeError(f"proto: syntax error (line {line}:{column}): {what} {snippet}")
 

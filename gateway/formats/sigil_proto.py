@@ -193,12 +193,8 @@ def generation_to_record(generation: pb.Generation) -> Record:
         system_prompt=g.system_prompt,
         input=_messages_from_proto(g.input),
         output=_messages_from_proto(g.output),
-        tools=[
-            ToolDefinition(t.name, t.description, t.type, t.input_schema_json, t.deferred) for t in g.tools
-        ],
-        artifacts=[
-            Artifact(a.kind, a.name, a.content_type, a.payload, a.record_id, a.uri) for a in g.raw_artifacts
-        ],
+        tools=[ToolDefinition(t.name, t.description, t.type, t.input_schema_json, t.deferred) for t in g.tools],
+        artifacts=[Artifact(a.kind, a.name, a.content_type, a.payload, a.record_id, a.uri) for a in g.raw_artifacts],
         usage=usage_from_counts(
             u.input_tokens,
             u.output_tokens,
@@ -250,8 +246,7 @@ def generations_from_request(
     """Per item, in order: the defaulted record, or why the server would reject it."""
     now = common.now_ns() if now_ns is None else now_ns
     return [
-        common.finish_generation(generation_to_record(g), g.mode, g.HasField("model"), now)
-        for g in request.generations
+        common.finish_generation(generation_to_record(g), g.mode, g.HasField("model"), now) for g in request.generations
     ]
 
 
@@ -314,17 +309,13 @@ def _part_to_proto(part: Part) -> pb.Part:
             is_error=part.is_error,
         )
         return pb.Part(metadata=metadata, tool_result=result)
-    media = pb.Media(
-        kind=part.media_kind, url=part.media_url, mime_type=part.media_mime_type, name=part.media_name
-    )
+    media = pb.Media(kind=part.media_kind, url=part.media_url, mime_type=part.media_mime_type, name=part.media_name)
     return pb.Part(metadata=metadata, media=media)
 
 
 def _messages_to_proto(messages: Sequence[Message]) -> list[pb.Message]:
     return [
-        pb.Message(
-            role=_enum(ROLE_TO_PROTO.get(m.role, 0)), name=m.name, parts=[_part_to_proto(p) for p in m.parts]
-        )
+        pb.Message(role=_enum(ROLE_TO_PROTO.get(m.role, 0)), name=m.name, parts=[_part_to_proto(p) for p in m.parts])
         for m in messages
     ]
 
@@ -446,17 +437,13 @@ def workflow_steps_request(records: Iterable[Record]) -> pb.ExportWorkflowStepsR
 
 def generations_response(results: Iterable[ExportResult]) -> pb.ExportGenerationsResponse:
     return pb.ExportGenerationsResponse(
-        results=[
-            pb.ExportGenerationResult(generation_id=r.id, accepted=r.accepted, error=r.error) for r in results
-        ]
+        results=[pb.ExportGenerationResult(generation_id=r.id, accepted=r.accepted, error=r.error) for r in results]
     )
 
 
 def workflow_steps_response(results: Iterable[ExportResult]) -> pb.ExportWorkflowStepsResponse:
     return pb.ExportWorkflowStepsResponse(
-        results=[
-            pb.ExportWorkflowStepResult(step_id=r.id, accepted=r.accepted, error=r.error) for r in results
-        ]
+        results=[pb.ExportWorkflowStepResult(step_id=r.id, accepted=r.accepted, error=r.error) for r in results]
     )
 
 

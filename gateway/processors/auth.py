@@ -90,11 +90,7 @@ def load_keys_file(path: str) -> list[ApiKey]:
         raise ValueError(f"{path}: expected a list of {{key, tenant}}")
     keys = []
     for i, item in enumerate(raw):
-        if not (
-            isinstance(item, dict)
-            and isinstance(item.get("key"), str)
-            and isinstance(item.get("tenant"), str)
-        ):
+        if not (isinstance(item, dict) and isinstance(item.get("key"), str) and isinstance(item.get("tenant"), str)):
             raise ValueError(f"{path}: entry {i}: expected {{key: string, tenant: string}}")
         keys.append(ApiKey(key=item["key"], tenant=item["tenant"]))
     return keys
@@ -148,14 +144,10 @@ class AuthProcessor:
                 self._file_keys = load_keys_file(self._cfg.keys_file)
                 self._file_mtime = mtime
                 self._table = KeyTable([*self._cfg.api_keys, *self._file_keys])
-                log.info(
-                    "auth %s: loaded %d keys from %s", self._id, len(self._file_keys), self._cfg.keys_file
-                )
+                log.info("auth %s: loaded %d keys from %s", self._id, len(self._file_keys), self._cfg.keys_file)
         except (OSError, ValueError) as exc:
             # Keep the last good keys: a half-written file must not lock every client out.
-            log.warning(
-                "auth %s: cannot reload %s, keeping previous keys: %s", self._id, self._cfg.keys_file, exc
-            )
+            log.warning("auth %s: cannot reload %s, keeping previous keys: %s", self._id, self._cfg.keys_file, exc)
 
     def authenticate(self, ctx: Context) -> str:
         """Returns the tenant for this request or raises Unauthenticated."""
@@ -194,6 +186,4 @@ def _create(settings: CreateSettings, cfg: AuthConfig, next_: Consumer) -> AuthP
     return AuthProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "processor", "auth", AuthConfig, _create, "Checks API keys / bearer tokens; sets the tenant."
-)
+FACTORY = Factory("processor", "auth", AuthConfig, _create, "Checks API keys / bearer tokens; sets the tenant.")

@@ -147,9 +147,7 @@ class BatchProcessor:
                     await self._next.consume(Batch(chunk, pending.context))
                 except ConsumeError as exc:
                     # The client already has its 2xx; all that is left is to count the loss.
-                    self._t.processor_dropped.labels(self._id, self._pipeline, "export_refused").inc(
-                        len(chunk)
-                    )
+                    self._t.processor_dropped.labels(self._id, self._pipeline, "export_refused").inc(len(chunk))
                     self._warn.warning(
                         "refused", "batch %s: next consumer refused %d records: %s", self._id, len(chunk), exc
                     )

@@ -173,6 +173,4 @@ def _create(settings: CreateSettings, cfg: ContentConfig, next_: Consumer) -> Co
     return ContentProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "processor", "content", ContentConfig, _create, "Strips or truncates content (Sigil capture modes)."
-)
+FACTORY = Factory("processor", "content", ContentConfig, _create, "Strips or truncates content (Sigil capture modes).")

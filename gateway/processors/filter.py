@@ -46,12 +46,8 @@ class FilterConfig:
     tags: dict[str, str] = dataclasses.field(default_factory=dict)  # all must match; `*` = present
 
     def validate(self) -> list[str]:
-        if not (
-            self.selectors or self.models or self.providers or self.operations or self.kinds or self.tags
-        ):
-            return [
-                "at least one condition (selectors, models, providers, operations, kinds, tags) is required"
-            ]
+        if not (self.selectors or self.models or self.providers or self.operations or self.kinds or self.tags):
+            return ["at least one condition (selectors, models, providers, operations, kinds, tags) is required"]
         return []
 
 
@@ -95,10 +91,7 @@ def matches(cfg: FilterConfig, r: Record) -> bool:
         return False
     if cfg.kinds and str(r.kind) not in cfg.kinds:
         return False
-    for key, value in cfg.tags.items():
-        if key not in r.tags or (value != "*" and r.tags[key] != value):
-            return False
-    return True
+    return all(key in r.tags and value in ("*", r.tags[key]) for key, value in cfg.tags.items())
 
 
 class FilterProcessor:
@@ -130,6 +123,4 @@ def _create(settings: CreateSettings, cfg: FilterConfig, next_: Consumer) -> Fil
     return FilterProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "processor", "filter", FilterConfig, _create, "Keeps or drops records by selector or condition."
-)
+FACTORY = Factory("processor", "filter", FilterConfig, _create, "Keeps or drops records by selector or condition.")

@@ -133,6 +133,4 @@ def _create(settings: CreateSettings, cfg: MemoryLimiterConfig, next_: Consumer)
     return MemoryLimiter(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "processor", "memory_limiter", MemoryLimiterConfig, _create, "Refuses data above a memory limit."
-)
+FACTORY = Factory("processor", "memory_limiter", MemoryLimiterConfig, _create, "Refuses data above a memory limit.")

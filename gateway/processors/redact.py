@@ -177,6 +177,4 @@ def _create(settings: CreateSettings, cfg: RedactConfig, next_: Consumer) -> Red
     return RedactProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "processor", "redact", RedactConfig, _create, "Masks emails, phones, cards, keys, custom patterns."
-)
+FACTORY = Factory("processor", "redact", RedactConfig, _create, "Masks emails, phones, cards, keys, custom patterns.")

@@ -21,9 +21,7 @@ def refusal_reason(exc: ConsumeError) -> str:
     return "refused"
 
 
-async def deliver(
-    next_: Consumer, records: list[Record], ctx: Context, telemetry: Telemetry, receiver: str
-) -> None:
+async def deliver(next_: Consumer, records: list[Record], ctx: Context, telemetry: Telemetry, receiver: str) -> None:
     """Passes records on; counts accepted or refused. Re-raises the pipeline's refusal."""
     if not records:
         return

@@ -87,9 +87,7 @@ async def read_body(request: web.Request, limits: BodyLimits) -> bytes:
     if request.content_length is not None and request.content_length > max_body:
         raise BodyTooLarge(f"body exceeds {max_body} bytes")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    inflater = (
-        None if encoding in ("", "identity") else _Inflater(encoding, int(limits.max_decompressed_bytes))
-    )
+    inflater = None if encoding in ("", "identity") else _Inflater(encoding, int(limits.max_decompressed_bytes))
     raw: list[bytes] = []
     size = 0
     while True:

@@ -46,9 +46,7 @@ class FoglampReceiverConfig(BodyLimits):
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
-    )
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
 
 
 class FoglampReceiver:
@@ -137,6 +135,4 @@ def _create(settings: ReceiverSettings, cfg: FoglampReceiverConfig, next_: Consu
     return FoglampReceiver(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "receiver", "foglamp", FoglampReceiverConfig, _create, "Foglamp POST /ingest (JSON traces)."
-)
+FACTORY = Factory("receiver", "foglamp", FoglampReceiverConfig, _create, "Foglamp POST /ingest (JSON traces).")

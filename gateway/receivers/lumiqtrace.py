@@ -47,9 +47,7 @@ class LumiqReceiverConfig(BodyLimits):
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
-    )
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
 
 
 class LumiqReceiver:
@@ -116,6 +114,4 @@ def _create(settings: ReceiverSettings, cfg: LumiqReceiverConfig, next_: Consume
     return LumiqReceiver(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "receiver", "lumiqtrace", LumiqReceiverConfig, _create, "LumiqTrace POST /v1/ingest (NDJSON)."
-)
+FACTORY = Factory("receiver", "lumiqtrace", LumiqReceiverConfig, _create, "LumiqTrace POST /v1/ingest (NDJSON).")

@@ -166,9 +166,7 @@ class OtlpReceiver:
         assert self._cfg.http is not None
         ctype = request.content_type
         if ctype not in (PROTOBUF, JSON):
-            return web.Response(
-                status=415, text=f"unsupported content type {ctype!r}; use {PROTOBUF} or {JSON}"
-            )
+            return web.Response(status=415, text=f"unsupported content type {ctype!r}; use {PROTOBUF} or {JSON}")
         as_json = ctype == JSON
         refused = self._t.receiver_refused
         if under_pressure():

@@ -244,9 +244,7 @@ class SigilReceiver:
 
         return handle
 
-    async def _grpc(
-        self, request: bytes, context: grpc.aio.ServicerContext[Any, Any], route: _Route
-    ) -> bytes:
+    async def _grpc(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any], route: _Route) -> bytes:
         metadata = context.invocation_metadata() or ()
         md: dict[str, list[str]] = {}
         for key, value in metadata:

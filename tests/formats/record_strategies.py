@@ -32,9 +32,7 @@ long_text = st.one_of(
     st.text(alphabet="ab", min_size=120, max_size=140),
     st.text(alphabet="😀x", min_size=60, max_size=300),
 )
-ids = st.one_of(
-    st.just(""), st.text(min_size=1, max_size=8), st.text(alphabet="ab", min_size=126, max_size=131)
-)
+ids = st.one_of(st.just(""), st.text(min_size=1, max_size=8), st.text(alphabet="ab", min_size=126, max_size=131))
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.none()
     | st.booleans()
@@ -105,17 +103,14 @@ customers = st.none() | st.builds(
     id=ids,
     name=st.none() | long_text,
     image_url=st.none()
-    | st.sampled_from(
-        ["https://example.com/a.png", " https://example.com/b ", "not a url", "http://", "mailto:a@b"]
-    ),
+    | st.sampled_from(["https://example.com/a.png", " https://example.com/b ", "not a url", "http://", "mailto:a@b"]),
 )
 extras = st.fixed_dictionaries(
     {},
     optional={
         "foglamp.modelCallMs": json_values,
         "foglamp.outputTps": json_values,
-        "foglamp.chunkJitter": json_values
-        | st.just({"min": 0, "p10": 1, "median": 2, "avg": 2.5, "p90": 3, "max": 4}),
+        "foglamp.chunkJitter": json_values | st.just({"min": 0, "p10": 1, "median": 2, "avg": 2.5, "p90": 3, "max": 4}),
         "foglamp.rateLimit": json_values | st.just({"tokensLimit": 5}),
         "foglamp.systemFingerprint": json_values,
         "foglamp.input_form": st.sampled_from(["raw", "parts", "messages:sp", "junk", 5]),
@@ -147,9 +142,7 @@ records = st.builds(
     workflow_run_id=short_text,
     customer=customers,
     trace_metadata=string_metadata,
-    provider=st.one_of(
-        short_text, st.sampled_from(["openai", "anthropic", "gcp.vertex_ai", "azure", "mistral_ai"])
-    ),
+    provider=st.one_of(short_text, st.sampled_from(["openai", "anthropic", "gcp.vertex_ai", "azure", "mistral_ai"])),
     model=st.one_of(short_text, st.sampled_from(["gpt-4o", "claude-sonnet-4", "text-embedding-3-small"])),
     stream=st.none() | st.booleans(),
     start_ns=times,

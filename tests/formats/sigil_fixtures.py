@@ -54,15 +54,11 @@ def rich_generation() -> pb.Generation:
                 role=pb.MESSAGE_ROLE_ASSISTANT,
                 parts=[
                     pb.Part(metadata=pb.PartMetadata(provider_type="thinking"), thinking="Look it up."),
-                    pb.Part(
-                        tool_call=pb.ToolCall(id="call_1", name="weather", input_json=b'{"city":"Paris"}')
-                    ),
+                    pb.Part(tool_call=pb.ToolCall(id="call_1", name="weather", input_json=b'{"city":"Paris"}')),
                     pb.Part(text=""),
                     pb.Part(
                         metadata=pb.PartMetadata(provider_type="image"),
-                        media=pb.Media(
-                            kind="image", url="https://x.test/a.png", mime_type="image/png", name="a"
-                        ),
+                        media=pb.Media(kind="image", url="https://x.test/a.png", mime_type="image/png", name="a"),
                     ),
                 ],
             )
@@ -277,9 +273,7 @@ generation_records = st.builds(
     ),
     tags=st.dictionaries(text, text, max_size=3),
     metadata=struct
-    | st.fixed_dictionaries(
-        {}, optional={"user.id": text, "sigil.conversation.title": text, "x": json_values}
-    ),
+    | st.fixed_dictionaries({}, optional={"user.id": text, "sigil.conversation.title": text, "x": json_values}),
     parent_generation_ids=st.lists(text, max_size=2),
     effective_version=st.none() | text,
 ).map(_sigil_record)

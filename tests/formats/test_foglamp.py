@@ -503,9 +503,7 @@ def test_rich_payload_maps_to_records() -> None:
             "run_2026_04_20",
             "session_abc123",
         )
-        assert rec.customer == Customer(
-            id="cus_42", name="Ada Lovelace", image_url="https://example.com/ada.png"
-        )
+        assert rec.customer == Customer(id="cus_42", name="Ada Lovelace", image_url="https://example.com/ada.png")
         assert rec.trace_metadata == {"environment": "production", "region": "eu-west-1"}
     assert root.customer is not llm.customer  # records can be changed independently
     assert (llm.start_ns, llm.end_ns) == (1_776_679_200_010_000_000, 1_776_679_201_210_000_000)
@@ -562,9 +560,7 @@ def test_rich_payload_content_is_in_messages() -> None:
         b'{"id":"A-17"}',
     )
     [result] = tool_msg.parts
-    assert (
-        result.kind is PartKind.TOOL_RESULT and orjson.loads(result.tool_result_json)["status"] == "refunded"
-    )
+    assert result.kind is PartKind.TOOL_RESULT and orjson.loads(result.tool_result_json)["status"] == "refunded"
     assert llm.extra["foglamp.output_form"] == "parts" and "foglamp.input_form" not in llm.extra
     assert [p.kind for p in llm.output[0].parts] == [PartKind.THINKING, PartKind.TEXT]
     # Plain text and a tool's JSON arguments are kept whole, marked raw.
@@ -616,10 +612,7 @@ def test_strings_not_reproducible_as_messages_stay_raw(text: str) -> None:
 def test_unparseable_tool_catalog_is_kept_raw() -> None:
     body = payload([trace([span(status="ok", toolCatalog='{"t":{"description":"d","strict":true}}')])])
     [record] = decode_ingest(body)
-    assert (
-        record.tools == []
-        and record.extra["foglamp.toolCatalog"] == '{"t":{"description":"d","strict":true}}'
-    )
+    assert record.tools == [] and record.extra["foglamp.toolCatalog"] == '{"t":{"description":"d","strict":true}}'
     assert encode_batches([record])[0] == [body]
 
 
@@ -653,9 +646,7 @@ def one_span(record: Record) -> tuple[dict[str, Any], dict[str, Any], foglamp.En
 
 
 def test_sigil_style_usage_adds_cache_to_input_tokens() -> None:
-    usage = Usage(
-        input_tokens=100, output_tokens=20, cache_read_input_tokens=900, cache_write_input_tokens=50
-    )
+    usage = Usage(input_tokens=100, output_tokens=20, cache_read_input_tokens=900, cache_write_input_tokens=50)
     _, wire, report = one_span(rec(usage=usage))
     assert wire["usage"] == {
         "inputTokens": 1050,
@@ -849,13 +840,9 @@ def test_splits_by_body_size() -> None:
 
 
 def test_a_span_too_big_for_a_body_sheds_payload_fields_first() -> None:
-    big = rec(
-        input=[Message(Role.USER, [Part(PartKind.TEXT, text="x" * 8_000)])], extra={"foglamp.sources": "[]"}
-    )
+    big = rec(input=[Message(Role.USER, [Part(PartKind.TEXT, text="x" * 8_000)])], extra={"foglamp.sources": "[]"})
     [body], report = encode_batches([big], max_body_bytes=4_000)
-    assert (
-        "input" not in body["traces"][0]["spans"][0] and report.truncated["span.input_over_body_limit"] == 1
-    )
+    assert "input" not in body["traces"][0]["spans"][0] and report.truncated["span.input_over_body_limit"] == 1
     bodies, report = encode_batches([rec(metadata={"pad": "x" * 1000})], max_body_bytes=500)
     assert bodies == [] and report.dropped["span_over_body_limit"] == 1
 
@@ -863,9 +850,7 @@ def test_a_span_too_big_for_a_body_sheds_payload_fields_first() -> None:
 COMPACT = {"max_traces": 3, "max_spans_per_trace": 4, "max_body_bytes": 40_000}
 
 
-@settings(
-    deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(rs.records, max_size=8), st.sampled_from([{}, COMPACT]))
 def test_every_encoded_body_validates(records: list[Record], limits: dict[str, int]) -> None:
     bodies, report = encode_batches(records, **limits)

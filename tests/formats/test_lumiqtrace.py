@@ -67,9 +67,7 @@ def error_of(body: bytes) -> str:
 
 
 def encode(records: list[Record], **kwargs: Any) -> tuple[list[bytes], Any]:
-    return encode_events(
-        records, environment_default="gw-env", sdk_version="0.1.0", pricing=PRICING, **kwargs
-    )
+    return encode_events(records, environment_default="gw-env", sdk_version="0.1.0", pricing=PRICING, **kwargs)
 
 
 def one_event(record: Record) -> dict[str, Any]:
@@ -286,9 +284,7 @@ def rec(**fields: Any) -> Record:
         "model": "gpt-4o",
         "start_ns": T0_NS + 1_234_567,
         "end_ns": T0_NS + 801_234_567,
-        "usage": Usage(
-            input_tokens=1000, output_tokens=500, cache_read_input_tokens=200, input_includes_cache=True
-        ),
+        "usage": Usage(input_tokens=1000, output_tokens=500, cache_read_input_tokens=200, input_includes_cache=True),
     }
     base.update(fields)
     return Record(**base)
@@ -327,9 +323,7 @@ def test_record_from_another_format() -> None:
 
 
 def test_sigil_style_usage_folds_cache_into_input() -> None:
-    usage = Usage(
-        input_tokens=100, output_tokens=10, cache_read_input_tokens=900, cache_write_input_tokens=50
-    )
+    usage = Usage(input_tokens=100, output_tokens=10, cache_read_input_tokens=900, cache_write_input_tokens=50)
     out = one_event(rec(usage=usage))
     assert (out["input_tokens"], out["cached_tokens"]) == (1050, 900)
 
@@ -417,9 +411,7 @@ def test_statuses_and_operations() -> None:
 
 
 def test_times_and_defaults() -> None:
-    out = one_event(
-        rec(end_ns=None, ttft_ms=12.5, stream=True, environment="prod", sdk_version="9.9.9", cost_usd=0)
-    )
+    out = one_event(rec(end_ns=None, ttft_ms=12.5, stream=True, environment="prod", sdk_version="9.9.9", cost_usd=0))
     assert (out["latency_ms"], out["ttft_ms"], out["stream"]) == (0, 12.5, True)
     assert (out["environment"], out["sdk_version"]) == ("prod", "9.9.9")
     assert one_event(rec(end_ns=T0_NS + 1_234_567 + 1_500, cost_usd=0))["latency_ms"] == 0.0015
@@ -428,13 +420,9 @@ def test_times_and_defaults() -> None:
 
 
 def test_error_message_is_cut_to_500_characters() -> None:
-    bodies, report = encode(
-        [rec(status=Status.ERROR, error_message="x" * 600, error_type="boom", cost_usd=0)]
-    )
+    bodies, report = encode([rec(status=Status.ERROR, error_message="x" * 600, error_type="boom", cost_usd=0)])
     out = orjson.loads(bodies[0])
-    assert (len(out["error_message"]), out["error_code"]) == (500, "boom") and report.truncated[
-        "error_message"
-    ] == 1
+    assert (len(out["error_message"]), out["error_code"]) == (500, "boom") and report.truncated["error_message"] == 1
 
 
 def test_unknown_fields_never_override_known_ones() -> None:
@@ -455,9 +443,7 @@ def test_bodies_hold_at_most_100_events() -> None:
     assert len(encode(records, max_events=10)[0]) == 25
 
 
-@settings(
-    deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(rs.records, max_size=12), st.integers(min_value=1, max_value=5))
 def test_every_encoded_body_is_accepted(records: list[Record], max_events: int) -> None:
     bodies, report = encode(records, max_events=max_events)

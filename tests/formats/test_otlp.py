@@ -48,9 +48,7 @@ CONTENT_ATTRS = {
 def emit(
     *records: Record, include_content: bool = True, resource: dict[str, str] | None = None
 ) -> ExportTraceServiceRequest:
-    return records_to_traces(
-        list(records), resource_attributes=resource or {}, include_content=include_content
-    )
+    return records_to_traces(list(records), resource_attributes=resource or {}, include_content=include_content)
 
 
 def only_span(request: ExportTraceServiceRequest) -> Span:
@@ -217,9 +215,7 @@ def test_rich_chat_span_every_attribute() -> None:
         {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
         {
             "role": "assistant",
-            "parts": [
-                {"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}
-            ],
+            "parts": [{"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}],
         },
         {
             "role": "tool",
@@ -373,9 +369,7 @@ def test_record_name_and_kind_kept_where_the_conventions_have_no_place() -> None
     values = attrs(span)
     assert values["gateway.record.name"] == "summarize-doc"
     assert values["gateway.record.kind"] == "llm"  # "embeddings" alone would read back as EMBEDDING
-    (back,), _ = traces_to_records(
-        emit(Record(kind=Kind.LLM, name="summarize-doc", operation="embed", model="m"))
-    )
+    (back,), _ = traces_to_records(emit(Record(kind=Kind.LLM, name="summarize-doc", operation="embed", model="m")))
     assert (back.name, back.kind, back.operation) == ("summarize-doc", Kind.LLM, "embed")
 
 
@@ -416,9 +410,7 @@ def test_content_only_when_asked() -> None:
 
 
 def test_input_tokens_not_summed_when_already_inclusive() -> None:
-    usage = Usage(
-        input_tokens=100, cache_read_input_tokens=30, cache_write_input_tokens=10, input_includes_cache=True
-    )
+    usage = Usage(input_tokens=100, cache_read_input_tokens=30, cache_write_input_tokens=10, input_includes_cache=True)
     values = attrs(only_span(emit(Record(kind=Kind.LLM, usage=usage))))
     assert values["gen_ai.usage.input_tokens"] == 100
     unknown = dataclasses.replace(usage, input_includes_cache=None)
@@ -437,9 +429,7 @@ def test_names_come_from_the_semconv_table() -> None:
             DEFAULT.attrs, usage_cache_creation_input_tokens="gen_ai.usage.cache_write.input_tokens"
         ),
     )
-    request = records_to_traces(
-        [chat_record()], resource_attributes={}, include_content=False, semconv=renamed
-    )
+    request = records_to_traces([chat_record()], resource_attributes={}, include_content=False, semconv=renamed)
     values = attrs(only_span(request))
     assert values["gen_ai.usage.cache_write.input_tokens"] == 10
     assert "gen_ai.usage.cache_creation.input_tokens" not in values
@@ -450,9 +440,7 @@ def test_names_come_from_the_semconv_table() -> None:
 
 def test_valid_ids_are_kept_and_invalid_ones_derived_deterministically() -> None:
     parent = Record(kind=Kind.AGENT, id="evt-1", trace_id="trace-abc", span_id="span-001")
-    child = Record(
-        kind=Kind.LLM, id="evt-2", trace_id="trace-abc", span_id="span-002", parent_span_id="span-001"
-    )
+    child = Record(kind=Kind.LLM, id="evt-2", trace_id="trace-abc", span_id="span-002", parent_span_id="span-001")
     first = emit(parent, child)
     again = emit(parent, child)
     p1, c1 = first.resource_spans[0].scope_spans[0].spans
@@ -498,8 +486,7 @@ def test_spans_grouped_by_resource() -> None:
     d = Record(kind=Kind.LLM, id="4")
     request = emit(a, b, c, d, resource={"service.name": "configured", "team": "ml"})
     groups = [
-        (attributes_to_dict(rs.resource.attributes), len(rs.scope_spans[0].spans))
-        for rs in request.resource_spans
+        (attributes_to_dict(rs.resource.attributes), len(rs.scope_spans[0].spans)) for rs in request.resource_spans
     ]
     assert groups == [
         ({"service.name": "app-a", "team": "ml"}, 2),  # the record's own resource wins over config

@@ -48,9 +48,7 @@ JSON_BODY = {
                                 {
                                     "key": "m",
                                     "value": {
-                                        "kvlistValue": {
-                                            "values": [{"key": "k", "value": {"bytesValue": "AAE="}}]
-                                        }
+                                        "kvlistValue": {"values": [{"key": "k", "value": {"bytesValue": "AAE="}}]}
                                     },
                                 },
                                 {"key": "string_strindex", "value": {"stringValueStrindex": 3}},
@@ -96,9 +94,7 @@ def test_decode_json_hex_ids_int_enums_and_int64_strings() -> None:
 
 
 def test_decode_json_does_not_misread_hex_ids_as_base64() -> None:
-    body = orjson.dumps(
-        {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": TRACE_HEX, "spanId": SPAN_HEX}]}]}]}
-    )
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": TRACE_HEX, "spanId": SPAN_HEX}]}]}]})
     ours = only_span(decode_otlp_json(body))
     assert ours.trace_id == bytes.fromhex(TRACE_HEX) and len(ours.trace_id) == 16
     # The trap this decoder exists for: proto3 JSON reads the same text as base64.
@@ -111,11 +107,7 @@ def test_decode_json_is_lenient_where_the_collector_is() -> None:
         "resource_spans": [
             {
                 "scope_spans": [
-                    {
-                        "spans": [
-                            {"trace_id": TRACE_HEX, "kind": "SPAN_KIND_SERVER", "start_time_unix_nano": 5}
-                        ]
-                    }
+                    {"spans": [{"trace_id": TRACE_HEX, "kind": "SPAN_KIND_SERVER", "start_time_unix_nano": 5}]}
                 ]
             }
         ]
@@ -155,8 +147,7 @@ def spans_body(span: dict[str, Any]) -> bytes:
         ),
         (
             spans_body({"startTimeUnixNano": "-1"}),
-            "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: "
-            "-1 is out of range [0, 18446744073709551615]",
+            "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: -1 is out of range [0, 18446744073709551615]",
         ),
         (
             spans_body({"endTimeUnixNano": "12abc"}),
@@ -169,8 +160,7 @@ def spans_body(span: dict[str, Any]) -> bytes:
         ),
         (
             spans_body({"attributes": [{"key": "a", "value": {"boolValue": "true"}}]}),
-            "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.boolValue: "
-            "expected true or false, got 'true'",
+            "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.boolValue: expected true or false, got 'true'",
         ),
         (
             spans_body({"attributes": [{"key": "a", "value": {"intValue": 1.5}}]}),
@@ -203,11 +193,7 @@ def test_encode_json_follows_otlp_rules() -> None:
     set_any(span.attributes.add(key="raw").value, b"\x00\xff")
     body = orjson.loads(encode_otlp_json(request))
     encoded = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
-    assert (
-        encoded["traceId"] == TRACE_HEX
-        and encoded["spanId"] == SPAN_HEX
-        and encoded["parentSpanId"] == PARENT_HEX
-    )
+    assert encoded["traceId"] == TRACE_HEX and encoded["spanId"] == SPAN_HEX and encoded["parentSpanId"] == PARENT_HEX
     assert encoded["kind"] == 3
     assert encoded["startTimeUnixNano"] == str(T0)
     assert "status" not in encoded  # UNSET: default values are left out
@@ -216,9 +202,7 @@ def test_encode_json_follows_otlp_rules() -> None:
     assert by_key["gen_ai.request.temperature"] == {"doubleValue": 0.2}
     assert by_key["nan"] == {"doubleValue": "NaN"}
     assert by_key["raw"] == {"bytesValue": "AP8="}
-    assert by_key["gen_ai.response.finish_reasons"] == {
-        "arrayValue": {"values": [{"stringValue": "tool_call"}]}
-    }
+    assert by_key["gen_ai.response.finish_reasons"] == {"arrayValue": {"values": [{"stringValue": "tool_call"}]}}
     assert encoded["events"] == [{"timeUnixNano": "1", "name": "e"}]
     decoded = decode_otlp_json(encode_otlp_json(request))
     assert decoded.SerializeToString(deterministic=True) == request.SerializeToString(deterministic=True)

@@ -177,10 +177,7 @@ def test_cumulative_keeps_counting_from_its_start() -> None:
     first = points(metrics(agg.collect(T0 + 10 * S))[DURATION])[0][1]
     agg.add([llm(2.0)])
     collected = metrics(agg.collect(T0 + 20 * S))[DURATION]
-    assert (
-        collected.histogram.aggregation_temporality
-        == AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-    )
+    assert collected.histogram.aggregation_temporality == AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
     second = points(collected)[0][1]
     assert (first.count, second.count, second.sum) == (1, 2, 3.0)
     assert (second.start_time_unix_nano, second.time_unix_nano) == (T0, T0 + 20 * S)

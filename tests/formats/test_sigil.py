@@ -268,10 +268,7 @@ def test_legacy_cache_creation_tokens_fold_into_cache_write() -> None:
 def test_call_error_and_status() -> None:
     assert sigil.generation_to_record(valid(call_error="  ")).status is Status.OK
     assert sigil.record_to_generation(Record(status=Status.TIMEOUT)).call_error == "timeout"
-    assert (
-        sigil.record_to_generation(Record(status=Status.ERROR, error_type="rate_limit")).call_error
-        == "rate_limit"
-    )
+    assert sigil.record_to_generation(Record(status=Status.ERROR, error_type="rate_limit")).call_error == "rate_limit"
     assert sigil.record_to_generation(Record(status=Status.OK)).call_error == ""
 
 
@@ -314,9 +311,7 @@ def test_agento11y_bytes_decode_with_the_same_schema() -> None:
     generation = agento11y_pb.Generation(
         id="g",
         model=agento11y_pb.ModelRef(provider="p", name="n"),
-        usage=agento11y_pb.TokenUsage(
-            input_tokens=10, input_semantics=agento11y_pb.TOKEN_INPUT_SEMANTICS_INCLUSIVE
-        ),
+        usage=agento11y_pb.TokenUsage(input_tokens=10, input_semantics=agento11y_pb.TOKEN_INPUT_SEMANTICS_INCLUSIVE),
         output=[agento11y_pb.Message(parts=[agento11y_pb.Part(media=agento11y_pb.Media(kind="audio"))])],
     )
     data = agento11y_pb.ExportGenerationsRequest(generations=[generation]).SerializeToString()
@@ -342,10 +337,7 @@ def test_json_encoding_is_shaped_like_the_sdk() -> None:
     expected = json_format.MessageToDict(rich_generation(), preserving_proto_field_name=True)
     assert item == expected
     assert item["usage"]["input_tokens"] == "1200" and item["temperature"] == 0.0
-    assert (
-        item["started_at"] == "2026-03-01T09:00:00.250Z"
-        and item["completed_at"] == "2026-03-01T09:00:02.000000001Z"
-    )
+    assert item["started_at"] == "2026-03-01T09:00:00.250Z" and item["completed_at"] == "2026-03-01T09:00:02.000000001Z"
     assert item["output"][0]["parts"][2] == {"text": ""}
     assert sigil.encode_generations_json([]) == b"{}"
 
@@ -356,9 +348,7 @@ def test_json_round_trip_of_the_rich_generation() -> None:
 
 
 def test_non_finite_doubles_use_protojson_strings() -> None:
-    item = orjson.loads(
-        sigil.encode_generations_json([Record(temperature=float("nan"), top_p=float("-inf"))])
-    )
+    item = orjson.loads(sigil.encode_generations_json([Record(temperature=float("nan"), top_p=float("-inf"))]))
     assert (item["generations"][0]["temperature"], item["generations"][0]["top_p"]) == ("NaN", "-Infinity")
 
 
@@ -393,9 +383,7 @@ def sdk_generation() -> sdk.Generation:
             sdk.Message(
                 role=sdk.MessageRole.ASSISTANT,
                 parts=[
-                    sdk.Part(
-                        kind=sdk.PartKind.THINKING, thinking="t", metadata=sdk.PartMetadata(provider_type="r")
-                    ),
+                    sdk.Part(kind=sdk.PartKind.THINKING, thinking="t", metadata=sdk.PartMetadata(provider_type="r")),
                     sdk.Part(
                         kind=sdk.PartKind.TOOL_CALL,
                         tool_call=sdk.ToolCall(name="f", id="c", input_json=b'{"a":1}'),
@@ -443,9 +431,7 @@ def test_sdk_json_decodes_and_reencodes_to_the_same_proto() -> None:
 def test_sdk_grpc_bytes_decode_like_its_json() -> None:
     sdk_proto = generation_to_proto(sdk_generation())
     data = sdk_pb.ExportGenerationsRequest(generations=[sdk_proto]).SerializeToString()
-    body = json.dumps(
-        {"generations": [json_format.MessageToDict(sdk_proto, preserving_proto_field_name=True)]}
-    )
+    body = json.dumps({"generations": [json_format.MessageToDict(sdk_proto, preserving_proto_field_name=True)]})
     assert sigil.decode_generations_grpc(data) == sigil.decode_generations_json(body.encode())
 
 

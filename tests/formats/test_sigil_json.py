@@ -87,9 +87,7 @@ def test_enum_by_name_or_number(mode: Any) -> None:
 
 
 def test_unknown_enum_number_is_rejected_per_item() -> None:
-    body = orjson.dumps(
-        {"generations": [{"id": "bad", "model": MODEL, "mode": 3}, {"id": "ok", "model": MODEL}]}
-    )
+    body = orjson.dumps({"generations": [{"id": "bad", "model": MODEL, "mode": 3}, {"id": "ok", "model": MODEL}]})
     bad, ok = sigil.decode_generations_json(body)
     assert bad == ItemError("bad", "generation.mode is invalid")
     assert isinstance(ok, Record)
@@ -127,9 +125,7 @@ def test_int64_forms(value: Any, expected: int) -> None:
     assert decode({"usage": {"inputTokens": value}, "maxTokens": value}).max_tokens == expected
 
 
-@pytest.mark.parametrize(
-    "value", ["1.5", 1.5, " 12", "12 ", "012", "0x10", "1e", "", True, [], {}, 2**63, "1e19"]
-)
+@pytest.mark.parametrize("value", ["1.5", 1.5, " 12", "12 ", "012", "0x10", "1e", "", True, [], {}, 2**63, "1e19"])
 def test_int64_rejects(value: Any) -> None:
     assert "invalid value for int64 type" in generation_error({"max_tokens": value})
 
@@ -292,9 +288,7 @@ def test_struct_fields_take_any_json_object() -> None:
     record = decode({"metadata": metadata})
     assert record.metadata == metadata
     assert "unexpected token [" in generation_error({"metadata": [1]})
-    step = orjson.dumps(
-        {"workflowSteps": [{"id": "w", "conversationId": "c", "stepName": "s", "inputState": {}}]}
-    )
+    step = orjson.dumps({"workflowSteps": [{"id": "w", "conversationId": "c", "stepName": "s", "inputState": {}}]})
     (item,) = sigil.decode_workflow_steps_json(step)
     assert isinstance(item, Record) and item.input_state == {} and item.output_state is None
 
@@ -326,9 +320,7 @@ def test_two_oneof_members(part: dict[str, Any]) -> None:
 
 def test_oneof_error_text_and_position() -> None:
     body = b'{"generations":[{"output":[{"parts":[{"text":"a","thinking":"b"}]}]}]}'
-    assert error(body) == (
-        'proto: (line 1:50): error parsing "thinking", oneof sigil.v1.Part.payload is already set'
-    )
+    assert error(body) == ('proto: (line 1:50): error parsing "thinking", oneof sigil.v1.Part.payload is already set')
 
 
 def test_empty_object_is_an_empty_request() -> None:
@@ -384,11 +376,7 @@ field_names = st.sampled_from(
     ]
 )
 json_trees: st.SearchStrategy[Any] = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(field_names, children, max_size=4),
     max_leaves=12,
 )

@@ -19,11 +19,7 @@ from tests.process import GatewayProcess, free_port
 
 def _gens(prefix: str, n: int) -> bytes:
     return orjson.dumps(
-        {
-            "generations": [
-                {"id": f"{prefix}-{i}", "model": {"provider": "openai", "name": "gpt-4o"}} for i in range(n)
-            ]
-        }
+        {"generations": [{"id": f"{prefix}-{i}", "model": {"provider": "openai", "name": "gpt-4o"}} for i in range(n)]}
     )
 
 
@@ -44,9 +40,7 @@ def _config(
         "exporters": {"sigil": exporter},
         "service": {
             "shutdown_timeout": "10s",
-            "pipelines": {
-                "p": {"receivers": ["sigil"], "processors": processors or [], "exporters": ["sigil"]}
-            },
+            "pipelines": {"p": {"receivers": ["sigil"], "processors": processors or [], "exporters": ["sigil"]}},
         },
     }
 

@@ -16,9 +16,7 @@ from tests.conftest import StartGateway, http_port
 from tests.fakes import FakeSigilBackend
 
 
-def _config(
-    backend: FakeSigilBackend, processors: dict[str, Any], forward_tenant: bool = False
-) -> dict[str, Any]:
+def _config(backend: FakeSigilBackend, processors: dict[str, Any], forward_tenant: bool = False) -> dict[str, Any]:
     return {
         "receivers": {"sigil": {"http": {"endpoint": "127.0.0.1:0"}, "grpc": None}},
         "processors": processors,
@@ -30,9 +28,7 @@ def _config(
             }
         },
         "service": {
-            "pipelines": {
-                "p": {"receivers": ["sigil"], "processors": list(processors), "exporters": ["sigil"]}
-            }
+            "pipelines": {"p": {"receivers": ["sigil"], "processors": list(processors), "exporters": ["sigil"]}}
         },
     }
 
@@ -63,11 +59,7 @@ def _sdk_send(port: int, texts: list[str], auth: AuthConfig | None = None, tool_
                         )
                     )
                 rec.set_result(
-                    input=[
-                        sm.Message(
-                            role=sm.MessageRole.USER, parts=[sm.Part(kind=sm.PartKind.TEXT, text=text)]
-                        )
-                    ],
+                    input=[sm.Message(role=sm.MessageRole.USER, parts=[sm.Part(kind=sm.PartKind.TEXT, text=text)])],
                     output=[sm.Message(role=sm.MessageRole.ASSISTANT, parts=parts)],
                 )
     finally:
@@ -148,9 +140,7 @@ async def test_redact_masks_content(start_gateway: StartGateway, sigil_backend: 
 async def test_memory_limiter_answers_429_with_retry_after(
     start_gateway: StartGateway, sigil_backend: FakeSigilBackend
 ) -> None:
-    service = await start_gateway(
-        _config(sigil_backend, {"memory_limiter": {"limit_mib": 100, "spike_limit_mib": 99}})
-    )
+    service = await start_gateway(_config(sigil_backend, {"memory_limiter": {"limit_mib": 100, "spike_limit_mib": 99}}))
     url = f"http://127.0.0.1:{http_port(service)}/api/v1/generations:export"
     body = orjson.dumps({"generations": [{"id": "g", "model": {"provider": "p", "name": "m"}}]})
     async with aiohttp.ClientSession() as s, s.post(url, data=body) as resp:

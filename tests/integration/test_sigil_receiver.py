@@ -219,9 +219,7 @@ async def test_full_queue_answers_429_and_grpc_resource_exhausted(
     sigil_backend.delay = 0.5
     service = await start_gateway(
         {
-            "receivers": {
-                "sigil": {"http": {"endpoint": "127.0.0.1:0"}, "grpc": {"endpoint": "127.0.0.1:0"}}
-            },
+            "receivers": {"sigil": {"http": {"endpoint": "127.0.0.1:0"}, "grpc": {"endpoint": "127.0.0.1:0"}}},
             "exporters": {
                 "sigil": {
                     "endpoint": f"http://127.0.0.1:{sigil_backend.grpc_port}",

@@ -84,9 +84,7 @@ def _rich_generation(client: Client, n: int) -> Any:
                         sm.Part(kind=sm.PartKind.THINKING, thinking="User wants weather."),
                         sm.Part(
                             kind=sm.PartKind.TOOL_CALL,
-                            tool_call=sm.ToolCall(
-                                id="call_1", name="weather", input_json=b'{"city":"Paris"}'
-                            ),
+                            tool_call=sm.ToolCall(id="call_1", name="weather", input_json=b'{"city":"Paris"}'),
                         ),
                         sm.Part(kind=sm.PartKind.TEXT, text="It is 18C and sunny."),
                     ],

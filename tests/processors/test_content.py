@@ -60,9 +60,7 @@ def _rich(secret: str) -> Record:
                 ],
             ),
         ],
-        tools=[
-            ToolDefinition("weather", description=secret, type="function", input_schema_json=secret.encode())
-        ],
+        tools=[ToolDefinition("weather", description=secret, type="function", input_schema_json=secret.encode())],
         artifacts=[Artifact(kind=1, payload=secret.encode())],
         usage=Usage(input_tokens=10, output_tokens=5),
         status=Status.ERROR,
@@ -176,9 +174,7 @@ def _part(kind: PartKind, text: str) -> Part:
 
 
 _parts = st.builds(_part, st.sampled_from(list(PartKind)), _TEXT.map(lambda t: f"ZQ{t}QZ"))
-_messages = st.lists(
-    st.builds(Message, st.sampled_from(list(Role)), st.lists(_parts, max_size=4)), max_size=4
-)
+_messages = st.lists(st.builds(Message, st.sampled_from(list(Role)), st.lists(_parts, max_size=4)), max_size=4)
 
 
 @settings(max_examples=200)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.component import ComponentId, CreateSettings
-from gateway.config import load
+from gateway.config import Duration, load
 from gateway.errors import ConfigError, Overloaded, Unauthenticated
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Status
 from gateway.processors.auth import ApiKey, AuthConfig, AuthProcessor, KeyTable
@@ -38,9 +38,7 @@ def _problems(processor: dict[str, Any]) -> list[str]:
         "processors": processor,
         "exporters": {"debug": {}},
         "service": {
-            "pipelines": {
-                "p": {"receivers": ["sigil"], "processors": list(processor), "exporters": ["debug"]}
-            }
+            "pipelines": {"p": {"receivers": ["sigil"], "processors": list(processor), "exporters": ["debug"]}}
         },
     }
     with pytest.raises(ConfigError) as info:
@@ -61,7 +59,7 @@ async def test_auth_sets_tenant_and_refuses(tmp_path: pathlib.Path) -> None:
     sink = Sink()
     keys = tmp_path / "keys.yaml"
     keys.write_text("- {key: filekey, tenant: from-file}\n")
-    cfg = AuthConfig(api_keys=[ApiKey(key="k1", tenant="team-a")], keys_file=str(keys), reload_interval=0.0)  # type: ignore[arg-type]
+    cfg = AuthConfig(api_keys=[ApiKey(key="k1", tenant="team-a")], keys_file=str(keys), reload_interval=Duration(0.0))
     proc = AuthProcessor(_settings("auth"), cfg, sink)
     b = Batch([Record()], Context(receiver="sigil", bearer_token="k1", tenant="spoofed"))
     await proc.consume(b)
@@ -119,9 +117,7 @@ def test_auth_config_messages() -> None:
 
 def _gen(*parts: PartKind, error: str = "") -> Record:
     msg = Message(Role.ASSISTANT, [Part(k, text="x") for k in parts])
-    return Record(
-        kind=Kind.LLM, output=[msg], error_message=error, status=Status.ERROR if error else Status.OK
-    )
+    return Record(kind=Kind.LLM, output=[msg], error_message=error, status=Status.ERROR if error else Status.OK)
 
 
 def test_selectors() -> None:
@@ -146,8 +142,7 @@ def test_conditions() -> None:
 
 def test_filter_config_messages() -> None:
     assert _problems({"filter": {}}) == [
-        "processors::filter: at least one condition (selectors, models, providers, operations, kinds, tags) "
-        "is required"
+        "processors::filter: at least one condition (selectors, models, providers, operations, kinds, tags) is required"
     ]
     assert _problems({"filter": {"selectors": ["everything"]}}) == [
         "processors::filter::selectors::0: must be one of user_visible_turn, all_assistant_generations, "
@@ -205,9 +200,7 @@ def test_redact_config_messages() -> None:
 
 async def test_batch_by_size_timeout_and_tenant() -> None:
     sink = Sink()
-    proc = BatchProcessor(
-        _settings("batch"), BatchConfig(send_batch_size=3, send_batch_max_size=3, timeout=0.05), sink
-    )  # type: ignore[arg-type]
+    proc = BatchProcessor(_settings("batch"), BatchConfig(send_batch_size=3, send_batch_max_size=3, timeout=0.05), sink)  # type: ignore[arg-type]
     await proc.consume(Batch([Record(id=str(i)) for i in range(7)], Context(tenant="a")))
     await proc.consume(Batch([Record(id="b1")], Context(tenant="b")))
     await asyncio.sleep(0.01)
@@ -228,8 +221,8 @@ async def test_batch_bounds() -> None:
         max_buffered_records=10,
         metadata_keys=["x-team"],
         metadata_cardinality_limit=1,
-        timeout=10.0,
-    )  # type: ignore[arg-type]
+        timeout=Duration(10.0),
+    )
     proc = BatchProcessor(_settings("batch"), cfg, sink)
     await proc.consume(Batch([Record()] * 5, Context(headers={"x-team": "a"})))
     with pytest.raises(Overloaded, match="too many distinct"):
@@ -245,9 +238,7 @@ async def test_batch_bounds() -> None:
 
 async def test_memory_limiter_refuses_and_recovers() -> None:
     sink = Sink()
-    lim = MemoryLimiter(
-        _settings("memory_limiter"), MemoryLimiterConfig(limit_mib=100, spike_limit_mib=20), sink
-    )
+    lim = MemoryLimiter(_settings("memory_limiter"), MemoryLimiterConfig(limit_mib=100, spike_limit_mib=20), sink)
     lim.check(rss=90 * 1024 * 1024)
     assert lim.refusing and under_pressure()
     with pytest.raises(Overloaded):
