@@ -45,8 +45,7 @@ class FanOut:
             await self._consumers[0].consume(batch)
             return
         batches = [batch] + [
-            (copy.deepcopy(batch) if self._copy else Batch(list(batch.records), batch.context))
-            for _ in self._consumers[1:]
+            (copy.deepcopy(batch) if self._copy else _shallow_copy(batch)) for _ in self._consumers[1:]
         ]
         results = await asyncio.gather(
             *(c.consume(b) for c, b in zip(self._consumers, batches, strict=True)), return_exceptions=True
@@ -59,6 +58,13 @@ class FanOut:
                 if isinstance(err, kind):
                     raise err
         raise errors[0]
+
+
+def _shallow_copy(batch: Batch) -> Batch:
+    """Own lists (a branch may filter them) over shared items: exporters do not modify items."""
+    return dataclasses.replace(
+        batch, records=list(batch.records), scores=list(batch.scores), ratings=list(batch.ratings)
+    )
 
 
 @dataclasses.dataclass

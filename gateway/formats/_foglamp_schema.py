@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
@@ -68,6 +69,10 @@ class Issues:
     def add(self, code: str, path: Path, message: str, *, cont: bool) -> None:
         self.items.append({"code": code, "path": list(path), "message": message})
         self._continues.append(cont)
+
+    def truncate(self, length: int) -> None:
+        del self.items[length:]
+        del self._continues[length:]
 
     def aborted_since(self, start: int) -> bool:
         return not all(self._continues[start:])
@@ -208,6 +213,11 @@ def check_metadata(issues: Issues, value: object, path: Path) -> None:
     if not isinstance(value, dict):
         _invalid_type(issues, "record", value, path)
         return
+    if len(value) <= METADATA_MAX_KEYS and all(
+        isinstance(v, str) and js_len(k) <= METADATA_MAX_KEY_CHARS and js_len(v) <= METADATA_MAX_VALUE_CHARS
+        for k, v in value.items()
+    ):
+        return  # the common, valid map: no need for JavaScript key order
     start = len(issues)
     for key in js_keys(value):
         if js_len(key) > METADATA_MAX_KEY_CHARS:
@@ -255,17 +265,44 @@ def _check_url(issues: Issues, value: object, path: Path) -> None:
 Field = tuple[str, Check, bool]  # name, check, required
 
 
-def _check_object(issues: Issues, value: object, path: Path, fields: tuple[Field, ...], known: frozenset[str]) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    fields: tuple[Field, ...]  # in declaration order, the order zod reports issues in
+    known: frozenset[str]
+    required: frozenset[str]
+    checks: Mapping[str, Check]
+
+
+def _shape(fields: tuple[Field, ...]) -> _Shape:
+    return _Shape(
+        fields=fields,
+        known=frozenset(name for name, _, _ in fields),
+        required=frozenset(name for name, _, required in fields if required),
+        checks={name: check for name, check, _ in fields},
+    )
+
+
+def _check_object(issues: Issues, value: object, path: Path, shape: _Shape) -> bool:
     """A strict object; returns False when ``value`` is not an object at all."""
     if not isinstance(value, dict):
         _invalid_type(issues, "object", value, path)
         return False
-    for name, check, required in fields:
+    start = len(issues)
+    keys = value.keys()
+    if shape.required <= keys and keys <= shape.known:
+        # Fast path for the common, valid object: visit only the keys present. Issue order needs
+        # the declaration order, so any issue sends the object through the exact path below.
+        for name, field_value in value.items():
+            shape.checks[name](issues, field_value, (*path, name))
+        if len(issues) == start:
+            return True
+        issues.truncate(start)
+    for name, check, required in shape.fields:
         field_value = value.get(name, MISSING)
         if field_value is MISSING and not required:
             continue
         check(issues, field_value, (*path, name))
-    unknown = [key for key in js_keys(value) if key not in known]
+    unknown = [key for key in js_keys(value) if key not in shape.known]
     if unknown:
         plural = "s" if len(unknown) > 1 else ""
         keys = ", ".join(f'"{key}"' for key in unknown)
@@ -274,10 +311,10 @@ def _check_object(issues: Issues, value: object, path: Path, fields: tuple[Field
 
 
 def _strict(fields: tuple[Field, ...]) -> Check:
-    known = frozenset(name for name, _, _ in fields)
+    shape = _shape(fields)
 
     def check(issues: Issues, value: object, path: Path) -> None:
-        _check_object(issues, value, path, fields, known)
+        _check_object(issues, value, path, shape)
 
     return check
 
@@ -345,8 +382,8 @@ SPAN_FIELDS: Final[tuple[Field, ...]] = (
     ("rateLimit", check_rate_limit, False),
     ("metadata", check_metadata, False),
 )
-SPAN_CHECKS: Final[Mapping[str, Check]] = {name: check for name, check, _ in SPAN_FIELDS}
-_SPAN_KEYS: Final = frozenset(SPAN_CHECKS)
+_SPAN: Final = _shape(SPAN_FIELDS)
+SPAN_CHECKS: Final = _SPAN.checks
 
 TRACE_FIELDS: Final[tuple[Field, ...]] = (
     ("traceId", _string(1, 128), True),
@@ -363,12 +400,12 @@ TRACE_FIELDS: Final[tuple[Field, ...]] = (
         True,
     ),
 )
-_TRACE_KEYS: Final = frozenset(name for name, _, _ in TRACE_FIELDS)
+_TRACE: Final = _shape(TRACE_FIELDS)
 
 
 def _check_span(issues: Issues, value: object, path: Path) -> None:
     start = len(issues)
-    if not _check_object(issues, value, path, SPAN_FIELDS, _SPAN_KEYS) or issues.aborted_since(start):
+    if not _check_object(issues, value, path, _SPAN) or issues.aborted_since(start):
         return
     assert isinstance(value, dict)
     if value["endTime"] < value["startTime"]:
@@ -377,7 +414,7 @@ def _check_span(issues: Issues, value: object, path: Path) -> None:
 
 def _check_trace(issues: Issues, value: object, path: Path) -> None:
     start = len(issues)
-    if not _check_object(issues, value, path, TRACE_FIELDS, _TRACE_KEYS) or issues.aborted_since(start):
+    if not _check_object(issues, value, path, _TRACE) or issues.aborted_since(start):
         return
     assert isinstance(value, dict)
     # JavaScript truthiness: an empty string counts as missing.
@@ -395,13 +432,13 @@ _PAYLOAD_FIELDS: Final[tuple[Field, ...]] = (
         True,
     ),
 )
-_PAYLOAD_KEYS: Final = frozenset(name for name, _, _ in _PAYLOAD_FIELDS)
+_PAYLOAD: Final = _shape(_PAYLOAD_FIELDS)
 
 
 def validate_payload(body: object) -> list[Issue]:
     """Every issue the contract finds in ``body`` (a parsed JSON value), in zod's order."""
     issues = Issues()
-    _check_object(issues, body, (), _PAYLOAD_FIELDS, _PAYLOAD_KEYS)
+    _check_object(issues, body, (), _PAYLOAD)
     return issues.items
 
 

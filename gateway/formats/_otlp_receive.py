@@ -65,10 +65,12 @@ _Handler = Callable[[Record, Any, _State], bool]
 
 
 def split_traces(
-    request: ExportTraceServiceRequest, semconv: SemConv, *, keep_rest: bool
+    request: ExportTraceServiceRequest, semconv: SemConv, *, keep_rest: bool, passthrough: bool = False
 ) -> tuple[list[Record], ExportTraceServiceRequest, int]:
     """GenAI spans as records; the other spans (with their resource and scope, only when
-    ``keep_rest``: copying them costs) and how many there were."""
+    ``keep_rest``: copying them costs) and how many there were. With ``passthrough`` the other
+    spans become records too: :attr:`Kind.OTHER`, marked ``otlp.passthrough``, read like any span
+    so that the emitter gives back the same span."""
     reader = _reader(semconv)
     records: list[Record] = []
     rest = ExportTraceServiceRequest()
@@ -85,6 +87,12 @@ def split_traces(
                     records.append(reader.record(span, scope_base))
                     continue
                 rest_count += 1
+                if passthrough:
+                    record = reader.record(span, scope_base)
+                    record.kind = Kind.OTHER
+                    record.extra[v.EXTRA_PASSTHROUGH] = True
+                    records.append(record)
+                    continue
                 if not keep_rest:
                     continue
                 if rest_rs is None:
@@ -220,6 +228,17 @@ class _Reader:
             extra[v.EXTRA_STATUS_CODE] = int(span.status.code)
         if span.trace_state:
             extra[v.EXTRA_TRACE_STATE] = span.trace_state
+        dropped = {
+            name: count
+            for name, count in (
+                ("attributes", span.dropped_attributes_count),
+                ("events", span.dropped_events_count),
+                ("links", span.dropped_links_count),
+            )
+            if count
+        }
+        if dropped:
+            extra[v.EXTRA_DROPPED] = dropped
         if span.flags:
             extra[v.EXTRA_FLAGS] = span.flags
         if span.events:

@@ -120,6 +120,10 @@ EXTRA_TRACE_STATE = "otlp.span.trace_state"
 EXTRA_FLAGS = "otlp.span.flags"
 EXTRA_EVENTS = "otlp.span.events"  # [{name, time_unix_nano, attributes}]
 EXTRA_LINKS = "otlp.span.links"  # [{trace_id, span_id, trace_state, flags, attributes}] (hex ids)
+EXTRA_DROPPED = "otlp.span.dropped"  # {attributes, events, links}: the span's non-zero dropped counts
+# True on a record made from a span without GenAI attributes (``traces_to_records(passthrough=True)``):
+# only an OTLP exporter can send it on (as the same span); other exporters drop it as unsupported.
+EXTRA_PASSTHROUGH = "otlp.passthrough"
 
 
 def inclusive_input_tokens(usage: Usage) -> int | None:

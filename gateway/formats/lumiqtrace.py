@@ -125,6 +125,10 @@ _MAX_SAFE: Final = 2**53 - 1
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
 def decode_ndjson(body: bytes, *, max_events: int = MAX_EVENTS) -> list[Record]:
     """Records for a decompressed ``/v1/ingest`` body; blank lines are skipped."""
     lines = [(number, line) for number, line in enumerate(body.split(b"\n"), start=1) if line.strip()]

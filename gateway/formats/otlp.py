@@ -21,10 +21,15 @@ Emitting (:func:`records_to_traces`), one span per record:
   own (``otlp.resource.*`` extras, ``deployment.environment.name``). Spans are grouped by
   resource, then by instrumentation scope.
 * Content attributes (messages, system instructions, tool definitions, tool arguments and
-  results, conversation titles, workflow state) only when ``include_content``; they are JSON
-  strings in the conventions' part shapes.
+  results, conversation titles, workflow state) only when ``include_content``, and never for a
+  record whose metadata ``sigil.sdk.content_capture_mode`` is ``metadata_only`` (its source or a
+  ``content`` processor asked for no content; stripped texts would still leak the structure);
+  they are JSON strings in the conventions' part shapes.
 * ``Record.extra`` ``otlp.attr.*`` values are re-emitted unless a record field already produced
   the attribute (the field is the newer truth: a processor may have changed it).
+
+* A pass-through record (``extra["otlp.passthrough"]``, see :func:`traces_to_records`) is
+  emitted as the span it came from: no ``gateway.record.kind`` and no ``error.type`` fallback.
 
 Receiving (:func:`traces_to_records`, :func:`split_traces`): see :mod:`._otlp_receive`.
 OTLP/JSON (:func:`decode_otlp_json`, :func:`encode_otlp_json`): see :mod:`._otlp_json`.
@@ -51,6 +56,7 @@ from gateway.formats._otlp_receive import split_traces as _split_traces
 from gateway.formats.semconv import (
     DEFAULT,
     EXTENSIONS,
+    VERSIONS,
     SemConv,
     content_attribute_names,
     normalize_operation,
@@ -60,12 +66,15 @@ from gateway.model import Kind, Record
 from gateway.model import Status as RecordStatus
 
 __all__ = [
+    "CONTENT_EXTRA_KEYS",
     "DEFAULT_SCOPE_NAME",
     "DEFAULT_SERVICE_NAME",
+    "PASSTHROUGH",
     "OtlpDecodeError",
     "decode_otlp_json",
     "decode_otlp_protobuf",
     "encode_otlp_json",
+    "is_passthrough",
     "records_to_traces",
     "split_traces",
     "traces_to_records",
@@ -73,6 +82,12 @@ __all__ = [
 
 DEFAULT_SERVICE_NAME = "llm-telemetry-gateway"
 DEFAULT_SCOPE_NAME = "llm-telemetry-gateway"
+PASSTHROUGH = v.EXTRA_PASSTHROUGH  # Record.extra marker of a non-GenAI span kept for OTLP only
+# Record.extra keys of content attributes kept raw (a shape the record fields could not hold), for
+# every convention version: a processor stripping content must drop these too.
+CONTENT_EXTRA_KEYS = frozenset(v.EXTRA_ATTR + name for sc in VERSIONS.values() for name in content_attribute_names(sc))
+# Sigil's content-capture mode in record metadata (the SDK and the content processor set it).
+_CAPTURE_MODE_KEY = "sigil.sdk.content_capture_mode"
 
 _Put = Callable[[str, Any], None]  # adds an attribute unless the value is empty
 
@@ -125,14 +140,27 @@ def records_to_traces(
             ss = group[0].scope_spans.add(schema_url=scope_key[2])
             ss.scope.name, ss.scope.version = scope_key[0], scope_key[1]
             group[1][scope_key] = ss
-        writer.span(ss.spans.add(), record, include_content)
+        with_content = include_content and record.metadata.get(_CAPTURE_MODE_KEY) != "metadata_only"
+        writer.span(ss.spans.add(), record, with_content)
     return request
 
 
-def traces_to_records(request: ExportTraceServiceRequest, semconv: SemConv = DEFAULT) -> tuple[list[Record], int]:
-    """The GenAI spans as records, and how many other spans the request held."""
-    records, _, non_genai = _split_traces(request, semconv, keep_rest=False)
+def traces_to_records(
+    request: ExportTraceServiceRequest, semconv: SemConv = DEFAULT, *, passthrough: bool = False
+) -> tuple[list[Record], int]:
+    """The GenAI spans as records, and how many other spans the request held.
+
+    With ``passthrough`` the other spans are records too (and still counted): kind
+    :attr:`Kind.OTHER`, ``extra["otlp.passthrough"] = True``, and everything the span carries kept
+    so that :func:`records_to_traces` gives the same span back. Exporters of other formats must
+    drop them (:func:`is_passthrough`)."""
+    records, _, non_genai = _split_traces(request, semconv, keep_rest=False, passthrough=passthrough)
     return records, non_genai
+
+
+def is_passthrough(record: Record) -> bool:
+    """A non-GenAI span carried for OTLP exporters only (see :func:`traces_to_records`)."""
+    return record.extra.get(PASSTHROUGH) is True
 
 
 def split_traces(
@@ -211,7 +239,7 @@ class _Writer:
             v.add_attribute(attrs, key, value)
             emitted.add(key)
 
-        finish_reasons = self._put_fields(record, operation, span.name, put)
+        finish_reasons = self._put_fields(record, operation, span.name, put, is_passthrough(record))
         _put_extensions(record, put, attrs, emitted)
         if include_content:
             self._content(record, put, finish_reasons)
@@ -225,15 +253,16 @@ class _Writer:
         self._status(span, record)
         _span_details(span, extra)
 
-    def _put_fields(self, record: Record, operation: str, span_name: str, put: _Put) -> list[str]:
-        """The attributes of record fields (conventions first); returns the finish reasons."""
+    def _put_fields(self, record: Record, operation: str, span_name: str, put: _Put, passthrough: bool) -> list[str]:
+        """The attributes of record fields (conventions first); returns the finish reasons.
+        A pass-through span gets nothing the conventions would add to a GenAI span."""
         sc, a, x = self.semconv, self.semconv.attrs, EXTENSIONS
         put(a.operation_name, operation)
         if record.operation != operation:
             put(x.original_operation, record.operation)
         if span_name != record.name:
             put(x.record_name, record.name)
-        if self.operation_kinds.get(operation) is not record.kind:
+        if not passthrough and self.operation_kinds.get(operation) is not record.kind:
             put(x.record_kind, record.kind.value)
         put(a.provider_name, normalize_provider(record.provider, sc) if record.provider else "")
         put(a.request_model, record.model)
@@ -259,7 +288,7 @@ class _Writer:
         put(a.tool_call_id, record.tool_call_id)
         put(a.tool_type, record.tool_type)
         put(a.tool_description, record.tool_description)
-        put(a.error_type, v.error_type(record, sc.error_type_other))
+        put(a.error_type, record.error_type if passthrough else v.error_type(record, sc.error_type_other))
         put(a.user_id, record.user_id)
         put(a.session_id, record.session_id)
         return finish_reasons
@@ -423,6 +452,10 @@ def _span_details(span: Span, extra: dict[str, Any]) -> None:
     flags = extra.get(v.EXTRA_FLAGS)
     if isinstance(flags, int) and 0 <= flags < 2**32:
         span.flags = flags
+    dropped = _dict(extra.get(v.EXTRA_DROPPED))
+    span.dropped_attributes_count = _uint(dropped.get("attributes")) & 0xFFFFFFFF
+    span.dropped_events_count = _uint(dropped.get("events")) & 0xFFFFFFFF
+    span.dropped_links_count = _uint(dropped.get("links")) & 0xFFFFFFFF
     for item in _dicts(extra.get(v.EXTRA_EVENTS)):
         event = span.events.add(name=_str(item.get("name")), time_unix_nano=_uint(item.get("time_unix_nano")))
         for key, value in _dict(item.get("attributes")).items():

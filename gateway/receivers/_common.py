@@ -1,10 +1,11 @@
-"""What every receiver does after decoding: hand records to the pipeline and count the outcome."""
+"""What every receiver does after decoding: hand records (scores, ratings) to the pipeline and count
+the outcome."""
 
 from __future__ import annotations
 
 from gateway.component import Consumer
 from gateway.errors import BadInput, ConsumeError, Overloaded, RetryableError, Unauthenticated
-from gateway.model import Batch, Context, Record
+from gateway.model import Batch, Context, Rating, Record, Score
 from gateway.telemetry import Telemetry
 
 
@@ -21,13 +22,25 @@ def refusal_reason(exc: ConsumeError) -> str:
     return "refused"
 
 
-async def deliver(next_: Consumer, records: list[Record], ctx: Context, telemetry: Telemetry, receiver: str) -> None:
-    """Passes records on; counts accepted or refused. Re-raises the pipeline's refusal."""
-    if not records:
+async def deliver(
+    next_: Consumer,
+    records: list[Record],
+    ctx: Context,
+    telemetry: Telemetry,
+    receiver: str,
+    *,
+    scores: list[Score] | None = None,
+    ratings: list[Rating] | None = None,
+) -> None:
+    """Passes records (and any scores or ratings, which may come alone) on; counts every item
+    accepted or refused. Re-raises the pipeline's refusal."""
+    batch = Batch(records, ctx, scores=scores or [], ratings=ratings or [])
+    n = len(batch.records) + len(batch.scores) + len(batch.ratings)
+    if not n:
         return
     try:
-        await next_.consume(Batch(records, ctx))
+        await next_.consume(batch)
     except ConsumeError as exc:
-        telemetry.receiver_refused.labels(receiver, ctx.transport, refusal_reason(exc)).inc(len(records))
+        telemetry.receiver_refused.labels(receiver, ctx.transport, refusal_reason(exc)).inc(n)
         raise
-    telemetry.receiver_accepted.labels(receiver, ctx.transport).inc(len(records))
+    telemetry.receiver_accepted.labels(receiver, ctx.transport).inc(n)

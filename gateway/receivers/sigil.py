@@ -1,14 +1,24 @@
 """``sigil`` receiver: Grafana Sigil generation ingest over HTTP (protojson) and gRPC.
 
-HTTP: ``POST /api/v1/generations:export`` and ``/api/v1/workflow-steps:export``.
+HTTP: ``POST /api/v1/generations:export`` and ``/api/v1/workflow-steps:export``; scores on
+``POST /api/v1/scores:export`` (the March 2026 server's shape and SDK 0.9.3's); conversation
+ratings on ``POST`` and ``GET /api/v1/conversations/{conversation_id}/ratings``.
 gRPC: ``GenerationIngestService/ExportGenerations`` and
-``WorkflowStepIngestService/ExportWorkflowSteps`` under both ``sigil.v1`` and ``agento11y.v1``.
+``WorkflowStepIngestService/ExportWorkflowSteps`` under both ``sigil.v1`` and ``agento11y.v1``
+(like the server, no score service: ``ScoreIngestService`` answers ``UNIMPLEMENTED``).
 
 It answers as the Sigil server does (``wire/sigil.md``): 202 with per-item results (accepted
 and rejected items side by side) on HTTP, OK with per-item results on gRPC; decode errors are
 400 text (``INVALID_ARGUMENT``); tenant problems 401 (``UNAUTHENTICATED``). When the pipeline
 cannot take the data (full queue, memory limit) the client gets 429 + ``Retry-After``
 (``RESOURCE_EXHAUSTED``) and retries.
+
+Scores and ratings are validated with the server's texts (``wire/sigil.md`` §8) and travel
+down the pipeline beside records. A rating's reply needs the conversation's summary and the
+server's idempotency (identical resend: 200 with the stored rating; same id, other payload: 409
+``idempotency conflict``), so the receiver remembers the ratings it accepted in a bounded
+in-memory store (:mod:`gateway.receivers._sigil_ratings`, ``ratings:`` below); ``GET`` lists
+what that store holds.
 
 .. code-block:: yaml
 
@@ -17,6 +27,7 @@ cannot take the data (full queue, memory limit) the client gets 429 + ``Retry-Af
         http: {endpoint: 127.0.0.1:8080}
         grpc: {endpoint: 127.0.0.1:4317}
         require_tenant: false      # true: X-Scope-OrgID required, as with SIGIL_AUTH_ENABLED
+        ratings: {max_conversations: 10000, max_ratings_per_conversation: 100}
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -37,17 +48,22 @@ from gateway.component import Consumer, Factory, ReceiverSettings
 from gateway.config import ByteSize
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import sigil as sf
+from gateway.formats import sigil_scores as ss
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
-from gateway.model import Context, Record
+from gateway.model import Context, Record, Score
 from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
+from gateway.receivers._sigil_ratings import RatingsConfig, RatingStore, parse_page
 from gateway.telemetry import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
 GENERATIONS_PATH = "/api/v1/generations:export"
 WORKFLOW_STEPS_PATH = "/api/v1/workflow-steps:export"
+SCORES_PATH = "/api/v1/scores:export"
+# An empty id must reach the handler: the server answers it 400, not 404.
+RATINGS_PATH = "/api/v1/conversations/{conversation_id:[^/]*}/ratings"
 DEFAULT_HTTP_ENDPOINT = "127.0.0.1:8080"
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 DEFAULT_FAKE_TENANT = "fake"
@@ -73,6 +89,7 @@ class SigilReceiverConfig:
     grpc: GrpcServerConfig | None = dataclasses.field(default_factory=GrpcServerConfig)  # null: off
     require_tenant: bool = False  # X-Scope-OrgID must be present and valid (401 otherwise)
     fake_tenant: str = DEFAULT_FAKE_TENANT  # tenant when require_tenant is off and none is sent
+    ratings: RatingsConfig = dataclasses.field(default_factory=RatingsConfig)  # ratings route and its state
 
     def validate(self) -> list[str]:
         problems = []
@@ -134,10 +151,13 @@ class SigilReceiver:
         self._next = next_
         self._t = settings.telemetry
         self._warn = RateLimitedLog(log)
+        self._ratings = RatingStore(cfg.ratings)
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
             for path, route in ((GENERATIONS_PATH, _GENERATIONS), (WORKFLOW_STEPS_PATH, _STEPS)):
                 listener.add_route("*", path, self._http_handler(route, cfg.http), self._id)
+            for path, fn in ((SCORES_PATH, self._http_scores), (RATINGS_PATH, self._http_ratings)):
+                listener.add_route("*", path, self._timed(fn, cfg.http), self._id)
         if cfg.grpc is not None:
             g = settings.listeners.grpc_listener(cfg.grpc.endpoint)
             g.max_message_bytes = max(g.max_message_bytes, int(cfg.grpc.max_recv_msg_size))
@@ -194,22 +214,38 @@ class SigilReceiver:
 
         return handle
 
-    async def _http(
-        self, request: web.Request, route: _Route, cfg: HttpServerConfig, keep: tuple[str, ...]
-    ) -> web.Response:
-        if request.method != "POST":
-            return _text(405, "method not allowed")
-        ctx = capture_context(request, self._id, keep)
+    def _timed(
+        self,
+        fn: Callable[[web.Request, HttpServerConfig, tuple[str, ...]], Awaitable[web.Response]],
+        cfg: HttpServerConfig,
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        keep = tuple(cfg.keep_headers)
+
+        async def handle(request: web.Request) -> web.Response:
+            started = time.monotonic()
+            try:
+                return await fn(request, cfg, keep)
+            finally:
+                self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
+
+        return handle
+
+    def _http_tenant(self, request: web.Request, ctx: Context) -> web.Response | None:
+        """Sets the context's tenant; the 401 refusing the request when there is none."""
         try:
             ctx.tenant = self._resolve_tenant(request.headers.getall("X-Scope-OrgID", []))
         except Unauthenticated as exc:
             self._t.receiver_refused.labels(self._id, "http", "unauthenticated").inc()
             return _text(401, str(exc))
+        return None
+
+    async def _http_body(self, request: web.Request, cfg: HttpServerConfig) -> bytes | web.Response:
+        """The body within the limits, or the response refusing it (overload, size, encoding)."""
         if under_pressure():
             self._t.receiver_refused.labels(self._id, "http", "overloaded").inc()
             return _text(429, "memory limit reached; retry later", {"Retry-After": "1"})
         try:
-            body = await read_body(request, cfg)
+            return await read_body(request, cfg)
         except BodyTooLarge as exc:
             self._t.receiver_refused.labels(self._id, "http", "too_large").inc()
             return _text(413, str(exc))
@@ -217,6 +253,18 @@ class SigilReceiver:
             return _text(400, str(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
             return _text(400, "read body")
+
+    async def _http(
+        self, request: web.Request, route: _Route, cfg: HttpServerConfig, keep: tuple[str, ...]
+    ) -> web.Response:
+        if request.method != "POST":
+            return _text(405, "method not allowed")
+        ctx = capture_context(request, self._id, keep)
+        if (refused := self._http_tenant(request, ctx)) is not None:
+            return refused
+        body = await self._http_body(request, cfg)
+        if isinstance(body, web.Response):
+            return body
         try:
             items = route.decode_json(body)
         except sf.SigilDecodeError as exc:
@@ -231,6 +279,83 @@ class SigilReceiver:
             body=route.encode_results_json(sf.export_results(items)),
             content_type="application/json",
         )
+
+    async def _http_scores(self, request: web.Request, cfg: HttpServerConfig, keep: tuple[str, ...]) -> web.Response:
+        if request.method != "POST":
+            return _text(405, "method not allowed")
+        ctx = capture_context(request, self._id, keep)
+        if (refused := self._http_tenant(request, ctx)) is not None:
+            return refused
+        body = await self._http_body(request, cfg)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            items = ss.decode_scores_request(body)
+        except ss.InvalidBody:
+            self._t.receiver_refused.labels(self._id, "http", "bad_input").inc()
+            return _text(400, "invalid request body")
+        scores = [it for it in items if isinstance(it, Score)]
+        if len(scores) < len(items):
+            self._t.receiver_refused.labels(self._id, "http", "validation").inc(len(items) - len(scores))
+        try:
+            await deliver(self._next, [], ctx, self._t, self._id, scores=scores)
+        except ConsumeError as exc:
+            return _http_error(exc)
+        return web.Response(
+            status=202, body=ss.encode_scores_response(ss.export_results(items)), content_type="application/json"
+        )
+
+    async def _http_ratings(self, request: web.Request, cfg: HttpServerConfig, keep: tuple[str, ...]) -> web.Response:
+        # The server's order: the path, whether ratings are on, the tenant, then the method.
+        conversation_id = request.match_info["conversation_id"]
+        if not conversation_id or "/" in conversation_id:  # Go splits the unescaped path on "/"
+            return _text(400, "invalid conversation path")
+        if not self._cfg.ratings.enabled:
+            return _text(404, "404 page not found")
+        ctx = capture_context(request, self._id, keep)
+        if (refused := self._http_tenant(request, ctx)) is not None:
+            return refused
+        if request.method == "GET":
+            return self._list_ratings(request, ctx.tenant, conversation_id)
+        if request.method != "POST":
+            return _text(405, "method not allowed")
+        body = await self._http_body(request, cfg)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            rating = ss.decode_rating(conversation_id, body)
+        except ss.InvalidBody:
+            self._t.receiver_refused.labels(self._id, "http", "bad_input").inc()
+            return _text(400, "invalid request body")
+        except ss.RatingInvalid as exc:
+            self._t.receiver_refused.labels(self._id, "http", "validation").inc()
+            return _text(400, str(exc))
+        stored = self._ratings.get(ctx.tenant, rating.id)
+        if stored is None:
+            try:
+                await deliver(self._next, [], ctx, self._t, self._id, ratings=[rating])
+            except ConsumeError as exc:
+                return _http_error(exc)
+            # Remember it only once the pipeline has it; a concurrent twin may have won meanwhile.
+            stored = self._ratings.get(ctx.tenant, rating.id)
+            if stored is None:
+                self._ratings.add(ctx.tenant, rating)
+                stored = rating
+        if not ss.same_rating(stored, rating):
+            return _text(409, "idempotency conflict")
+        summary = self._ratings.summary(ctx.tenant, stored.conversation_id)
+        return web.Response(
+            status=200, body=ss.encode_rating_response(stored, summary), content_type="application/json"
+        )
+
+    def _list_ratings(self, request: web.Request, tenant: str, conversation_id: str) -> web.Response:
+        try:
+            limit, cursor = parse_page(request.query.get("limit", ""), request.query.get("cursor", ""))
+            conversation_id = ss.check_conversation_id(conversation_id)
+        except ss.RatingInvalid as exc:
+            return _text(400, str(exc))
+        rows, next_cursor = self._ratings.page(tenant, conversation_id, limit, cursor)
+        return web.Response(status=200, body=ss.encode_rating_list(rows, next_cursor), content_type="application/json")
 
     # -- gRPC --------------------------------------------------------------------------------
 

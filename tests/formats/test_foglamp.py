@@ -926,3 +926,21 @@ def test_messages_survive_encode_then_decode(messages: list[Message], output: bo
     text = encode_content(messages, None, output=output)
     assert text is not None
     assert decode_content(text, output=output) == (messages, None)
+
+
+def test_long_names_are_cut_in_javascript_characters() -> None:
+    wire_trace, wire, report = one_span(rec(name="😀" * 300, trace_name="n" * 300, error_message="e" * 9000))
+    assert wire["name"] == "😀" * 256 and wire_trace["traceName"] == "n" * 256
+    assert len(wire["errorMessage"]) == 8192
+    assert report.truncated["span.name"] == report.truncated["trace.traceName"] == 1
+
+
+def test_lumiqtrace_events_become_valid_foglamp_traces() -> None:
+    from gateway.formats.lumiqtrace import decode_ndjson
+
+    records = decode_ndjson((TESTDATA.parent / "lumiqtrace" / "every_field.ndjson").read_bytes())
+    [body], report = encode_batches(records)
+    assert len(decode_ingest(via_wire(body))) == 8
+    assert [t["traceId"] for t in body["traces"]] == ["trace-abc", "trace-tools", "trace-agent", "trace-media", "trace-rag"]
+    assert body["traces"][0]["traceName"] == "chat"  # no names on that wire: the operation labels it
+    assert report.adjusted["status_collapsed"] == 2  # timeout and rate_limited

@@ -453,3 +453,22 @@ def test_every_encoded_body_is_accepted(records: list[Record], max_events: int) 
     # Re-encoding what was decoded changes nothing: ids, costs and defaults are all settled.
     again, _ = encode(decoded, max_events=max_events)
     assert again == bodies
+
+
+def test_foglamp_spans_become_events_for_model_calls_only() -> None:
+    from gateway.formats.foglamp import decode_ingest
+
+    payload = orjson.loads((TESTDATA.parent / "foglamp" / "rich_payload_every_field.json").read_bytes())
+    bodies, report = encode(decode_ingest(payload))
+    events = [orjson.loads(line) for body in bodies for line in body.split(b"\n")]
+    assert [(e["operation"], e["model"]) for e in events] == [
+        ("chat", "gpt-4o"),
+        ("embed", "text-embedding-3-small"),
+        ("chat", "claude-sonnet-4-20250514"),
+    ]
+    # The agent root (a model, no usage), the tool and the other span are not model calls.
+    assert report.dropped["non_llm_kind"] == 3
+    llm = events[0]
+    assert (llm["input_tokens"], llm["cached_tokens"], llm["ttft_ms"]) == (1200, 1024, 320.5)
+    assert llm["cost_usd"] > 0 and "tags" not in llm  # priced offline from the usage
+    assert all(uuid.UUID(e["event_id"]).version == 5 for e in events)

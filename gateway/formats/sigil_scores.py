@@ -1,0 +1,524 @@
+"""Sigil scores and conversation ratings on the wire (``wire/sigil.md`` §8), pure translation.
+
+Unlike generations these routes are plain JSON decoded by Go's ``encoding/json`` with
+``DisallowUnknownFields``, so the receiver side reproduces that decoder: keys match struct
+fields case-insensitively, a repeated key overwrites, ``null`` leaves a field unset, the first
+JSON value is read and anything after it ignored, and every type mismatch or unknown key fails
+the whole body (the server's 400 ``invalid request body``). Item validation then uses the
+server's exact texts.
+
+Two score shapes are accepted: the March 2026 server's and SDK 0.9.3's newer one (``experiment_id``,
+``trial_id``, ``test_case_id``, ``grader_*``; ``generation_id`` **or** ``trial_id``). Replies are
+written as Go's ``json.Encoder`` writes them (struct field order, sorted map keys, HTML-safe
+escaping, a trailing newline). The exporter side sends only the fields that are set, so a score
+received in the March shape stays acceptable to a March server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import json
+import math
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from gateway.formats.sigil_common import format_timestamp
+from gateway.formats.sigil_json_walk import Fail, as_timestamp
+from gateway.model import Rating, RatingValue, Score
+
+# Column limits of the server's ratings store (bytes, as Go's len()).
+MAX_CONVERSATION_ID = 255
+MAX_RATING_ID = 128
+MAX_GENERATION_ID = 255
+MAX_RATER_ID = 255
+MAX_SOURCE = 64
+MAX_COMMENT = 4096
+MAX_METADATA = 16 * 1024
+
+
+class InvalidBody(ValueError):
+    """The body does not decode into the server's request struct."""
+
+
+class RatingInvalid(ValueError):
+    """A rating the server would refuse with 400 and this text."""
+
+
+@dataclasses.dataclass(slots=True)
+class ScoreResult:
+    """One ``results[i]`` of a score export reply."""
+
+    score_id: str
+    accepted: bool
+    error: str = ""
+    status: str = ""  # SDK 0.9.3 servers: accepted | duplicate | rejected (never sent by us)
+
+
+# -- Go's encoding/json, for the request structs ------------------------------------------------
+
+_STR, _BOOL, _NUM, _MAP, _TIME = "string", "bool", "number", "map", "time"
+_VALUE = {"number": _NUM, "bool": _BOOL, "string": _STR}
+_SOURCE = {"kind": _STR, "id": _STR}
+_SCORE_STRINGS = (
+    "score_id",
+    "generation_id",
+    "conversation_id",
+    "trace_id",
+    "span_id",
+    "evaluator_id",
+    "evaluator_version",
+    "rule_id",
+    "run_id",
+    "experiment_id",
+    "trial_id",
+    "test_case_id",
+    "grader_conversation_id",
+    "grader_generation_id",
+    "grader_trace_id",
+    "score_key",
+    "explanation",
+)
+_SCORE: dict[str, Any] = {
+    **dict.fromkeys(_SCORE_STRINGS, _STR),
+    "value": _VALUE,
+    "passed": _BOOL,
+    "metadata": _MAP,
+    "created_at": _TIME,
+    "source": _SOURCE,
+}
+_RATING: dict[str, Any] = {
+    "rating_id": _STR,
+    "rating": _STR,
+    "comment": _STR,
+    "metadata": _MAP,
+    "generation_id": _STR,
+    "rater_id": _STR,
+    "source": _STR,
+}
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as parsed, duplicate keys kept in order."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidBody(f"invalid JSON constant {name}")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs, parse_constant=_reject_constant)
+
+
+def _first_value(body: bytes) -> tuple[bool, Any]:
+    """(found, value) of the first JSON value in ``body``, as ``json.Decoder.Decode`` reads it."""
+    text = body.decode("utf-8", "replace")  # Go replaces invalid UTF-8 with U+FFFD
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    if start == len(text):
+        return False, None
+    try:
+        value, _ = _DECODER.raw_decode(text, start)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidBody(str(exc)) from None
+    return True, value
+
+
+def _struct(raw: Any, spec: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
+    if raw is None:
+        return into
+    if not isinstance(raw, _Pairs):
+        raise InvalidBody("expected an object")
+    lowered = {name.lower(): name for name in spec}
+    for key, value in raw:
+        name = key if key in spec else lowered.get(key.lower())
+        if name is None:
+            raise InvalidBody(f"unknown field {key!r}")
+        into[name] = _field(spec[name], value, into.get(name))
+    return into
+
+
+def _field(kind: Any, value: Any, current: Any) -> Any:
+    if isinstance(kind, dict):
+        return _struct(value, kind, current if current is not None else {})
+    if value is None:
+        # Pointers and maps become nil; strings and times keep what they had.
+        return None if kind in (_BOOL, _NUM, _MAP) else current
+    if kind == _STR and isinstance(value, str):
+        return value
+    if kind == _BOOL and isinstance(value, bool):
+        return value
+    if kind == _NUM and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(float(value)):
+            raise InvalidBody("number out of range")
+        return float(value)
+    if kind == _MAP and isinstance(value, _Pairs):
+        merged = dict(current or {})
+        merged.update((k, _plain(v)) for k, v in value)
+        return merged
+    if kind == _TIME and isinstance(value, str):
+        try:
+            return as_timestamp(value)
+        except Fail as exc:
+            raise InvalidBody(str(exc)) from None
+    raise InvalidBody(f"cannot decode {type(value).__name__} into a {kind}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Pairs):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- scores, receiver side -------------------------------------------------------------------
+
+
+def decode_scores_request(body: bytes, *, now_ns: int | None = None) -> list[Score | ScoreResult]:
+    """The items of an export request: a Score, or a ScoreResult carrying its rejection.
+
+    Raises InvalidBody when the server would answer 400 ``invalid request body``.
+    """
+    found, value = _first_value(body)
+    if not found:
+        raise InvalidBody("empty body")
+    now = time.time_ns() if now_ns is None else now_ns
+    return [_score(item, now) for item in _request(value)]
+
+
+def _request(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, _Pairs):
+        raise InvalidBody("expected an object")
+    items: list[dict[str, Any]] = []
+    for key, raw in value:
+        if key.lower() != "scores":
+            raise InvalidBody(f"unknown field {key!r}")
+        if raw is None:
+            items = []
+            continue
+        if not isinstance(raw, list):
+            raise InvalidBody("scores: expected an array")
+        # Go decodes a repeated array into the existing slice, element by element.
+        items = [_struct(item, _SCORE, items[i] if i < len(items) else {}) for i, item in enumerate(raw)]
+    return items
+
+
+_ZERO_TIME_NS = -62135596800 * 1_000_000_000  # Go's time.Time{}: "unset", the server stamps now
+
+
+def _score(item: dict[str, Any], now_ns: int) -> Score | ScoreResult:
+    raw_id = item.get("score_id") or ""
+    s = {name: (item.get(name) or "").strip() for name in _SCORE_STRINGS}
+    # The server's order of checks; SDK 0.9.3's shape lets a trial stand in for a generation.
+    for name in ("score_id", "generation_id", "evaluator_id", "evaluator_version", "score_key"):
+        if not s[name] and not (name == "generation_id" and s["trial_id"]):
+            return ScoreResult(raw_id, False, f"{name} is required")
+    value = item.get("value") or {}
+    present = [v for v in (value.get("number"), value.get("bool"), value.get("string")) if v is not None]
+    if not present:
+        return ScoreResult(raw_id, False, "score value is required")
+    if len(present) > 1:
+        return ScoreResult(raw_id, False, "score value must contain exactly one type")
+    created = item.get("created_at")
+    source = item.get("source") or {}
+    return Score(
+        **{name: s[name] for name in _SCORE_STRINGS if name not in ("score_id", "score_key")},
+        id=s["score_id"],
+        key=s["score_key"],
+        value=present[0],
+        passed=item.get("passed"),
+        metadata=item.get("metadata") or {},
+        created_ns=now_ns if created is None or created == _ZERO_TIME_NS else created,
+        source_kind=(source.get("kind") or "").strip(),
+        source_id=(source.get("id") or "").strip(),
+    )
+
+
+def export_results(items: Iterable[Score | ScoreResult]) -> list[ScoreResult]:
+    """The reply's results, in request order: valid items are accepted."""
+    return [it if isinstance(it, ScoreResult) else ScoreResult(it.id, True) for it in items]
+
+
+def encode_scores_response(results: list[ScoreResult]) -> bytes:
+    """``{"results":[…]}`` + newline: ``accepted`` always present, ``error`` only when set."""
+    out = []
+    for r in results:
+        item: dict[str, Any] = {"score_id": r.score_id, "accepted": r.accepted}
+        if r.error:
+            item["error"] = r.error
+        out.append(item)
+    return go_json({"results": out}).encode() + b"\n"
+
+
+# -- scores, exporter side -------------------------------------------------------------------
+
+
+def encode_scores_request(scores: list[Score]) -> bytes:
+    return json.dumps({"scores": [_score_item(s) for s in scores]}, separators=(",", ":")).encode()
+
+
+def _score_item(s: Score) -> dict[str, Any]:
+    value: dict[str, Any]
+    if isinstance(s.value, bool):
+        value = {"bool": s.value}
+    elif isinstance(s.value, str):
+        value = {"string": s.value}
+    else:
+        value = {"number": float(s.value)}
+    out: dict[str, Any] = {
+        "score_id": s.id,
+        "evaluator_id": s.evaluator_id,
+        "evaluator_version": s.evaluator_version,
+        "score_key": s.key,
+        "value": value,
+    }
+    for name in _SCORE_STRINGS:
+        attr = getattr(s, name, None)
+        if isinstance(attr, str) and attr and name not in out:
+            out[name] = attr
+    if s.passed is not None:
+        out["passed"] = s.passed
+    if s.metadata:
+        out["metadata"] = s.metadata
+    if s.created_ns is not None and (stamp := format_timestamp(s.created_ns)):
+        out["created_at"] = stamp
+    source = {k: v for k, v in (("kind", s.source_kind), ("id", s.source_id)) if v}
+    if source:
+        out["source"] = source
+    return out
+
+
+def decode_scores_response(body: bytes) -> list[ScoreResult]:
+    """A score export reply, leniently (as the SDK reads it); an empty body means ``{}``."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return []
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ValueError("expected an object")
+    results = []
+    for entry in payload.get("results") or []:
+        if isinstance(entry, dict):
+            results.append(
+                ScoreResult(
+                    score_id=_text(entry.get("score_id")),
+                    accepted=entry.get("accepted") is True,
+                    error=_text(entry.get("error")),
+                    status=_text(entry.get("status")),
+                )
+            )
+    return results
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+# -- ratings -------------------------------------------------------------------------------
+
+
+def decode_rating(conversation_id: str, body: bytes, *, now_ns: int | None = None) -> Rating:
+    """A rating POST body; raises InvalidBody (400 ``invalid request body``) or RatingInvalid."""
+    found, value = _first_value(body)
+    fields = _struct(value, _RATING, {}) if found else {}
+    s = {name: (fields.get(name) or "").strip() for name in _RATING if _RATING[name] == _STR}
+    metadata = fields.get("metadata")
+    conv = conversation_id.strip()
+    checks = (
+        (not conv, "conversation id is required"),
+        (len(conv.encode()) > MAX_CONVERSATION_ID, "conversation id is too long"),
+        (not s["rating_id"], "rating id is required"),
+        (len(s["rating_id"].encode()) > MAX_RATING_ID, "rating id is too long"),
+        (
+            s["rating"] not in (RatingValue.GOOD, RatingValue.BAD),
+            "rating must be CONVERSATION_RATING_VALUE_GOOD or CONVERSATION_RATING_VALUE_BAD",
+        ),
+        (len(s["comment"].encode()) > MAX_COMMENT, "comment is too long"),
+        (len(s["generation_id"].encode()) > MAX_GENERATION_ID, "generation id is too long"),
+        (len(s["rater_id"].encode()) > MAX_RATER_ID, "rater id is too long"),
+        (len(s["source"].encode()) > MAX_SOURCE, "source is too long"),
+        (metadata is not None and len(go_json(metadata, is_map=True).encode()) > MAX_METADATA, "metadata is too large"),
+    )
+    for failed, message in checks:
+        if failed:
+            raise RatingInvalid(message)
+    # Microseconds: Python 3.11's fromisoformat (the SDK's parser) reads at most six digits.
+    now = time.time_ns() if now_ns is None else now_ns
+    return Rating(
+        id=s["rating_id"],
+        conversation_id=conv,
+        value=RatingValue(s["rating"]),
+        comment=s["comment"],
+        metadata=metadata or {},
+        generation_id=s["generation_id"],
+        rater_id=s["rater_id"],
+        source=s["source"],
+        created_ns=now - now % 1000,
+    )
+
+
+def check_conversation_id(conversation_id: str) -> str:
+    """The trimmed id for a listing; raises RatingInvalid as the server does."""
+    conv = conversation_id.strip()
+    if not conv:
+        raise RatingInvalid("conversation id is required")
+    if len(conv.encode()) > MAX_CONVERSATION_ID:
+        raise RatingInvalid("conversation id is too long")
+    return conv
+
+
+def same_rating(a: Rating, b: Rating) -> bool:
+    """The server's idempotency test: everything the client sent, not the times."""
+    return (
+        a.conversation_id == b.conversation_id
+        and a.generation_id == b.generation_id
+        and a.value == b.value
+        and a.comment == b.comment
+        and a.rater_id == b.rater_id
+        and a.source == b.source
+        and go_json(a.metadata, is_map=True) == go_json(b.metadata, is_map=True)
+    )
+
+
+def rating_json(r: Rating) -> dict[str, Any]:
+    """A rating as the server's ``ConversationRating`` struct marshals it."""
+    out: dict[str, Any] = {"rating_id": r.id, "conversation_id": r.conversation_id}
+    if r.generation_id:
+        out["generation_id"] = r.generation_id
+    out["rating"] = str(r.value)
+    if r.comment:
+        out["comment"] = r.comment
+    if r.metadata:
+        out["metadata"] = r.metadata
+    if r.rater_id:
+        out["rater_id"] = r.rater_id
+    if r.source:
+        out["source"] = r.source
+    out["created_at"] = format_timestamp(r.created_ns or 0)
+    return out
+
+
+@dataclasses.dataclass(slots=True)
+class RatingSummary:
+    total: int = 0
+    good: int = 0
+    bad: int = 0
+    latest: RatingValue | None = None
+    latest_ns: int = 0
+    latest_bad_ns: int | None = None
+
+    def add(self, r: Rating) -> None:
+        self.total += 1
+        stamp = r.created_ns or 0
+        if r.value == RatingValue.BAD:
+            self.bad += 1
+            self.latest_bad_ns = stamp
+        else:
+            self.good += 1
+        self.latest, self.latest_ns = r.value, stamp
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"total_count": self.total, "good_count": self.good, "bad_count": self.bad}
+        if self.latest is not None:
+            out["latest_rating"] = str(self.latest)
+        out["latest_rated_at"] = format_timestamp(self.latest_ns)
+        if self.latest_bad_ns is not None:
+            out["latest_bad_at"] = format_timestamp(self.latest_bad_ns)
+        out["has_bad_rating"] = self.bad > 0
+        return out
+
+
+def encode_rating_response(rating: Rating, summary: RatingSummary) -> bytes:
+    return go_json({"rating": rating_json(rating), "summary": summary.to_json()}).encode() + b"\n"
+
+
+def encode_rating_list(ratings: list[Rating], next_cursor: int) -> bytes:
+    body = {"items": [rating_json(r) for r in ratings], "next_cursor": str(next_cursor) if next_cursor else ""}
+    return go_json(body).encode() + b"\n"
+
+
+def encode_rating_request(r: Rating) -> bytes:
+    """The body the SDK sends for a rating (fields only when set)."""
+    out: dict[str, Any] = {"rating_id": r.id, "rating": str(r.value)}
+    for key, value in (
+        ("comment", r.comment),
+        ("metadata", r.metadata),
+        ("generation_id", r.generation_id),
+        ("rater_id", r.rater_id),
+        ("source", r.source),
+    ):
+        if value:
+            out[key] = value
+    return json.dumps(out, separators=(",", ":")).encode()
+
+
+# -- Go's json.Marshal -----------------------------------------------------------------------
+
+
+def go_json(value: Any, *, is_map: bool = False) -> str:
+    """Compact JSON as Go marshals it: HTML-safe string escaping, Go's float formatting, and
+    dicts in insertion order as struct fields, except maps (``is_map``, and every ``metadata``
+    value with whatever it holds), whose keys Go sorts."""
+    return _go(value, sort=is_map)
+
+
+def _go(value: Any, *, sort: bool) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _go_string(value)
+    if isinstance(value, int):
+        return _go_float(float(value))
+    if isinstance(value, float):
+        return _go_float(value)
+    if isinstance(value, dict):
+        keys = sorted(value) if sort else list(value)
+        # Everything under "metadata" is a Go map[string]any: keys sorted at every depth.
+        inner = [f"{_go_string(str(k))}:{_go(value[k], sort=sort or k == 'metadata')}" for k in keys]
+        return "{" + ",".join(inner) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_go(v, sort=sort) for v in value) + "]"
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _go_string(text: str) -> str:
+    out = json.dumps(text, ensure_ascii=False)
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        out = out.replace(raw, escaped)
+    return out
+
+
+def _go_float(f: float) -> str:
+    """strconv.FormatFloat(f, 'f' or 'e', -1, 64) as encoding/json picks: 'e' outside
+    [1e-6, 1e21), with at least two exponent digits."""
+    if f == 0:
+        return "-0" if math.copysign(1.0, f) < 0 else "0"
+    sign, digits, exponent = decimal.Decimal(repr(f)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    exp10 = len(text) + exponent - 1
+    prefix = "-" if sign else ""
+    if exp10 < -6 or exp10 >= 21:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
+    if exponent >= 0:
+        return prefix + text + "0" * exponent
+    point = len(text) + exponent
+    if point > 0:
+        return f"{prefix}{text[:point]}.{text[point:]}"
+    return f"{prefix}0.{'0' * -point}{text}"
