@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
+import subprocess
 import sys
 from importlib import resources
 
@@ -55,6 +58,31 @@ def _load(path: str | None) -> GatewayConfig:
     return load_file(path) if path else load_text(default_config_text(), source="embedded default")
 
 
+WORKER_ENV = "GATEWAY_WORKER"
+
+
+def _supervise(args: argparse.Namespace, workers: int) -> int:
+    """Starts ``workers`` copies of this command sharing the listeners (SO_REUSEPORT), forwards
+    SIGTERM/SIGINT to them, and exits with the worst exit code."""
+    argv = [sys.executable, "-m", "gateway", "run"]
+    if args.config:
+        argv += ["--config", args.config]
+    if args.log_level:
+        argv += ["--log-level", args.log_level]
+    children = [subprocess.Popen(argv, env={**os.environ, WORKER_ENV: str(i)}) for i in range(workers)]
+    log.info("started %d worker processes: %s", workers, [c.pid for c in children])
+
+    def forward(signum: int, frame: object) -> None:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [c.wait() for c in children]
+    return max(codes)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from gateway.pipeline import build
     from gateway.telemetry import Telemetry
@@ -82,10 +110,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or logs.level, logs.format)
     if not args.config:
         log.info("no --config given: running the embedded default (see `gateway validate --help`)")
+    workers = args.workers or cfg.service.workers
+    worker_env = os.environ.get(WORKER_ENV)
+    if workers > 1 and worker_env is None:
+        return _supervise(args, workers)
     from gateway.service import Service
 
     async def main() -> None:
-        service = Service(cfg)
+        service = Service(cfg, worker=int(worker_env) if worker_env is not None else None)
         await service.run_until_signal()
 
     try:
@@ -158,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the gateway (the embedded default without --config)")
     run.add_argument("--config", help="YAML config file")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config")
+    run.add_argument("--workers", type=int, help="worker processes sharing the listeners (overrides service.workers)")
     run.set_defaults(func=_cmd_run)
     val = sub.add_parser("validate", help="check a config: exit 0, or 1 listing every problem")
     val.add_argument("--config", help="YAML config file (the embedded default without it)")

@@ -308,9 +308,14 @@ class ServiceConfig:
     telemetry: TelemetryConfig = dataclasses.field(default_factory=TelemetryConfig)
     health: HealthConfig | None = None  # GET /healthz, /readyz; off when absent
     shutdown_timeout: Duration = Duration(DEFAULT_SHUTDOWN_TIMEOUT)  # seconds to drain on SIGTERM
+    workers: int = 1  # processes sharing the listeners (SO_REUSEPORT); one event loop each
 
     def validate(self) -> list[str]:
-        return [] if self.pipelines else ["pipelines: at least one pipeline is required"]
+        problems = [] if self.pipelines else ["pipelines: at least one pipeline is required"]
+        if not 1 <= self.workers <= 256:
+            problems.append("workers: must be between 1 and 256")
+        return problems
+
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ class HttpListener:
     endpoint: str
     routes: dict[tuple[str, str], tuple[str, HttpHandler]] = dataclasses.field(default_factory=dict)
     port: int = 0
+    reuse_port: bool = False  # several worker processes share the socket (SO_REUSEPORT)
     _runner: web.AppRunner | None = None
 
     def add_route(self, method: str, path: str, handler: HttpHandler, owner: str) -> None:
@@ -57,7 +58,7 @@ class HttpListener:
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+            site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=self.reuse_port, backlog=1024)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -80,6 +81,7 @@ class GrpcListener:
     services: dict[str, tuple[str, dict[str, GrpcUnary]]] = dataclasses.field(default_factory=dict)
     max_message_bytes: int = DEFAULT_GRPC_MAX_MESSAGE
     port: int = 0
+    reuse_port: bool = False  # several worker processes share the socket (SO_REUSEPORT)
     _server: grpc.aio.Server | None = None
 
     def add_service(self, name: str, methods: dict[str, GrpcUnary], owner: str) -> None:
@@ -95,7 +97,7 @@ class GrpcListener:
             options=[
                 ("grpc.max_receive_message_length", self.max_message_bytes),
                 ("grpc.max_send_message_length", self.max_message_bytes),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", 1 if self.reuse_port else 0),
             ]
         )
         handlers = []
@@ -122,17 +124,18 @@ class GrpcListener:
 class Listeners:
     """All listeners of one service, keyed by endpoint string."""
 
-    def __init__(self) -> None:
+    def __init__(self, reuse_port: bool = False) -> None:
         self.http: dict[str, HttpListener] = {}
         self.grpc: dict[str, GrpcListener] = {}
+        self.reuse_port = reuse_port
 
     def http_listener(self, endpoint: str) -> HttpListener:
         split_endpoint(endpoint)
-        return self.http.setdefault(endpoint, HttpListener(endpoint))
+        return self.http.setdefault(endpoint, HttpListener(endpoint, reuse_port=self.reuse_port))
 
     def grpc_listener(self, endpoint: str) -> GrpcListener:
         split_endpoint(endpoint)
-        return self.grpc.setdefault(endpoint, GrpcListener(endpoint))
+        return self.grpc.setdefault(endpoint, GrpcListener(endpoint, reuse_port=self.reuse_port))
 
     async def start(self) -> None:
         started: list[HttpListener | GrpcListener] = []

@@ -11,7 +11,9 @@ import asyncio
 import copy
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
+from typing import Any
 
 from gateway.component import (
     Component,
@@ -75,7 +77,7 @@ class Graph:
     exporters: dict[ComponentId, Exporter]
 
 
-def build(cfg: GatewayConfig, telemetry: Telemetry) -> Graph:
+def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None) -> Graph:
     """Creates every component and wires them. Raises ConfigError on wiring problems."""
     problems: list[str] = _durability_problems(cfg)
     exporters: dict[ComponentId, Exporter] = {}
@@ -83,7 +85,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry) -> Graph:
     for cid, cc in cfg.exporters.items():
         if cid not in used_exporters:
             continue
-        exporters[cid] = cc.factory.create(CreateSettings(id=cid, telemetry=telemetry), cc.config)
+        exporters[cid] = cc.factory.create(CreateSettings(id=cid, telemetry=telemetry), _per_worker(cc.config, worker))
 
     processors: list[tuple[str, ComponentId, Processor]] = []
     entries: dict[ComponentId, list[Consumer]] = {}
@@ -100,7 +102,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry) -> Graph:
         for ref in p.receivers:
             entries.setdefault(ComponentId.parse(ref), []).append(tail)
 
-    listeners = Listeners()
+    listeners = Listeners(reuse_port=worker is not None)
     receivers: dict[ComponentId, Component] = {}
     for rid, targets in entries.items():
         rc = cfg.receivers[rid]
@@ -137,3 +139,12 @@ def _durability_problems(cfg: GatewayConfig) -> list[str]:
                     "(the persistent queue stores each request durably before its 2xx)"
                 )
     return problems
+
+
+def _per_worker(config: Any, worker: int | None) -> Any:
+    """Each worker process owns a persistent queue of its own: ``<storage>/worker-<n>``."""
+    queue = getattr(config, "sending_queue", None)
+    if worker is None or queue is None or not getattr(queue, "storage", ""):
+        return config
+    storage = os.path.join(queue.storage, f"worker-{worker}")
+    return dataclasses.replace(config, sending_queue=dataclasses.replace(queue, storage=storage))

@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 
 
 class Service:
-    def __init__(self, cfg: GatewayConfig) -> None:
+    def __init__(self, cfg: GatewayConfig, *, worker: int | None = None) -> None:
         self.cfg = cfg
         self.telemetry = Telemetry()
-        self.graph: Graph = build(cfg, self.telemetry)
+        self.graph: Graph = build(cfg, self.telemetry, worker=worker)
         self._ready = False
         self._started = False
         self._stopped = False

@@ -70,6 +70,26 @@ class Telemetry:
             ["exporter", "reason"],
             registry=r,
         )
+        self.exporter_sent_items = Counter(
+            "gateway_exporter_sent_items",
+            "Scores and ratings an exporter delivered and the backend accepted, by item (score, rating).",
+            ["exporter", "item"],
+            registry=r,
+        )
+        self.exporter_dropped_items = Counter(
+            "gateway_exporter_dropped_items",
+            "Scores and ratings an exporter did not deliver, by item and reason: unsupported (the "
+            "format has no place for them), rejected or conflict (the backend refused them one by one).",
+            ["exporter", "item", "reason"],
+            registry=r,
+        )
+        self.processor_evaluations = Counter(
+            "gateway_processor_evaluations",
+            "Evaluations the evaluate processor ran, by evaluator and outcome (passed, failed), or "
+            "why it could not run one (no_id: the record has no generation id).",
+            ["processor", "evaluator", "outcome"],
+            registry=r,
+        )
         self.exporter_retries = Counter(
             "gateway_exporter_retries",
             "Send attempts that failed with a retryable error and were retried.",

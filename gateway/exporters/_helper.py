@@ -13,6 +13,9 @@ so a batch split into several requests never duplicates the ones that got throug
   With the queue disabled, ``consume`` sends in the caller's task (the client waits).
 * ``num_consumers`` workers take batches off the queue and send them with retries.
 * ``shutdown`` stops intake, drains the queue until the service's deadline, and stops retrying.
+* Scores and ratings reach ``encode`` only when the exporter says it takes them
+  (``takes_scores``, ``takes_ratings``); otherwise ``consume`` drops them and counts them in
+  ``gateway_exporter_dropped_items_total{reason="unsupported"}``, never an error for the client.
 
 YAML (keys and defaults as the Collector's exporterhelper)::
 
@@ -111,9 +114,13 @@ class ExporterHelper:
         *,
         retry: RetryConfig,
         queue: QueueConfig,
+        takes_scores: bool = False,
+        takes_ratings: bool = False,
     ) -> None:
         self._id = str(settings.id)
         self._t = settings.telemetry
+        self._takes_scores = takes_scores
+        self._takes_ratings = takes_ratings
         self._encode = encode
         self._send = send
         self._retry = retry
@@ -149,7 +156,8 @@ class ExporterHelper:
             ]
 
     async def consume(self, batch: Batch) -> None:
-        if not batch.records:
+        batch = self._supported(batch)
+        if not (batch.records or batch.scores or batch.ratings):
             return
         if not self._accepting:
             raise Overloaded("exporter is shutting down", retry_after=QUEUE_FULL_RETRY_AFTER)
@@ -161,6 +169,17 @@ class ExporterHelper:
         except QueueFull:
             raise Overloaded(f"sending queue of {self._id} is full", retry_after=QUEUE_FULL_RETRY_AFTER) from None
         self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
+
+    def _supported(self, batch: Batch) -> Batch:
+        """The batch without the scores and ratings this exporter has no place for (counted)."""
+        scores = batch.scores if self._takes_scores else []
+        ratings = batch.ratings if self._takes_ratings else []
+        if len(scores) == len(batch.scores) and len(ratings) == len(batch.ratings):
+            return batch
+        for item, n in (("score", len(batch.scores) - len(scores)), ("rating", len(batch.ratings) - len(ratings))):
+            if n:
+                self._t.exporter_dropped_items.labels(self._id, item, "unsupported").inc(n)
+        return dataclasses.replace(batch, scores=scores, ratings=ratings)
 
     async def _worker(self) -> None:
         assert self._queue is not None

@@ -6,7 +6,9 @@ are kept apart per tenant (so a forwarded ``X-Scope-OrgID`` stays right) and per
 ``metadata_keys`` entry (request headers the receiver kept); past
 ``metadata_cardinality_limit`` distinct keys, new keys are refused with a retryable error.
 Shutdown flushes everything. The buffer is bounded by ``max_buffered_records``: past it the
-processor refuses intake (429 / RESOURCE_EXHAUSTED at the receiver) instead of growing.
+processor refuses intake (429 / RESOURCE_EXHAUSTED at the receiver) instead of growing. Scores
+and ratings are buffered beside the records and count toward these sizes like records; they
+leave with a batch's last records.
 
 The client's 2xx comes when its records are buffered here, before export: put processors that
 must refuse a request (``auth``, ``memory_limiter``) before ``batch``.
@@ -30,7 +32,7 @@ import logging
 from gateway.component import Consumer, CreateSettings, Factory
 from gateway.config import Duration
 from gateway.errors import ConsumeError, Overloaded
-from gateway.model import Batch, Context, Record
+from gateway.model import Batch, Context, Rating, Record, Score
 from gateway.telemetry import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,13 @@ class BatchConfig:
 class _Pending:
     context: Context
     records: list[Record] = dataclasses.field(default_factory=list)
+    scores: list[Score] = dataclasses.field(default_factory=list)
+    ratings: list[Rating] = dataclasses.field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
+
+    def size(self) -> int:
+        # Scores and ratings count like records: each is one item to buffer and send.
+        return len(self.records) + len(self.scores) + len(self.ratings)
 
 
 class BatchProcessor:
@@ -95,7 +103,7 @@ class BatchProcessor:
     async def consume(self, batch: Batch) -> None:
         if self._closed:
             raise Overloaded("batch processor is shutting down", retry_after=1.0)
-        n = len(batch.records)
+        n = len(batch.records) + len(batch.scores) + len(batch.ratings)
         if self._buffered + n > self._cfg.max_buffered_records:
             raise Overloaded(f"batch processor {self._id} buffer is full", retry_after=1.0)
         key = self._key(batch.context)
@@ -120,8 +128,10 @@ class BatchProcessor:
             loop = asyncio.get_running_loop()
             pending.timer = loop.call_later(float(self._cfg.timeout), self._flush_later, key)
         pending.records.extend(batch.records)
+        pending.scores.extend(batch.scores)
+        pending.ratings.extend(batch.ratings)
         self._buffered += n
-        if len(pending.records) >= self._cfg.send_batch_size:
+        if pending.size() >= self._cfg.send_batch_size:
             self._flush_later(key)
 
     def _flush_later(self, key: tuple[str, ...]) -> None:
@@ -141,18 +151,23 @@ class BatchProcessor:
         return [records[i : i + size] for i in range(0, len(records), size)]
 
     async def _send(self, pending: _Pending) -> None:
+        chunks = self._chunks(pending.records)
         try:
-            for chunk in self._chunks(pending.records):
+            for i, chunk in enumerate(chunks):
+                batch = Batch(chunk, pending.context)
+                if i == len(chunks) - 1:
+                    # Scores ride with the last records, so no exporter sends a score before
+                    # the generation it scores (Sigil rejects a score for an unknown generation).
+                    batch.scores, batch.ratings = pending.scores, pending.ratings
+                n = len(chunk) + len(batch.scores) + len(batch.ratings)
                 try:
-                    await self._next.consume(Batch(chunk, pending.context))
+                    await self._next.consume(batch)
                 except ConsumeError as exc:
                     # The client already has its 2xx; all that is left is to count the loss.
-                    self._t.processor_dropped.labels(self._id, self._pipeline, "export_refused").inc(len(chunk))
-                    self._warn.warning(
-                        "refused", "batch %s: next consumer refused %d records: %s", self._id, len(chunk), exc
-                    )
+                    self._t.processor_dropped.labels(self._id, self._pipeline, "export_refused").inc(n)
+                    self._warn.warning("refused", "batch %s: next consumer refused %d items: %s", self._id, n, exc)
         finally:
-            self._buffered -= len(pending.records)
+            self._buffered -= pending.size()
 
     async def shutdown(self) -> None:
         self._closed = True

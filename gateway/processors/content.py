@@ -10,10 +10,12 @@
   every text and thinking part (the part stays, empty), tool-call arguments, tool-result
   contents, tool descriptions and schemas, tool-span arguments/results/descriptions, workflow
   step input/output state, and content-bearing format extras (Foglamp ``sources``,
-  ``safetyMetadata``). ``call_error`` becomes its error category (``rate_limit``, ``timeout``,
-  ``auth_error``, ``server_error``, ``client_error``, ``sdk_error``) and metadata ``call_error``
-  is removed. Kept: ids, models, usage, times, request parameters, roles, part kinds, tool names,
-  and all user metadata and tags.
+  ``safetyMetadata``; OTLP content attributes kept raw, such as ``gen_ai.input.messages`` in a
+  shape the record could not hold, or the old ``gen_ai.prompt`` / ``gen_ai.completion``).
+  ``call_error`` becomes its error category (``rate_limit``, ``timeout``, ``auth_error``,
+  ``server_error``, ``client_error``, ``sdk_error``) and metadata ``call_error`` is removed.
+  Kept: ids, models, usage, times, request parameters, roles, part kinds, tool names, and all
+  user metadata and tags.
 
 ``max_content_bytes`` (0: off) cuts every remaining text longer than that many UTF-8 bytes and
 appends a marker saying how much was cut. The mode applied is recorded in metadata
@@ -33,12 +35,14 @@ import re
 from typing import Literal
 
 from gateway.component import Consumer, CreateSettings, Factory
+from gateway.formats.otlp import CONTENT_EXTRA_KEYS
 from gateway.model import Batch, Kind, Message, PartKind, Record
 
 Mode = Literal["full", "no_tool_content", "metadata_only"]
 MODE_KEY = "sigil.sdk.content_capture_mode"
 _STRICTNESS = {"full": 0, "no_tool_content": 1, "metadata_only": 2}
-_CONTENT_EXTRAS = ("foglamp.sources", "foglamp.safetyMetadata")
+# The OTLP keys come from the semconv table, so a new convention version is covered too.
+_CONTENT_EXTRAS = ("foglamp.sources", "foglamp.safetyMetadata", *sorted(CONTENT_EXTRA_KEYS))
 _STATUS_RE = re.compile(r"\b[1-5]\d\d\b")
 
 

@@ -12,7 +12,7 @@ A record *matches* when it satisfies every condition given (an absent condition 
 
 ``action: keep`` passes matching records and drops the rest; ``action: drop`` the opposite.
 Dropped records are counted (``gateway_processor_dropped_records_total{reason="filtered"}``);
-the client is never told.
+the client is never told. Scores and ratings in the batch pass untouched.
 
 .. code-block:: yaml
 
@@ -114,7 +114,8 @@ class FilterProcessor:
         dropped = len(batch.records) - len(kept)
         if dropped:
             self._t.processor_dropped.labels(self._id, self._pipeline, "filtered").inc(dropped)
-        if kept:
+        # Scores and ratings pass untouched: conditions describe spans, not evaluations.
+        if kept or batch.scores or batch.ratings:
             batch.records = kept
             await self._next.consume(batch)
 

@@ -142,3 +142,21 @@ async def test_sigterm_flushes_half_full_batch(
     assert sigil_backend.generations() == []  # held by the batch processor (1h timeout)
     assert await gw.terminate() == 0
     assert sorted(_ids(sigil_backend)) == [f"half-{i}" for i in range(7)]
+
+
+async def test_workers_share_the_listeners(
+    sigil_backend: FakeSigilBackend, procs: list[GatewayProcess], tmp_path: pathlib.Path
+) -> None:
+    port = free_port()
+    cfg = _config(sigil_backend.grpc_port, port, storage=str(tmp_path / "queue"))
+    cfg["service"]["workers"] = 2
+    gw = GatewayProcess(cfg, tmp_path)
+    procs.append(gw)
+    await gw.start()
+    for k in range(20):
+        assert await _post(port, _gens(f"w{k}", 5)) == 202
+    await sigil_backend.wait_for(100, timeout=20)
+    assert sorted(set(_ids(sigil_backend))) == sorted(f"w{k}-{i}" for k in range(20) for i in range(5))
+    assert await gw.terminate() == 0
+    assert "started 2 worker processes" in gw.logs()
+    assert sorted(p.name for p in (tmp_path / "queue").iterdir()) == ["worker-0", "worker-1"]
