@@ -53,3 +53,74 @@ def request_body(start: int, n: int) -> bytes:
     import orjson
 
     return orjson.dumps({"generations": [generation(start + k) for k in range(n)]})
+
+
+def foglamp_body(start: int, n: int) -> bytes:
+    """One Foglamp /ingest body: one trace with an agent root span and ``n - 1`` llm spans."""
+    import orjson
+
+    rng = random.Random(start)
+    trace_id = f"trace-{start}"
+    spans: list[dict[str, Any]] = [
+        {
+            "spanId": f"{trace_id}-root",
+            "spanType": "agent",
+            "name": "agent",
+            "startTime": 1795424400000,
+            "endTime": 1795424409000,
+        }
+    ]
+    for k in range(1, n):
+        spans.append(
+            {
+                "spanId": f"{trace_id}-{k}",
+                "parentSpanId": f"{trace_id}-root",
+                "spanType": "llm",
+                "name": "chat",
+                "startTime": 1795424400000 + k,
+                "endTime": 1795424401000 + k,
+                "provider": "openai",
+                "modelId": "gpt-4o",
+                "usage": {"inputTokens": 812, "outputTokens": 143, "cachedInputTokens": 512},
+                "input": orjson.dumps([{"role": "user", "content": _text(rng, 80)}]).decode(),
+                "output": orjson.dumps([{"role": "assistant", "content": _text(rng, 110)}]).decode(),
+                "metadata": {"env": "bench"},
+            }
+        )
+    return orjson.dumps({"version": "v1", "traces": [{"traceId": trace_id, "agentName": "bench", "spans": spans}]})
+
+
+def lumiq_body(start: int, n: int) -> bytes:
+    """One gzip NDJSON LumiqTrace /v1/ingest body of ``n`` events (at most 100)."""
+    import gzip
+    import uuid
+
+    import orjson
+
+    lines = []
+    for k in range(n):
+        i = start + k
+        lines.append(
+            orjson.dumps(
+                {
+                    "event_id": str(uuid.UUID(int=i + 1, version=4)),
+                    "trace_id": f"trace-{i // 10}",
+                    "span_id": f"span-{i}",
+                    "timestamp": "2026-11-23T09:00:00.125Z",
+                    "provider": "openai",
+                    "model": "gpt-4o",
+                    "operation": "chat",
+                    "latency_ms": 843,
+                    "input_tokens": 812,
+                    "output_tokens": 143,
+                    "cached_tokens": 512,
+                    "cost_usd": 0.0034,
+                    "status": "success",
+                    "stream": False,
+                    "environment": "production",
+                    "sdk_version": "1.4.2",
+                    "tags": {"team": "platform"},
+                }
+            )
+        )
+    return gzip.compress(b"\n".join(lines))

@@ -1,15 +1,21 @@
-"""End-to-end benchmark: a load generator drives a gateway process; figures go to docs/benchmarks.md.
+"""The benchmark suite: a load generator drives a gateway process through each path; the
+figures go to docs/benchmarks.md.
 
-Run: ``.venv/bin/python -m bench.run [--duration 10] [--write]``
+Run all: ``.venv/bin/python -m bench.run --write`` (``--only NAME`` for one scenario,
+``--duration`` seconds per phase, ``--workers N`` to run the gateway with N processes).
 
-Scenario "Sigil HTTP JSON → Sigil gRPC": the gateway (pinned to CPU 0) receives protojson
-batches of 100 generations (~1.8 KB each) on its sigil receiver and forwards them with the sigil
-exporter over gRPC to a counting sink; the load generator and the sink share the other core.
+For each scenario the gateway (pinned to CPU 0 unless ``--workers`` > 1) receives batches of 100
+records (~1.8 KB each) and forwards them to a counting sink; the load generator and the sink
+share the other core. Measured:
 
-* throughput: many connections post as fast as the gateway answers; generations/s is what the
-  sink received end to end, divided by the time until it caught up;
-* latency: requests at a fixed rate of half that throughput; p50/p99 of the request round trip;
-* peak RSS: the gateway process's VmHWM at the end.
+* throughput: many connections send as fast as the gateway answers; records/s is what the sink
+  received end to end, divided by the time until it caught up (429s are counted, not retried);
+* latency: requests at a fixed rate of half that throughput; p50/p99 of the round trip;
+* CPU seconds of the gateway per 1,000 records, and its peak RSS (VmHWM).
+
+Beside them, in the same run, the same Sigil payloads through (a) the floor: orjson parse +
+protobuf built from dicts + serialize, no framework, and (b) the naive path: protobuf's
+``json_format.Parse`` + serialize. The gateway's Sigil figure is reported as a ratio to both.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import pathlib
 import platform
@@ -25,13 +32,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import aiohttp
+import grpc
 import yaml
 
-from bench.payloads import request_body
+from bench import payloads
+from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BATCH = 100
@@ -39,14 +48,53 @@ BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 
 
-@dataclass
+@dataclasses.dataclass
+class Scenario:
+    name: str
+    receiver: str  # sigil-http | sigil-grpc | foglamp | lumiqtrace
+    exporters: dict[str, Any]  # exporter configs; "{grpc}"/"{http}" are replaced by the sink's
+    processors: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+SCENARIOS = [
+    Scenario("Sigil HTTP JSON → Sigil gRPC", "sigil-http", {"sigil": {"endpoint": "http://127.0.0.1:{grpc}"}}),
+    Scenario(
+        "Sigil HTTP JSON → content + batch → Sigil gRPC",
+        "sigil-http",
+        {"sigil": {"endpoint": "http://127.0.0.1:{grpc}"}},
+        {"content": {"mode": "metadata_only"}, "batch": {"send_batch_size": 500, "timeout": "50ms"}},
+    ),
+    Scenario("Sigil gRPC → Sigil gRPC", "sigil-grpc", {"sigil": {"endpoint": "http://127.0.0.1:{grpc}"}}),
+    Scenario(
+        "Sigil gRPC → OTLP traces+metrics (gRPC)",
+        "sigil-grpc",
+        {"otlp": {"endpoint": "http://127.0.0.1:{grpc}", "protocol": "grpc", "metrics": {"interval": "1s"}}},
+    ),
+    Scenario(
+        "Foglamp → LumiqTrace",
+        "foglamp",
+        {"lumiqtrace": {"endpoint": "http://127.0.0.1:{http}", "api_key": "k"}},
+    ),
+    Scenario(
+        "LumiqTrace → Foglamp",
+        "lumiqtrace",
+        {"foglamp": {"endpoint": "http://127.0.0.1:{http}", "api_key": "k"}},
+    ),
+]
+
+
+@dataclasses.dataclass
 class Result:
     scenario: str
-    gens_per_s: float
+    records_per_s: float
     p50_ms: float
     p99_ms: float
     latency_rate: float
+    cpu_ms_per_1k: float
     peak_rss_mb: float
+
+
+# -- processes -----------------------------------------------------------------------------
 
 
 def _wait_file(path: str, timeout: float = 20.0) -> str:
@@ -72,146 +120,289 @@ def _pin(pid: int, cpus: set[int]) -> None:
         os.sched_setaffinity(pid, cpus)
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def _proc_stats(pid: int) -> tuple[float, float]:
+    """(CPU seconds, peak RSS MB) of a process and its children (the workers)."""
+    cpu, rss = 0.0, 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in pids:
+        with contextlib.suppress(OSError):
+            fields = pathlib.Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / tick
+            for line in pathlib.Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    rss += int(line.split()[1]) / 1024
+    return cpu, rss
 
 
 @contextlib.contextmanager
-def _processes(tmp: str) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
-    """Starts the sink and the gateway; yields (gateway process, gateway port, sink http port)."""
+def _sink(tmp: str) -> Iterator[tuple[int, int]]:
     port_file = os.path.join(tmp, "sink.ports")
     sink = subprocess.Popen([sys.executable, "-m", "bench.sink", "--port-file", port_file], cwd=ROOT)
-    gateway: subprocess.Popen[bytes] | None = None
     try:
         grpc_port, http_port = (int(p) for p in _wait_file(port_file).split())
-        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else {0}
-        other = (cpus - {0}) or cpus
-        _pin(sink.pid, other)
-        _pin(os.getpid(), other)
-        port = _free_port()
-        cfg = {
-            "receivers": {"sigil": {"http": {"endpoint": f"127.0.0.1:{port}"}, "grpc": None}},
-            "exporters": {
-                "sigil": {
-                    "endpoint": f"http://127.0.0.1:{grpc_port}",
-                    "protocol": "grpc",
-                    "sending_queue": {"queue_size": 200, "num_consumers": 4},
+        yield grpc_port, http_port
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+
+@contextlib.contextmanager
+def _gateway(
+    tmp: str, scenario: Scenario, sink: tuple[int, int], workers: int
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = _free_port()
+    endpoint = f"127.0.0.1:{port}"
+    receivers: dict[str, Any] = {
+        "sigil-http": {"sigil": {"http": {"endpoint": endpoint}, "grpc": None}},
+        "sigil-grpc": {"sigil": {"http": None, "grpc": {"endpoint": endpoint}}},
+        "foglamp": {"foglamp": {"endpoint": endpoint}},
+        "lumiqtrace": {"lumiqtrace": {"endpoint": endpoint}},
+    }[scenario.receiver]
+    exporters = {}
+    for name, cfg in scenario.exporters.items():
+        text = yaml.safe_dump(cfg).replace("{grpc}", str(sink[0])).replace("{http}", str(sink[1]))
+        exporters[name] = {**yaml.safe_load(text), "sending_queue": {"queue_size": 200, "num_consumers": 4}}
+    cfg = {
+        "receivers": receivers,
+        "processors": scenario.processors,
+        "exporters": exporters,
+        "service": {
+            "workers": workers,
+            "pipelines": {
+                "p": {
+                    "receivers": list(receivers),
+                    "processors": list(scenario.processors),
+                    "exporters": list(exporters),
                 }
             },
-            "service": {"pipelines": {"p": {"receivers": ["sigil"], "exporters": ["sigil"]}}},
-        }
-        cfg_path = os.path.join(tmp, "gateway.yaml")
-        pathlib.Path(cfg_path).write_text(yaml.safe_dump(cfg))
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--config", cfg_path, "--log-level", "warning"], cwd=ROOT
-        )
-        _pin(gateway.pid, {0})
-        yield gateway, port, http_port
+        },
+    }
+    path = os.path.join(tmp, "gateway.yaml")
+    pathlib.Path(path).write_text(yaml.safe_dump(cfg))
+    gw = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--config", path, "--log-level", "warning"], cwd=ROOT
+    )
+    if workers == 1:
+        _pin(gw.pid, {0})
+    try:
+        yield gw, port
     finally:
-        for p in (gateway, sink):
-            if p is not None:
-                p.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    p.wait(10)
+        gw.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            gw.wait(15)
 
 
-async def _wait_ready(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(200):
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.post(url, data=b"{}") as resp:
-                if resp.status == 202:
-                    return
-        await asyncio.sleep(0.05)
-    raise TimeoutError("gateway did not come up")
+# -- load ----------------------------------------------------------------------------------
+
+Send = Callable[[int], Awaitable[bool]]
 
 
-async def _sink_count(session: aiohttp.ClientSession, sink_port: int) -> int:
-    async with session.get(f"http://127.0.0.1:{sink_port}/count") as resp:
+@contextlib.asynccontextmanager
+async def _client(receiver: str, port: int, connections: int) -> Any:
+    """Yields send(i) -> accepted?, for the scenario's receiver."""
+    if receiver == "sigil-grpc":
+        from gateway.formats import sigil as sf
+
+        bodies = [
+            sf.generations_request(
+                [
+                    r
+                    for r in sf.decode_generations_json(payloads.request_body(i * BATCH, BATCH))
+                    if not isinstance(r, sf.ItemError)
+                ]
+            ).SerializeToString()
+            for i in range(20)
+        ]
+        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(max(1, connections // 8))]
+        calls = [c.unary_unary("/sigil.v1.GenerationIngestService/ExportGenerations") for c in channels]
+
+        async def send_grpc(i: int) -> bool:
+            try:
+                await calls[i % len(calls)](bodies[i % len(bodies)], timeout=30)
+                return True
+            except grpc.aio.AioRpcError:
+                return False
+
+        try:
+            yield send_grpc
+        finally:
+            for c in channels:
+                await c.close()
+        return
+    path, make, headers = {
+        "sigil-http": ("/api/v1/generations:export", payloads.request_body, {}),
+        "foglamp": ("/ingest", payloads.foglamp_body, {"Authorization": "Bearer k"}),
+        "lumiqtrace": ("/v1/ingest", payloads.lumiq_body, {"x-api-key": "k", "Content-Encoding": "gzip"}),
+    }[receiver]
+    http_bodies = [make(i * BATCH, BATCH) for i in range(20)]
+    url = f"http://127.0.0.1:{port}{path}"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
+
+        async def send_http(i: int) -> bool:
+            async with session.post(url, data=http_bodies[i % len(http_bodies)], headers=headers) as resp:
+                await resp.read()
+                return resp.status == 202
+
+        yield send_http
+
+
+async def _sink_count(port: int) -> int:
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/count") as resp:
         count: int = (await resp.json())["count"]
         return count
 
 
-async def _throughput(url: str, sink_port: int, duration: float, connections: int) -> float:
-    bodies = [request_body(i * BATCH, BATCH) for i in range(50)]
-    sent = 0
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
-        await _wait_ready(session, url)
-        base = await _sink_count(session, sink_port)
-        start = time.monotonic()
-        stop_at = start + duration
-
-        async def worker(k: int) -> None:
-            nonlocal sent
-            i = k
-            while time.monotonic() < stop_at:
-                async with session.post(url, data=bodies[i % len(bodies)]) as resp:
-                    await resp.read()
-                    if resp.status == 202:
-                        sent += BATCH
-                    else:
-                        await asyncio.sleep(0.01)  # 429: the gateway sheds load
-                i += connections
-
-        await asyncio.gather(*(worker(k) for k in range(connections)))
-        # End to end: wait until the sink has everything the gateway accepted.
-        while await _sink_count(session, sink_port) - base < sent:
-            if time.monotonic() - stop_at > 30:
-                break
-            await asyncio.sleep(0.02)
-        elapsed = time.monotonic() - start
-        return (await _sink_count(session, sink_port) - base) / elapsed
+async def _wait_ready(send: Send) -> None:
+    for _ in range(300):
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            if await send(0):
+                return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("gateway did not come up")
 
 
-async def _latency(url: str, rate_gens: float, duration: float) -> tuple[float, float]:
-    bodies = [request_body(i * BATCH, BATCH) for i in range(50)]
-    interval = BATCH / rate_gens
+async def _throughput(send: Send, sink_http: int, duration: float, connections: int) -> tuple[float, int]:
+    await _wait_ready(send)
+    await asyncio.sleep(1.5)
+    base = await _sink_count(sink_http)
+    accepted = 0
+    start = time.monotonic()
+    stop_at = start + duration
+
+    async def worker(k: int) -> None:
+        nonlocal accepted
+        i = k
+        while time.monotonic() < stop_at:
+            if await send(i):
+                accepted += BATCH
+            else:
+                await asyncio.sleep(0.01)  # shed load: back off like an SDK
+            i += connections
+
+    await asyncio.gather(*(worker(k) for k in range(connections)))
+    while await _sink_count(sink_http) - base < accepted and time.monotonic() - stop_at < 30:
+        await asyncio.sleep(0.02)
+    received = await _sink_count(sink_http) - base
+    return received / (time.monotonic() - start), received
+
+
+async def _latency(send: Send, rate: float, duration: float) -> tuple[float, float]:
+    interval = BATCH / rate
     latencies: list[float] = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
 
-        async def one(i: int) -> None:
-            t0 = time.perf_counter()
-            async with session.post(url, data=bodies[i % len(bodies)]) as resp:
-                await resp.read()
-            latencies.append(time.perf_counter() - t0)
+    async def one(i: int) -> None:
+        t0 = time.perf_counter()
+        await send(i)
+        latencies.append(time.perf_counter() - t0)
 
-        tasks = []
-        start = time.perf_counter()
-        i = 0
-        while time.perf_counter() - start < duration:
-            tasks.append(asyncio.create_task(one(i)))
-            i += 1
-            next_at = start + i * interval
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-        await asyncio.gather(*tasks)
+    tasks = []
+    start = time.perf_counter()
+    i = 0
+    while time.perf_counter() - start < duration:
+        tasks.append(asyncio.create_task(one(i)))
+        i += 1
+        await asyncio.sleep(max(0.0, start + i * interval - time.perf_counter()))
+    await asyncio.gather(*tasks)
     qs = statistics.quantiles(latencies, n=100)
     return qs[49] * 1000, qs[98] * 1000
 
 
-def run(duration: float, connections: int) -> Result:
-    with tempfile.TemporaryDirectory() as tmp, _processes(tmp) as (gateway, port, sink_port):
-        url = f"http://127.0.0.1:{port}/api/v1/generations:export"
-        gps = asyncio.run(_throughput(url, sink_port, duration, connections))
-        p50, p99 = asyncio.run(_latency(url, gps / 2, duration))
-        rss = _peak_rss_mb(gateway.pid)
-    return Result("Sigil HTTP JSON → Sigil gRPC", gps, p50, p99, gps / 2, rss)
+def run_scenario(scenario: Scenario, duration: float, connections: int, workers: int) -> Result:
+    with tempfile.TemporaryDirectory() as tmp, _sink(tmp) as sink:
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else {0}
+        if workers == 1:
+            _pin(os.getpid(), (cpus - {0}) or cpus)
+        with _gateway(tmp, scenario, sink, workers) as (gw, port):
+
+            async def measure() -> tuple[float, float, float, float, int]:
+                async with _client(scenario.receiver, port, connections) as send:
+                    cpu0, _ = _proc_stats(gw.pid)
+                    rps, received = await _throughput(send, sink[1], duration, connections)
+                    cpu1, _ = _proc_stats(gw.pid)
+                    p50, p99 = await _latency(send, rps / 2, duration)
+                return rps, p50, p99, (cpu1 - cpu0) * 1e6 / max(received, 1), received
+
+            rps, p50, p99, cpu_per_1k, _ = asyncio.run(measure())
+            _, rss = _proc_stats(gw.pid)
+    return Result(scenario.name, rps, p50, p99, rps / 2, cpu_per_1k, rss)
 
 
-def table(results: list[Result], command: str) -> str:
+# -- baselines -----------------------------------------------------------------------------
+
+
+def baselines(seconds: float = 3.0) -> tuple[float, float]:
+    """(floor, naive) Sigil HTTP JSON → protobuf bytes, records/s on one core."""
+    import orjson
+    from google.protobuf import json_format
+
+    body = payloads.request_body(0, BATCH)
+
+    def floor() -> None:
+        data = orjson.loads(body)
+        gens = []
+        for g in data["generations"]:
+            g = dict(g)
+            for ts in ("started_at", "completed_at"):
+                g.pop(ts, None)  # the floor skips what the constructor cannot take from JSON
+            g["mode"] = pb.GenerationMode.Value(g["mode"])
+            g["input"] = [dict(m, role=pb.MessageRole.Value(m["role"])) for m in g["input"]]
+            g["output"] = [dict(m, role=pb.MessageRole.Value(m["role"])) for m in g["output"]]
+            g["usage"] = {k: int(v) for k, v in g["usage"].items()}
+            g["max_tokens"] = int(g["max_tokens"])
+            meta = g.pop("metadata")
+            msg = pb.Generation(**g)
+            msg.metadata.update(meta)
+            gens.append(msg)
+        pb.ExportGenerationsRequest(generations=gens).SerializeToString()
+
+    def naive() -> None:
+        msg = pb.ExportGenerationsRequest()
+        json_format.Parse(body, msg)
+        msg.SerializeToString()
+
+    out = []
+    for fn in (floor, naive):
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            fn()
+            n += BATCH
+        out.append(n / (time.perf_counter() - start))
+    return out[0], out[1]
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def table(results: list[Result], floor: float, naive: float, command: str, workers: int) -> str:
+    where = "gateway pinned to one core" if workers == 1 else f"gateway with {workers} worker processes"
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores (gateway pinned to one core). Reproduce: `{command}`.",
+        f"{os.cpu_count()} cores ({where}; load generator and sink on the other core). "
+        f"Reproduce: `{command}`.",
         "",
-        "| path | generations/s (1 core, end to end) | p50 latency | p99 latency | at offered load | peak RSS |",
-        "|---|---|---|---|---|---|",
+        "| path | records/s (end to end) | p50 | p99 | at offered load | CPU ms / 1k records | peak RSS |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.scenario} | {r.gens_per_s:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms "
-            f"| {r.latency_rate:,.0f}/s | {r.peak_rss_mb:.0f} MB |"
+            f"| {r.scenario} | {r.records_per_s:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms "
+            f"| {r.latency_rate:,.0f}/s | {r.cpu_ms_per_1k:.0f} | {r.peak_rss_mb:.0f} MB |"
         )
+    sigil = next((r for r in results if r.scenario == SCENARIOS[0].name), None)
+    lines += [
+        "",
+        "Same Sigil payloads, parse + encode only, one core, no I/O:",
+        "",
+        "| baseline | records/s |" + (" gateway (end to end) as a ratio |" if sigil else ""),
+        "|---|---|" + ("---|" if sigil else ""),
+    ]
+    for name, value in (("floor: orjson + protobuf from dicts", floor), ("naive: json_format.Parse", naive)):
+        ratio = f" {sigil.records_per_s / value:.2f}× |" if sigil else ""
+        lines.append(f"| {name} | {value:,.0f} |{ratio}")
     return "\n".join(lines)
 
 
@@ -225,13 +416,24 @@ def write_doc(text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per phase")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--only", help="run the scenarios whose name contains this text")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
-    result = run(args.duration, args.connections)
-    command = f".venv/bin/python -m bench.run --duration {args.duration:g} --write"
-    text = table([result], command)
+    chosen = [s for s in SCENARIOS if not args.only or args.only.lower() in s.name.lower()]
+    results = []
+    for s in chosen:
+        print(f"running: {s.name}", file=sys.stderr)
+        results.append(run_scenario(s, args.duration, args.connections, args.workers))
+    floor, naive = baselines()
+    command = f".venv/bin/python -m bench.run --duration {args.duration:g}"
+    if args.workers != 1:
+        command += f" --workers {args.workers}"
+    if args.only:
+        command += f" --only '{args.only}'"
+    text = table(results, floor, naive, command + " --write", args.workers)
     print(text)
     if args.write:
         write_doc(text)

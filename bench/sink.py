@@ -1,18 +1,26 @@
-"""A fast Sigil backend for benchmarks: accepts every generation (gRPC and HTTP), counts them.
+"""A fast backend for benchmarks: accepts everything the gateway's exporters send, counts it.
+
+Sigil gRPC (generations), OTLP gRPC and HTTP (spans; metric requests are accepted and not
+counted), Foglamp ``POST /ingest`` (spans), LumiqTrace ``POST /v1/ingest`` (events, gzip).
 
 Run: python -m bench.sink --port-file PATH   (writes "<grpc_port> <http_port>" when ready)
-GET /count on the HTTP port returns the number of generations received so far.
+GET /count on the HTTP port returns the number of items received so far.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 from typing import Any
 
 import grpc
 import orjson
 from aiohttp import web
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 
@@ -21,7 +29,7 @@ class Sink:
     def __init__(self) -> None:
         self.count = 0
 
-    async def grpc_export(self, request: bytes, context: Any) -> bytes:
+    async def sigil_grpc(self, request: bytes, context: Any) -> bytes:
         req = pb.ExportGenerationsRequest.FromString(request)
         self.count += len(req.generations)
         resp = pb.ExportGenerationsResponse()
@@ -29,12 +37,48 @@ class Sink:
             resp.results.add(generation_id=g.id, accepted=True)
         return bytes(resp.SerializeToString())
 
-    async def http_export(self, request: web.Request) -> web.Response:
+    def _spans(self, data: bytes) -> int:
+        req = ExportTraceServiceRequest.FromString(data)
+        return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+
+    async def otlp_traces_grpc(self, request: bytes, context: Any) -> bytes:
+        self.count += self._spans(request)
+        return bytes(ExportTraceServiceResponse().SerializeToString())
+
+    async def otlp_metrics_grpc(self, request: bytes, context: Any) -> bytes:
+        return b""
+
+    async def sigil_http(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
         gens = body.get("generations", [])
         self.count += len(gens)
         results = [{"generation_id": g.get("id", ""), "accepted": True} for g in gens]
         return web.Response(status=202, body=orjson.dumps({"results": results}), content_type="application/json")
+
+    async def otlp_traces_http(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        if request.headers.get("Content-Encoding") == "gzip":
+            data = gzip.decompress(data)
+        self.count += self._spans(data)
+        return web.Response(status=200, body=b"", content_type="application/x-protobuf")
+
+    async def otlp_metrics_http(self, request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=200, body=b"", content_type="application/x-protobuf")
+
+    async def foglamp(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        n = sum(len(t["spans"]) for t in body["traces"])
+        self.count += n
+        return web.Response(status=202, body=orjson.dumps({"accepted": n}), content_type="application/json")
+
+    async def lumiq(self, request: web.Request) -> web.Response:
+        data = await request.read()
+        if request.headers.get("Content-Encoding") == "gzip":
+            data = gzip.decompress(data)
+        n = data.count(b"\n") + 1 if data.strip() else 0
+        self.count += n
+        return web.Response(status=202, body=orjson.dumps({"accepted": n}), content_type="application/json")
 
     async def http_count(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps({"count": self.count}), content_type="application/json")
@@ -43,15 +87,27 @@ class Sink:
 async def main(port_file: str) -> None:
     sink = Sink()
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
-    handler = grpc.method_handlers_generic_handler(
-        "sigil.v1.GenerationIngestService",
-        {"ExportGenerations": grpc.unary_unary_rpc_method_handler(sink.grpc_export)},
+    services = {
+        "sigil.v1.GenerationIngestService": {"ExportGenerations": sink.sigil_grpc},
+        "opentelemetry.proto.collector.trace.v1.TraceService": {"Export": sink.otlp_traces_grpc},
+        "opentelemetry.proto.collector.metrics.v1.MetricsService": {"Export": sink.otlp_metrics_grpc},
+    }
+    server.add_generic_rpc_handlers(
+        tuple(
+            grpc.method_handlers_generic_handler(
+                name, {m: grpc.unary_unary_rpc_method_handler(fn) for m, fn in methods.items()}
+            )
+            for name, methods in services.items()
+        )
     )
-    server.add_generic_rpc_handlers((handler,))
     grpc_port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     app = web.Application(client_max_size=256 * 1024 * 1024)
-    app.router.add_post("/api/v1/generations:export", sink.http_export)
+    app.router.add_post("/api/v1/generations:export", sink.sigil_http)
+    app.router.add_post("/v1/traces", sink.otlp_traces_http)
+    app.router.add_post("/v1/metrics", sink.otlp_metrics_http)
+    app.router.add_post("/ingest", sink.foglamp)
+    app.router.add_post("/v1/ingest", sink.lumiq)
     app.router.add_get("/count", sink.http_count)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
