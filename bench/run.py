@@ -156,12 +156,13 @@ def _gateway(
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = _free_port()
     endpoint = f"127.0.0.1:{port}"
-    receivers: dict[str, Any] = {
+    choices: dict[str, dict[str, Any]] = {
         "sigil-http": {"sigil": {"http": {"endpoint": endpoint}, "grpc": None}},
         "sigil-grpc": {"sigil": {"http": None, "grpc": {"endpoint": endpoint}}},
         "foglamp": {"foglamp": {"endpoint": endpoint}},
         "lumiqtrace": {"lumiqtrace": {"endpoint": endpoint}},
-    }[scenario.receiver]
+    }
+    receivers = choices[scenario.receiver]
     exporters = {}
     for name, cfg in scenario.exporters.items():
         text = yaml.safe_dump(cfg).replace("{grpc}", str(sink[0])).replace("{http}", str(sink[1]))
