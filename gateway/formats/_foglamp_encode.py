@@ -351,6 +351,29 @@ def _sized_span(span: dict[str, Any], limit: int, report: EncodeReport) -> tuple
 _BODY_OVERHEAD: Final = len(b'{"version":"v1","traces":[]}')
 
 
+def _span_chunks(
+    group: list[Record], span_limit: int, max_spans: int, report: EncodeReport
+) -> list[tuple[list[dict[str, Any]], int]]:
+    """One trace's spans in runs of at most ``max_spans`` spans and ``span_limit`` JSON bytes."""
+    chunks: list[tuple[list[dict[str, Any]], int]] = []
+    spans: list[dict[str, Any]] = []
+    spans_size = 0  # bytes of the spans and the commas between them
+    for rec in group:
+        span = _span(rec, _span_id(rec, report), report)
+        sized = _sized_span(span, span_limit, report) if span is not None else None
+        if sized is None:
+            continue
+        span, size = sized
+        if spans and (len(spans) >= max_spans or spans_size + 1 + size > span_limit):
+            chunks.append((spans, spans_size))
+            spans, spans_size = [], 0
+        spans_size += size + (1 if spans else 0)
+        spans.append(span)
+    if spans:
+        chunks.append((spans, spans_size))
+    return chunks
+
+
 def encode_batches(
     records: Iterable[Record],
     *,
@@ -385,22 +408,7 @@ def encode_batches(
         envelope = _envelope(trace_id, group, report)
         envelope_size = len(orjson.dumps({**envelope, "spans": []}))
         span_limit = max_body_bytes - _BODY_OVERHEAD - envelope_size
-        chunks: list[tuple[list[dict[str, Any]], int]] = []
-        spans: list[dict[str, Any]] = []
-        spans_size = 0
-        for rec in group:
-            span = _span(rec, _span_id(rec, report), report)
-            sized = _sized_span(span, span_limit, report) if span is not None else None
-            if sized is None:
-                continue
-            span, size = sized
-            if spans and (len(spans) >= max_spans_per_trace or spans_size + 1 + size > span_limit):
-                chunks.append((spans, spans_size))
-                spans, spans_size = [], 0
-            spans_size += size + (1 if spans else 0)
-            spans.append(span)
-        if spans:
-            chunks.append((spans, spans_size))
+        chunks = _span_chunks(group, span_limit, max_spans_per_trace, report)
         if len(chunks) > 1:
             report.adjusted["trace_split"] += len(chunks) - 1
         for chunk, chunk_size in chunks:

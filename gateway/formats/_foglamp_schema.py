@@ -2,7 +2,7 @@
 
 The Foglamp server answers a bad body with ``400 {"error":"invalid payload","issues":[...]}``; a
 drop-in receiver must reject the same bodies with the same issues. This module reproduces the
-contract of ``docs`` fact sheet §4 together with the parts of zod v4's behaviour that decide
+contract (wire fact sheet ``foglamp.md`` §4) together with the parts of zod v4's behaviour that decide
 *which* issues appear and in what order:
 
 * Objects are checked field by field in schema order, then unknown keys are reported as one
@@ -232,7 +232,7 @@ def check_metadata(issues: Issues, value: object, path: Path) -> None:
 # "special" schemes need a non-empty host made of host characters and an optional numeric port.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
-_HOST = re.compile(r"[^\s/?#\\@<>^|%\[\]]+(:[0-9]*)?|\[[0-9A-Fa-f:.]+\](:[0-9]*)?")
+_HOST = re.compile(r"[^\s/?#\\@<>^|%\[\]:]+(:[0-9]*)?|\[[0-9A-Fa-f:.]+\](:[0-9]*)?")
 
 
 def is_url(value: str) -> bool:
@@ -305,8 +305,8 @@ def _check_object(issues: Issues, value: object, path: Path, shape: _Shape) -> b
     unknown = [key for key in js_keys(value) if key not in shape.known]
     if unknown:
         plural = "s" if len(unknown) > 1 else ""
-        keys = ", ".join(f'"{key}"' for key in unknown)
-        issues.add("unrecognized_keys", path, f"Unrecognized key{plural}: {keys}", cont=False)
+        listed = ", ".join(f'"{key}"' for key in unknown)
+        issues.add("unrecognized_keys", path, f"Unrecognized key{plural}: {listed}", cont=False)
     return True
 
 

@@ -104,6 +104,8 @@ def _span(span: Span, obj: dict[str, Any], path: str) -> None:
         )
         link.flags = _int_field(link_obj, "flags", "flags", link_path, 0, 2**32 - 1)
     span.dropped_links_count = _count(obj, "droppedLinksCount", "dropped_links_count", path)
+    # Status is always present, as the SDKs and the Collector send it; JSON leaves an UNSET one out.
+    span.status.SetInParent()
     if (status := _get(obj, "status", "status")) is not None:
         st_obj = _obj(status, f"{path}.status")
         span.status.message = _str_field(st_obj, "message", "message", f"{path}.status")
@@ -349,8 +351,9 @@ def _enc_span(span: Span) -> dict[str, Any]:
         ],
         "droppedLinksCount": span.dropped_links_count,
     }
-    if span.HasField("status"):
-        item["status"] = _drop_empty({"message": span.status.message, "code": int(span.status.code)})
+    # An UNSET status without a message is left out, like any default value.
+    if status := _drop_empty({"message": span.status.message, "code": int(span.status.code)}):
+        item["status"] = status
     return _drop_empty(item)
 
 

@@ -271,9 +271,57 @@ def _cost(rec: Record, tags: dict[str, str], pricing: PriceTable, report: Encode
     return _json_number(price.usd)
 
 
+def _identity(rec: Record, report: EncodeReport) -> dict[str, Any]:
+    eid = event_id(rec)
+    if eid != rec.id:
+        report.adjusted["event_id_derived"] += 1
+    event: dict[str, Any] = {"event_id": eid, "trace_id": rec.trace_id or eid, "span_id": rec.span_id or rec.id or eid}
+    if rec.parent_span_id:
+        event["parent_span_id"] = rec.parent_span_id
+    return event
+
+
+def _timing(rec: Record, start_ns: int, event: dict[str, Any], report: EncodeReport) -> None:
+    if rec.end_ns is not None and rec.end_ns >= start_ns:
+        event["latency_ms"] = _json_number((rec.end_ns - start_ns) / 1_000_000)
+    else:
+        event["latency_ms"] = 0
+        report.adjusted["latency_unknown"] += 1
+    if _valid_number(rec.ttft_ms):
+        assert rec.ttft_ms is not None
+        event["ttft_ms"] = _json_number(rec.ttft_ms)
+
+
+def _outcome(rec: Record, event: dict[str, Any], report: EncodeReport) -> None:
+    event["status"] = _STATUS_OUT[rec.status]
+    _optional_strings(event, (("error_code", rec.error_type), ("error_message", rec.error_message)))
+    if len(rec.error_message) > ERROR_MESSAGE_MAX_CHARS:
+        event["error_message"] = rec.error_message[:ERROR_MESSAGE_MAX_CHARS]
+        report.truncated["error_message"] += 1
+    _optional_strings(event, (("finish_reason", rec.stop_reason),))
+    if rec.stream is None:
+        report.adjusted["stream_unknown"] += 1
+    event["stream"] = bool(rec.stream)
+
+
+def _labels(rec: Record, event: dict[str, Any], tags: dict[str, str], report: EncodeReport) -> None:
+    _optional_strings(event, (("user_id", rec.user_id), ("session_id", rec.session_id)))
+    if tags:
+        event["tags"] = tags
+    if rec.tools_used:
+        event["tools_used"] = [str(t) for t in rec.tools_used]
+    scores = {str(k): _json_number(float(s)) for k, s in rec.eval_scores.items() if _finite(s)}
+    if len(scores) < len(rec.eval_scores):
+        report.truncated["eval_scores"] += len(rec.eval_scores) - len(scores)
+    if scores:
+        event["eval_scores"] = scores
+    _optional_strings(event, (("prompt_hash", rec.prompt_hash),))
+
+
 def _event(
     rec: Record, *, environment_default: str, sdk_version: str, pricing: PriceTable, report: EncodeReport
 ) -> dict[str, Any] | None:
+    """One event, its keys in the docs' order; None (counted) for a record that cannot be one."""
     if not _is_model_call(rec):
         report.dropped["non_llm_kind"] += 1
         return None
@@ -286,16 +334,7 @@ def _event(
     except OverflowError:
         report.dropped["timestamp_out_of_range"] += 1
         return None
-    eid = event_id(rec)
-    if eid != rec.id:
-        report.adjusted["event_id_derived"] += 1
-    event: dict[str, Any] = {
-        "event_id": eid,
-        "trace_id": rec.trace_id or eid,
-        "span_id": rec.span_id or rec.id or eid,
-    }
-    if rec.parent_span_id:
-        event["parent_span_id"] = rec.parent_span_id
+    event = _identity(rec, report)
     tags = {str(k): v if isinstance(v, str) else str(v) for k, v in rec.tags.items()}
     provider = map_provider(rec.provider)
     if provider == "custom" and rec.provider and rec.provider != "custom":
@@ -308,37 +347,12 @@ def _event(
     event["model"] = rec.model or "unknown"
     kind_operation = {Kind.LLM: "chat", Kind.EMBEDDING: "embed"}.get(rec.kind, "custom")
     event["operation"] = rec.operation if rec.operation in OPERATIONS else kind_operation
-    if rec.end_ns is not None and rec.end_ns >= start_ns:
-        event["latency_ms"] = _json_number((rec.end_ns - start_ns) / 1_000_000)
-    else:
-        event["latency_ms"] = 0
-        report.adjusted["latency_unknown"] += 1
-    if _valid_number(rec.ttft_ms):
-        assert rec.ttft_ms is not None
-        event["ttft_ms"] = _json_number(rec.ttft_ms)
+    _timing(rec, start_ns, event, report)
     _usage_fields(rec, event, report)
-    event["cost_usd"] = _cost(rec, tags, pricing, report)
-    event["status"] = _STATUS_OUT[rec.status]
-    _optional_strings(event, (("error_code", rec.error_type), ("error_message", rec.error_message)))
-    if len(rec.error_message) > ERROR_MESSAGE_MAX_CHARS:
-        event["error_message"] = rec.error_message[:ERROR_MESSAGE_MAX_CHARS]
-        report.truncated["error_message"] += 1
-    _optional_strings(event, (("finish_reason", rec.stop_reason),))
-    if rec.stream is None:
-        report.adjusted["stream_unknown"] += 1
-    event["stream"] = bool(rec.stream)
+    event["cost_usd"] = _cost(rec, tags, pricing, report)  # may add the cost_status tag
+    _outcome(rec, event, report)
     event["environment"] = rec.environment or environment_default
-    _optional_strings(event, (("user_id", rec.user_id), ("session_id", rec.session_id)))
-    if tags:
-        event["tags"] = tags
-    if rec.tools_used:
-        event["tools_used"] = [str(t) for t in rec.tools_used]
-    scores = {str(k): _json_number(float(s)) for k, s in rec.eval_scores.items() if _finite(s)}
-    if len(scores) < len(rec.eval_scores):
-        report.truncated["eval_scores"] += len(rec.eval_scores) - len(scores)
-    if scores:
-        event["eval_scores"] = scores
-    _optional_strings(event, (("prompt_hash", rec.prompt_hash),))
+    _labels(rec, event, tags, report)
     event["sdk_version"] = rec.sdk_version or sdk_version
     if rec.extra.get(EXTRA_SPAN_KIND) in SPAN_KINDS:
         event["span_kind"] = rec.extra[EXTRA_SPAN_KIND]

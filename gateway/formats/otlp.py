@@ -364,6 +364,8 @@ class _Writer:
             put(EXTENSIONS.output_state, orjson.dumps(record.output_state).decode())
 
     def _status(self, span: Span, record: Record) -> None:
+        # Always present, even when unset, as the OpenTelemetry SDKs and the Collector send it.
+        span.status.SetInParent()
         if record.status is not RecordStatus.OK:
             span.status.code = Status.STATUS_CODE_ERROR
             span.status.message = record.error_message

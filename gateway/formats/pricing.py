@@ -128,7 +128,7 @@ class PriceTable:
                 when = None
         try:
             calc = table_model.calc_price(counts, table_provider, genai_request_timestamp=when)
-        except ValueError:
+        except (ValueError, TypeError, ArithmeticError):  # counts the table's arithmetic rejects
             return Price(None, REASON_INVALID_USAGE)
         return Price(float(calc.total_price))
 

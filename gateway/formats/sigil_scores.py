@@ -1,11 +1,9 @@
 """Sigil scores and conversation ratings on the wire (``wire/sigil.md`` §8), pure translation.
 
 Unlike generations these routes are plain JSON decoded by Go's ``encoding/json`` with
-``DisallowUnknownFields``, so the receiver side reproduces that decoder: keys match struct
-fields case-insensitively, a repeated key overwrites, ``null`` leaves a field unset, the first
-JSON value is read and anything after it ignored, and every type mismatch or unknown key fails
-the whole body (the server's 400 ``invalid request body``). Item validation then uses the
-server's exact texts.
+``DisallowUnknownFields``, which :mod:`gateway.formats.go_json` reproduces: a type mismatch or
+unknown key anywhere fails the whole body (the server's 400 ``invalid request body``). Item
+validation then uses the server's exact texts.
 
 Two score shapes are accepted: the March 2026 server's and SDK 0.9.3's newer one (``experiment_id``,
 ``trial_id``, ``test_case_id``, ``grader_*``; ``generation_id`` **or** ``trial_id``). Replies are
@@ -17,16 +15,18 @@ received in the March shape stays acceptable to a March server.
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import json
-import math
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from gateway.formats import go_json as gj
+from gateway.formats.go_json import InvalidBody
 from gateway.formats.sigil_common import format_timestamp
-from gateway.formats.sigil_json_walk import Fail, as_timestamp
 from gateway.model import Rating, RatingValue, Score
+
+SCORES_PATH = "/api/v1/scores:export"
+RATINGS_PATH = "/api/v1/conversations/{}/ratings"  # the id URL-escaped with safe="", as the SDK does
 
 # Column limits of the server's ratings store (bytes, as Go's len()).
 MAX_CONVERSATION_ID = 255
@@ -36,10 +36,6 @@ MAX_RATER_ID = 255
 MAX_SOURCE = 64
 MAX_COMMENT = 4096
 MAX_METADATA = 16 * 1024
-
-
-class InvalidBody(ValueError):
-    """The body does not decode into the server's request struct."""
 
 
 class RatingInvalid(ValueError):
@@ -56,11 +52,10 @@ class ScoreResult:
     status: str = ""  # SDK 0.9.3 servers: accepted | duplicate | rejected (never sent by us)
 
 
-# -- Go's encoding/json, for the request structs ------------------------------------------------
+# -- the request structs (Go's field names and types) -------------------------------------
 
-_STR, _BOOL, _NUM, _MAP, _TIME = "string", "bool", "number", "map", "time"
-_VALUE = {"number": _NUM, "bool": _BOOL, "string": _STR}
-_SOURCE = {"kind": _STR, "id": _STR}
+_VALUE = {"number": gj.NUMBER, "bool": gj.BOOL, "string": gj.STRING}
+_SOURCE = {"kind": gj.STRING, "id": gj.STRING}
 _SCORE_STRINGS = (
     "score_id",
     "generation_id",
@@ -81,94 +76,22 @@ _SCORE_STRINGS = (
     "explanation",
 )
 _SCORE: dict[str, Any] = {
-    **dict.fromkeys(_SCORE_STRINGS, _STR),
+    **dict.fromkeys(_SCORE_STRINGS, gj.STRING),
     "value": _VALUE,
-    "passed": _BOOL,
-    "metadata": _MAP,
-    "created_at": _TIME,
+    "passed": gj.BOOL,
+    "metadata": gj.MAP,
+    "created_at": gj.TIME,
     "source": _SOURCE,
 }
 _RATING: dict[str, Any] = {
-    "rating_id": _STR,
-    "rating": _STR,
-    "comment": _STR,
-    "metadata": _MAP,
-    "generation_id": _STR,
-    "rater_id": _STR,
-    "source": _STR,
+    "rating_id": gj.STRING,
+    "rating": gj.STRING,
+    "comment": gj.STRING,
+    "metadata": gj.MAP,
+    "generation_id": gj.STRING,
+    "rater_id": gj.STRING,
+    "source": gj.STRING,
 }
-
-
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object as parsed, duplicate keys kept in order."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise InvalidBody(f"invalid JSON constant {name}")
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs, parse_constant=_reject_constant)
-
-
-def _first_value(body: bytes) -> tuple[bool, Any]:
-    """(found, value) of the first JSON value in ``body``, as ``json.Decoder.Decode`` reads it."""
-    text = body.decode("utf-8", "replace")  # Go replaces invalid UTF-8 with U+FFFD
-    start = len(text) - len(text.lstrip(" \t\r\n"))
-    if start == len(text):
-        return False, None
-    try:
-        value, _ = _DECODER.raw_decode(text, start)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise InvalidBody(str(exc)) from None
-    return True, value
-
-
-def _struct(raw: Any, spec: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
-    if raw is None:
-        return into
-    if not isinstance(raw, _Pairs):
-        raise InvalidBody("expected an object")
-    lowered = {name.lower(): name for name in spec}
-    for key, value in raw:
-        name = key if key in spec else lowered.get(key.lower())
-        if name is None:
-            raise InvalidBody(f"unknown field {key!r}")
-        into[name] = _field(spec[name], value, into.get(name))
-    return into
-
-
-def _field(kind: Any, value: Any, current: Any) -> Any:
-    if isinstance(kind, dict):
-        return _struct(value, kind, current if current is not None else {})
-    if value is None:
-        # Pointers and maps become nil; strings and times keep what they had.
-        return None if kind in (_BOOL, _NUM, _MAP) else current
-    if kind == _STR and isinstance(value, str):
-        return value
-    if kind == _BOOL and isinstance(value, bool):
-        return value
-    if kind == _NUM and isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(float(value)):
-            raise InvalidBody("number out of range")
-        return float(value)
-    if kind == _MAP and isinstance(value, _Pairs):
-        merged = dict(current or {})
-        merged.update((k, _plain(v)) for k, v in value)
-        return merged
-    if kind == _TIME and isinstance(value, str):
-        try:
-            return as_timestamp(value)
-        except Fail as exc:
-            raise InvalidBody(str(exc)) from None
-    raise InvalidBody(f"cannot decode {type(value).__name__} into a {kind}")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Pairs):
-        return {k: _plain(v) for k, v in value}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 # -- scores, receiver side -------------------------------------------------------------------
@@ -179,7 +102,7 @@ def decode_scores_request(body: bytes, *, now_ns: int | None = None) -> list[Sco
 
     Raises InvalidBody when the server would answer 400 ``invalid request body``.
     """
-    found, value = _first_value(body)
+    found, value = gj.first_value(body)
     if not found:
         raise InvalidBody("empty body")
     now = time.time_ns() if now_ns is None else now_ns
@@ -189,7 +112,7 @@ def decode_scores_request(body: bytes, *, now_ns: int | None = None) -> list[Sco
 def _request(value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
-    if not isinstance(value, _Pairs):
+    if not isinstance(value, gj.Pairs):
         raise InvalidBody("expected an object")
     items: list[dict[str, Any]] = []
     for key, raw in value:
@@ -198,10 +121,10 @@ def _request(value: Any) -> list[dict[str, Any]]:
         if raw is None:
             items = []
             continue
-        if not isinstance(raw, list):
+        if not isinstance(raw, list) or isinstance(raw, gj.Pairs):
             raise InvalidBody("scores: expected an array")
         # Go decodes a repeated array into the existing slice, element by element.
-        items = [_struct(item, _SCORE, items[i] if i < len(items) else {}) for i, item in enumerate(raw)]
+        items = [gj.decode_struct(item, _SCORE, items[i] if i < len(items) else {}) for i, item in enumerate(raw)]
     return items
 
 
@@ -249,7 +172,7 @@ def encode_scores_response(results: list[ScoreResult]) -> bytes:
         if r.error:
             item["error"] = r.error
         out.append(item)
-    return go_json({"results": out}).encode() + b"\n"
+    return gj.dumps({"results": out}).encode() + b"\n"
 
 
 # -- scores, exporter side -------------------------------------------------------------------
@@ -324,9 +247,9 @@ def _text(value: Any) -> str:
 
 def decode_rating(conversation_id: str, body: bytes, *, now_ns: int | None = None) -> Rating:
     """A rating POST body; raises InvalidBody (400 ``invalid request body``) or RatingInvalid."""
-    found, value = _first_value(body)
-    fields = _struct(value, _RATING, {}) if found else {}
-    s = {name: (fields.get(name) or "").strip() for name in _RATING if _RATING[name] == _STR}
+    found, value = gj.first_value(body)
+    fields = gj.decode_struct(value, _RATING, {}) if found else {}
+    s = {name: (fields.get(name) or "").strip() for name in _RATING if _RATING[name] == gj.STRING}
     metadata = fields.get("metadata")
     conv = conversation_id.strip()
     checks = (
@@ -342,7 +265,10 @@ def decode_rating(conversation_id: str, body: bytes, *, now_ns: int | None = Non
         (len(s["generation_id"].encode()) > MAX_GENERATION_ID, "generation id is too long"),
         (len(s["rater_id"].encode()) > MAX_RATER_ID, "rater id is too long"),
         (len(s["source"].encode()) > MAX_SOURCE, "source is too long"),
-        (metadata is not None and len(go_json(metadata, is_map=True).encode()) > MAX_METADATA, "metadata is too large"),
+        (
+            metadata is not None and len(gj.dumps(metadata, is_map=True).encode()) > MAX_METADATA,
+            "metadata is too large",
+        ),
     )
     for failed, message in checks:
         if failed:
@@ -381,7 +307,7 @@ def same_rating(a: Rating, b: Rating) -> bool:
         and a.comment == b.comment
         and a.rater_id == b.rater_id
         and a.source == b.source
-        and go_json(a.metadata, is_map=True) == go_json(b.metadata, is_map=True)
+        and gj.dumps(a.metadata, is_map=True) == gj.dumps(b.metadata, is_map=True)
     )
 
 
@@ -434,12 +360,12 @@ class RatingSummary:
 
 
 def encode_rating_response(rating: Rating, summary: RatingSummary) -> bytes:
-    return go_json({"rating": rating_json(rating), "summary": summary.to_json()}).encode() + b"\n"
+    return gj.dumps({"rating": rating_json(rating), "summary": summary.to_json()}).encode() + b"\n"
 
 
 def encode_rating_list(ratings: list[Rating], next_cursor: int) -> bytes:
     body = {"items": [rating_json(r) for r in ratings], "next_cursor": str(next_cursor) if next_cursor else ""}
-    return go_json(body).encode() + b"\n"
+    return gj.dumps(body).encode() + b"\n"
 
 
 def encode_rating_request(r: Rating) -> bytes:
@@ -455,70 +381,3 @@ def encode_rating_request(r: Rating) -> bytes:
         if value:
             out[key] = value
     return json.dumps(out, separators=(",", ":")).encode()
-
-
-# -- Go's json.Marshal -----------------------------------------------------------------------
-
-
-def go_json(value: Any, *, is_map: bool = False) -> str:
-    """Compact JSON as Go marshals it: HTML-safe string escaping, Go's float formatting, and
-    dicts in insertion order as struct fields, except maps (``is_map``, and every ``metadata``
-    value with whatever it holds), whose keys Go sorts."""
-    return _go(value, sort=is_map)
-
-
-def _go(value: Any, *, sort: bool) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return _go_string(value)
-    if isinstance(value, int):
-        return _go_float(float(value))
-    if isinstance(value, float):
-        return _go_float(value)
-    if isinstance(value, dict):
-        keys = sorted(value) if sort else list(value)
-        # Everything under "metadata" is a Go map[string]any: keys sorted at every depth.
-        inner = [f"{_go_string(str(k))}:{_go(value[k], sort=sort or k == 'metadata')}" for k in keys]
-        return "{" + ",".join(inner) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_go(v, sort=sort) for v in value) + "]"
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def _go_string(text: str) -> str:
-    out = json.dumps(text, ensure_ascii=False)
-    for raw, escaped in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        out = out.replace(raw, escaped)
-    return out
-
-
-def _go_float(f: float) -> str:
-    """strconv.FormatFloat(f, 'f' or 'e', -1, 64) as encoding/json picks: 'e' outside
-    [1e-6, 1e21), with at least two exponent digits."""
-    if f == 0:
-        return "-0" if math.copysign(1.0, f) < 0 else "0"
-    sign, digits, exponent = decimal.Decimal(repr(f)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    text = "".join(map(str, digits))
-    exp10 = len(text) + exponent - 1
-    prefix = "-" if sign else ""
-    if exp10 < -6 or exp10 >= 21:
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    if exponent >= 0:
-        return prefix + text + "0" * exponent
-    point = len(text) + exponent
-    if point > 0:
-        return f"{prefix}{text[:point]}.{text[point:]}"
-    return f"{prefix}0.{'0' * -point}{text}"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.formats import foglamp
+from gateway.formats import _foglamp_schema, foglamp
 from gateway.formats._foglamp_content import decode_content, encode_content
 from gateway.formats.foglamp import FoglampValidationError, count_spans, decode_ingest, encode_batches
 from gateway.model import (
@@ -413,6 +413,28 @@ CASES: list[tuple[str, object, list[tuple[str, list[Any], str]]]] = [
 @pytest.mark.parametrize(("body", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_contract_rule(body: object, expected: list[tuple[str, list[Any], str]]) -> None:
     assert issues_of(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("https://example.com/a.png", True),
+        ("https://user@example.com:8080/a?b#c", True),
+        ("http://[::1]:80/", True),
+        ("mailto:ada@example.com", True),
+        ("data:image/png;base64,AAAA", True),
+        ("example.com/a.png", False),
+        ("https://", False),
+        ("https://example.com:port/", False),
+        ("https://exa mple.com/", False),
+    ],
+)
+def test_customer_image_url_must_be_a_url(url: str, valid: bool) -> None:
+    body = payload([trace(customer={"id": "c", "imageUrl": url})])
+    if valid:
+        decode_ingest(body)
+    else:
+        assert issues_of(body) == [("invalid_format", ["traces", 0, "customer", "imageUrl"], "Invalid URL")]
 
 
 def test_every_issue_is_reported_in_order() -> None:
@@ -941,6 +963,38 @@ def test_lumiqtrace_events_become_valid_foglamp_traces() -> None:
     records = decode_ndjson((TESTDATA.parent / "lumiqtrace" / "every_field.ndjson").read_bytes())
     [body], report = encode_batches(records)
     assert len(decode_ingest(via_wire(body))) == 8
-    assert [t["traceId"] for t in body["traces"]] == ["trace-abc", "trace-tools", "trace-agent", "trace-media", "trace-rag"]
+    assert [t["traceId"] for t in body["traces"]] == [
+        "trace-abc",
+        "trace-tools",
+        "trace-agent",
+        "trace-media",
+        "trace-rag",
+    ]
     assert body["traces"][0]["traceName"] == "chat"  # no names on that wire: the operation labels it
     assert report.adjusted["status_collapsed"] == 2  # timeout and rate_limited
+
+
+_WIRE_KEYS = sorted(
+    {"version", "traces", "spans", "id", "name", "imageUrl", "x"}
+    | {name for name, _, _ in _foglamp_schema.TRACE_FIELDS}
+    | {name for name, _, _ in _foglamp_schema.SPAN_FIELDS}
+)
+near_wire_json: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.sampled_from(["", "v1", "llm", "ok"]),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(_WIRE_KEYS), children, max_size=6)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(near_wire_json)
+def test_any_json_is_either_records_or_a_validation_error(body: object) -> None:
+    # A receiver must answer 400, never crash, whatever the client sends.
+    try:
+        records = decode_ingest(body)
+    except FoglampValidationError as exc:
+        assert exc.issues and all(set(i) == {"code", "path", "message"} for i in exc.issues)
+    else:
+        assert len(records) == count_spans(body)

@@ -472,3 +472,18 @@ def test_foglamp_spans_become_events_for_model_calls_only() -> None:
     assert (llm["input_tokens"], llm["cached_tokens"], llm["ttft_ms"]) == (1200, 1024, 320.5)
     assert llm["cost_usd"] > 0 and "tags" not in llm  # priced offline from the usage
     assert all(uuid.UUID(e["event_id"]).version == 5 for e in events)
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.lists(
+        st.one_of(st.binary(max_size=20), st.dictionaries(st.sampled_from(REQUIRED), rs.json_values).map(orjson.dumps)),
+        max_size=4,
+    )
+)
+def test_any_body_is_either_records_or_a_validation_error(lines: list[bytes]) -> None:
+    body = b"\n".join(lines)
+    try:
+        decode_ndjson(body)
+    except LumiqValidationError as exc:
+        assert str(exc).startswith(("line ", "Max "))
