@@ -100,6 +100,9 @@ def describe(cls: type) -> tuple[Option, ...]:
             default = "(required)" if value is dataclasses.MISSING else ("null" if value is None else "see below")
         else:
             default = "(required)" if value is dataclasses.MISSING else _format_default(value)
+            item = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+            if dataclasses.is_dataclass(item) and isinstance(item, type):
+                children = describe(item)  # the options of each entry, listed as `name[].option`
         options.append(Option(f.name, _type_name(tp), default, comments.get(f.name, ""), children))
     return tuple(options)
 
@@ -109,5 +112,5 @@ def flatten(options: tuple[Option, ...], prefix: str = "") -> list[Option]:
     for o in options:
         name = f"{prefix}{o.name}"
         out.append(dataclasses.replace(o, name=name, children=()))
-        out.extend(flatten(o.children, f"{name}."))
+        out.extend(flatten(o.children, f"{name}[]." if o.type.startswith("list of") else f"{name}."))
     return out

@@ -11,10 +11,12 @@ def _all() -> list[Factory]:
     from gateway.exporters import debug, file
     from gateway.exporters import foglamp as foglamp_exporter
     from gateway.exporters import lumiqtrace as lumiqtrace_exporter
+    from gateway.exporters import otlp as otlp_exporter
     from gateway.exporters import sigil as sigil_exporter
-    from gateway.processors import auth, batch, content, filter, memory_limiter, redact
+    from gateway.processors import auth, batch, content, evaluate, filter, memory_limiter, redact
     from gateway.receivers import foglamp as foglamp_receiver
     from gateway.receivers import lumiqtrace as lumiqtrace_receiver
+    from gateway.receivers import otlp as otlp_receiver
     from gateway.receivers import sigil as sigil_receiver
 
     return [
@@ -22,10 +24,12 @@ def _all() -> list[Factory]:
         sigil_receiver.FACTORY,
         foglamp_receiver.FACTORY,
         lumiqtrace_receiver.FACTORY,
+        otlp_receiver.FACTORY,
         # processors
         auth.FACTORY,
         batch.FACTORY,
         content.FACTORY,
+        evaluate.FACTORY,
         filter.FACTORY,
         memory_limiter.FACTORY,
         redact.FACTORY,
@@ -33,6 +37,7 @@ def _all() -> list[Factory]:
         sigil_exporter.FACTORY,
         foglamp_exporter.FACTORY,
         lumiqtrace_exporter.FACTORY,
+        otlp_exporter.FACTORY,
         file.FACTORY,
         debug.FACTORY,
     ]

@@ -96,6 +96,12 @@ class Telemetry:
             ["exporter"],
             registry=r,
         )
+        self.exporter_metric_points = Counter(
+            "gateway_exporter_metric_points",
+            "Metric data points an exporter made from records, by outcome (sent, failed, rejected).",
+            ["exporter", "outcome"],
+            registry=r,
+        )
         self.exporter_queue_size = Gauge(
             "gateway_exporter_queue_size", "Batches waiting in the sending queue.", ["exporter"], registry=r
         )

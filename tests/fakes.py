@@ -1,7 +1,11 @@
 """Test doubles for backends: a Sigil server (gRPC + HTTP) that records what it receives.
 
 It answers like the real server (per-item results, 202 on HTTP) unless told to fail, so
-exporters can be tested against a real socket.
+exporters can be tested against a real socket. Scores (``/api/v1/scores:export``) and ratings
+(``/api/v1/conversations/{id}/ratings``) are answered as the March 2026 server answers them:
+a duplicate score id is accepted and not stored again, a resent rating id returns the stored
+rating or ``409 idempotency conflict``, and with ``score_lookup`` a score for a generation the
+fake has not received is rejected with ``generation_id was not found``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ class FakeSigilBackend:
         self._server: grpc.aio.Server | None = None
         self.arrived = asyncio.Event()
         self.delay = 0.0  # seconds each gRPC export takes (a slow backend)
+        self.score_items: list[dict[str, Any]] = []  # every score stored, as it arrived
+        self.rating_items: list[tuple[str, dict[str, Any]]] = []  # (conversation id, body) stored
+        self.score_lookup = False  # reject scores whose generation has not arrived
 
     # -- what arrived -----------------------------------------------------------------------
 
@@ -62,6 +69,14 @@ class FakeSigilBackend:
                 out.extend(pb.ExportWorkflowStepsRequest.FromString(r.body).workflow_steps)
         return out
 
+    async def wait_for_scores(self, n: int, timeout: float = 10.0) -> None:
+        async def loop() -> None:
+            while len(self.score_items) < n:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
     async def wait_for(self, n: int, timeout: float = 10.0) -> None:
         async def loop() -> None:
             while len(self.generations()) + len(self.workflow_steps()) < n:
@@ -76,6 +91,8 @@ class FakeSigilBackend:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/api/v1/generations:export", self._http)
         app.router.add_post("/api/v1/workflow-steps:export", self._http)
+        app.router.add_post("/api/v1/scores:export", self._http_scores)
+        app.router.add_post("/api/v1/conversations/{conversation_id}/ratings", self._http_rating)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -125,6 +142,57 @@ class FakeSigilBackend:
             else:
                 results.append({key: gid, "accepted": True})
         return web.json_response({"results": results} if results else {}, status=202)
+
+    async def _http_scores(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        status = self.http_status(len(self.requests))
+        self.requests.append(Received("http", request.path, dict(request.headers), body, status is None))
+        if status is not None:
+            return web.Response(status=status, text="injected failure\n", headers={"Retry-After": "0"})
+        known = {g.id for g in self.generations()}
+        stored = {s["score_id"] for s in self.score_items}
+        results = []
+        for item in orjson.loads(body)["scores"]:
+            result: dict[str, Any] = {"score_id": item["score_id"], "accepted": True}
+            if self.score_lookup and item.get("generation_id") not in known:
+                result = {"score_id": item["score_id"], "accepted": False, "error": "generation_id was not found"}
+            elif item["score_id"] not in stored:
+                self.score_items.append(item)
+                stored.add(item["score_id"])
+            results.append(result)
+        self.arrived.set()
+        return web.Response(
+            status=202, body=orjson.dumps({"results": results}) + b"\n", content_type="application/json"
+        )
+
+    async def _http_rating(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        status = self.http_status(len(self.requests))
+        self.requests.append(Received("http", request.path, dict(request.headers), body, status is None))
+        if status is not None:
+            return web.Response(status=status, text="injected failure\n")
+        conversation_id = request.match_info["conversation_id"]
+        item = orjson.loads(body)
+        for conv, existing in self.rating_items:
+            if existing["rating_id"] == item["rating_id"]:
+                if (conv, existing) != (conversation_id, item):
+                    return web.Response(status=409, text="idempotency conflict\n")
+                break
+        else:
+            self.rating_items.append((conversation_id, item))
+        self.arrived.set()
+        mine = [r for c, r in self.rating_items if c == conversation_id]
+        bad = sum(r["rating"] == "CONVERSATION_RATING_VALUE_BAD" for r in mine)
+        stamp = "2026-03-01T00:00:00Z"
+        rating = {"rating_id": item["rating_id"], "conversation_id": conversation_id, "rating": item["rating"]}
+        summary = {
+            "total_count": len(mine),
+            "good_count": len(mine) - bad,
+            "bad_count": bad,
+            "latest_rated_at": stamp,
+            "has_bad_rating": bad > 0,
+        }
+        return web.json_response({"rating": {**rating, "created_at": stamp}, "summary": summary})
 
     async def _grpc_generations(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         if self.delay:

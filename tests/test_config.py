@@ -38,7 +38,7 @@ EXPECTED_PROBLEMS: dict[str, list[str]] = {
         "service::pipelines::p::exporters: a pipeline needs at least one exporter",
     ],
     "unknown_component_type": [
-        'receivers::kafka: unknown receiver type "kafka" (known: foglamp, lumiqtrace, sigil)',
+        'receivers::kafka: unknown receiver type "kafka" (known: foglamp, lumiqtrace, otlp, sigil)',
     ],
     "basic_auth_without_password": [
         "exporters::sigil::auth: generation export auth mode 'basic' requires basic_password",
@@ -143,7 +143,7 @@ service: {pipelines: {p: {receivers: [sigil], exporters: [nope]}}, extra: 1}
     with pytest.raises(ConfigError) as info:
         load_text(text, environ={})
     assert info.value.problems == [
-        "receivers::sigil::bogus: unknown key (valid keys: http, grpc, require_tenant, fake_tenant)",
+        "receivers::sigil::bogus: unknown key (valid keys: http, grpc, require_tenant, fake_tenant, ratings)",
         "exporters::sigil::protocol: must be one of grpc, http",
         "exporters::sigil::endpoint: is required",
         "service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout)",

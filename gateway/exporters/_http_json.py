@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import ClassVar
 
 import aiohttp
 
@@ -27,6 +28,9 @@ USER_AGENT = f"llm-telemetry-gateway/{__version__}"
 class HttpJsonExporter:
     url: str
     headers: dict[str, str]
+    # A subclass whose format has a place for scores (LumiqTrace eval_scores) sets this and
+    # handles batch.scores in encode; otherwise they are dropped and counted before encode.
+    takes_scores: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -46,7 +50,9 @@ class HttpJsonExporter:
         self._id = str(settings.id)
         self._t = settings.telemetry
         self._session: aiohttp.ClientSession | None = None
-        self._helper = ExporterHelper(settings, self._encode, self._send, retry=retry, queue=queue)
+        self._helper = ExporterHelper(
+            settings, self._encode, self._send, retry=retry, queue=queue, takes_scores=self.takes_scores
+        )
 
     # -- for subclasses ----------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from typing import Protocol
 import orjson
 
 from gateway.formats import record as record_json
-from gateway.model import Batch, Context
+from gateway.model import Batch, Context, Rating, Score
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,19 @@ class MemoryQueue:
 def encode_batch(batch: Batch) -> bytes:
     """A batch as stored on disk; credentials are not stored (exporters never need them)."""
     ctx = batch.context
-    head = orjson.dumps(
-        {"receiver": ctx.receiver, "transport": ctx.transport, "tenant": ctx.tenant, "headers": ctx.headers}
-    )
-    return head + b"\n" + record_json.dumps_lines(batch.records)
+    head: dict[str, object] = {
+        "receiver": ctx.receiver,
+        "transport": ctx.transport,
+        "tenant": ctx.tenant,
+        "headers": ctx.headers,
+    }
+    # Scores and ratings ride in the head line, and only when present, so that entries written
+    # before they existed still decode.
+    if batch.scores:
+        head["scores"] = batch.scores
+    if batch.ratings:
+        head["ratings"] = batch.ratings
+    return orjson.dumps(head) + b"\n" + record_json.dumps_lines(batch.records)
 
 
 def decode_batch(data: bytes) -> Batch:
@@ -107,9 +116,11 @@ def decode_batch(data: bytes) -> Batch:
             tenant=str(ctx["tenant"]),
             headers=dict(ctx["headers"]),
         )
+        scores = [record_json.build(Score, item) for item in ctx.get("scores", [])]
+        ratings = [record_json.build(Rating, item) for item in ctx.get("ratings", [])]
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ValueError(f"corrupt queue entry: {exc}") from None
-    return Batch(records, context)
+    return Batch(records, context, scores=scores, ratings=ratings)
 
 
 _SCHEMA = """

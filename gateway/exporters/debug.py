@@ -38,6 +38,8 @@ def summarize(batch: Batch) -> str:
     line = parts[0] + ": " + " ".join(f"{k}={n}" for k, n in sorted(kinds.items()))
     if models:
         line += "; models: " + ", ".join(f"{m} x{n}" for m, n in models.most_common(5))
+    if batch.scores or batch.ratings:
+        line += f"; scores={len(batch.scores)} ratings={len(batch.ratings)}"
     return line
 
 

@@ -9,12 +9,25 @@ never retried; transport errors, 429 and 5xx (gRPC UNAVAILABLE, …) are retried
 helper. Records Sigil cannot hold (tool, agent, embedding and other spans) are dropped and
 counted under ``reason="unsupported_kind"``.
 
+Scores go to ``<api_endpoint>/api/v1/scores:export`` and ratings to
+``<api_endpoint>/api/v1/conversations/{id}/ratings`` as plain JSON over HTTP whatever the
+``protocol``: the server registers no gRPC score service (its ``ScoreIngestService`` answers
+``UNIMPLEMENTED``), and ratings have none at all. ``api_endpoint`` defaults to ``endpoint``
+(with ``https://``, or ``http://`` under ``tls.insecure``, when that is a bare ``host:port``);
+a self-hosted server listens for HTTP on another port than gRPC (8080, 4317), so set it there.
+Ids are sent as they are, so a resent score or rating is a no-op at the backend; only the
+fields a score has are sent, so one received in the March server's shape stays acceptable to
+it. Scores are sent after the batch's generations, which Sigil must know to accept them. Scores
+the backend rejects, and ratings it answers ``409 idempotency conflict``, are counted in
+``gateway_exporter_dropped_items_total`` and logged, never retried.
+
 .. code-block:: yaml
 
     exporters:
       sigil:
         endpoint: https://sigil.example.net     # gRPC: http:// plaintext, https:// or host:port TLS
         protocol: grpc                          # grpc | http
+        api_endpoint: https://sigil.example.net # scores and ratings (HTTP); default: endpoint
         auth: {mode: basic, tenant_id: "${env:SIGIL_TENANT}", basic_password: "${env:SIGIL_TOKEN}"}
 """
 
@@ -23,7 +36,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
-from typing import Any, Literal
+import urllib.parse
+from typing import Any, Literal, NoReturn
 
 import aiohttp
 import grpc
@@ -37,6 +51,7 @@ from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
 from gateway.formats import sigil as sf
+from gateway.formats import sigil_scores as ss
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
 
@@ -91,6 +106,7 @@ class AuthConfig:
 class SigilExporterConfig:
     endpoint: str  # base URL (http) or target (grpc); see the module docstring
     protocol: Literal["grpc", "http"] = "grpc"
+    api_endpoint: str = ""  # HTTP base URL for scores and ratings; "" = endpoint (see above)
     service_package: Literal["sigil.v1", "agento11y.v1"] = "sigil.v1"  # gRPC service names
     auth: AuthConfig = dataclasses.field(default_factory=AuthConfig)
     forward_tenant: bool = False  # send the batch's tenant as X-Scope-OrgID (overrides auth's)
@@ -106,6 +122,8 @@ class SigilExporterConfig:
             problems.append("endpoint: must not be empty")
         if self.protocol == "http" and not self.endpoint.startswith(("http://", "https://")):
             problems.append("endpoint: must start with http:// or https:// when protocol is http")
+        if self.api_endpoint and not self.api_endpoint.startswith(("http://", "https://")):
+            problems.append("api_endpoint: must start with http:// or https://")
         if self.timeout <= 0:
             problems.append("timeout: must be greater than 0")
         return problems
@@ -122,10 +140,28 @@ def _merge_headers(cfg: SigilExporterConfig, tenant: str) -> dict[str, str]:
     return merged
 
 
+def api_base_url(cfg: SigilExporterConfig) -> str:
+    """Where scores and ratings go (see the module docstring)."""
+    base = (cfg.api_endpoint or cfg.endpoint).strip().rstrip("/")
+    if base.startswith(("http://", "https://")):
+        return base
+    return ("http://" if cfg.tls.insecure else "https://") + base
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Request:
     steps: bool  # workflow steps, not generations
     body: bytes  # protojson (http) or serialized protobuf (grpc)
+    headers: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ApiRequest:
+    """Plain JSON to the HTTP API: all of a batch's scores, or one rating."""
+
+    item: Literal["score", "rating"]
+    path: str
+    body: bytes
     headers: dict[str, str]
 
 
@@ -137,17 +173,24 @@ class SigilExporter:
         self._warn = RateLimitedLog(log)
         self._session: aiohttp.ClientSession | None = None
         self._channel: grpc.aio.Channel | None = None
+        self._api = api_base_url(cfg)
         self._helper = ExporterHelper(
-            settings, self._encode, self._send, retry=cfg.retry_on_failure, queue=cfg.sending_queue
+            settings,
+            self._encode,
+            self._send,
+            retry=cfg.retry_on_failure,
+            queue=cfg.sending_queue,
+            takes_scores=True,
+            takes_ratings=True,
         )
 
     async def start(self) -> None:
-        if self._cfg.protocol == "http":
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=float(self._cfg.timeout)),
-                headers={"User-Agent": USER_AGENT},
-            )
-        else:
+        # Scores and ratings use HTTP even when generations go over gRPC.
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=float(self._cfg.timeout)),
+            headers={"User-Agent": USER_AGENT},
+        )
+        if self._cfg.protocol == "grpc":
             self._channel = grpc_channel(self._cfg.endpoint, self._cfg.tls, USER_AGENT)
         await self._helper.start()
 
@@ -189,9 +232,21 @@ class SigilExporter:
                 sf.encode_workflow_steps_json(steps) if http else sf.workflow_steps_request(steps).SerializeToString()
             )
             payloads.append(Payload(len(steps), _Request(True, body, headers)))
+        # After the generations: Sigil accepts a score only for a generation it already has.
+        api_headers = {"Content-Type": "application/json", **headers}
+        if batch.scores:
+            body = ss.encode_scores_request(batch.scores)
+            payloads.append(Payload(len(batch.scores), _ApiRequest("score", ss.SCORES_PATH, body, api_headers)))
+        for rating in batch.ratings:
+            path = ss.RATINGS_PATH.format(urllib.parse.quote(rating.conversation_id, safe=""))
+            body = ss.encode_rating_request(rating)
+            payloads.append(Payload(1, _ApiRequest("rating", path, body, api_headers)))
         return payloads
 
     async def _send(self, payload: Payload) -> None:
+        if isinstance(payload.data, _ApiRequest):
+            await self._send_api(payload.count, payload.data)
+            return
         req: _Request = payload.data
         if self._cfg.protocol == "http":
             results = await self._send_http(req)
@@ -210,19 +265,58 @@ class SigilExporter:
                 rejected[0][1],
             )
 
-    async def _send_http(self, req: _Request) -> list[sf.ExportResult]:
+    async def _send_api(self, count: int, req: _ApiRequest) -> None:
+        url = self._api + req.path
+        status, payload = await self._post(url, req.body, req.headers)
+        if req.item == "rating" and status == 409:
+            # Another payload under this rating id at the backend: retrying cannot change that.
+            self._reject(req.item, "conflict", [(req.path, payload[:200].decode("utf-8", "replace").strip())])
+            return
+        if not 200 <= status < 300:
+            _raise_for_status(url, status, payload)
+        rejected: list[tuple[str, str]] = []
+        if req.item == "score":
+            try:
+                results = ss.decode_scores_response(payload)
+            except ValueError as exc:
+                raise PermanentError(f"POST {url}: unreadable {status} response: {exc}") from None
+            # A newer server answers a resent id accepted=false, status=duplicate: delivered.
+            rejected = [(r.score_id, r.error) for r in results if not r.accepted and r.status != "duplicate"]
+        self._t.exporter_sent_items.labels(self._id, req.item).inc(count - len(rejected))
+        if rejected:
+            self._reject(req.item, "rejected", rejected)
+
+    def _reject(self, item: str, reason: str, rejected: list[tuple[str, str]]) -> None:
+        self._t.exporter_dropped_items.labels(self._id, item, reason).inc(len(rejected))
+        self._warn.warning(
+            f"{item}-{reason}",
+            "exporter %s: backend refused %d %ss (%s), e.g. %s: %s",
+            self._id,
+            len(rejected),
+            item,
+            reason,
+            *rejected[0],
+        )
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POSTs; the status and body, or RetryableError on transport failures."""
         assert self._session is not None
+        try:
+            async with self._session.post(url, data=body, headers=headers, ssl=self._cfg.tls.ssl_context()) as resp:
+                payload = await resp.read()
+                if resp.status == 429 or resp.status >= 500:
+                    retry_after = http_retry_after(resp.headers.get("Retry-After"))
+                    text = payload[:200].decode("utf-8", "replace").strip()
+                    raise RetryableError(f"POST {url}: HTTP {resp.status}: {text}", retry_after)
+                return resp.status, payload
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RetryableError(f"POST {url}: {exc.__class__.__name__}: {exc}") from None
+
+    async def _send_http(self, req: _Request) -> list[sf.ExportResult]:
         steps = req.steps
         path = "/api/v1/workflow-steps:export" if steps else "/api/v1/generations:export"
         url = self._cfg.endpoint.rstrip("/") + path
-        h = {"Content-Type": "application/json", **req.headers}
-        try:
-            async with self._session.post(url, data=req.body, headers=h, ssl=self._cfg.tls.ssl_context()) as resp:
-                payload = await resp.read()
-                status = resp.status
-                retry_after = http_retry_after(resp.headers.get("Retry-After"))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryableError(f"POST {url}: {exc.__class__.__name__}: {exc}") from None
+        status, payload = await self._post(url, req.body, {"Content-Type": "application/json", **req.headers})
         if 200 <= status < 300:
             try:
                 if steps:
@@ -230,10 +324,7 @@ class SigilExporter:
                 return sf.decode_generations_response_json(payload)
             except ValueError as exc:
                 raise PermanentError(f"POST {url}: unreadable {status} response: {exc}") from None
-        text = payload[:200].decode("utf-8", "replace").strip()
-        if status == 429 or status >= 500:
-            raise RetryableError(f"POST {url}: HTTP {status}: {text}", retry_after)
-        raise PermanentError(f"POST {url}: HTTP {status}: {text}")
+        _raise_for_status(url, status, payload)
 
     async def _send_grpc(self, req: _Request) -> list[sf.ExportResult]:
         assert self._channel is not None
@@ -260,6 +351,12 @@ class SigilExporter:
             return sf.results_from_generations_response(pb.ExportGenerationsResponse.FromString(bytes(response)))
         except (ValueError, DecodeError) as exc:
             raise PermanentError(f"{method}: unreadable response: {exc}") from None
+
+
+def _raise_for_status(url: str, status: int, payload: bytes) -> NoReturn:
+    """A non-2xx answer that is not retryable (``_post`` raised for those): permanent."""
+    text = payload[:200].decode("utf-8", "replace").strip()
+    raise PermanentError(f"POST {url}: HTTP {status}: {text}")
 
 
 def _create(settings: CreateSettings, cfg: SigilExporterConfig) -> SigilExporter:

@@ -15,7 +15,7 @@
   ``call_error`` becomes its error category (``rate_limit``, ``timeout``, ``auth_error``,
   ``server_error``, ``client_error``, ``sdk_error``) and metadata ``call_error`` is removed.
   Kept: ids, models, usage, times, request parameters, roles, part kinds, tool names, and all
-  user metadata and tags.
+  user metadata and tags. Rating comments are blanked, as the SDK does in this mode.
 
 ``max_content_bytes`` (0: off) cuts every remaining text longer than that many UTF-8 bytes and
 appends a marker saying how much was cut. The mode applied is recorded in metadata
@@ -170,6 +170,9 @@ class ContentProcessor:
         if mode != "full" or limit:
             for r in batch.records:
                 apply(r, mode, limit)
+        if mode == "metadata_only":
+            for rating in batch.ratings:
+                rating.comment = ""
         await self._next.consume(batch)
 
 

@@ -1,15 +1,24 @@
 """``otlp`` receiver: OTLP traces carrying GenAI attributes, over gRPC and HTTP.
 
-gRPC ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` (sharing the gRPC listener
-with the sigil receiver when both name the same endpoint) and HTTP ``POST /v1/traces`` with
-``application/x-protobuf`` or ``application/json`` bodies (gzip, zstd or deflate). Spans with
-``gen_ai.*`` attributes (the current names and the older ones such as ``gen_ai.system`` and
-``gen_ai.usage.prompt_tokens``) become records. Other spans are dropped and counted
-(``reason="not_genai"``); the client is told through OTLP's partial success
-(``rejected_spans`` + message), which it must not retry. Answers follow the OTLP spec: 200 with
-an ``ExportTraceServiceResponse`` in the request's encoding, 400 (``INVALID_ARGUMENT``) with a
-``google.rpc.Status`` body naming the problem, 415 for other content types, 413 past the size
-limits, 429/503 + ``Retry-After`` (``RESOURCE_EXHAUSTED``/``UNAVAILABLE``) on overload.
+gRPC ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` (one server with the sigil
+receiver's services when both name the same endpoint) and HTTP ``POST /v1/traces`` with
+``application/x-protobuf`` or ``application/json`` (OTLP/JSON: hex ids, integer enums) bodies,
+plain or gzip, zstd or deflate compressed.
+
+Spans with ``gen_ai.*`` attributes (the current names and older ones such as ``gen_ai.system``
+and ``gen_ai.usage.prompt_tokens``) become records. Other spans are dropped and counted
+(``gateway_receiver_refused_records_total{reason="not_genai"}``), and the client is told through
+OTLP's partial success (``rejected_spans`` with a message), which it must not retry. With
+``passthrough_non_genai: true`` they travel instead, as records of kind ``other`` marked
+``otlp.passthrough`` that an ``otlp`` exporter sends on as the same span and other exporters drop.
+
+Answers follow the OTLP specification: 200 with an ``ExportTraceServiceResponse`` in the
+request's encoding; failures carry a ``google.rpc.Status`` in the request's encoding: 400
+(``INVALID_ARGUMENT``) for bodies that do not decode, naming the problem; 413 past
+``max_body_bytes`` or ``max_decompressed_bytes`` (a compression bomb stops there); 415 for other
+content types (as JSON, the request's encoding being unknown); 405 for other methods; 401
+(``UNAUTHENTICATED``); 429 or 503 with ``Retry-After`` (``RESOURCE_EXHAUSTED`` / ``UNAVAILABLE``
+with ``RetryInfo``) when the pipeline cannot take the data now.
 
 .. code-block:: yaml
 
@@ -17,10 +26,12 @@ limits, 429/503 + ``Retry-After`` (``RESOURCE_EXHAUSTED``/``UNAVAILABLE``) on ov
       otlp:
         grpc: {endpoint: 127.0.0.1:4317}
         http: {endpoint: 127.0.0.1:4318}
+        passthrough_non_genai: false
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import time
@@ -29,7 +40,8 @@ from typing import Any
 import grpc
 import orjson
 from aiohttp import web
-from google.rpc import status_pb2
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
@@ -38,7 +50,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from gateway.component import Consumer, Factory, ReceiverSettings
 from gateway.config import ByteSize
-from gateway.errors import BadInput, ConsumeError, Overloaded, RetryableError, Unauthenticated
+from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import otlp
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record
@@ -48,14 +60,11 @@ from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, captu
 
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 DEFAULT_HTTP_ENDPOINT = "127.0.0.1:4318"
+TRACES_PATH = "/v1/traces"
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-# gRPC codes as numbers for google.rpc.Status bodies.
-_CODE_INVALID_ARGUMENT = 3
-_CODE_UNAUTHENTICATED = 16
-_CODE_RESOURCE_EXHAUSTED = 8
-_CODE_UNAVAILABLE = 14
+PRESSURE_RETRY_AFTER = 1.0  # seconds a client is asked to wait when memory is short
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +83,7 @@ class OtlpGrpcConfig:
 class OtlpReceiverConfig:
     grpc: OtlpGrpcConfig | None = dataclasses.field(default_factory=OtlpGrpcConfig)  # null: off
     http: OtlpHttpConfig | None = dataclasses.field(default_factory=OtlpHttpConfig)  # null: off
+    passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
 
     def validate(self) -> list[str]:
         if self.http is None and self.grpc is None:
@@ -81,16 +91,29 @@ class OtlpReceiverConfig:
         return []
 
 
-def _partial(rejected: int) -> ExportTraceServiceResponse:
-    resp = ExportTraceServiceResponse()
-    if rejected:
-        resp.partial_success.CopyFrom(
-            ExportTracePartialSuccess(
-                rejected_spans=rejected,
-                error_message=f"{rejected} spans without gen_ai attributes were dropped by the LLM telemetry gateway",
-            )
-        )
-    return resp
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Failure:
+    """A refusal, as both wires say it."""
+
+    http: int
+    grpc: grpc.StatusCode
+    message: str
+    retry_after: float | None = None
+
+
+def _failure(exc: ConsumeError) -> _Failure:
+    """The Collector's mapping of pipeline errors onto OTLP answers."""
+    if isinstance(exc, Unauthenticated):
+        return _Failure(401, grpc.StatusCode.UNAUTHENTICATED, str(exc))
+    if isinstance(exc, BadInput | PermanentError):
+        return _Failure(400, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+    if isinstance(exc, Overloaded):
+        return _Failure(429, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), retry_after or PRESSURE_RETRY_AFTER)
+    return _Failure(503, grpc.StatusCode.UNAVAILABLE, str(exc), retry_after or PRESSURE_RETRY_AFTER)
+
+
+_PRESSURE = _Failure(429, grpc.StatusCode.RESOURCE_EXHAUSTED, "memory limit reached; retry later", PRESSURE_RETRY_AFTER)
 
 
 class OtlpReceiver:
@@ -101,7 +124,8 @@ class OtlpReceiver:
         self._t = settings.telemetry
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
-            listener.add_route("POST", "/v1/traces", self._http, self._id)
+            # Every method, so that the 405 is this receiver's answer and not a bare one.
+            listener.add_route("*", TRACES_PATH, self._http, self._id)
         if cfg.grpc is not None:
             g = settings.listeners.grpc_listener(cfg.grpc.endpoint)
             g.max_message_bytes = max(g.max_message_bytes, int(cfg.grpc.max_recv_msg_size))
@@ -115,43 +139,49 @@ class OtlpReceiver:
 
     async def _consume(self, request: ExportTraceServiceRequest, ctx: Context) -> ExportTraceServiceResponse:
         records: list[Record]
-        records, other = otlp.traces_to_records(request)
-        if other:
-            self._t.receiver_refused.labels(self._id, ctx.transport, "not_genai").inc(other)
+        passthrough = self._cfg.passthrough_non_genai
+        records, other = otlp.traces_to_records(request, passthrough=passthrough)
+        rejected = 0 if passthrough else other
+        if rejected:
+            self._t.receiver_refused.labels(self._id, ctx.transport, "not_genai").inc(rejected)
         await deliver(self._next, records, ctx, self._t, self._id)
-        return _partial(other)
+        response = ExportTraceServiceResponse()
+        if rejected:
+            # Per the spec: 200 + partial success, which the client logs and must not retry.
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(
+                    rejected_spans=rejected,
+                    error_message=(
+                        f"{rejected} spans without gen_ai.* attributes were dropped: this endpoint takes "
+                        "GenAI spans only (receivers::otlp::passthrough_non_genai passes the others on)"
+                    ),
+                )
+            )
+        return response
 
     # -- gRPC --------------------------------------------------------------------------------
 
     async def _grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         started = time.monotonic()
         try:
-            if under_pressure():
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "memory limit reached; retry later")
-            try:
-                request = otlp.decode_otlp_protobuf(data)
-            except BadInput as exc:
-                self._t.receiver_refused.labels(self._id, "grpc", "bad_input").inc()
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            md = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-            ctx = Context(receiver=self._id, transport="grpc", tenant=md.get("x-scope-orgid", ""))
-            auth = md.get("authorization", "")
-            if auth.lower().startswith("bearer "):
-                ctx.bearer_token = auth[7:].strip()
-            ctx.api_key = md.get("x-api-key", "")
-            try:
-                response = await self._consume(request, ctx)
-            except Unauthenticated as exc:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-            except Overloaded as exc:
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-            except RetryableError as exc:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-            except ConsumeError as exc:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            return bytes(response.SerializeToString())
+            return await self._handle_grpc(data, context)
         finally:
             self._t.receiver_request_duration.labels(self._id, "grpc").observe(time.monotonic() - started)
+
+    async def _handle_grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        if under_pressure():
+            self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
+            await _abort(context, _PRESSURE)
+        try:
+            request = otlp.decode_otlp_protobuf(data)
+        except BadInput as exc:
+            self._t.receiver_refused.labels(self._id, "grpc", "bad_input").inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            response = await self._consume(request, _grpc_context(self._id, context))
+        except ConsumeError as exc:
+            await _abort(context, _failure(exc))
+        return bytes(response.SerializeToString())
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -165,55 +195,95 @@ class OtlpReceiver:
     async def _handle_http(self, request: web.Request) -> web.Response:
         assert self._cfg.http is not None
         ctype = request.content_type
+        if request.method != "POST":
+            return _status(ctype == JSON, 405, code_pb2.UNIMPLEMENTED, f"method {request.method} not allowed; use POST")
         if ctype not in (PROTOBUF, JSON):
-            return web.Response(status=415, text=f"unsupported content type {ctype!r}; use {PROTOBUF} or {JSON}")
+            # The request's encoding is unknown, so the Status goes as JSON, which people can read.
+            message = f"unsupported content type {ctype!r}; use {PROTOBUF} or {JSON}"
+            return _status(True, 415, code_pb2.INVALID_ARGUMENT, message)
         as_json = ctype == JSON
         refused = self._t.receiver_refused
         if under_pressure():
             refused.labels(self._id, "http", "overloaded").inc()
-            return _status(as_json, 429, _CODE_RESOURCE_EXHAUSTED, "memory limit reached; retry later", 1.0)
+            return _failure_response(as_json, _PRESSURE)
         try:
             body = await read_body(request, self._cfg.http)
         except BodyTooLarge as exc:
             refused.labels(self._id, "http", "too_large").inc()
-            return _status(as_json, 413, _CODE_INVALID_ARGUMENT, str(exc))
+            return _status(as_json, 413, code_pb2.RESOURCE_EXHAUSTED, str(exc))
         except BadEncoding as exc:
             refused.labels(self._id, "http", "bad_input").inc()
-            return _status(as_json, 400, _CODE_INVALID_ARGUMENT, str(exc))
+            return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, str(exc))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, "the request body could not be read")
         try:
             req = otlp.decode_otlp_json(body) if as_json else otlp.decode_otlp_protobuf(body)
         except BadInput as exc:
             refused.labels(self._id, "http", "bad_input").inc()
-            return _status(as_json, 400, _CODE_INVALID_ARGUMENT, str(exc))
+            return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, str(exc))
         ctx = capture_context(request, self._id, tuple(self._cfg.http.keep_headers))
         try:
             response = await self._consume(req, ctx)
-        except Unauthenticated as exc:
-            return _status(as_json, 401, _CODE_UNAUTHENTICATED, str(exc))
-        except Overloaded as exc:
-            return _status(as_json, 429, _CODE_RESOURCE_EXHAUSTED, str(exc), exc.retry_after)
-        except RetryableError as exc:
-            return _status(as_json, 503, _CODE_UNAVAILABLE, str(exc), exc.retry_after)
         except ConsumeError as exc:
-            return _status(as_json, 400, _CODE_INVALID_ARGUMENT, str(exc))
-        if as_json:
-            body_out = b"{}"
-            if response.HasField("partial_success"):
-                ps = response.partial_success
-                body_out = orjson.dumps(
-                    {"partialSuccess": {"rejectedSpans": str(ps.rejected_spans), "errorMessage": ps.error_message}}
-                )
-            return web.Response(status=200, body=body_out, content_type=JSON)
-        return web.Response(status=200, body=response.SerializeToString(), content_type=PROTOBUF)
+            return _failure_response(as_json, _failure(exc))
+        if not as_json:
+            return web.Response(status=200, body=response.SerializeToString(), content_type=PROTOBUF)
+        out: dict[str, Any] = {}
+        if response.HasField("partial_success"):
+            ps = response.partial_success
+            # OTLP/JSON: int64 as a decimal string.
+            out["partialSuccess"] = {"rejectedSpans": str(ps.rejected_spans), "errorMessage": ps.error_message}
+        return web.Response(status=200, body=orjson.dumps(out), content_type=JSON)
+
+
+def _grpc_context(receiver: str, context: grpc.aio.ServicerContext[Any, Any]) -> Context:
+    md: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            md.setdefault(key.lower(), value)
+    ctx = Context(receiver=receiver, transport="grpc", tenant=md.get("x-scope-orgid", "").strip())
+    scheme, _, value = md.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        ctx.bearer_token = value.strip()
+    ctx.api_key = md.get("x-api-key", "")
+    return ctx
+
+
+def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
+    whole = math.floor(seconds)
+    return error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
+    )
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], failure: _Failure) -> None:
+    """Ends the call; a retry delay goes out as RetryInfo twice: in the status details (the
+    Collector reads those) and as ``google.rpc.retryinfo-bin`` (the OpenTelemetry Python SDK)."""
+    if failure.retry_after is not None:
+        info = _retry_info(failure.retry_after)
+        status = status_pb2.Status(code=failure.grpc.value[0], message=failure.message)
+        status.details.add().Pack(info)
+        context.set_trailing_metadata(
+            (
+                ("grpc-status-details-bin", status.SerializeToString()),
+                ("google.rpc.retryinfo-bin", info.SerializeToString()),
+            )
+        )
+    await context.abort(failure.grpc, failure.message)
+
+
+def _failure_response(as_json: bool, failure: _Failure) -> web.Response:
+    return _status(as_json, failure.http, failure.grpc.value[0], failure.message, failure.retry_after)
 
 
 def _status(as_json: bool, http: int, code: int, message: str, retry_after: float | None = None) -> web.Response:
     """A google.rpc.Status body in the request's encoding (OTLP/HTTP failure responses)."""
-    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else {}
+    if http == 405:
+        headers["Allow"] = "POST"
     if as_json:
-        return web.Response(
-            status=http, body=orjson.dumps({"code": code, "message": message}), content_type=JSON, headers=headers
-        )
+        body = orjson.dumps({"code": code, "message": message})
+        return web.Response(status=http, body=body, content_type=JSON, headers=headers)
     body = status_pb2.Status(code=code, message=message).SerializeToString()
     return web.Response(status=http, body=body, content_type=PROTOBUF, headers=headers)
 
@@ -222,4 +292,6 @@ def _create(settings: ReceiverSettings, cfg: OtlpReceiverConfig, next_: Consumer
     return OtlpReceiver(settings, cfg, next_)
 
 
-FACTORY = Factory("receiver", "otlp", OtlpReceiverConfig, _create, "OTLP traces with GenAI attributes (gRPC, HTTP).")
+FACTORY = Factory(
+    "receiver", "otlp", OtlpReceiverConfig, _create, "OTLP traces with GenAI attributes (gRPC, HTTP protobuf/JSON)."
+)

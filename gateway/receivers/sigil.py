@@ -33,6 +33,7 @@ what that store holds.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import logging
 import math
@@ -61,7 +62,7 @@ log = logging.getLogger(__name__)
 
 GENERATIONS_PATH = "/api/v1/generations:export"
 WORKFLOW_STEPS_PATH = "/api/v1/workflow-steps:export"
-SCORES_PATH = "/api/v1/scores:export"
+SCORES_PATH = ss.SCORES_PATH
 # An empty id must reach the handler: the server answers it 400, not 404.
 RATINGS_PATH = "/api/v1/conversations/{conversation_id:[^/]*}/ratings"
 DEFAULT_HTTP_ENDPOINT = "127.0.0.1:8080"
@@ -333,7 +334,8 @@ class SigilReceiver:
         stored = self._ratings.get(ctx.tenant, rating.id)
         if stored is None:
             try:
-                await deliver(self._next, [], ctx, self._t, self._id, ratings=[rating])
+                # A copy: processors may change what they pass on (content strips comments).
+                await deliver(self._next, [], ctx, self._t, self._id, ratings=[copy.deepcopy(rating)])
             except ConsumeError as exc:
                 return _http_error(exc)
             # Remember it only once the pipeline has it; a concurrent twin may have won meanwhile.

@@ -227,3 +227,61 @@ def test_metadata_only_strips_every_content_field_of_any_record(
 
     walk(as_json)
     assert not [t for t in texts if "ZQ" in t]
+
+
+def test_metadata_only_drops_otlp_content_kept_raw_in_extra() -> None:
+    """Content an OTLP span carried in a shape the record fields cannot hold stays in extra; it is
+    content all the same."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from gateway.formats._otlp_values import set_any
+    from gateway.formats.otlp import CONTENT_EXTRA_KEYS, traces_to_records
+
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(name="chat gpt-4o")
+    for key, value in {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.input.messages": "SECRET not JSON",
+        "gen_ai.output.messages": "[{SECRET",
+        "gen_ai.system_instructions": 42,  # not a shape the parser takes
+        "gen_ai.tool.definitions": "{SECRET",
+        "gen_ai.prompt": "SECRET old prompt",
+        "gen_ai.completion": "SECRET old completion",
+        "server.address": "api.openai.com",
+    }.items():
+        set_any(span.attributes.add(key=key).value, value)
+    (r,), _ = traces_to_records(request)
+    kept = {k for k in r.extra if k in CONTENT_EXTRA_KEYS}
+    assert kept == {
+        "otlp.attr.gen_ai.input.messages",
+        "otlp.attr.gen_ai.output.messages",
+        "otlp.attr.gen_ai.system_instructions",
+        "otlp.attr.gen_ai.tool.definitions",
+        "otlp.attr.gen_ai.prompt",
+        "otlp.attr.gen_ai.completion",
+    }
+    apply(r, "metadata_only", 0)
+    assert not {k for k in r.extra if k in CONTENT_EXTRA_KEYS}
+    assert r.extra["otlp.attr.server.address"] == "api.openai.com"  # not content: kept
+    from gateway.formats import record as record_json
+
+    assert b"SECRET" not in record_json.dumps(r)
+
+
+def test_metadata_only_drops_every_otlp_content_key() -> None:
+    from gateway.formats.otlp import CONTENT_EXTRA_KEYS
+
+    # Every content attribute of the semconv table, plus the old names.
+    assert {
+        "otlp.attr.gen_ai.tool.call.arguments",
+        "otlp.attr.gen_ai.tool.call.result",
+        "otlp.attr.gen_ai.prompt",
+        "otlp.attr.gen_ai.completion",
+    } <= CONTENT_EXTRA_KEYS
+    r = Record(extra={key: "SECRET" for key in CONTENT_EXTRA_KEYS} | {"otlp.attr.http.route": "/x"})
+    apply(r, "metadata_only", 0)
+    assert r.extra == {"otlp.attr.http.route": "/x"}
+    r = Record(kind=Kind.TOOL, extra={key: "SECRET" for key in CONTENT_EXTRA_KEYS})
+    apply(r, "full", 0)
+    assert set(r.extra) == CONTENT_EXTRA_KEYS  # only metadata_only strips
