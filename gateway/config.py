@@ -317,7 +317,6 @@ class ServiceConfig:
         return problems
 
 
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class ComponentConfig:
     id: ComponentId
