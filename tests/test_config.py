@@ -51,6 +51,10 @@ EXPECTED_PROBLEMS: dict[str, list[str]] = {
         "service::shutdown_timeout: invalid duration '10 seconds': expected a number with a unit, like 200ms, 5s or 1m",
     ],
     "missing_service": ["service: is required"],
+    "evaluate_llm_judge": [
+        "processors::evaluate::evaluators::0::kind: llm_judge is not supported yet: the gateway has no judge "
+        "endpoint (run llm_judge evaluators in Sigil, or use regex, json_schema or heuristic here)",
+    ],
     "batch_before_persistent_queue": [
         "service::pipelines::p::processors::0: batch would acknowledge records before they are on disk in the "
         "persistent queue of sigil; remove it (the persistent queue stores each request durably before its 2xx)"

@@ -19,6 +19,7 @@ from gateway.processors.batch import BatchConfig, BatchProcessor
 from gateway.processors.content import ContentConfig, ContentProcessor
 from gateway.processors.filter import FilterConfig, FilterProcessor
 from gateway.receivers._common import deliver
+from gateway.receivers._sigil_ratings import RatingsConfig, RatingStore, parse_page
 from gateway.telemetry import Telemetry
 from tests.fakes import FakeSigilBackend
 
@@ -161,3 +162,38 @@ async def test_sigil_exporter_counts_refused_scores_and_ratings(sigil_backend: F
     assert t.exporter_sent_items.labels("sigil", "rating")._value.get() == 1  # r1
     assert t.exporter_dropped_items.labels("sigil", "rating", "conflict")._value.get() == 1  # r0
     assert {k.lower(): v for k, v in sigil_backend.requests[1].headers.items()}["x-scope-orgid"] == "team-a"
+
+
+def test_rating_store_is_bounded_and_keeps_counts() -> None:
+    store = RatingStore(RatingsConfig(max_conversations=2, max_ratings_per_conversation=2))
+    for i in range(3):
+        store.add("t", Rating(id=f"a{i}", conversation_id="a", created_ns=i))
+    assert store.get("t", "a0") is None  # forgotten: only the two newest stay
+    assert [r.id for r in store.page("t", "a", 10, 0)[0]] == ["a2", "a1"]
+    assert store.summary("t", "a").total == 3  # the summary still counts it
+    store.add("t", Rating(id="b0", conversation_id="b", value=RatingValue.BAD))
+    store.add("t", Rating(id="c0", conversation_id="c"))  # evicts the least recently rated: a
+    assert store.get("t", "a2") is None and store.summary("t", "a").total == 0
+    assert store.get("t", "b0") is not None
+    assert store.summary("t", "b").bad == 1
+    assert store.get("other", "b0") is None  # tenants are apart
+    assert parse_page("", "") == (50, 0)
+    assert parse_page("500", "3") == (200, 3)
+
+
+async def test_a_refused_score_request_does_not_hold_up_ratings(sigil_backend: FakeSigilBackend) -> None:
+    t = Telemetry()
+    sigil_backend.http_status = lambda n: 400 if n == 0 else None  # e.g. a March server and SDK fields
+    cfg = SigilExporterConfig(
+        endpoint=f"127.0.0.1:{sigil_backend.grpc_port}",
+        api_endpoint=f"http://127.0.0.1:{sigil_backend.http_port}",
+        tls=TlsConfig(insecure=True),
+    )
+    exporter = SigilExporter(_settings("sigil", t), cfg)
+    await exporter.start()
+    await exporter.consume(_batch(scores=2, ratings=1))
+    await exporter.shutdown()
+    assert [r.path for r in sigil_backend.requests] == ["/api/v1/scores:export", "/api/v1/conversations/c/ratings"]
+    assert t.exporter_dropped_items.labels("sigil", "score", "rejected")._value.get() == 2
+    assert t.exporter_sent_items.labels("sigil", "rating")._value.get() == 1
+    assert t.exporter_failed.labels("sigil", "previous_part_failed")._value.get() == 0

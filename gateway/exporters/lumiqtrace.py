@@ -1,13 +1,24 @@
 """``lumiqtrace`` exporter: sends records as LumiqTrace events, gzip NDJSON on ``POST /v1/ingest``.
 
-At most 100 events per request, ``x-api-key`` auth, gzip bodies. Each event gets a deterministic
-``event_id`` (a UUID derived from trace and span ids), so a retry or replay never duplicates an
-event on LumiqTrace, which deduplicates by it. ``cost_usd`` is kept when the source sent one and
-otherwise computed from the model and usage with ``genai-prices`` (offline); a model it cannot
-price is sent with ``cost_usd: 0`` and the tag ``cost_status: unpriced`` (see
-:mod:`gateway.formats.lumiqtrace`). Non-LLM records are dropped and counted. A 429 with
-``Retry-After`` is retried after that delay; the monthly-quota 429 (no ``Retry-After``) and other
-4xx are permanent; 5xx are retried.
+At most ``max_events`` (100) events per request, ``x-api-key`` auth, gzip bodies (the docs
+recommend it; ``compression: false`` sends plain NDJSON). What goes out is decided by
+:func:`gateway.formats.lumiqtrace.encode_events` (``docs/mapping.md`` has the rules):
+
+* ``event_id`` is deterministic: the record's id when it is a UUID, else a UUIDv5 of its trace,
+  span and record ids, so a retry or a replay from the persistent queue never duplicates an
+  event on LumiqTrace, which deduplicates by it.
+* ``cost_usd`` is the record's when it has one, else computed offline from model and usage
+  (``genai-prices``); a call it cannot price goes out with ``cost_usd: 0`` **and** the tag
+  ``cost_status: unpriced`` (0 alone would read as free).
+* ``environment`` is the record's, else this exporter's ``environment``; ``sdk_version`` the
+  record's, else the gateway's version.
+* LumiqTrace events are model calls: tool executions, agent roots and workflow steps without a
+  model and tokens are dropped and counted (``reason="non_llm_kind"``), OTLP pass-through
+  records (non-GenAI spans) likewise (``reason="otlp_passthrough"``); never an error for the
+  client.
+
+A 429 with ``Retry-After`` (1000 requests/min per key) is retried after that delay; the
+monthly-quota 429 (no ``Retry-After``) and other 4xx are permanent; 408 and 5xx are retried.
 
 .. code-block:: yaml
 
@@ -32,6 +43,7 @@ from gateway.exporters._http_json import HttpJsonExporter
 from gateway.exporters._transport import TlsConfig
 from gateway.formats import lumiqtrace as lf
 from gateway.formats._encode_report import EncodeReport
+from gateway.formats.otlp import is_passthrough
 from gateway.formats.pricing import PriceTable
 from gateway.model import Batch
 
@@ -83,25 +95,30 @@ class LumiqExporter(HttpJsonExporter):
         )
 
     def encode(self, batch: Batch) -> tuple[list[Payload], EncodeReport]:
+        records = [r for r in batch.records if not is_passthrough(r)]
         bodies, report = lf.encode_events(
-            batch.records,
+            records,
             environment_default=self._cfg.environment,
             sdk_version=__version__,
             pricing=self._prices,
             max_events=self._cfg.max_events,
         )
+        if len(records) < len(batch.records):
+            report.dropped["otlp_passthrough"] += len(batch.records) - len(records)
         payloads = []
         for body in bodies:
             count = body.count(b"\n") + 1
-            data = gzip.compress(body, GZIP_LEVEL) if self._cfg.compression else body
+            data = gzip.compress(body, GZIP_LEVEL, mtime=0) if self._cfg.compression else body
             payloads.append(Payload(count, (data, {})))
         return payloads, report
 
     def classify(self, status: int, body: bytes, retry_after: float | None) -> None:
+        text = body[:300].decode("utf-8", "replace").strip()
         if status == 429 and retry_after is None:
-            raise PermanentError(f"POST {self.url}: HTTP 429 without Retry-After (quota): {body[:200]!r}")
+            # "Monthly quota exceeded": the docs say upgrade or wait for the next month.
+            raise PermanentError(f"POST {self.url}: HTTP 429 without Retry-After (monthly quota?): {text}")
         if status == 429:
-            raise RetryableError(f"POST {self.url}: HTTP 429 rate limited", retry_after)
+            raise RetryableError(f"POST {self.url}: HTTP 429 rate limited: {text}", retry_after)
         super().classify(status, body, retry_after)
 
 

@@ -17,9 +17,11 @@ Scores go to ``<api_endpoint>/api/v1/scores:export`` and ratings to
 a self-hosted server listens for HTTP on another port than gRPC (8080, 4317), so set it there.
 Ids are sent as they are, so a resent score or rating is a no-op at the backend; only the
 fields a score has are sent, so one received in the March server's shape stays acceptable to
-it. Scores are sent after the batch's generations, which Sigil must know to accept them. Scores
-the backend rejects, and ratings it answers ``409 idempotency conflict``, are counted in
-``gateway_exporter_dropped_items_total`` and logged, never retried.
+it. Scores and ratings are sent after the batch's generations, which Sigil must know to accept
+a score (and which a wrong ``api_endpoint`` must not hold up). Scores and ratings the backend
+refuses with a 4xx or per item (a rating's ``409 idempotency conflict`` included) are counted
+in ``gateway_exporter_dropped_items_total`` and logged, never retried; 429, 5xx and transport
+errors are retried like generations.
 
 .. code-block:: yaml
 
@@ -198,13 +200,16 @@ class SigilExporter:
         await self._helper.consume(batch)
 
     async def shutdown(self) -> None:
-        await self._helper.shutdown()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        try:
+            await self._helper.shutdown()
+        finally:
+            # Also when the service's deadline cancels the drain: the connections still close.
+            if self._session is not None:
+                session, self._session = self._session, None
+                await session.close()
+            if self._channel is not None:
+                channel, self._channel = self._channel, None
+                await channel.close()
 
     def _encode(self, batch: Batch) -> list[Payload]:
         generations: list[Record] = []
@@ -267,35 +272,38 @@ class SigilExporter:
 
     async def _send_api(self, count: int, req: _ApiRequest) -> None:
         url = self._api + req.path
-        status, payload = await self._post(url, req.body, req.headers)
-        if req.item == "rating" and status == 409:
-            # Another payload under this rating id at the backend: retrying cannot change that.
-            self._reject(req.item, "conflict", [(req.path, payload[:200].decode("utf-8", "replace").strip())])
-            return
+        status, payload = await self._post(url, req.body, req.headers)  # retries 429, 5xx, transport
+        text = payload[:200].decode("utf-8", "replace").strip()
         if not 200 <= status < 300:
-            _raise_for_status(url, status, payload)
+            # A 4xx refuses these items only (409: the rating id holds another payload), so it is
+            # counted here rather than raised: the helper would drop the batch's later payloads.
+            self._reject(
+                req.item, "conflict" if status == 409 else "rejected", count, (req.path, f"HTTP {status}: {text}")
+            )
+            return
         rejected: list[tuple[str, str]] = []
         if req.item == "score":
             try:
                 results = ss.decode_scores_response(payload)
             except ValueError as exc:
-                raise PermanentError(f"POST {url}: unreadable {status} response: {exc}") from None
+                self._reject(req.item, "rejected", count, (url, f"unreadable {status} response: {exc}"))
+                return
             # A newer server answers a resent id accepted=false, status=duplicate: delivered.
             rejected = [(r.score_id, r.error) for r in results if not r.accepted and r.status != "duplicate"]
         self._t.exporter_sent_items.labels(self._id, req.item).inc(count - len(rejected))
         if rejected:
-            self._reject(req.item, "rejected", rejected)
+            self._reject(req.item, "rejected", len(rejected), rejected[0])
 
-    def _reject(self, item: str, reason: str, rejected: list[tuple[str, str]]) -> None:
-        self._t.exporter_dropped_items.labels(self._id, item, reason).inc(len(rejected))
+    def _reject(self, item: str, reason: str, n: int, example: tuple[str, str]) -> None:
+        self._t.exporter_dropped_items.labels(self._id, item, reason).inc(n)
         self._warn.warning(
             f"{item}-{reason}",
             "exporter %s: backend refused %d %ss (%s), e.g. %s: %s",
             self._id,
-            len(rejected),
+            n,
             item,
             reason,
-            *rejected[0],
+            *example,
         )
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:

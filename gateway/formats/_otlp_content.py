@@ -1,6 +1,6 @@
 """GenAI content attributes (``gen_ai.input.messages`` and friends) <-> record messages.
 
-Shapes follow the semantic conventions' JSON schemas (see ``docs/mapping-otlp.md``):
+Shapes follow the semantic conventions' JSON schemas (see ``docs/mapping.md``):
 messages are ``{role, parts[], name?, finish_reason?}``, system instructions a list of parts,
 tool definitions ``{type, name, description?, parameters?}``.
 

@@ -7,7 +7,7 @@ fields onto each. Encoding (:func:`encode_batches`) groups records by trace id i
 and never fails: whatever a record lacks or has in excess is derived, cut or dropped to satisfy the
 contract, and counted in an :class:`EncodeReport`.
 
-Rules worth knowing (``docs/mapping-foglamp.md`` has the field table):
+Rules worth knowing (``docs/mapping.md`` has the field table):
 
 * Times are epoch ms on the wire, ns in the record; encoding floors to ms and clamps into
   ``[0, 2**53-1]`` with ``end >= start``.

@@ -1,6 +1,6 @@
 """LumiqTrace ``POST /v1/ingest`` NDJSON events <-> records.
 
-One event is one model call; LumiqTrace has no content fields. ``docs/mapping-lumiqtrace.md``
+One event is one model call; LumiqTrace has no content fields. ``docs/mapping.md``
 has the field table. The rules this module chose where the wire fact sheet says "unknown":
 
 * **Validation** (:func:`decode_ndjson`): the 15 required fields of the docs, typed; enums as

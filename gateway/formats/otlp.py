@@ -1,6 +1,6 @@
 """OTLP traces <-> records, following the GenAI semantic conventions (v1.41.1 by default).
 
-Pure translation: no sockets. ``docs/mapping-otlp.md`` has the attribute-by-attribute table.
+Pure translation: no sockets. ``docs/mapping.md`` has the attribute-by-attribute table.
 
 Emitting (:func:`records_to_traces`), one span per record:
 

@@ -22,6 +22,7 @@ records. The rule, both ways:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections import Counter
@@ -65,9 +66,12 @@ def scores_from_eval_scores(records: Iterable[Record]) -> list[Score]:
     return out
 
 
-def merge_into_eval_scores(records: list[Record], scores: Iterable[Score]) -> Counter[str]:
-    """Adds the scores to their records' ``eval_scores``, in place; what had no place, by reason."""
+def merge_into_eval_scores(records: list[Record], scores: Iterable[Score]) -> tuple[list[Record], Counter[str]]:
+    """The records with the scores added to their ``eval_scores`` (see the module docstring), and
+    what had no place, by reason. Inputs are not changed: a record that gains scores is a copy,
+    since other exporters may be holding the same record."""
     by_id = {r.id: r for r in records if r.id}
+    added: dict[str, dict[str, float]] = {}
     dropped: Counter[str] = Counter()
     for s in scores:
         record = by_id.get(s.generation_id)
@@ -81,9 +85,13 @@ def merge_into_eval_scores(records: list[Record], scores: Iterable[Score]) -> Co
         if not math.isfinite(value):
             dropped["not_finite"] += 1
             continue
-        current = record.eval_scores.get(s.key)
+        names = added.setdefault(record.id, {})
+        current = record.eval_scores.get(s.key, names.get(s.key))
         if current is None:
-            record.eval_scores[s.key] = value
+            names[s.key] = value
         elif current != value:  # the same value under the same name is the same score: no loss
             dropped["duplicate_key"] += 1
-    return dropped
+    out = [
+        dataclasses.replace(r, eval_scores={**r.eval_scores, **added[r.id]}) if added.get(r.id) else r for r in records
+    ]
+    return out, dropped

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.formats import go_json as gj
-from gateway.formats.go_json import InvalidBody
+from gateway.formats.go_json import InvalidBody as InvalidBody  # callers catch it from here
 from gateway.formats.sigil_common import format_timestamp
 from gateway.model import Rating, RatingValue, Score
 

@@ -108,8 +108,8 @@ def capture_context(request: web.Request, receiver: str, keep_headers: tuple[str
     """Collects the tenant and the credentials the client presented into a Context."""
     h = request.headers
     ctx = Context(receiver=receiver, transport="http", tenant=h.get("X-Scope-OrgID", "").strip())
-    auth = h.get("Authorization", "").strip()
-    scheme, _, value = auth.partition(" ")
+    # Any run of whitespace separates scheme and credentials (Foglamp matches `Bearer\s+<key>`).
+    scheme, value = [*h.get("Authorization", "").split(None, 1), "", ""][:2]
     if scheme.lower() == "bearer" and value.strip():
         ctx.bearer_token = value.strip()
     elif scheme.lower() == "basic" and value.strip():

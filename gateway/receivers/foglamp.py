@@ -1,11 +1,29 @@
 """``foglamp`` receiver: Foglamp's ``POST /ingest``, answering as the Foglamp ingest service.
 
-Checks run in Foglamp's order, first failure wins (``wire/foglamp.md`` §3): body size (413
-``payload too large``), shutting down (503), API key present (401 ``missing API key``; the key
-itself is checked by an ``auth`` processor, which answers 401 ``invalid or revoked API key``),
-JSON (400 ``invalid JSON body``), the strict schema (400 ``invalid payload`` with the first 20
-issues), pipeline overload (429 ``rate limit exceeded`` + ``Retry-After``), then 202
-``{"accepted": <spans>}``. Also ``GET /health`` and the 501 on ``POST /v1/traces``.
+Checks run in Foglamp's order, first failure wins (``wire/foglamp.md`` §3):
+
+1. a declared body size over ``max_body_bytes``: 413 ``{"error":"payload too large"}``;
+2. the receiver is shutting down: 503 ``{"error":"shutting down"}``;
+3. no key (``Authorization: Bearer …``, scheme case-insensitive and key trimmed, else
+   ``x-api-key``): 401 ``{"error":"missing API key"}``;
+4. the body itself: over the byte limit or, compressed, over ``max_decompressed_bytes``: 413;
+   not JSON (or a compressed stream that does not inflate): 400 ``{"error":"invalid JSON body"}``;
+5. the strict v1 schema: 400 ``{"error":"invalid payload","issues":[…the first 20…]}``;
+6. the pipeline: an ``auth`` processor's 401 ``{"error":"invalid or revoked API key"}``, a full
+   queue or memory limit 429 ``{"error":"rate limit exceeded"}`` + ``Retry-After``, another
+   transient failure 503 + ``Retry-After``;
+7. 202 ``{"accepted": <spans>}``.
+
+Two deliberate differences from Foglamp, both for the gateway's own safety or structure: under
+memory pressure the 429 comes before the body is read (shedding load is the point), and a key
+that is present but wrong is judged by the ``auth`` processor, which runs after decoding, so a
+wrong key with a malformed body gets the 400 where Foglamp would answer 401. Either way the
+client learns nothing was taken and must not retry unchanged. A body Foglamp itself could not
+read (integers past 64 bits, lone surrogates) is refused as invalid JSON.
+
+Also ``GET /health`` (200 ``{"status":"ok","buffered":<batches in exporter queues>}``),
+``POST /v1/traces`` (501, Foglamp has no OTLP ingest), ``GET /`` (``foglamp ingest``) and, on
+these paths, Foglamp's JSON 404 for any other method.
 
 .. code-block:: yaml
 
@@ -19,7 +37,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
@@ -32,9 +51,13 @@ from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 
-DEFAULT_ENDPOINT = "127.0.0.1:4000"
-DEFAULT_MAX_BODY = 10 * 1024 * 1024  # Foglamp's INGEST_MAX_BODY_BYTES
-MAX_ISSUES = 20
+DEFAULT_ENDPOINT: Final = "127.0.0.1:4000"
+DEFAULT_MAX_BODY: Final = 10 * 1024 * 1024  # Foglamp's INGEST_MAX_BODY_BYTES
+MAX_ISSUES: Final = 20  # Foglamp returns the first 20 zod issues
+OVERLOAD_RETRY_AFTER: Final = 1  # seconds; Foglamp's own limiter answers 1 in practice
+NOT_FOUND_HINT: Final = "Check the API reference at https://docs.foglamp.dev"
+
+_Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +72,10 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
 
 
+def _retry_after(exc: RetryableError) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(exc.retry_after or OVERLOAD_RETRY_AFTER)))}
+
+
 class FoglampReceiver:
     def __init__(self, settings: ReceiverSettings, cfg: FoglampReceiverConfig, next_: Consumer) -> None:
         self._id = str(settings.id)
@@ -57,9 +84,16 @@ class FoglampReceiver:
         self._t = settings.telemetry
         self._closing = False
         listener = settings.listeners.http_listener(cfg.endpoint)
-        listener.add_route("POST", "/ingest", self._ingest, self._id)
-        listener.add_route("GET", "/health", self._health, self._id)
-        listener.add_route("POST", "/v1/traces", self._otlp, self._id)
+        # Every method on each path, so that a wrong method gets Foglamp's JSON 404 rather than
+        # aiohttp's text 405 (Hono, which Foglamp runs on, has no 405).
+        routes: dict[str, dict[str, _Handler]] = {
+            "/ingest": {"POST": self._ingest},
+            "/health": {"GET": self._health, "HEAD": self._health},
+            "/v1/traces": {"POST": self._otlp},
+            "/": {"GET": self._root, "HEAD": self._root},
+        }
+        for path, methods in routes.items():
+            listener.add_route("*", path, self._dispatcher(methods), self._id)
 
     async def start(self) -> None:
         self._closing = False
@@ -67,10 +101,32 @@ class FoglampReceiver:
     async def shutdown(self) -> None:
         self._closing = True
 
+    @staticmethod
+    def _dispatcher(methods: dict[str, _Handler]) -> _Handler:
+        async def dispatch(request: web.Request) -> web.Response:
+            handler = methods.get(request.method)
+            if handler is None:
+                return _json(
+                    404,
+                    {
+                        "error": f"No route for {request.method} {request.path}",
+                        "code": "not_found",
+                        "hint": NOT_FOUND_HINT,
+                    },
+                )
+            return await handler(request)
+
+        return dispatch
+
+    async def _root(self, request: web.Request) -> web.Response:
+        return web.Response(text="foglamp ingest")
+
     async def _health(self, request: web.Request) -> web.Response:
-        return _json(200, {"status": "ok", "buffered": 0 if self._closing else self._buffered()})
+        return _json(200, {"status": "ok", "buffered": self._buffered()})
 
     def _buffered(self) -> int:
+        # Foglamp reports rows in its write buffer; the gateway's nearest equivalent is what
+        # waits in exporter queues (batches, every exporter of the process).
         total = 0.0
         for metric in self._t.exporter_queue_size.collect():
             total += sum(s.value for s in metric.samples)
@@ -86,46 +142,52 @@ class FoglampReceiver:
         finally:
             self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
 
+    def _refuse(
+        self, reason: str, status: int, body: dict[str, Any], headers: dict[str, str] | None = None, *, n: int = 1
+    ) -> web.Response:
+        # Counted in records where the body says how many, else as one (like the other receivers).
+        self._t.receiver_refused.labels(self._id, "http", reason).inc(n)
+        return _json(status, body, headers)
+
     async def _handle(self, request: web.Request) -> web.Response:
-        refused = self._t.receiver_refused
         if request.content_length is not None and request.content_length > self._cfg.max_body_bytes:
-            refused.labels(self._id, "http", "too_large").inc()
-            return _json(413, {"error": "payload too large"})
+            return self._refuse("too_large", 413, {"error": "payload too large"})
         if self._closing:
-            return _json(503, {"error": "shutting down"})
+            return self._refuse("shutting_down", 503, {"error": "shutting down"})
         ctx = capture_context(request, self._id, tuple(self._cfg.keep_headers))
+        # capture_context takes a Bearer token first and keeps x-api-key beside it; the auth
+        # processor presents the token before the header, which is Foglamp's precedence.
         if self._cfg.require_api_key and not (ctx.bearer_token or ctx.api_key.strip()):
-            refused.labels(self._id, "http", "unauthenticated").inc()
-            return _json(401, {"error": "missing API key"})
+            return self._refuse("unauthenticated", 401, {"error": "missing API key"})
         if under_pressure():
-            refused.labels(self._id, "http", "overloaded").inc()
-            return _json(429, {"error": "rate limit exceeded"}, {"Retry-After": "1"})
+            return self._refuse(
+                "overloaded", 429, {"error": "rate limit exceeded"}, {"Retry-After": str(OVERLOAD_RETRY_AFTER)}
+            )
         try:
             body = await read_body(request, self._cfg)
         except BodyTooLarge:
-            refused.labels(self._id, "http", "too_large").inc()
-            return _json(413, {"error": "payload too large"})
-        except BadEncoding as exc:
-            return _json(400, {"error": f"invalid body encoding: {exc}"})
+            return self._refuse("too_large", 413, {"error": "payload too large"})
+        except BadEncoding:
+            # Foglamp reads no compressed bodies; whatever it cannot read is not JSON to it.
+            return self._refuse("bad_input", 400, {"error": "invalid JSON body"})
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
-            refused.labels(self._id, "http", "bad_input").inc()
-            return _json(400, {"error": "invalid JSON body"})
+            return self._refuse("bad_input", 400, {"error": "invalid JSON body"})
         try:
             records = ff.decode_ingest(obj)
         except ff.FoglampValidationError as exc:
-            refused.labels(self._id, "http", "bad_input").inc()
-            return _json(400, {"error": "invalid payload", "issues": exc.issues[:MAX_ISSUES]})
+            body_out = {"error": "invalid payload", "issues": exc.issues[:MAX_ISSUES]}
+            return self._refuse("bad_input", 400, body_out, n=max(1, ff.count_spans(obj)))
         try:
             await deliver(self._next, records, ctx, self._t, self._id)
         except Unauthenticated as exc:
+            # The auth processor's texts are Foglamp's: "missing API key", "invalid or revoked API key".
             return _json(401, {"error": str(exc)})
+        except Overloaded as exc:
+            return _json(429, {"error": "rate limit exceeded"}, _retry_after(exc))
         except RetryableError as exc:
-            retry = str(max(1, math.ceil(exc.retry_after or 1)))
-            if isinstance(exc, Overloaded):
-                return _json(429, {"error": "rate limit exceeded"}, {"Retry-After": retry})
-            return _json(503, {"error": "service unavailable"}, {"Retry-After": retry})
+            return _json(503, {"error": "service unavailable"}, _retry_after(exc))
         except ConsumeError as exc:
             return _json(400, {"error": str(exc)})
         return _json(202, {"accepted": len(records)})

@@ -1,11 +1,29 @@
 """``lumiqtrace`` receiver: LumiqTrace's ``POST /v1/ingest`` (NDJSON events, usually gzip).
 
-Answers as LumiqTrace documents (``wire/lumiqtrace.md`` §4): 401 ``Invalid API key`` without
-``x-api-key`` (an ``auth`` processor checks the key itself), 413 past the body limits, 400
-``Max 100 events per batch`` or a message naming the line and field of the first bad event
-(the whole batch is refused: LumiqTrace does not document per-line results), 429
-``Rate limit exceeded`` + ``Retry-After`` when the pipeline is overloaded, and 202
-``{"accepted": N}``. Bodies may be gzip, zstd or deflate.
+Answers as LumiqTrace documents (``wire/lumiqtrace.md`` §4), checks in this order:
+
+1. no ``x-api-key``: 401 ``{"error":"Invalid API key"}`` (an ``auth`` processor checks the key
+   itself later and answers the same);
+2. memory pressure: 429 ``{"error":"Rate limit exceeded"}`` + ``Retry-After``, before the body is
+   read;
+3. the body over ``max_body_bytes``, or inflated (gzip, zstd, deflate) over
+   ``max_decompressed_bytes``: 413 ``{"error":"Payload too large: …"}``; a corrupt or unsupported
+   compression: 400;
+4. more than ``max_events`` lines: 400 ``{"error":"Max 100 events per batch"}``; the first bad
+   event: 400 with a message naming its line and field (``line 3: missing required field
+   "model"``; the whole batch is refused, LumiqTrace documents no per-line results); no event at
+   all: 400 ``{"error":"No events in body"}``;
+5. the pipeline: 401 ``Invalid API key`` from ``auth``, 429 + ``Retry-After`` when overloaded, 503 +
+   ``Retry-After`` on another transient failure;
+6. 202 ``{"accepted": N}``, N = the events in the body.
+
+LumiqTrace deduplicates by ``event_id``. The receiver does the same for what passes through it:
+an event whose id it forwarded recently for the same key (``dedup_window`` ids are remembered,
+0 turns this off), or that appears twice in one body, is acknowledged but forwarded once, and
+counted as ``gateway_receiver_refused_records{reason="duplicate"}``. That keeps an SDK's retry
+after a lost 202 from reaching backends that double count (Foglamp's roll-ups). Ids are
+remembered only once the pipeline took the batch, so a client retrying a refused batch is never
+mistaken for a duplicate.
 
 .. code-block:: yaml
 
@@ -16,10 +34,11 @@ Answers as LumiqTrace documents (``wire/lumiqtrace.md`` §4): 401 ``Invalid API 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import time
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
@@ -27,12 +46,15 @@ from aiohttp import web
 from gateway.component import Consumer, Factory, ReceiverSettings
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import lumiqtrace as lf
+from gateway.model import Record
 from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 
-DEFAULT_ENDPOINT = "127.0.0.1:4100"
-MAX_EVENTS = 100
+DEFAULT_ENDPOINT: Final = "127.0.0.1:4100"
+MAX_EVENTS: Final = lf.MAX_EVENTS
+DEFAULT_DEDUP_WINDOW: Final = 10_000  # ids: 100 full batches, a few MB at most
+OVERLOAD_RETRY_AFTER: Final = 1  # seconds
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,14 +62,55 @@ class LumiqReceiverConfig(BodyLimits):
     endpoint: str = DEFAULT_ENDPOINT  # host:port; serves POST /v1/ingest
     require_api_key: bool = True  # 401 "Invalid API key" without x-api-key, as LumiqTrace
     max_events: int = MAX_EVENTS  # events per request (LumiqTrace: 100)
+    dedup_window: int = DEFAULT_DEDUP_WINDOW  # recent event ids per key not forwarded again; 0 = off
     keep_headers: list[str] = dataclasses.field(default_factory=list)  # copied into the context
 
     def validate(self) -> list[str]:
-        return [] if self.max_events >= 1 else ["max_events: must be at least 1"]
+        problems = []
+        if self.max_events < 1:
+            problems.append("max_events: must be at least 1")
+        if self.dedup_window < 0:
+            problems.append("dedup_window: must not be negative")
+        return problems
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
+
+
+def _retry_after(exc: RetryableError) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(exc.retry_after or OVERLOAD_RETRY_AFTER)))}
+
+
+class RecentIds:
+    """The last ``capacity`` (key, event id) pairs seen, oldest forgotten first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._seen: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+
+    def fresh(self, key: str, records: list[Record]) -> list[Record]:
+        """The records whose ids are neither remembered nor repeated earlier in ``records``."""
+        if not self._capacity:
+            return records
+        out: list[Record] = []
+        ids: set[str] = set()
+        for rec in records:
+            if rec.id in ids or (key, rec.id) in self._seen:
+                continue
+            ids.add(rec.id)
+            out.append(rec)
+        return out
+
+    def remember(self, key: str, records: list[Record]) -> None:
+        if not self._capacity:
+            return
+        seen = self._seen
+        for rec in records:
+            seen[(key, rec.id)] = None
+            seen.move_to_end((key, rec.id))
+        while len(seen) > self._capacity:
+            seen.popitem(last=False)
 
 
 class LumiqReceiver:
@@ -56,6 +119,7 @@ class LumiqReceiver:
         self._cfg = cfg
         self._next = next_
         self._t = settings.telemetry
+        self._recent = RecentIds(cfg.dedup_window)
         settings.listeners.http_listener(cfg.endpoint).add_route("POST", "/v1/ingest", self._ingest, self._id)
 
     async def start(self) -> None:
@@ -71,42 +135,46 @@ class LumiqReceiver:
         finally:
             self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
 
+    def _refuse(
+        self, reason: str, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> web.Response:
+        # One per request: refused before (or while) decoding, the number of events is unknown.
+        self._t.receiver_refused.labels(self._id, "http", reason).inc()
+        return _json(status, body, headers)
+
     async def _handle(self, request: web.Request) -> web.Response:
-        refused = self._t.receiver_refused
         ctx = capture_context(request, self._id, tuple(self._cfg.keep_headers))
         if self._cfg.require_api_key and not ctx.api_key.strip():
-            refused.labels(self._id, "http", "unauthenticated").inc()
-            return _json(401, {"error": "Invalid API key"})
+            return self._refuse("unauthenticated", 401, {"error": "Invalid API key"})
         if under_pressure():
-            refused.labels(self._id, "http", "overloaded").inc()
-            return _json(429, {"error": "Rate limit exceeded"}, {"Retry-After": "1"})
+            headers = {"Retry-After": str(OVERLOAD_RETRY_AFTER)}
+            return self._refuse("overloaded", 429, {"error": "Rate limit exceeded"}, headers)
         try:
             body = await read_body(request, self._cfg)
         except BodyTooLarge as exc:
-            refused.labels(self._id, "http", "too_large").inc()
-            return _json(413, {"error": f"Payload too large: {exc}"})
+            return self._refuse("too_large", 413, {"error": f"Payload too large: {exc}"})
         except BadEncoding as exc:
-            refused.labels(self._id, "http", "bad_input").inc()
-            return _json(400, {"error": str(exc)})
+            return self._refuse("bad_input", 400, {"error": str(exc)})
         try:
             records = lf.decode_ndjson(body, max_events=self._cfg.max_events)
         except lf.LumiqValidationError as exc:
-            refused.labels(self._id, "http", "bad_input").inc()
-            return _json(400, {"error": str(exc)})
+            return self._refuse("bad_input", 400, {"error": str(exc)})
         if not records:
-            refused.labels(self._id, "http", "bad_input").inc()
-            return _json(400, {"error": "empty body: expected at least one NDJSON event"})
+            return self._refuse("bad_input", 400, {"error": "No events in body"})
+        fresh = self._recent.fresh(ctx.api_key, records)
         try:
-            await deliver(self._next, records, ctx, self._t, self._id)
+            await deliver(self._next, fresh, ctx, self._t, self._id)
         except Unauthenticated:
             return _json(401, {"error": "Invalid API key"})
+        except Overloaded as exc:
+            return _json(429, {"error": "Rate limit exceeded"}, _retry_after(exc))
         except RetryableError as exc:
-            retry = str(max(1, math.ceil(exc.retry_after or 1)))
-            if isinstance(exc, Overloaded):
-                return _json(429, {"error": "Rate limit exceeded"}, {"Retry-After": retry})
-            return _json(503, {"error": "Service unavailable"}, {"Retry-After": retry})
+            return _json(503, {"error": "Service unavailable"}, _retry_after(exc))
         except ConsumeError as exc:
             return _json(400, {"error": str(exc)})
+        self._recent.remember(ctx.api_key, fresh)
+        if len(fresh) < len(records):
+            self._t.receiver_refused.labels(self._id, "http", "duplicate").inc(len(records) - len(fresh))
         return _json(202, {"accepted": len(records)})
 
 

@@ -45,14 +45,15 @@ def test_scores_merge_into_their_events() -> None:
         Score(id="6", generation_id="g2", key="inf", value=float("inf")),
         Score(id="7", generation_id="elsewhere", key="x", value=1.0),
     ]
-    dropped = merge_into_eval_scores(records, scores)
-    assert records[0].eval_scores == {"kept": 0.5, "json_valid": 1.0}
-    assert records[1].eval_scores == {"regex_match": 0.0}
+    before = copy.deepcopy(records)
+    merged, dropped = merge_into_eval_scores(records, scores)
+    assert records == before  # the inputs are untouched: other exporters may hold them
+    assert merged[0].eval_scores == {"kept": 0.5, "json_valid": 1.0}
+    assert merged[1].eval_scores == {"regex_match": 0.0}
     assert dropped == {"duplicate_key": 1, "string_value": 1, "not_finite": 1, "no_event": 1}
+    assert merge_into_eval_scores(records, [])[0][0] is records[0]
 
 
 def test_lumiqtrace_round_trip_is_unchanged() -> None:
     records = [_event("e1", faithfulness=0.94, relevance=1.0)]
-    before = copy.deepcopy(records)
-    assert merge_into_eval_scores(records, scores_from_eval_scores(records)) == {}
-    assert records == before
+    assert merge_into_eval_scores(records, scores_from_eval_scores(records)) == (records, {})

@@ -423,7 +423,7 @@ async def test_passthrough_sends_non_genai_spans_on_unchanged(
     assert span == want.scope_spans[0].spans[0]  # every field: ids, times, kind, attributes, events
     assert scope == want.scope_spans[0].scope
     # The resource is the SDK's, except that the deprecated environment name is renamed, as for
-    # every span the gateway sends (docs/mapping-otlp.md).
+    # every span the gateway sends (docs/mapping.md).
     want_resource = attributes_to_dict(want.resource.attributes)
     want_resource["deployment.environment.name"] = want_resource.pop("deployment.environment")
     assert attributes_to_dict(resource.attributes) == want_resource

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import grpc
 import orjson
 import pytest
 from sigil_sdk import (
@@ -35,7 +36,7 @@ from sigil_sdk import experiments as sx
 from sigil_sdk import models as sm
 
 from gateway.service import Service
-from tests.conftest import StartGateway, http_port
+from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fakes import FakeSigilBackend
 
 GOOD = "CONVERSATION_RATING_VALUE_GOOD"
@@ -445,3 +446,14 @@ async def test_sdk_generation_through_evaluate_arrives_with_scores(
     assert (score["rule_id"], score["source"]) == ("visible", {"kind": "online_rule", "id": "visible"})
     assert got[(ids[1], "no.apology")]["metadata"] == {"patterns": ["(?i)i'm sorry"], "reject": True, "matched": True}
     assert got[(ids[1], "no.apology")]["evaluator_version"] == "3"
+
+
+async def test_no_grpc_score_service_like_the_server(
+    start_gateway: StartGateway, sigil_backend: FakeSigilBackend
+) -> None:
+    service = await start_gateway(_config(sigil_backend, grpc={"endpoint": "127.0.0.1:0"}))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port(service)}") as channel:
+        call = channel.unary_unary("/sigil.v1.ScoreIngestService/ExportScores")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call(b"")
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
