@@ -9,6 +9,7 @@ metadata projection into :class:`~gateway.model.Record`, JSON value normalisatio
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import time
@@ -273,3 +274,15 @@ def civil_from_days(days: int) -> tuple[int, int, int]:
     day = day_of_year - (153 * month_index + 2) // 5 + 1
     month = month_index + (3 if month_index < 10 else -9)
     return year_of_era + era * 400 + (month <= 2), month, day
+
+
+def outgoing_id(record: Record, prefix: str) -> str:
+    """The id sent to Sigil: the record's own, or for a record from a format without ids (a
+    Foglamp span) one derived from what identifies it, so a retry or replay sends the same id
+    and Sigil rejects it as a duplicate instead of storing it twice."""
+    if record.id:
+        return record.id
+    key = "\x1f".join(
+        (record.trace_id, record.span_id, str(record.start_ns), record.provider, record.model, record.name)
+    )
+    return prefix + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]

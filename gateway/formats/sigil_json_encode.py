@@ -20,7 +20,7 @@ from typing import Any, Final
 import orjson
 
 from gateway.formats import sigil_common as common
-from gateway.formats.sigil_common import ExportResult, SigilDecodeError
+from gateway.formats.sigil_common import ExportResult, SigilDecodeError, outgoing_id
 from gateway.formats.sigil_proto import ROLE_TO_PROTO, system_prompt_and_input
 from gateway.model import Message, Part, PartKind, Record, ToolDefinition
 
@@ -136,7 +136,7 @@ def generation_dict(record: Record) -> dict[str, Any]:
     out: dict[str, Any] = {}
     system_prompt, input_messages = system_prompt_and_input(r)
     strings = (
-        ("id", r.id),
+        ("id", outgoing_id(r, "gen_")),
         ("conversation_id", r.conversation_id),
         ("operation_name", r.operation),
     )
@@ -235,7 +235,7 @@ def workflow_step_dict(record: Record) -> dict[str, Any]:
     r = record
     out: dict[str, Any] = {}
     for key, value in (
-        ("id", r.id),
+        ("id", outgoing_id(r, "wfs_")),
         ("conversation_id", r.conversation_id),
         ("step_name", r.name),
         ("framework", r.framework),

@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil_common as common
-from gateway.formats.sigil_common import ExportResult, ItemError, SigilDecodeError
+from gateway.formats.sigil_common import ExportResult, ItemError, SigilDecodeError, outgoing_id
 from gateway.model import (
     Artifact,
     Kind,
@@ -329,7 +329,7 @@ def record_to_generation(record: Record) -> pb.Generation:
     u = r.usage
     system_prompt, input_messages = system_prompt_and_input(r)
     generation = pb.Generation(
-        id=r.id,
+        id=outgoing_id(r, "gen_"),
         conversation_id=r.conversation_id,
         operation_name=r.operation,
         mode=_enum(common.mode_from_stream(r.stream)),
@@ -398,7 +398,7 @@ def record_to_workflow_step(record: Record) -> pb.WorkflowStep:
     """The WorkflowStep for a record; the inverse of :func:`workflow_step_to_record`."""
     r = record
     step = pb.WorkflowStep(
-        id=r.id,
+        id=outgoing_id(r, "wfs_"),
         conversation_id=r.conversation_id,
         step_name=r.name,
         framework=r.framework,

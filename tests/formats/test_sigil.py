@@ -489,3 +489,19 @@ def test_any_record_encodes_to_something_sigil_can_decode(record: Record) -> Non
     assert len(sigil.decode_generations_grpc(sigil.generations_request([record]).SerializeToString())) == 1
     assert len(sigil.decode_workflow_steps_json(sigil.encode_workflow_steps_json([record]))) == 1
     assert record == original  # encoders never mutate the record
+
+
+def test_records_without_an_id_get_a_deterministic_one() -> None:
+    from gateway.model import Record
+
+    r = Record(trace_id="t1", span_id="s1", start_ns=5, provider="openai", model="gpt-4o")
+    a = sigil.record_to_generation(r).id
+    assert (
+        a
+        == sigil.record_to_generation(
+            Record(trace_id="t1", span_id="s1", start_ns=5, provider="openai", model="gpt-4o")
+        ).id
+    )
+    assert a.startswith("gen_") and len(a) == 20
+    assert orjson.loads(sigil.encode_generations_json([r]))["generations"][0]["id"] == a
+    assert sigil.record_to_generation(Record(span_id="s2")).id != a
