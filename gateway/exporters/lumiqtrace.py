@@ -45,6 +45,7 @@ from gateway.formats import lumiqtrace as lf
 from gateway.formats._encode_report import EncodeReport
 from gateway.formats.otlp import is_passthrough
 from gateway.formats.pricing import PriceTable
+from gateway.formats.scores import merge_into_eval_scores
 from gateway.model import Batch
 
 DEFAULT_ENVIRONMENT = "production"
@@ -78,6 +79,8 @@ class LumiqExporterConfig:
 
 
 class LumiqExporter(HttpJsonExporter):
+    takes_scores = True  # scores ride on their event as eval_scores
+
     def __init__(self, settings: CreateSettings, cfg: LumiqExporterConfig) -> None:
         self._cfg = cfg
         self._prices = PriceTable()
@@ -95,7 +98,9 @@ class LumiqExporter(HttpJsonExporter):
         )
 
     def encode(self, batch: Batch) -> tuple[list[Payload], EncodeReport]:
-        records = [r for r in batch.records if not is_passthrough(r)]
+        records, unplaced = merge_into_eval_scores([r for r in batch.records if not is_passthrough(r)], batch.scores)
+        for reason, n in unplaced.items():
+            self._t.exporter_dropped_items.labels(self._id, "score", reason).inc(n)
         bodies, report = lf.encode_events(
             records,
             environment_default=self._cfg.environment,
@@ -103,8 +108,9 @@ class LumiqExporter(HttpJsonExporter):
             pricing=self._prices,
             max_events=self._cfg.max_events,
         )
-        if len(records) < len(batch.records):
-            report.dropped["otlp_passthrough"] += len(batch.records) - len(records)
+        passthrough = sum(1 for r in batch.records if is_passthrough(r))
+        if passthrough:
+            report.dropped["otlp_passthrough"] += passthrough
         payloads = []
         for body in bodies:
             count = body.count(b"\n") + 1

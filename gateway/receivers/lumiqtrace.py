@@ -46,6 +46,7 @@ from aiohttp import web
 from gateway.component import Consumer, Factory, ReceiverSettings
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import lumiqtrace as lf
+from gateway.formats.scores import scores_from_eval_scores
 from gateway.model import Record
 from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
@@ -163,7 +164,8 @@ class LumiqReceiver:
             return self._refuse("bad_input", 400, {"error": "No events in body"})
         fresh = self._recent.fresh(ctx.api_key, records)
         try:
-            await deliver(self._next, fresh, ctx, self._t, self._id)
+            # eval_scores also travel as scores, so a Sigil exporter sends them to scores:export.
+            await deliver(self._next, fresh, ctx, self._t, self._id, scores=scores_from_eval_scores(fresh))
         except Unauthenticated:
             return _json(401, {"error": "Invalid API key"})
         except Overloaded as exc:

@@ -275,6 +275,7 @@ def test_foglamp_to_sigil() -> None:
     assert steps == [] and dropped == 4  # agent, tool, embedding, other: no Sigil item for them
     step0, vision = generations
     assert set(step0) == {
+        "id",
         "trace_id",
         "span_id",
         "model",
@@ -288,7 +289,9 @@ def test_foglamp_to_sigil() -> None:
         "metadata",
         "agent_name",
     }
-    # No id, mode or operation: Sigil's server defaults them (gen-<n>, SYNC, generateText).
+    # An id derived from trace, span and start, so a resend is the same generation; no mode or
+    # operation: Sigil's server defaults them (SYNC, generateText).
+    assert step0["id"].startswith("gen_") and step0["id"] == to_sigil(foglamp_records())[0][0]["id"]
     assert (step0["trace_id"], step0["span_id"]) == ("0192f1c0-1a2b-7c3d-8e4f-1a2b3c4d5e6f", "call1:step:0")
     assert step0["model"] == {"provider": "openai", "name": "gpt-4o"}
     assert step0["agent_name"] == "support-copilot"  # the trace's agentName

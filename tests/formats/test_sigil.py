@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+
+from gateway.formats.sigil_common import outgoing_id
 import pytest
 from google.protobuf import json_format
 from hypothesis import given, settings
@@ -459,6 +461,7 @@ def test_sdk_workflow_step_json() -> None:
 @settings(max_examples=150, deadline=None)
 @given(generation_records)
 def test_generation_records_survive_proto_and_json(record: Record) -> None:
+    record.id = outgoing_id(record, "gen_")  # an id-less record is sent with a derived id
     assert sigil.generation_to_record(sigil.record_to_generation(record)) == record
     data = sigil.generations_request([record]).SerializeToString()
     assert sigil.generation_to_record(pb.ExportGenerationsRequest.FromString(data).generations[0]) == record
@@ -474,6 +477,7 @@ def test_generation_records_survive_proto_and_json(record: Record) -> None:
 @settings(max_examples=100, deadline=None)
 @given(workflow_step_records)
 def test_workflow_step_records_survive_proto_and_json(record: Record) -> None:
+    record.id = outgoing_id(record, "wfs_")
     assert sigil.workflow_step_to_record(sigil.record_to_workflow_step(record)) == record
     body = sigil.encode_workflow_steps_json([record])
     grpc_items = sigil.decode_workflow_steps_grpc(sigil.workflow_steps_request([record]).SerializeToString())
