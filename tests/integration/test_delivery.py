@@ -153,10 +153,15 @@ async def test_workers_share_the_listeners(
     gw = GatewayProcess(cfg, tmp_path)
     procs.append(gw)
     await gw.start()
+    # /readyz answered from one worker; each worker opens its own queue directory when it starts.
+    for _ in range(200):
+        if (tmp_path / "queue").exists() and len(list((tmp_path / "queue").iterdir())) == 2:
+            break
+        await asyncio.sleep(0.05)
     for k in range(20):
         assert await _post(port, _gens(f"w{k}", 5)) == 202
     await sigil_backend.wait_for(100, timeout=20)
     assert sorted(set(_ids(sigil_backend))) == sorted(f"w{k}-{i}" for k in range(20) for i in range(5))
     assert await gw.terminate() == 0
     assert "started 2 worker processes" in gw.logs()
-    assert sorted(p.name for p in (tmp_path / "queue").iterdir()) == ["worker-0", "worker-1"]
+    assert sorted(p.name for p in (tmp_path / "queue").iterdir()) == ["worker-0", "worker-1"], gw.logs()
