@@ -165,3 +165,37 @@ async def test_workers_share_the_listeners(
     assert await gw.terminate() == 0
     assert "started 2 worker processes" in gw.logs()
     assert sorted(p.name for p in (tmp_path / "queue").iterdir()) == ["worker-0", "worker-1"], gw.logs()
+
+
+async def test_overload_sheds_with_429_and_memory_stays_bounded(
+    sigil_backend: FakeSigilBackend, procs: list[GatewayProcess], tmp_path: pathlib.Path
+) -> None:
+    sigil_backend.delay = 0.2  # a backend far slower than the client
+    port = free_port()
+    cfg = _config(sigil_backend.grpc_port, port)
+    cfg["exporters"]["sigil"]["sending_queue"] = {"num_consumers": 1, "queue_size": 5}
+    gw = GatewayProcess(cfg, tmp_path)
+    procs.append(gw)
+    await gw.start()
+    body = _gens("flood", 100)
+    statuses: list[int] = []
+    retry_after: set[str] = set()
+    async with aiohttp.ClientSession() as s:
+        url = f"http://127.0.0.1:{port}/api/v1/generations:export"
+
+        async def client() -> None:
+            for _ in range(30):
+                async with s.post(url, data=body) as resp:
+                    await resp.read()
+                    statuses.append(resp.status)
+                    if resp.status == 429:
+                        retry_after.add(resp.headers["Retry-After"])
+
+        await asyncio.gather(*(client() for _ in range(20)))
+    assert set(statuses) == {202, 429}
+    assert retry_after == {"1"}
+    assert gw.proc is not None
+    status = pathlib.Path(f"/proc/{gw.proc.pid}/status").read_text()
+    peak_mb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+    print(f"peak RSS under overload: {peak_mb:.0f} MB, {statuses.count(429)} of {len(statuses)} refused")
+    assert peak_mb < 300, peak_mb  # the bound stated in docs/operations.md
