@@ -8,7 +8,7 @@ Built-in rules: ``email``, ``phone`` (international or North-American shapes, 10
 HMAC-SHA256(hash_key, match)>]`` so equal values stay joinable without being readable.
 
 It scans the text of every message part, the system prompt, tool arguments and results (as
-text), error messages, and the values of the ``tags`` and ``metadata`` keys listed in
+text), error messages, score explanations, rating comments, and the values of the ``tags`` and ``metadata`` keys listed in
 ``attributes``. Ids, numbers, model names and timestamps are never touched. Each replacement is
 counted per rule in ``gateway_processor_redactions_total``.
 
@@ -166,6 +166,10 @@ class RedactProcessor:
     async def consume(self, batch: Batch) -> None:
         for r in batch.records:
             self._redactor.record(r)
+        for score in batch.scores:
+            score.explanation = self._redactor.text(score.explanation)
+        for rating in batch.ratings:
+            rating.comment = self._redactor.text(rating.comment)
         counts = self._redactor.counts
         for rule, n in counts.items():
             self._t.redactions.labels(self._id, rule).inc(n)

@@ -250,3 +250,21 @@ async def test_memory_limiter_refuses_and_recovers() -> None:
     assert _problems({"memory_limiter": {"limit_mib": 100, "spike_limit_mib": 100}}) == [
         "processors::memory_limiter::spike_limit_mib: must be at least 0 and less than limit_mib"
     ]
+
+
+async def test_redact_processor_covers_scores_and_ratings() -> None:
+    from gateway.model import Rating, Score
+    from gateway.processors.redact import RedactProcessor
+
+    sink = Sink()
+    proc = RedactProcessor(_settings("redact"), RedactConfig(rules=["email"]), sink)
+    batch = Batch(
+        [Record()],
+        Context(),
+        scores=[Score(id="s", explanation="mailed bob@example.com")],
+        ratings=[Rating(id="r", comment="contact me: bob@example.com")],
+    )
+    await proc.consume(batch)
+    out = sink.batches[0]
+    assert out.scores[0].explanation == "mailed [REDACTED:email]"
+    assert out.ratings[0].comment == "contact me: [REDACTED:email]"
