@@ -8,9 +8,9 @@ Built-in rules: ``email``, ``phone`` (international or North-American shapes, 10
 HMAC-SHA256(hash_key, match)>]`` so equal values stay joinable without being readable.
 
 It scans the text of every message part, the system prompt, tool arguments and results (as
-text), error messages, score explanations, rating comments, and the values of the ``tags`` and ``metadata`` keys listed in
-``attributes``. Ids, numbers, model names and timestamps are never touched. Each replacement is
-counted per rule in ``gateway_processor_redactions_total``.
+text), error messages, score explanations, rating comments, and the values of the ``tags`` and
+``metadata`` keys listed in ``attributes``. Ids, numbers, model names and timestamps are never
+touched. Each replacement is counted per rule in ``gateway_processor_redactions_total``.
 
 .. code-block:: yaml
 
