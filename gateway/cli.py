@@ -59,6 +59,20 @@ def _load(path: str | None) -> GatewayConfig:
 
 
 WORKER_ENV = "GATEWAY_WORKER"
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Every request allocates thousands of short-lived objects (records, parts, dicts) that die
+    by reference counting; with the default thresholds the cyclic collector runs every 700
+    allocations and rescans the long-lived modules each time. Freezing what start-up built and
+    collecting young objects less often cuts that overhead without letting memory grow: cycles
+    are still collected, just in larger steps."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
 
 
 def _supervise(args: argparse.Namespace, workers: int) -> int:
@@ -118,6 +132,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         service = Service(cfg, worker=int(worker_env) if worker_env is not None else None)
+        tune_gc()
         await service.run_until_signal()
 
     try:

@@ -80,6 +80,8 @@ class ReceiverSettings(CreateSettings):
     """Receivers also get the shared listeners (one per endpoint) to register routes on."""
 
     listeners: Listeners
+    # True while every exporter this receiver feeds is full: refuse before reading a body.
+    saturated: Callable[[], bool] = lambda: False
 
 
 ReceiverCreate = Callable[[ReceiverSettings, Any, Consumer], Component]

@@ -12,7 +12,7 @@ import copy
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.component import (
@@ -89,6 +89,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
 
     processors: list[tuple[str, ComponentId, Processor]] = []
     entries: dict[ComponentId, list[Consumer]] = {}
+    fed: dict[ComponentId, list[Exporter]] = {}
     for name, p in cfg.service.pipelines.items():
         # Exporters take copies when a pipeline fans out to several, because an exporter may
         # hold a batch in its queue while another pipeline branch works on the same records.
@@ -101,12 +102,15 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
             tail = proc
         for ref in p.receivers:
             entries.setdefault(ComponentId.parse(ref), []).append(tail)
+            fed.setdefault(ComponentId.parse(ref), []).extend(exporters[ComponentId.parse(e)] for e in p.exporters)
 
     listeners = Listeners(reuse_port=worker is not None)
     receivers: dict[ComponentId, Component] = {}
     for rid, targets in entries.items():
         rc = cfg.receivers[rid]
-        settings = ReceiverSettings(id=rid, telemetry=telemetry, listeners=listeners)
+        settings = ReceiverSettings(
+            id=rid, telemetry=telemetry, listeners=listeners, saturated=_saturation_probe(fed[rid])
+        )
         try:
             receivers[rid] = rc.factory.create(settings, rc.config, FanOut(targets, copy_batches=True))
         except ValueError as exc:
@@ -148,3 +152,10 @@ def _per_worker(config: Any, worker: int | None) -> Any:
         return config
     storage = os.path.join(queue.storage, f"worker-{worker}")
     return dataclasses.replace(config, sending_queue=dataclasses.replace(queue, storage=storage))
+
+
+def _saturation_probe(exporters: list[Exporter]) -> Callable[[], bool]:
+    """A receiver sheds load before parsing when a queue it would need is full: parsing a body
+    only to answer 429 afterwards wastes the CPU the queue needs to drain."""
+    probes = [p for e in exporters if (p := getattr(e, "saturated", None)) is not None]
+    return lambda: any(probe() for probe in probes)

@@ -135,6 +135,11 @@ class ExporterHelper:
         self._last_progress = time.monotonic()
         self._t.stall_probes[self._id] = self.stalled_for
 
+    def saturated(self) -> bool:
+        """The queue is full: a new batch would be refused."""
+        q = self._queue
+        return q is not None and q.size() >= self._queue_cfg.queue_size
+
     def stalled_for(self) -> float:
         """Seconds since the queue last moved while it had work; 0 when idle."""
         if self._queue is None or (self._queue.size() == 0 and self._in_flight == 0):

@@ -96,6 +96,9 @@ class HttpJsonExporter:
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)
 
+    def saturated(self) -> bool:
+        return self._helper.saturated()
+
     async def shutdown(self) -> None:
         await self._helper.shutdown()
         if self._session is not None:

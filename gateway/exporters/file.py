@@ -77,6 +77,9 @@ class FileExporter:
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)
 
+    def saturated(self) -> bool:
+        return self._helper.saturated()
+
     async def shutdown(self) -> None:
         await self._helper.shutdown()
 

@@ -199,6 +199,9 @@ class SigilExporter:
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)
 
+    def saturated(self) -> bool:
+        return self._helper.saturated()
+
     async def shutdown(self) -> None:
         try:
             await self._helper.shutdown()

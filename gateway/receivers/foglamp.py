@@ -78,6 +78,7 @@ def _retry_after(exc: RetryableError) -> dict[str, str]:
 
 class FoglampReceiver:
     def __init__(self, settings: ReceiverSettings, cfg: FoglampReceiverConfig, next_: Consumer) -> None:
+        self._saturated = settings.saturated
         self._id = str(settings.id)
         self._cfg = cfg
         self._next = next_
@@ -159,7 +160,7 @@ class FoglampReceiver:
         # processor presents the token before the header, which is Foglamp's precedence.
         if self._cfg.require_api_key and not (ctx.bearer_token or ctx.api_key.strip()):
             return self._refuse("unauthenticated", 401, {"error": "missing API key"})
-        if under_pressure():
+        if under_pressure() or self._saturated():
             return self._refuse(
                 "overloaded", 429, {"error": "rate limit exceeded"}, {"Retry-After": str(OVERLOAD_RETRY_AFTER)}
             )

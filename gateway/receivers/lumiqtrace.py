@@ -116,6 +116,7 @@ class RecentIds:
 
 class LumiqReceiver:
     def __init__(self, settings: ReceiverSettings, cfg: LumiqReceiverConfig, next_: Consumer) -> None:
+        self._saturated = settings.saturated
         self._id = str(settings.id)
         self._cfg = cfg
         self._next = next_
@@ -147,7 +148,7 @@ class LumiqReceiver:
         ctx = capture_context(request, self._id, tuple(self._cfg.keep_headers))
         if self._cfg.require_api_key and not ctx.api_key.strip():
             return self._refuse("unauthenticated", 401, {"error": "Invalid API key"})
-        if under_pressure():
+        if under_pressure() or self._saturated():
             headers = {"Retry-After": str(OVERLOAD_RETRY_AFTER)}
             return self._refuse("overloaded", 429, {"error": "Rate limit exceeded"}, headers)
         try:

@@ -147,6 +147,7 @@ _STEPS = _Route(
 
 class SigilReceiver:
     def __init__(self, settings: ReceiverSettings, cfg: SigilReceiverConfig, next_: Consumer) -> None:
+        self._saturated = settings.saturated
         self._id = str(settings.id)
         self._cfg = cfg
         self._next = next_
@@ -242,9 +243,11 @@ class SigilReceiver:
 
     async def _http_body(self, request: web.Request, cfg: HttpServerConfig) -> bytes | web.Response:
         """The body within the limits, or the response refusing it (overload, size, encoding)."""
-        if under_pressure():
+        if under_pressure() or self._saturated():
             self._t.receiver_refused.labels(self._id, "http", "overloaded").inc()
-            return _text(429, "memory limit reached; retry later", {"Retry-After": "1"})
+            return _text(
+                429, "gateway overloaded (memory limit or full sending queue); retry later", {"Retry-After": "1"}
+            )
         try:
             return await read_body(request, cfg)
         except BodyTooLarge as exc:
@@ -383,9 +386,12 @@ class SigilReceiver:
         except Unauthenticated as exc:
             self._t.receiver_refused.labels(self._id, "grpc", "unauthenticated").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        if under_pressure():
+        if under_pressure() or self._saturated():
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "memory limit reached; retry later")
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "gateway overloaded (memory limit or full sending queue); retry later",
+            )
         try:
             items = route.decode_proto(request)
         except sf.SigilDecodeError as exc:
