@@ -290,32 +290,40 @@ def _set_timestamp(timestamp: Any, ns: int) -> None:
     timestamp.nanos = nanos
 
 
-def _part_to_proto(part: Part) -> pb.Part:
-    metadata = pb.PartMetadata(provider_type=part.provider_type) if part.provider_type else None
+# Nested messages are given to the constructors as dicts: upb builds them in C, about twice as
+# fast as creating each sub-message object from Python (measured on the bench payload).
+
+
+def _part_to_proto(part: Part) -> dict[str, Any]:
+    out: dict[str, Any] = {"metadata": {"provider_type": part.provider_type}} if part.provider_type else {}
     kind = part.kind
     if kind is PartKind.TEXT:
-        return pb.Part(metadata=metadata, text=part.text)
-    if kind is PartKind.THINKING:
-        return pb.Part(metadata=metadata, thinking=part.text)
-    if kind is PartKind.TOOL_CALL:
-        call = pb.ToolCall(id=part.tool_call_id, name=part.tool_name, input_json=part.tool_input_json)
-        return pb.Part(metadata=metadata, tool_call=call)
-    if kind is PartKind.TOOL_RESULT:
-        result = pb.ToolResult(
-            tool_call_id=part.tool_call_id,
-            name=part.tool_name,
-            content=part.tool_result_content,
-            content_json=part.tool_result_json,
-            is_error=part.is_error,
-        )
-        return pb.Part(metadata=metadata, tool_result=result)
-    media = pb.Media(kind=part.media_kind, url=part.media_url, mime_type=part.media_mime_type, name=part.media_name)
-    return pb.Part(metadata=metadata, media=media)
+        out["text"] = part.text
+    elif kind is PartKind.THINKING:
+        out["thinking"] = part.text
+    elif kind is PartKind.TOOL_CALL:
+        out["tool_call"] = {"id": part.tool_call_id, "name": part.tool_name, "input_json": part.tool_input_json}
+    elif kind is PartKind.TOOL_RESULT:
+        out["tool_result"] = {
+            "tool_call_id": part.tool_call_id,
+            "name": part.tool_name,
+            "content": part.tool_result_content,
+            "content_json": part.tool_result_json,
+            "is_error": part.is_error,
+        }
+    else:
+        out["media"] = {
+            "kind": part.media_kind,
+            "url": part.media_url,
+            "mime_type": part.media_mime_type,
+            "name": part.media_name,
+        }
+    return out
 
 
-def _messages_to_proto(messages: Sequence[Message]) -> list[pb.Message]:
+def _messages_to_proto(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return [
-        pb.Message(role=_enum(ROLE_TO_PROTO.get(m.role, 0)), name=m.name, parts=[_part_to_proto(p) for p in m.parts])
+        {"role": ROLE_TO_PROTO.get(m.role, 0), "name": m.name, "parts": [_part_to_proto(p) for p in m.parts]}
         for m in messages
     ]
 
@@ -335,31 +343,31 @@ def record_to_generation(record: Record) -> pb.Generation:
         mode=_enum(common.mode_from_stream(r.stream)),
         trace_id=r.trace_id,
         span_id=r.span_id,
-        model=pb.ModelRef(provider=r.provider, name=r.model),
+        model={"provider": r.provider, "name": r.model},
         response_id=r.response_id,
         response_model=r.response_model,
         system_prompt=system_prompt,
         input=_messages_to_proto(input_messages),
         output=_messages_to_proto(r.output),
         tools=[
-            pb.ToolDefinition(
-                name=t.name,
-                description=t.description,
-                type=t.type,
-                input_schema_json=t.input_schema_json,
-                deferred=t.deferred,
-            )
+            {
+                "name": t.name,
+                "description": t.description,
+                "type": t.type,
+                "input_schema_json": t.input_schema_json,
+                "deferred": t.deferred,
+            }
             for t in r.tools
         ],
-        usage=pb.TokenUsage(
-            input_tokens=u.input_tokens or 0,
-            output_tokens=u.output_tokens or 0,
-            total_tokens=u.total_tokens or 0,
-            cache_read_input_tokens=u.cache_read_input_tokens or 0,
-            cache_write_input_tokens=u.cache_write_input_tokens or 0,
-            reasoning_tokens=u.reasoning_tokens or 0,
-            input_semantics=_enum(common.SEMANTICS_INCLUSIVE if u.input_includes_cache else 0),
-        ),
+        usage={
+            "input_tokens": u.input_tokens or 0,
+            "output_tokens": u.output_tokens or 0,
+            "total_tokens": u.total_tokens or 0,
+            "cache_read_input_tokens": u.cache_read_input_tokens or 0,
+            "cache_write_input_tokens": u.cache_write_input_tokens or 0,
+            "reasoning_tokens": u.reasoning_tokens or 0,
+            "input_semantics": common.SEMANTICS_INCLUSIVE if u.input_includes_cache else 0,
+        },
         stop_reason=r.stop_reason,
         tags=r.tags,
         raw_artifacts=[
