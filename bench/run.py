@@ -160,7 +160,8 @@ def _gateway(
         "sigil-http": {"sigil": {"http": {"endpoint": endpoint}, "grpc": None}},
         "sigil-grpc": {"sigil": {"http": None, "grpc": {"endpoint": endpoint}}},
         "foglamp": {"foglamp": {"endpoint": endpoint}},
-        "lumiqtrace": {"lumiqtrace": {"endpoint": endpoint}},
+        # The bench replays 20 bodies: the receiver must not treat the replays as duplicates.
+        "lumiqtrace": {"lumiqtrace": {"endpoint": endpoint, "dedup_window": 0}},
     }
     receivers = choices[scenario.receiver]
     exporters = {}
@@ -324,6 +325,8 @@ def run_scenario(scenario: Scenario, duration: float, connections: int, workers:
                     cpu0, _ = _proc_stats(gw.pid)
                     rps, received = await _throughput(send, sink[1], duration, connections)
                     cpu1, _ = _proc_stats(gw.pid)
+                    if rps <= 0:
+                        raise RuntimeError(f"{scenario.name}: nothing reached the sink")
                     p50, p99 = await _latency(send, rps / 2, duration)
                 return rps, p50, p99, (cpu1 - cpu0) * 1e6 / max(received, 1), received
 

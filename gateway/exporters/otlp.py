@@ -180,6 +180,9 @@ class OtlpExporter:
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)
 
+    def saturated(self) -> bool:
+        return self._helper.saturated()
+
     async def shutdown(self) -> None:
         """Drains the trace queue, then sends the metrics one last time; idempotent."""
         if self._stopped:

@@ -113,11 +113,17 @@ def _failure(exc: ConsumeError) -> _Failure:
     return _Failure(503, grpc.StatusCode.UNAVAILABLE, str(exc), retry_after or PRESSURE_RETRY_AFTER)
 
 
-_PRESSURE = _Failure(429, grpc.StatusCode.RESOURCE_EXHAUSTED, "memory limit reached; retry later", PRESSURE_RETRY_AFTER)
+_PRESSURE = _Failure(
+    429,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "gateway overloaded (memory limit or full sending queue); retry later",
+    PRESSURE_RETRY_AFTER,
+)
 
 
 class OtlpReceiver:
     def __init__(self, settings: ReceiverSettings, cfg: OtlpReceiverConfig, next_: Consumer) -> None:
+        self._saturated = settings.saturated
         self._id = str(settings.id)
         self._cfg = cfg
         self._next = next_
@@ -169,7 +175,7 @@ class OtlpReceiver:
             self._t.receiver_request_duration.labels(self._id, "grpc").observe(time.monotonic() - started)
 
     async def _handle_grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        if under_pressure():
+        if under_pressure() or self._saturated():
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
             await _abort(context, _PRESSURE)
         try:
@@ -203,7 +209,7 @@ class OtlpReceiver:
             return _status(True, 415, code_pb2.INVALID_ARGUMENT, message)
         as_json = ctype == JSON
         refused = self._t.receiver_refused
-        if under_pressure():
+        if under_pressure() or self._saturated():
             refused.labels(self._id, "http", "overloaded").inc()
             return _failure_response(as_json, _PRESSURE)
         try:

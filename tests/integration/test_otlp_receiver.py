@@ -269,7 +269,7 @@ async def test_full_queue_is_429_and_resource_exhausted_with_retry_info(
     status, ctype, out, headers = answers[-1]
     assert (status, ctype, headers["Retry-After"]) == (429, PROTOBUF, "1")
     code, message = status_of(out, ctype)
-    assert code == 8 and message == "sending queue of sigil is full"
+    assert code == 8 and message == "gateway overloaded (memory limit or full sending queue); retry later"
 
     _, error = await grpc_export(service, body)
     assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

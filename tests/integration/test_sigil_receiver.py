@@ -252,3 +252,29 @@ async def test_full_queue_answers_429_and_grpc_resource_exhausted(
             await call(req.SerializeToString())
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     await channel.close()
+
+
+async def test_full_queue_refuses_before_parsing(start_gateway: StartGateway, sigil_backend: Any) -> None:
+    sigil_backend.delay = 2.0
+    service = await start_gateway(
+        {
+            "receivers": {"sigil": {"http": {"endpoint": "127.0.0.1:0"}, "grpc": None}},
+            "exporters": {
+                "sigil": {
+                    "endpoint": f"http://127.0.0.1:{sigil_backend.grpc_port}",
+                    "sending_queue": {"queue_size": 1, "num_consumers": 1},
+                }
+            },
+            "service": {"shutdown_timeout": "1s", "pipelines": {"p": {"receivers": ["sigil"], "exporters": ["sigil"]}}},
+        }
+    )
+    url = f"http://127.0.0.1:{http_port(service)}/api/v1/generations:export"
+    good = orjson.dumps({"generations": [GOOD]})
+    async with aiohttp.ClientSession() as s:
+        for _ in range(2):  # one in flight at the slow backend, one filling the queue
+            async with s.post(url, data=good) as resp:
+                assert resp.status == 202
+            await asyncio.sleep(0.05)
+        async with s.post(url, data=b"{not even json") as resp:
+            assert resp.status == 429  # refused before the body was parsed
+            assert resp.headers["Retry-After"] == "1"
