@@ -25,6 +25,16 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"llm-telemetry-gateway/{__version__}"
 
 
+def endpoint_and_key_problems(endpoint: str, api_key: str) -> list[str]:
+    """The checks every keyed JSON-over-HTTP exporter config makes."""
+    problems = []
+    if not endpoint.startswith(("http://", "https://")):
+        problems.append("endpoint: must start with http:// or https://")
+    if not api_key.strip():
+        problems.append("api_key: must not be empty (is the environment variable set?)")
+    return problems
+
+
 class HttpJsonExporter:
     url: str
     headers: dict[str, str]

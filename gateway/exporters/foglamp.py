@@ -40,7 +40,7 @@ from gateway.component import CreateSettings, Factory
 from gateway.config import ByteSize, Duration
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
-from gateway.exporters._http_json import HttpJsonExporter
+from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
 from gateway.exporters._pacing import TokenBucket
 from gateway.exporters._transport import TlsConfig
 from gateway.formats import foglamp as ff
@@ -68,11 +68,7 @@ class FoglampExporterConfig:
     sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
 
     def validate(self) -> list[str]:
-        problems = []
-        if not self.endpoint.startswith(("http://", "https://")):
-            problems.append("endpoint: must start with http:// or https://")
-        if not self.api_key.strip():
-            problems.append("api_key: must not be empty (is the environment variable set?)")
+        problems = endpoint_and_key_problems(self.endpoint, self.api_key)
         if not 1 <= self.max_traces <= DEFAULT_MAX_TRACES:
             problems.append(f"max_traces: must be between 1 and {DEFAULT_MAX_TRACES}")
         if not 1 <= self.max_spans_per_trace <= DEFAULT_MAX_SPANS_PER_TRACE:

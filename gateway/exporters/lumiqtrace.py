@@ -39,7 +39,7 @@ from gateway.component import CreateSettings, Factory
 from gateway.config import Duration
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
-from gateway.exporters._http_json import HttpJsonExporter
+from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
 from gateway.exporters._transport import TlsConfig
 from gateway.formats import lumiqtrace as lf
 from gateway.formats._encode_report import EncodeReport
@@ -66,11 +66,7 @@ class LumiqExporterConfig:
     sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
 
     def validate(self) -> list[str]:
-        problems = []
-        if not self.endpoint.startswith(("http://", "https://")):
-            problems.append("endpoint: must start with http:// or https://")
-        if not self.api_key.strip():
-            problems.append("api_key: must not be empty (is the environment variable set?)")
+        problems = endpoint_and_key_problems(self.endpoint, self.api_key)
         if not 1 <= self.max_events <= lf.MAX_EVENTS:
             problems.append(f"max_events: must be between 1 and {lf.MAX_EVENTS}")
         if not self.environment.strip():
