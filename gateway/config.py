@@ -287,7 +287,7 @@ DEFAULT_STALL_THRESHOLD = 300.0
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class HealthConfig:
     endpoint: str  # host:port serving GET /healthz and /readyz
-    exporter_stall_threshold: Duration = Duration(DEFAULT_STALL_THRESHOLD)  # /readyz fails past it
+    exporter_stall_threshold: Duration = Duration(DEFAULT_STALL_THRESHOLD)  # /readyz 503 when a queue is stuck; 0 = off
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,7 +33,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from gateway.component import CreateSettings
 from gateway.config import Duration
@@ -192,7 +192,7 @@ class ExporterHelper:
             entry = await self._queue.get()
             self._in_flight += 1
             try:
-                await self._send_with_retry(entry.batch)
+                finished = await self._send_with_retry(entry.batch)
             except asyncio.CancelledError:
                 # Shutdown cut this send short: the entry stays queued (on disk, if persistent).
                 raise
@@ -201,28 +201,37 @@ class ExporterHelper:
                 self._t.exporter_failed.labels(self._id, "internal_error").inc(len(entry.batch.records))
                 self._queue.ack(entry)
             else:
-                self._queue.ack(entry)
+                if finished:
+                    self._queue.ack(entry)
             finally:
                 self._in_flight -= 1
                 self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
 
-    async def _send_with_retry(self, batch: Batch) -> None:
+    async def _send_with_retry(self, batch: Batch) -> bool:
+        """Sends a batch; False only when shutdown interrupted it and the persistent queue keeps
+        it for the next start (the caller must not acknowledge it then)."""
         self._t.batch_size.labels(self._id).observe(len(batch.records))
         try:
             payloads = list(self._encode(batch))
         except PermanentError as exc:
             self._warn.warning("encode", "exporter %s: cannot encode batch: %s", self._id, exc)
             self._t.exporter_failed.labels(self._id, "encode").inc(len(batch.records))
-            return
+            return True
         for i, payload in enumerate(payloads):
-            if not await self._send_one(payload):
+            outcome = await self._send_one(payload)
+            if outcome == "interrupted":
+                return False
+            if outcome == "dropped":
                 rest = sum(p.count for p in payloads[i + 1 :])
                 if rest:
                     self._t.exporter_failed.labels(self._id, "previous_part_failed").inc(rest)
-                return
+                return True
+        return True
 
-    async def _send_one(self, payload: Payload) -> bool:
-        """Sends one payload with retries; False when it was given up on (and counted)."""
+    async def _send_one(self, payload: Payload) -> Literal["sent", "dropped", "interrupted"]:
+        """Sends one payload with retries. "dropped": given up on, and counted; "interrupted":
+        shutdown stopped the retries and the persistent queue keeps the batch for the next start
+        (a send cut short at the deadline can surface as an RPC error, not a cancellation)."""
         n = payload.count
         start = time.monotonic()
         interval = float(self._retry.initial_interval)
@@ -230,12 +239,12 @@ class ExporterHelper:
             try:
                 await self._send(payload)
                 self._last_progress = time.monotonic()
-                return True
+                return "sent"
             except PermanentError as exc:
                 self._last_progress = time.monotonic()
                 self._warn.warning("permanent", "exporter %s: dropping %d records: %s", self._id, n, exc)
                 self._t.exporter_failed.labels(self._id, "permanent").inc(n)
-                return False
+                return "dropped"
             except RetryableError as exc:
                 delay = self._next_delay(interval, exc.retry_after)
                 elapsed = time.monotonic() - start
@@ -245,13 +254,15 @@ class ExporterHelper:
                     or (max_elapsed > 0 and elapsed + delay > max_elapsed)
                     or self._closing.is_set()
                 )
+                if give_up and self._closing.is_set() and isinstance(self._queue, PersistentQueue):
+                    return "interrupted"
                 if give_up:
                     reason = "shutdown" if self._closing.is_set() else "retries_exhausted"
                     self._warn.warning(
                         "giveup", "exporter %s: giving up on %d records (%s): %s", self._id, n, reason, exc
                     )
                     self._t.exporter_failed.labels(self._id, reason).inc(n)
-                    return False
+                    return "dropped"
                 self._t.exporter_retries.labels(self._id).inc()
                 self._warn.warning("retry", "exporter %s: retrying in %.2fs after: %s", self._id, delay, exc)
                 with contextlib.suppress(TimeoutError):

@@ -24,7 +24,8 @@ defaults (id ``gen-<n>``, mode SYNC, operation ``generateText``/``streamText``, 
 timestamps = ``now_ns`` or the current time), or an :class:`ItemError` carrying the item's
 (defaulted) id and the server's exact rejection text (``generation.model is required``, ...).
 A body that does not parse raises :class:`SigilDecodeError` whose message is protobuf-go's
-(``proto: (line 1:2): unknown field "foo"``): answer 400 with it, or, for gRPC, INTERNAL.
+(``proto: (line 1:2): unknown field "foo"``): the receiver answers 400 with it, or, for gRPC,
+INVALID_ARGUMENT (the Sigil server's grpc-go answers INTERNAL).
 
 Sending (exporter side)::
 

@@ -31,6 +31,7 @@ from gateway.component import Consumer, CreateSettings, Factory
 from gateway.model import Batch, Kind, PartKind, Record, Role, Status
 
 Selector = Literal["user_visible_turn", "all_assistant_generations", "tool_call_steps", "errored_generations"]
+RecordKind = Literal["llm", "embedding", "tool", "agent", "workflow_step", "other"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,9 +41,7 @@ class FilterConfig:
     models: list[str] = dataclasses.field(default_factory=list)  # request model, `*` suffix = prefix
     providers: list[str] = dataclasses.field(default_factory=list)  # provider names
     operations: list[str] = dataclasses.field(default_factory=list)  # operation names as sent
-    kinds: list[Literal["llm", "embedding", "tool", "agent", "workflow_step", "other"]] = dataclasses.field(
-        default_factory=list
-    )  # record kinds
+    kinds: list[RecordKind] = dataclasses.field(default_factory=list)  # record kinds
     tags: dict[str, str] = dataclasses.field(default_factory=dict)  # all must match; `*` = present
 
     def validate(self) -> list[str]:

@@ -70,9 +70,9 @@ class CustomRule:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class RedactConfig:
-    rules: list[BuiltIn] = dataclasses.field(
+    rules: list[BuiltIn] = dataclasses.field(  # built-in rules to apply
         default_factory=lambda: ["email", "phone", "credit_card", "api_key"]
-    )  # built-in rules to apply
+    )
     custom: list[CustomRule] = dataclasses.field(default_factory=list)  # extra named regexes
     attributes: list[str] = dataclasses.field(default_factory=list)  # tag/metadata keys to scan too
     mask: str = "[REDACTED:{rule}]"  # replacement; {rule} is the rule name

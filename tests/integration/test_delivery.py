@@ -199,3 +199,31 @@ async def test_overload_sheds_with_429_and_memory_stays_bounded(
     peak_mb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
     print(f"peak RSS under overload: {peak_mb:.0f} MB, {statuses.count(429)} of {len(statuses)} refused")
     assert peak_mb < 300, peak_mb  # the bound stated in docs/operations.md
+
+
+async def test_sigterm_leaves_unsent_batches_on_disk(procs: list[GatewayProcess], tmp_path: pathlib.Path) -> None:
+    backend = FakeSigilBackend()
+    await backend.start()
+    try:
+        backend.grpc_status = lambda n: grpc.StatusCode.UNAVAILABLE  # down while the gateway runs
+        port = free_port()
+        storage = str(tmp_path / "queue")
+        cfg = _config(backend.grpc_port, port, storage=storage)
+        cfg["service"]["shutdown_timeout"] = "1s"
+        gw = GatewayProcess(cfg, tmp_path)
+        procs.append(gw)
+        await gw.start()
+        for k in range(3):
+            assert await _post(port, _gens(f"t{k}", 10)) == 202
+        await asyncio.sleep(0.3)  # the senders are retrying against the failing backend
+        assert await gw.terminate() == 0
+        assert "batches left in" in gw.logs()
+        backend.grpc_status = lambda n: None
+        gw2 = GatewayProcess(cfg, tmp_path)
+        procs.append(gw2)
+        await gw2.start()
+        await backend.wait_for(30, timeout=20)
+        assert sorted(set(_ids(backend))) == sorted(f"t{k}-{i}" for k in range(3) for i in range(10))
+        assert await gw2.terminate() == 0
+    finally:
+        await backend.stop()
