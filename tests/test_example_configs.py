@@ -25,7 +25,7 @@ ENV = {
 def test_example_config_is_valid(path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
     keys = tmp_path / "keys.yaml"
     keys.write_text("- {key: k1, tenant: team-a}\n")
-    text = path.read_text().replace("/etc/gateway/keys.yaml", str(keys))
+    text = path.read_text().replace("/etc/gateway/keys/keys.yaml", str(keys))
     cfg_path = tmp_path / path.name
     cfg_path.write_text(text)
     build(load_file(str(cfg_path), environ=ENV), Telemetry())

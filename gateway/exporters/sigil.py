@@ -275,7 +275,7 @@ class SigilExporter:
 
     async def _send_api(self, count: int, req: _ApiRequest) -> None:
         url = self._api + req.path
-        status, payload = await self._post(url, req.body, req.headers)  # retries 429, 5xx, transport
+        status, payload = await self._post(url, req.body, req.headers)  # retries 408, 429, 5xx, transport
         text = payload[:200].decode("utf-8", "replace").strip()
         if not 200 <= status < 300:
             # A 4xx refuses these items only (409: the rating id holds another payload), so it is
@@ -315,7 +315,7 @@ class SigilExporter:
         try:
             async with self._session.post(url, data=body, headers=headers, ssl=self._cfg.tls.ssl_context()) as resp:
                 payload = await resp.read()
-                if resp.status == 429 or resp.status >= 500:
+                if resp.status in (408, 429) or resp.status >= 500:
                     retry_after = http_retry_after(resp.headers.get("Retry-After"))
                     text = payload[:200].decode("utf-8", "replace").strip()
                     raise RetryableError(f"POST {url}: HTTP {resp.status}: {text}", retry_after)

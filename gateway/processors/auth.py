@@ -124,6 +124,7 @@ class AuthProcessor:
         self._cfg = cfg
         self._next = next_
         self._id = str(settings.id)
+        self._pipeline = settings.pipeline
         self._t = settings.telemetry
         self._file_mtime: float | None = None
         self._file_keys: list[ApiKey] = []
@@ -177,7 +178,7 @@ class AuthProcessor:
             batch.context.tenant = self.authenticate(batch.context)
         except Unauthenticated as exc:
             reason = "missing_key" if str(exc) == MISSING else "invalid_key"
-            self._t.processor_dropped.labels(self._id, "", reason).inc(len(batch.records))
+            self._t.processor_dropped.labels(self._id, self._pipeline, reason).inc(len(batch.records))
             raise
         await self._next.consume(batch)
 

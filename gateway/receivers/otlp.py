@@ -221,6 +221,7 @@ class OtlpReceiver:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, str(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
+            refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, "the request body could not be read")
         try:
             req = otlp.decode_otlp_json(body) if as_json else otlp.decode_otlp_protobuf(body)

@@ -254,8 +254,10 @@ class SigilReceiver:
             self._t.receiver_refused.labels(self._id, "http", "too_large").inc()
             return _text(413, str(exc))
         except BadEncoding as exc:
+            self._t.receiver_refused.labels(self._id, "http", "bad_input").inc()
             return _text(400, str(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
+            self._t.receiver_refused.labels(self._id, "http", "bad_input").inc()
             return _text(400, "read body")
 
     async def _http(
