@@ -66,6 +66,11 @@ SCENARIOS = [
     ),
     Scenario("Sigil gRPC → Sigil gRPC", "sigil-grpc", {"sigil": {"endpoint": "http://127.0.0.1:{grpc}"}}),
     Scenario(
+        "Sigil HTTP JSON → Sigil HTTP JSON",
+        "sigil-http",
+        {"sigil": {"endpoint": "http://127.0.0.1:{http}", "protocol": "http"}},
+    ),
+    Scenario(
         "Sigil gRPC → OTLP traces+metrics (gRPC)",
         "sigil-grpc",
         {"otlp": {"endpoint": "http://127.0.0.1:{grpc}", "protocol": "grpc", "metrics": {"interval": "1s"}}},
