@@ -123,7 +123,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logs = cfg.service.telemetry.logs
     setup_logging(args.log_level or logs.level, logs.format)
     if not args.config:
-        log.info("no --config given: running the embedded default (see `gateway validate --help`)")
+        log.info("no --config given: running the embedded default (the same as config/default.yaml)")
     workers = args.workers or cfg.service.workers
     worker_env = os.environ.get(WORKER_ENV)
     if workers > 1 and worker_env is None:
