@@ -3,6 +3,10 @@ the outcome."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import grpc
+
 from gateway.component import Consumer
 from gateway.errors import BadInput, ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.model import Batch, Context, Rating, Record, Score
@@ -44,3 +48,19 @@ async def deliver(
         telemetry.receiver_refused.labels(receiver, ctx.transport, refusal_reason(exc)).inc(n)
         raise
     telemetry.receiver_accepted.labels(receiver, ctx.transport).inc(n)
+
+
+def grpc_context(receiver: str, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[Context, dict[str, list[str]]]:
+    """The Context of a gRPC call (tenant, bearer token, x-api-key) and its metadata by lower-case
+    key, every value kept (Sigil must see a repeated ``x-scope-orgid`` to refuse it)."""
+    md: dict[str, list[str]] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            md.setdefault(key.lower(), []).append(value)
+    first = {k: v[0] for k, v in md.items()}
+    ctx = Context(receiver=receiver, transport="grpc", tenant=first.get("x-scope-orgid", "").strip())
+    scheme, _, value = first.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        ctx.bearer_token = value.strip()
+    ctx.api_key = first.get("x-api-key", "")
+    return ctx, md

@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import math
 import zlib
+from typing import Any
 
+import orjson
 import zstandard
 from aiohttp import web
 
@@ -123,3 +126,13 @@ def capture_context(request: web.Request, receiver: str, keep_headers: tuple[str
         if name in h:
             ctx.headers[name.lower()] = h[name]
     return ctx
+
+
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON body, the shape every JSON-speaking receiver answers in."""
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
+
+
+def retry_after(seconds: float | None, default: float = 1.0) -> dict[str, str]:
+    """``Retry-After`` in whole seconds, at least 1 (clients treat 0 as "now")."""
+    return {"Retry-After": str(max(1, math.ceil(seconds if seconds is not None else default)))}

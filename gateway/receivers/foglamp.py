@@ -35,7 +35,6 @@ these paths, Foglamp's JSON 404 for any other method.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -49,7 +48,15 @@ from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthentic
 from gateway.formats import foglamp as ff
 from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
-from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
+from gateway.receivers._http import (
+    BadEncoding,
+    BodyLimits,
+    BodyTooLarge,
+    capture_context,
+    json_response,
+    read_body,
+    retry_after,
+)
 
 DEFAULT_ENDPOINT: Final = "127.0.0.1:4000"
 DEFAULT_MAX_BODY: Final = 10 * 1024 * 1024  # Foglamp's INGEST_MAX_BODY_BYTES
@@ -66,14 +73,6 @@ class FoglampReceiverConfig(BodyLimits):
     max_body_bytes: ByteSize = ByteSize(DEFAULT_MAX_BODY)  # 413 past it (Foglamp's 10 MiB default)
     require_api_key: bool = True  # 401 "missing API key" without Bearer or x-api-key, as Foglamp
     keep_headers: list[str] = dataclasses.field(default_factory=list)  # copied into the context
-
-
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
-
-
-def _retry_after(exc: RetryableError) -> dict[str, str]:
-    return {"Retry-After": str(max(1, math.ceil(exc.retry_after or OVERLOAD_RETRY_AFTER)))}
 
 
 class FoglampReceiver:
@@ -107,7 +106,7 @@ class FoglampReceiver:
         async def dispatch(request: web.Request) -> web.Response:
             handler = methods.get(request.method)
             if handler is None:
-                return _json(
+                return json_response(
                     404,
                     {
                         "error": f"No route for {request.method} {request.path}",
@@ -123,7 +122,7 @@ class FoglampReceiver:
         return web.Response(text="foglamp ingest")
 
     async def _health(self, request: web.Request) -> web.Response:
-        return _json(200, {"status": "ok", "buffered": self._buffered()})
+        return json_response(200, {"status": "ok", "buffered": self._buffered()})
 
     def _buffered(self) -> int:
         # Foglamp reports rows in its write buffer; the gateway's nearest equivalent is what
@@ -134,7 +133,7 @@ class FoglampReceiver:
         return int(total)
 
     async def _otlp(self, request: web.Request) -> web.Response:
-        return _json(501, {"error": "OTLP ingest not yet implemented; use POST /ingest"})
+        return json_response(501, {"error": "OTLP ingest not yet implemented; use POST /ingest"})
 
     async def _ingest(self, request: web.Request) -> web.Response:
         started = time.monotonic()
@@ -148,7 +147,7 @@ class FoglampReceiver:
     ) -> web.Response:
         # Counted in records where the body says how many, else as one (like the other receivers).
         self._t.receiver_refused.labels(self._id, "http", reason).inc(n)
-        return _json(status, body, headers)
+        return json_response(status, body, headers)
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > self._cfg.max_body_bytes:
@@ -184,14 +183,18 @@ class FoglampReceiver:
             await deliver(self._next, records, ctx, self._t, self._id)
         except Unauthenticated as exc:
             # The auth processor's texts are Foglamp's: "missing API key", "invalid or revoked API key".
-            return _json(401, {"error": str(exc)})
+            return json_response(401, {"error": str(exc)})
         except Overloaded as exc:
-            return _json(429, {"error": "rate limit exceeded"}, _retry_after(exc))
+            return json_response(
+                429, {"error": "rate limit exceeded"}, retry_after(exc.retry_after)
+            )
         except RetryableError as exc:
-            return _json(503, {"error": "service unavailable"}, _retry_after(exc))
+            return json_response(
+                503, {"error": "service unavailable"}, retry_after(exc.retry_after)
+            )
         except ConsumeError as exc:
-            return _json(400, {"error": str(exc)})
-        return _json(202, {"accepted": len(records)})
+            return json_response(400, {"error": str(exc)})
+        return json_response(202, {"accepted": len(records)})
 
 
 def _create(settings: ReceiverSettings, cfg: FoglampReceiverConfig, next_: Consumer) -> FoglampReceiver:

@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import math
 import time
 from typing import Any, Final
 
-import orjson
 from aiohttp import web
 
 from gateway.component import Consumer, Factory, ReceiverSettings
@@ -50,7 +48,15 @@ from gateway.formats.scores import scores_from_eval_scores
 from gateway.model import Record
 from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
-from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
+from gateway.receivers._http import (
+    BadEncoding,
+    BodyLimits,
+    BodyTooLarge,
+    capture_context,
+    json_response,
+    read_body,
+    retry_after,
+)
 
 DEFAULT_ENDPOINT: Final = "127.0.0.1:4100"
 MAX_EVENTS: Final = lf.MAX_EVENTS
@@ -73,14 +79,6 @@ class LumiqReceiverConfig(BodyLimits):
         if self.dedup_window < 0:
             problems.append("dedup_window: must not be negative")
         return problems
-
-
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json", headers=headers)
-
-
-def _retry_after(exc: RetryableError) -> dict[str, str]:
-    return {"Retry-After": str(max(1, math.ceil(exc.retry_after or OVERLOAD_RETRY_AFTER)))}
 
 
 class RecentIds:
@@ -142,7 +140,7 @@ class LumiqReceiver:
     ) -> web.Response:
         # One per request: refused before (or while) decoding, the number of events is unknown.
         self._t.receiver_refused.labels(self._id, "http", reason).inc()
-        return _json(status, body, headers)
+        return json_response(status, body, headers)
 
     async def _handle(self, request: web.Request) -> web.Response:
         ctx = capture_context(request, self._id, tuple(self._cfg.keep_headers))
@@ -168,17 +166,21 @@ class LumiqReceiver:
             # eval_scores also travel as scores, so a Sigil exporter sends them to scores:export.
             await deliver(self._next, fresh, ctx, self._t, self._id, scores=scores_from_eval_scores(fresh))
         except Unauthenticated:
-            return _json(401, {"error": "Invalid API key"})
+            return json_response(401, {"error": "Invalid API key"})
         except Overloaded as exc:
-            return _json(429, {"error": "Rate limit exceeded"}, _retry_after(exc))
+            return json_response(
+                429, {"error": "Rate limit exceeded"}, retry_after(exc.retry_after)
+            )
         except RetryableError as exc:
-            return _json(503, {"error": "Service unavailable"}, _retry_after(exc))
+            return json_response(
+                503, {"error": "Service unavailable"}, retry_after(exc.retry_after)
+            )
         except ConsumeError as exc:
-            return _json(400, {"error": str(exc)})
+            return json_response(400, {"error": str(exc)})
         self._recent.remember(ctx.api_key, fresh)
         if len(fresh) < len(records):
             self._t.receiver_refused.labels(self._id, "http", "duplicate").inc(len(records) - len(fresh))
-        return _json(202, {"accepted": len(records)})
+        return json_response(202, {"accepted": len(records)})
 
 
 def _create(settings: ReceiverSettings, cfg: LumiqReceiverConfig, next_: Consumer) -> LumiqReceiver:

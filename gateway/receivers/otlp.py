@@ -55,8 +55,9 @@ from gateway.formats import otlp
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record
 from gateway.processors.memory_limiter import under_pressure
-from gateway.receivers._common import deliver
+from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
+from gateway.receivers._http import retry_after as retry_after_header
 
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 DEFAULT_HTTP_ENDPOINT = "127.0.0.1:4318"
@@ -184,7 +185,7 @@ class OtlpReceiver:
             self._t.receiver_refused.labels(self._id, "grpc", "bad_input").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            response = await self._consume(request, _grpc_context(self._id, context))
+            response = await self._consume(request, grpc_context(self._id, context)[0])
         except ConsumeError as exc:
             await _abort(context, _failure(exc))
         return bytes(response.SerializeToString())
@@ -243,19 +244,6 @@ class OtlpReceiver:
         return web.Response(status=200, body=orjson.dumps(out), content_type=JSON)
 
 
-def _grpc_context(receiver: str, context: grpc.aio.ServicerContext[Any, Any]) -> Context:
-    md: dict[str, str] = {}
-    for key, value in context.invocation_metadata() or ():
-        if isinstance(value, str):
-            md.setdefault(key.lower(), value)
-    ctx = Context(receiver=receiver, transport="grpc", tenant=md.get("x-scope-orgid", "").strip())
-    scheme, _, value = md.get("authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer":
-        ctx.bearer_token = value.strip()
-    ctx.api_key = md.get("x-api-key", "")
-    return ctx
-
-
 def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
     whole = math.floor(seconds)
     return error_details_pb2.RetryInfo(
@@ -285,7 +273,7 @@ def _failure_response(as_json: bool, failure: _Failure) -> web.Response:
 
 def _status(as_json: bool, http: int, code: int, message: str, retry_after: float | None = None) -> web.Response:
     """A google.rpc.Status body in the request's encoding (OTLP/HTTP failure responses)."""
-    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else {}
+    headers = retry_after_header(retry_after) if retry_after is not None else {}
     if http == 405:
         headers["Allow"] = "POST"
     if as_json:

@@ -53,8 +53,8 @@ from gateway.formats import sigil_scores as ss
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record, Score
 from gateway.processors.memory_limiter import under_pressure
-from gateway.receivers._common import deliver
-from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
+from gateway.receivers._common import deliver, grpc_context
+from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body, retry_after
 from gateway.receivers._sigil_ratings import RatingsConfig, RatingStore, parse_page
 from gateway.telemetry import RateLimitedLog
 
@@ -377,12 +377,7 @@ class SigilReceiver:
         return handle
 
     async def _grpc(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any], route: _Route) -> bytes:
-        metadata = context.invocation_metadata() or ()
-        md: dict[str, list[str]] = {}
-        for key, value in metadata:
-            if isinstance(value, str):
-                md.setdefault(key.lower(), []).append(value)
-        ctx = _grpc_context(self._id, md)
+        ctx, md = grpc_context(self._id, context)
         try:
             ctx.tenant = self._resolve_tenant(md.get("x-scope-orgid", []))
         except Unauthenticated as exc:
@@ -409,16 +404,6 @@ class SigilReceiver:
         return route.encode_results_proto(sf.export_results(items))
 
 
-def _grpc_context(receiver: str, md: dict[str, list[str]]) -> Context:
-    ctx = Context(receiver=receiver, transport="grpc")
-    auth = (md.get("authorization") or [""])[0].strip()
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer":
-        ctx.bearer_token = value.strip()
-    ctx.api_key = (md.get("x-api-key") or [""])[0]
-    return ctx
-
-
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, text=message + "\n", content_type="text/plain", headers=headers)
 
@@ -429,7 +414,7 @@ def _http_error(exc: ConsumeError) -> web.Response:
     if isinstance(exc, BadInput):
         return _text(400, str(exc))
     if isinstance(exc, RetryableError):
-        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))}
+        headers = retry_after(exc.retry_after)
         return _text(429 if isinstance(exc, Overloaded) else 503, str(exc), headers)
     if isinstance(exc, PermanentError):
         return _text(400, str(exc))
