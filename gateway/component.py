@@ -84,11 +84,6 @@ class ReceiverSettings(CreateSettings):
     saturated: Callable[[], bool] = lambda: False
 
 
-ReceiverCreate = Callable[[ReceiverSettings, Any, Consumer], Component]
-ProcessorCreate = Callable[[CreateSettings, Any, Consumer], Processor]
-ExporterCreate = Callable[[CreateSettings, Any], Exporter]
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Factory:
     """Makes one component type. ``config_class()`` must build the defaults."""

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Awaitable
 
 import orjson
 from aiohttp import web
@@ -146,10 +147,7 @@ class Service:
                 loop.remove_signal_handler(sig)
 
 
-async def _bounded(coro: object, deadline: float, what: str) -> None:
-    import collections.abc
-
-    assert isinstance(coro, collections.abc.Awaitable)
+async def _bounded(coro: Awaitable[None], deadline: float, what: str) -> None:
     remaining = max(0.05, deadline - time.monotonic())
     try:
         await asyncio.wait_for(coro, remaining)

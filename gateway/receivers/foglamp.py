@@ -185,13 +185,9 @@ class FoglampReceiver:
             # The auth processor's texts are Foglamp's: "missing API key", "invalid or revoked API key".
             return json_response(401, {"error": str(exc)})
         except Overloaded as exc:
-            return json_response(
-                429, {"error": "rate limit exceeded"}, retry_after(exc.retry_after)
-            )
+            return json_response(429, {"error": "rate limit exceeded"}, retry_after(exc.retry_after))
         except RetryableError as exc:
-            return json_response(
-                503, {"error": "service unavailable"}, retry_after(exc.retry_after)
-            )
+            return json_response(503, {"error": "service unavailable"}, retry_after(exc.retry_after))
         except ConsumeError as exc:
             return json_response(400, {"error": str(exc)})
         return json_response(202, {"accepted": len(records)})

@@ -168,13 +168,9 @@ class LumiqReceiver:
         except Unauthenticated:
             return json_response(401, {"error": "Invalid API key"})
         except Overloaded as exc:
-            return json_response(
-                429, {"error": "Rate limit exceeded"}, retry_after(exc.retry_after)
-            )
+            return json_response(429, {"error": "Rate limit exceeded"}, retry_after(exc.retry_after))
         except RetryableError as exc:
-            return json_response(
-                503, {"error": "Service unavailable"}, retry_after(exc.retry_after)
-            )
+            return json_response(503, {"error": "Service unavailable"}, retry_after(exc.retry_after))
         except ConsumeError as exc:
             return json_response(400, {"error": str(exc)})
         self._recent.remember(ctx.api_key, fresh)
