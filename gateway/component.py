@@ -82,6 +82,9 @@ class ReceiverSettings(CreateSettings):
     listeners: Listeners
     # True while every exporter this receiver feeds is full: refuse before reading a body.
     saturated: Callable[[], bool] = lambda: False
+    # Native kinds (gateway.model.Native) every consumer downstream takes without records: the
+    # receiver may hand those on instead of records (a same-format pass-through).
+    native: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

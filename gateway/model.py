@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 class Kind(enum.StrEnum):
@@ -256,17 +256,91 @@ class Context:
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased names kept by config
 
 
-@dataclass(slots=True)
+class Native(Protocol):
+    """Items still in the wire form they arrived in, for a same-format pass-through.
+
+    A receiver hands these on instead of records only when every consumer downstream declared
+    it takes this ``kind`` as is (see ``gateway.pipeline``); anything else that asks the batch
+    for records gets them through :meth:`materialize`. Natives are shared, never modified.
+    """
+
+    @property
+    def kind(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def materialize(self) -> list[Record]: ...
+
+
 class Batch:
-    records: list[Record]
-    context: Context = field(default_factory=Context)
-    # Scores and ratings travel beside the records (a batch may carry only them). Exporters
-    # whose format has no place for them drop and count them.
-    scores: list[Score] = field(default_factory=list)
-    ratings: list[Rating] = field(default_factory=list)
+    """Records (or their :class:`Native` form) with their context, scores and ratings.
+
+    ``records`` is materialized from ``native`` on first access; from then on the records are
+    the truth (a processor may change them) and ``native`` is ``None``. Code that only counts
+    uses ``len(batch)``, which never materializes.
+    """
+
+    __slots__ = ("_records", "context", "native", "ratings", "scores")
+
+    def __init__(
+        self,
+        records: list[Record] | None = None,
+        context: Context | None = None,
+        *,
+        scores: list[Score] | None = None,
+        ratings: list[Rating] | None = None,
+        native: Native | None = None,
+    ) -> None:
+        self._records = records if records is not None or native is not None else []
+        self.native = native if records is None else None
+        self.context = context if context is not None else Context()
+        # Scores and ratings travel beside the records (a batch may carry only them). Exporters
+        # whose format has no place for them drop and count them.
+        self.scores: list[Score] = scores if scores is not None else []
+        self.ratings: list[Rating] = ratings if ratings is not None else []
+
+    @property
+    def records(self) -> list[Record]:
+        if self._records is None:
+            assert self.native is not None
+            self._records = self.native.materialize()
+            self.native = None
+        return self._records
+
+    @records.setter
+    def records(self, value: list[Record]) -> None:
+        self._records = value
+        self.native = None
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self._records) if self._records is not None else len(self.native or ())
+
+    def copy(self, *, scores: list[Score] | None = None, ratings: list[Rating] | None = None) -> Batch:
+        """A batch with its own lists over the same items (records and natives are shared)."""
+        records = None if self._records is None else list(self._records)
+        return Batch(
+            records,
+            self.context,
+            scores=list(self.scores) if scores is None else scores,
+            ratings=list(self.ratings) if ratings is None else ratings,
+            native=self.native,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Batch):
+            return NotImplemented
+        return (self.records, self.context, self.scores, self.ratings) == (
+            other.records,
+            other.context,
+            other.scores,
+            other.ratings,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclasses here
+
+    def __repr__(self) -> str:
+        form = f"native={self.native.kind}" if self.native is not None else f"records={len(self)}"
+        return f"Batch({form}, scores={len(self.scores)}, ratings={len(self.ratings)}, context={self.context!r})"
 
 
 class RatingValue(enum.StrEnum):

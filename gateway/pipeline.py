@@ -46,9 +46,9 @@ class FanOut:
         if len(self._consumers) == 1:
             await self._consumers[0].consume(batch)
             return
-        batches = [batch] + [
-            (copy.deepcopy(batch) if self._copy else _shallow_copy(batch)) for _ in self._consumers[1:]
-        ]
+        # Natives are never modified, so every branch may share them.
+        deep = self._copy and batch.native is None
+        batches = [batch] + [(copy.deepcopy(batch) if deep else batch.copy()) for _ in self._consumers[1:]]
         results = await asyncio.gather(
             *(c.consume(b) for c, b in zip(self._consumers, batches, strict=True)), return_exceptions=True
         )
@@ -60,13 +60,6 @@ class FanOut:
                 if isinstance(err, kind):
                     raise err
         raise errors[0]
-
-
-def _shallow_copy(batch: Batch) -> Batch:
-    """Own lists (a branch may filter them) over shared items: exporters do not modify items."""
-    return dataclasses.replace(
-        batch, records=list(batch.records), scores=list(batch.scores), ratings=list(batch.ratings)
-    )
 
 
 @dataclasses.dataclass
@@ -90,18 +83,24 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
     processors: list[tuple[str, ComponentId, Processor]] = []
     entries: dict[ComponentId, list[Consumer]] = {}
     fed: dict[ComponentId, list[Exporter]] = {}
+    natives: dict[ComponentId, frozenset[str]] = {}
     for name, p in cfg.service.pipelines.items():
         # Exporters take copies when a pipeline fans out to several, because an exporter may
         # hold a batch in its queue while another pipeline branch works on the same records.
         tail: Consumer = FanOut([exporters[ComponentId.parse(e)] for e in p.exporters], copy_batches=False)
+        native = _common_kinds([native_kinds(exporters[ComponentId.parse(e)]) for e in p.exporters])
         for ref in reversed(p.processors):
             pid = ComponentId.parse(ref)
             pc = cfg.processors[pid]
             proc = pc.factory.create(CreateSettings(id=pid, telemetry=telemetry, pipeline=name), pc.config, tail)
             processors.append((name, pid, proc))
             tail = proc
+            if not getattr(proc, "passes_native", False):
+                native = frozenset()
         for ref in p.receivers:
-            entries.setdefault(ComponentId.parse(ref), []).append(tail)
+            rid = ComponentId.parse(ref)
+            entries.setdefault(rid, []).append(tail)
+            natives[rid] = native if rid not in natives else natives[rid] & native
             fed.setdefault(ComponentId.parse(ref), []).extend(exporters[ComponentId.parse(e)] for e in p.exporters)
 
     listeners = Listeners(reuse_port=worker is not None)
@@ -109,7 +108,11 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
     for rid, targets in entries.items():
         rc = cfg.receivers[rid]
         settings = ReceiverSettings(
-            id=rid, telemetry=telemetry, listeners=listeners, saturated=_saturation_probe(fed[rid])
+            id=rid,
+            telemetry=telemetry,
+            listeners=listeners,
+            saturated=_saturation_probe(fed[rid]),
+            native=natives[rid],
         )
         try:
             receivers[rid] = rc.factory.create(settings, rc.config, FanOut(targets, copy_batches=True))
@@ -159,3 +162,15 @@ def _saturation_probe(exporters: list[Exporter]) -> Callable[[], bool]:
     only to answer 429 afterwards wastes the CPU the queue needs to drain."""
     probes = [p for e in exporters if (p := getattr(e, "saturated", None)) is not None]
     return lambda: any(probe() for probe in probes)
+
+
+def native_kinds(consumer: object) -> frozenset[str]:
+    """The :class:`~gateway.model.Native` kinds an exporter encodes without records."""
+    kinds: frozenset[str] = getattr(consumer, "native_kinds", frozenset())
+    return kinds
+
+
+def _common_kinds(kinds: list[frozenset[str]]) -> frozenset[str]:
+    """What every consumer of a fan-out takes: a receiver hands on natives only when all do
+    (processors that read or change records take none; ``passes_native`` ones are transparent)."""
+    return frozenset.intersection(*kinds) if kinds else frozenset()

@@ -162,7 +162,7 @@ class ExporterHelper:
 
     async def consume(self, batch: Batch) -> None:
         batch = self._supported(batch)
-        if not (batch.records or batch.scores or batch.ratings):
+        if not (len(batch) or batch.scores or batch.ratings):
             return
         if not self._accepting:
             raise Overloaded("exporter is shutting down", retry_after=QUEUE_FULL_RETRY_AFTER)
@@ -184,7 +184,7 @@ class ExporterHelper:
         for item, n in (("score", len(batch.scores) - len(scores)), ("rating", len(batch.ratings) - len(ratings))):
             if n:
                 self._t.exporter_dropped_items.labels(self._id, item, "unsupported").inc(n)
-        return dataclasses.replace(batch, scores=scores, ratings=ratings)
+        return batch.copy(scores=scores, ratings=ratings)
 
     async def _worker(self) -> None:
         assert self._queue is not None
@@ -198,7 +198,7 @@ class ExporterHelper:
                 raise
             except Exception:  # one bad batch never kills the worker
                 log.exception("exporter %s: unexpected error sending a batch", self._id)
-                self._t.exporter_failed.labels(self._id, "internal_error").inc(len(entry.batch.records))
+                self._t.exporter_failed.labels(self._id, "internal_error").inc(len(entry.batch))
                 self._queue.ack(entry)
             else:
                 if finished:
@@ -210,12 +210,12 @@ class ExporterHelper:
     async def _send_with_retry(self, batch: Batch) -> bool:
         """Sends a batch; False only when shutdown interrupted it and the persistent queue keeps
         it for the next start (the caller must not acknowledge it then)."""
-        self._t.batch_size.labels(self._id).observe(len(batch.records))
+        self._t.batch_size.labels(self._id).observe(len(batch))
         try:
             payloads = list(self._encode(batch))
         except PermanentError as exc:
             self._warn.warning("encode", "exporter %s: cannot encode batch: %s", self._id, exc)
-            self._t.exporter_failed.labels(self._id, "encode").inc(len(batch.records))
+            self._t.exporter_failed.labels(self._id, "encode").inc(len(batch))
             return True
         for i, payload in enumerate(payloads):
             outcome = await self._send_one(payload)
@@ -306,7 +306,7 @@ class ExporterHelper:
             elif left:
                 lost = 0
                 while queue.size():
-                    lost += len((await queue.get()).batch.records)
+                    lost += len((await queue.get()).batch)
                 log.warning("exporter %s: %d queued records not sent before shutdown", self._id, lost)
                 self._t.exporter_failed.labels(self._id, "shutdown").inc(lost)
             queue.close()

@@ -53,6 +53,7 @@ from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
 from gateway.formats import sigil as sf
+from gateway.formats import sigil_native as sn
 from gateway.formats import sigil_scores as ss
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
@@ -176,6 +177,8 @@ class SigilExporter:
         self._session: aiohttp.ClientSession | None = None
         self._channel: grpc.aio.Channel | None = None
         self._api = api_base_url(cfg)
+        # Over gRPC, generations a Sigil receiver kept as messages are sent as they are.
+        self.native_kinds = frozenset({sn.KIND}) if cfg.protocol == "grpc" else frozenset()
         self._helper = ExporterHelper(
             settings,
             self._encode,
@@ -215,19 +218,23 @@ class SigilExporter:
                 await channel.close()
 
     def _encode(self, batch: Batch) -> list[Payload]:
-        generations: list[Record] = []
-        steps: list[Record] = []
-        for r in batch.records:
-            if r.kind == Kind.LLM:
-                generations.append(r)
-            elif r.kind == Kind.WORKFLOW_STEP:
-                steps.append(r)
-        dropped = len(batch.records) - len(generations) - len(steps)
-        if dropped:
-            self._t.exporter_dropped.labels(self._id, "unsupported_kind").inc(dropped)
         headers = _merge_headers(self._cfg, batch.context.tenant)
         http = self._cfg.protocol == "http"
         payloads = []
+        generations: list[Record] = []
+        steps: list[Record] = []
+        native = batch.native
+        if isinstance(native, sn.SigilGenerations) and not http:
+            payloads.append(Payload(len(native), _Request(False, native.request_bytes(), headers)))
+        else:
+            for r in batch.records:
+                if r.kind == Kind.LLM:
+                    generations.append(r)
+                elif r.kind == Kind.WORKFLOW_STEP:
+                    steps.append(r)
+            dropped = len(batch.records) - len(generations) - len(steps)
+            if dropped:
+                self._t.exporter_dropped.labels(self._id, "unsupported_kind").inc(dropped)
         if generations:
             body = (
                 sf.encode_generations_json(generations)

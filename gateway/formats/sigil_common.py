@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from gateway.model import Record, Status
 
@@ -74,12 +74,23 @@ class ExportResult:
     error: str = ""
 
 
-def export_results(items: Iterable[Record | ItemError]) -> list[ExportResult]:
-    """The response entries for decoded items, in order: accepted records, rejected items."""
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def export_results(items: Iterable[_Identified]) -> list[ExportResult]:
+    """The response entries for decoded items, in order: accepted items (records, or messages on
+    the pass-through), rejected items."""
     return [
         ExportResult(item.id, False, item.error) if isinstance(item, ItemError) else ExportResult(item.id, True)
         for item in items
     ]
+
+
+def next_generation_id() -> str:
+    """The server's default id for a generation sent without one."""
+    return f"gen-{next(_generation_ids)}"
 
 
 def now_ns() -> int:
@@ -95,7 +106,7 @@ def finish_generation(record: Record, mode: int, has_model: bool, now: int | Non
     ``""`` and never trim, like the server.
     """
     if not record.id:
-        record.id = f"gen-{next(_generation_ids)}"
+        record.id = next_generation_id()
     if mode == MODE_UNSPECIFIED:
         mode = MODE_SYNC
     if not record.operation:

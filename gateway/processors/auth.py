@@ -120,6 +120,8 @@ def presented_key(ctx: Context) -> str:
 
 
 class AuthProcessor:
+    passes_native = True  # reads only the context: a pass-through may go on through it
+
     def __init__(self, settings: CreateSettings, cfg: AuthConfig, next_: Consumer) -> None:
         self._cfg = cfg
         self._next = next_
@@ -178,7 +180,7 @@ class AuthProcessor:
             batch.context.tenant = self.authenticate(batch.context)
         except Unauthenticated as exc:
             reason = "missing_key" if str(exc) == MISSING else "invalid_key"
-            self._t.processor_dropped.labels(self._id, self._pipeline, reason).inc(len(batch.records))
+            self._t.processor_dropped.labels(self._id, self._pipeline, reason).inc(len(batch))
             raise
         await self._next.consume(batch)
 

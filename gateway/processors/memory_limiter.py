@@ -80,6 +80,8 @@ class MemoryLimiterConfig:
 
 
 class MemoryLimiter:
+    passes_native = True  # counts items, never reads them
+
     def __init__(self, settings: CreateSettings, cfg: MemoryLimiterConfig, next_: Consumer) -> None:
         self._cfg = cfg
         self._next = next_
@@ -124,7 +126,7 @@ class MemoryLimiter:
 
     async def consume(self, batch: Batch) -> None:
         if self.refusing:
-            self._t.processor_dropped.labels(self._id, self._pipeline, "memory_limit").inc(len(batch.records))
+            self._t.processor_dropped.labels(self._id, self._pipeline, "memory_limit").inc(len(batch))
             raise Overloaded("memory limit reached; retry later", retry_after=RETRY_AFTER)
         await self._next.consume(batch)
 

@@ -9,7 +9,7 @@ import grpc
 
 from gateway.component import Consumer
 from gateway.errors import BadInput, ConsumeError, Overloaded, RetryableError, Unauthenticated
-from gateway.model import Batch, Context, Rating, Record, Score
+from gateway.model import Batch, Context, Native, Rating, Record, Score
 from gateway.telemetry import Telemetry
 
 
@@ -28,18 +28,19 @@ def refusal_reason(exc: ConsumeError) -> str:
 
 async def deliver(
     next_: Consumer,
-    records: list[Record],
+    records: list[Record] | None,
     ctx: Context,
     telemetry: Telemetry,
     receiver: str,
     *,
     scores: list[Score] | None = None,
     ratings: list[Rating] | None = None,
+    native: Native | None = None,
 ) -> None:
-    """Passes records (and any scores or ratings, which may come alone) on; counts every item
-    accepted or refused. Re-raises the pipeline's refusal."""
-    batch = Batch(records, ctx, scores=scores or [], ratings=ratings or [])
-    n = len(batch.records) + len(batch.scores) + len(batch.ratings)
+    """Passes records or their native form (and any scores or ratings, which may come alone) on;
+    counts every item accepted or refused. Re-raises the pipeline's refusal."""
+    batch = Batch(records, ctx, scores=scores or [], ratings=ratings or [], native=native)
+    n = len(batch) + len(batch.scores) + len(batch.ratings)
     if not n:
         return
     try:

@@ -40,15 +40,17 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from aiohttp import web
 
+from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import Consumer, Factory, ReceiverSettings
 from gateway.config import ByteSize
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import sigil as sf
+from gateway.formats import sigil_native as sn
 from gateway.formats import sigil_scores as ss
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record, Score
@@ -118,7 +120,7 @@ def tenant_error(tenant: str) -> str:
     return ""
 
 
-Items = list[Record | sf.ItemError]
+Items = list[Record | sf.ItemError] | list[pb.Generation | sf.ItemError]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -137,6 +139,19 @@ _GENERATIONS = _Route(
     sf.encode_generations_response_json,
     lambda results: sf.generations_response(results).SerializeToString(),
 )
+
+
+def _native_json(body: bytes) -> Items:
+    """Generations as messages when the fast path takes the body, else as records (the exact
+    decoder: lowerCamel names, Go's error texts)."""
+    items = sn.decode_generations_json_native(body)
+    return items if items is not None else sf.decode_generations_json(body)
+
+
+# When every consumer takes Sigil generations as they are (see gateway.formats.sigil_native).
+_GENERATIONS_NATIVE = dataclasses.replace(
+    _GENERATIONS, decode_json=_native_json, decode_proto=sn.decode_generations_grpc_native
+)
 _STEPS = _Route(
     sf.decode_workflow_steps_json,
     sf.decode_workflow_steps_grpc,
@@ -154,9 +169,10 @@ class SigilReceiver:
         self._t = settings.telemetry
         self._warn = RateLimitedLog(log)
         self._ratings = RatingStore(cfg.ratings)
+        generations = _GENERATIONS_NATIVE if sn.KIND in settings.native else _GENERATIONS
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
-            for path, route in ((GENERATIONS_PATH, _GENERATIONS), (WORKFLOW_STEPS_PATH, _STEPS)):
+            for path, route in ((GENERATIONS_PATH, generations), (WORKFLOW_STEPS_PATH, _STEPS)):
                 listener.add_route("*", path, self._http_handler(route, cfg.http), self._id)
             for path, fn in ((SCORES_PATH, self._http_scores), (RATINGS_PATH, self._http_ratings)):
                 listener.add_route("*", path, self._timed(fn, cfg.http), self._id)
@@ -166,7 +182,7 @@ class SigilReceiver:
             for package in ("sigil.v1", "agento11y.v1"):
                 g.add_service(
                     f"{package}.GenerationIngestService",
-                    {"ExportGenerations": self._grpc_handler(_GENERATIONS)},
+                    {"ExportGenerations": self._grpc_handler(generations)},
                     self._id,
                 )
                 g.add_service(
@@ -197,10 +213,14 @@ class SigilReceiver:
         return presented[0].split("|")[0]
 
     async def _deliver(self, items: Items, ctx: Context, transport: str) -> None:
-        records = [it for it in items if isinstance(it, Record)]
-        if len(records) < len(items):
-            self._t.receiver_refused.labels(self._id, transport, "validation").inc(len(items) - len(records))
-        await deliver(self._next, records, ctx, self._t, self._id)
+        accepted = [it for it in items if not isinstance(it, sf.ItemError)]
+        if len(accepted) < len(items):
+            self._t.receiver_refused.labels(self._id, transport, "validation").inc(len(items) - len(accepted))
+        if accepted and not isinstance(accepted[0], Record):
+            native = sn.SigilGenerations(cast(list[pb.Generation], accepted))
+            await deliver(self._next, None, ctx, self._t, self._id, native=native)
+            return
+        await deliver(self._next, cast(list[Record], accepted), ctx, self._t, self._id)
 
     # -- HTTP --------------------------------------------------------------------------------
 

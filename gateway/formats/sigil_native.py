@@ -1,0 +1,252 @@
+"""Sigil generations kept as protobuf messages: the pass-through that skips the record.
+
+When every consumer of a Sigil receiver is a Sigil gRPC exporter (with only processors that do
+not look at records between them), converting each generation into a
+:class:`~gateway.model.Record` and back is wasted work. The receiver then hands on the accepted
+``Generation`` messages themselves (:class:`SigilGenerations`), with the server's defaults
+applied, and the exporter serializes them as they are. Anything that needs records
+(:meth:`SigilGenerations.materialize`) gets exactly what the record decoders produce.
+
+gRPC requests are parsed by upb in C, as on the record path. Protojson bodies take a fast path:
+orjson parses the body, a short pre-pass rewrites what protobuf's constructor cannot take from
+JSON (RFC 3339 timestamps, int64 strings, base64 bytes) with the record decoder's own rules,
+and the request message is built from the dicts in C. The constructor accepts a few inputs
+protobuf-go rejects (``1`` for a bool, ``true`` for a double, a string for a repeated string
+field, a list of pairs for a map, two members of a oneof); the pre-pass refuses those. Every
+refusal, every constructor error and every lowerCamel spelling sends the body to the exact
+decoder in ``sigil_json`` instead (``None`` from :func:`decode_generations_json_native`), so
+errors keep protobuf-go's text and position, and the fast path only ever accepts bodies the
+exact decoder accepts, with the same result (``tests/test_sigil_native.py`` checks both
+directions on the fixtures, fuzzed bodies and the error corpus).
+
+Unlike the record path, the pass-through forwards what the record cannot hold (the legacy
+``cache_creation_input_tokens`` field stays field 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+import orjson
+
+from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
+from gateway.formats import sigil_common as common
+from gateway.formats.sigil_common import ItemError
+from gateway.formats.sigil_json_walk import Fail, as_bytes, as_int64, as_timestamp
+from gateway.formats.sigil_proto import _parse, generation_to_record
+from gateway.model import Record
+
+KIND: Final = "sigil.generations"
+
+_NS_PER_S: Final = 1_000_000_000
+_PAYLOADS: Final = ("text", "thinking", "tool_call", "tool_result", "media")
+_ROOT_KEYS: Final = frozenset({"generations"})
+
+
+class SigilGenerations:
+    """A batch's generations as accepted ``sigil.v1.Generation`` messages (defaults applied).
+
+    Consumers must not modify the messages: fan-out branches share them.
+    """
+
+    __slots__ = ("messages",)
+    kind: Final = KIND
+
+    def __init__(self, messages: list[pb.Generation]) -> None:
+        self.messages = messages
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def materialize(self) -> list[Record]:
+        return [generation_to_record(m) for m in self.messages]
+
+    def request_bytes(self) -> bytes:
+        """The ``ExportGenerationsRequest`` carrying these generations, serialized."""
+        return pb.ExportGenerationsRequest(generations=self.messages).SerializeToString()
+
+
+def finish_message(g: pb.Generation, now: int) -> ItemError | None:
+    """The server's defaults and checks (``sigil_common.finish_generation``) on a message.
+
+    Sets what the record path sets: the id, the mode (unspecified becomes SYNC, as the record
+    path sends it), the operation and missing timestamps; returns the rejection, if any.
+    """
+    if not g.id:
+        g.id = common.next_generation_id()
+    mode: int = g.mode
+    if mode == common.MODE_UNSPECIFIED:
+        mode = common.MODE_SYNC
+        g.mode = pb.GENERATION_MODE_SYNC
+    if not g.operation_name:
+        g.operation_name = common.OPERATION_STREAM if mode == common.MODE_STREAM else common.OPERATION_SYNC
+    if not g.HasField("started_at"):
+        g.started_at.FromNanoseconds(now)
+    if not g.HasField("completed_at"):
+        g.completed_at.FromNanoseconds(now)
+    if not g.HasField("model"):
+        return ItemError(g.id, "generation.model is required")
+    model = g.model
+    if model.provider == "":
+        return ItemError(g.id, "generation.model.provider is required")
+    if model.name == "":
+        return ItemError(g.id, "generation.model.name is required")
+    if mode != common.MODE_SYNC and mode != common.MODE_STREAM:
+        return ItemError(g.id, "generation.mode is invalid")
+    return None
+
+
+def native_from_request(
+    request: pb.ExportGenerationsRequest, *, now_ns: int | None = None
+) -> list[pb.Generation | ItemError]:
+    """Per item, in order: the defaulted message, or why the server would reject it."""
+    now = common.now_ns() if now_ns is None else now_ns
+    out: list[pb.Generation | ItemError] = []
+    for g in request.generations:
+        error = finish_message(g, now)
+        out.append(g if error is None else error)
+    return out
+
+
+def decode_generations_grpc_native(data: bytes, *, now_ns: int | None = None) -> list[pb.Generation | ItemError]:
+    """``decode_generations_grpc`` without the records; raises SigilDecodeError the same way."""
+    request = pb.ExportGenerationsRequest()
+    _parse(request, data)
+    return native_from_request(request, now_ns=now_ns)
+
+
+def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) -> list[pb.Generation | ItemError] | None:
+    """The fast path for a protojson body, or ``None``: then ``decode_generations_json`` decides
+    (it accepts lowerCamel names and words every error as protobuf-go does)."""
+    try:
+        root = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(root) is not dict or not root.keys() <= _ROOT_KEYS:
+        return None
+    generations = root.get("generations")
+    if generations is None:
+        generations = []
+    elif type(generations) is not list:
+        return None
+    try:
+        for g in generations:
+            if type(g) is not dict or not _prepare(g):
+                return None
+        request = pb.ExportGenerationsRequest(generations=generations)
+    except (Fail, TypeError, ValueError, AttributeError, OverflowError):
+        return None
+    return native_from_request(request, now_ns=now_ns)
+
+
+def messages_of(items: Iterable[pb.Generation | ItemError]) -> list[pb.Generation]:
+    return [it for it in items if not isinstance(it, ItemError)]
+
+
+# --------------------------------------------------------------------------- the pre-pass
+
+
+def _timestamp(value: Any) -> dict[str, int]:
+    seconds, nanos = divmod(as_timestamp(value), _NS_PER_S)
+    return {"seconds": seconds, "nanos": nanos}
+
+
+def _prepare(g: dict[str, Any]) -> bool:
+    """Rewrites one generation in place for the constructor; False when it must go the exact way.
+
+    Only values that are present and not null are looked at: the constructor reads None as
+    unset, as protojson reads null. Type errors the constructor raises itself (a number for a
+    string, a float for an int64, an unknown field or enum name) are left to it.
+    """
+    get = g.get
+    for key in ("started_at", "completed_at"):
+        value = get(key)
+        if value is not None:
+            g[key] = _timestamp(value)
+    usage = get("usage")
+    if usage is not None:
+        if type(usage) is not dict:
+            return False
+        for key, value in usage.items():
+            if type(value) is str and key != "input_semantics":
+                usage[key] = as_int64(value)
+    value = get("max_tokens")
+    if type(value) is str:
+        g["max_tokens"] = as_int64(value)
+    for key in ("temperature", "top_p"):
+        if type(get(key)) is bool:  # the constructor takes a bool as 1.0
+            return False
+    value = get("thinking_enabled")
+    if value is not None and type(value) is not bool:  # the constructor takes 1 as true
+        return False
+    value = get("parent_generation_ids")
+    if value is not None and type(value) is not list:  # a string would be read as its characters
+        return False
+    value = get("tags")
+    if value is not None and type(value) is not dict:  # a list of pairs would be read as a map
+        return False
+    for key in ("input", "output"):
+        messages = get(key)
+        if messages is not None:
+            if type(messages) is not list:
+                return False
+            for message in messages:
+                if type(message) is dict and not _prepare_message(message):
+                    return False
+    tools = get("tools")
+    if tools is not None:
+        if type(tools) is not list:
+            return False
+        for tool in tools:
+            if type(tool) is dict and not _prepare_tool(tool):
+                return False
+    artifacts = get("raw_artifacts")
+    if artifacts is not None:
+        if type(artifacts) is not list:
+            return False
+        for artifact in artifacts:
+            if type(artifact) is dict:
+                payload = artifact.get("payload")
+                if payload is not None:
+                    artifact["payload"] = as_bytes(payload)
+    return True
+
+
+def _prepare_message(message: dict[str, Any]) -> bool:
+    parts = message.get("parts")
+    if parts is None:
+        return True
+    if type(parts) is not list:
+        return False
+    for part in parts:
+        if type(part) is not dict or (len(part) == 1 and "text" in part):
+            continue  # the common case; a non-dict fails in the constructor
+        if sum(part.get(key) is not None for key in _PAYLOADS) > 1:
+            return False  # the constructor keeps the last oneof member; Go rejects the body
+        call = part.get("tool_call")
+        if call is not None:
+            if type(call) is not dict:
+                return False
+            payload = call.get("input_json")
+            if payload is not None:
+                call["input_json"] = as_bytes(payload)
+        result = part.get("tool_result")
+        if result is not None:
+            if type(result) is not dict:
+                return False
+            payload = result.get("content_json")
+            if payload is not None:
+                result["content_json"] = as_bytes(payload)
+            flag = result.get("is_error")
+            if flag is not None and type(flag) is not bool:
+                return False
+    return True
+
+
+def _prepare_tool(tool: dict[str, Any]) -> bool:
+    schema = tool.get("input_schema_json")
+    if schema is not None:
+        tool["input_schema_json"] = as_bytes(schema)
+    flag = tool.get("deferred")
+    return flag is None or type(flag) is bool
