@@ -63,8 +63,34 @@ class SigilGenerations:
         return [generation_to_record(m) for m in self.messages]
 
     def request_bytes(self) -> bytes:
-        """The ``ExportGenerationsRequest`` carrying these generations, serialized."""
-        return pb.ExportGenerationsRequest(generations=self.messages).SerializeToString()
+        """The ``ExportGenerationsRequest`` carrying these generations, serialized.
+
+        Framed by hand (field 1, length-delimited, per message): the same bytes as building the
+        request, without copying every message into it first (twice as fast).
+        """
+        out: list[bytes] = []
+        append = out.append
+        for message in self.messages:
+            data = message.SerializeToString()
+            append(_GENERATIONS_TAG)
+            append(_varint(len(data)))
+            append(data)
+        return b"".join(out)
+
+
+_GENERATIONS_TAG: Final = b"\n"  # field 1, wire type 2
+_SMALL_VARINTS: Final = tuple(bytes((n,)) for n in range(128))
+
+
+def _varint(n: int) -> bytes:
+    if n < 128:
+        return _SMALL_VARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 def finish_message(g: pb.Generation, now: int) -> ItemError | None:

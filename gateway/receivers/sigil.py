@@ -169,7 +169,10 @@ class SigilReceiver:
         self._t = settings.telemetry
         self._warn = RateLimitedLog(log)
         self._ratings = RatingStore(cfg.ratings)
-        generations = _GENERATIONS_NATIVE if sn.KIND in settings.native else _GENERATIONS
+        generations = _GENERATIONS
+        if sn.KIND in settings.native:
+            generations = _GENERATIONS_NATIVE
+            log.info("%s: generations pass through as protobuf messages (every consumer takes them)", self._id)
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
             for path, route in ((GENERATIONS_PATH, generations), (WORKFLOW_STEPS_PATH, _STEPS)):

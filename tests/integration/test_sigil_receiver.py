@@ -17,6 +17,7 @@ import zstandard
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.service import Service
 from tests.conftest import StartGateway, grpc_port, http_port
+from tests.fakes import FakeSigilBackend
 
 GOOD = {
     "id": "g1",
@@ -27,7 +28,12 @@ GOOD = {
 }
 
 
-def _config(tmp_path: Any, **receiver: Any) -> dict[str, Any]:
+def _config(tmp_path: Any, backend: FakeSigilBackend | None = None, **receiver: Any) -> dict[str, Any]:
+    """Records to a file exporter; with a backend, the pass-through to a Sigil gRPC exporter
+    (generations stay messages): clients must not see a difference."""
+    exporters: dict[str, Any] = {"file": {"path": str(tmp_path / "out.jsonl")}}
+    if backend is not None:
+        exporters = {"sigil": {"endpoint": f"http://127.0.0.1:{backend.grpc_port}"}}
     return {
         "receivers": {
             "sigil": {
@@ -40,14 +46,16 @@ def _config(tmp_path: Any, **receiver: Any) -> dict[str, Any]:
                 **receiver,
             }
         },
-        "exporters": {"file": {"path": str(tmp_path / "out.jsonl")}},
-        "service": {"pipelines": {"p": {"receivers": ["sigil"], "exporters": ["file"]}}},
+        "exporters": exporters,
+        "service": {"pipelines": {"p": {"receivers": ["sigil"], "exporters": list(exporters)}}},
     }
 
 
-@pytest.fixture
-async def gateway(start_gateway: StartGateway, tmp_path: Any) -> Service:
-    return await start_gateway(_config(tmp_path))
+@pytest.fixture(params=["records", "passthrough"])
+async def gateway(
+    request: pytest.FixtureRequest, start_gateway: StartGateway, sigil_backend: FakeSigilBackend, tmp_path: Any
+) -> Service:
+    return await start_gateway(_config(tmp_path, sigil_backend if request.param == "passthrough" else None))
 
 
 @pytest.fixture
@@ -199,10 +207,11 @@ async def test_grpc_partial_success_and_garbage(gateway: Service, package: str) 
     await channel.close()
 
 
-async def test_records_reach_the_file_exporter(
-    gateway: Service, http: tuple[aiohttp.ClientSession, str], tmp_path: Any
-) -> None:
-    status, _ = await _post(http, orjson.dumps({"generations": [GOOD]}))
+async def test_records_reach_the_file_exporter(start_gateway: StartGateway, tmp_path: Any) -> None:
+    gateway = await start_gateway(_config(tmp_path))
+    url = f"http://127.0.0.1:{http_port(gateway)}/api/v1/generations:export"
+    async with aiohttp.ClientSession() as session:
+        status, _ = await _post((session, url), orjson.dumps({"generations": [GOOD]}))
     assert status == 202
     await gateway.shutdown()  # drains the file exporter's queue
     lines = (tmp_path / "out.jsonl").read_bytes().splitlines()

@@ -1,0 +1,261 @@
+"""The Sigil pass-through decoders agree with the record decoders on every body.
+
+The fast protojson path may decline a body (``None``: the exact decoder then decides), but
+whatever it accepts must give the records, item errors and results the exact decoder gives,
+and it must never accept a body the exact decoder rejects. Checked on the wire sheet's cases,
+the inputs protobuf's constructor is lenient about, generated generations and mutated bodies.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+import pytest
+from google.protobuf import json_format
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
+from gateway.formats import sigil, sigil_common
+from gateway.formats import sigil_native as sn
+from gateway.formats.sigil import ItemError, SigilDecodeError
+from gateway.model import Record
+from tests.formats.sigil_fixtures import NOW_NS, rich_generation
+from tests.test_fuzz import mutated
+
+MODEL = {"provider": "openai", "name": "gpt-5"}
+
+
+def _fresh_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sigil_common, "_generation_ids", itertools.count(1))
+
+
+def _as_records(items: list[pb.Generation | ItemError]) -> list[Record | ItemError]:
+    return [it if isinstance(it, ItemError) else sigil.generation_to_record(it) for it in items]
+
+
+def agree(body: bytes) -> bool:
+    """Asserts the fast path agrees with the exact decoder; True when it took the body."""
+    with pytest.MonkeyPatch.context() as mp:
+        _fresh_ids(mp)
+        try:
+            exact: list[Record | ItemError] | None = sigil.decode_generations_json(body, now_ns=NOW_NS)
+        except SigilDecodeError:
+            exact = None
+        _fresh_ids(mp)
+        native = sn.decode_generations_json_native(body, now_ns=NOW_NS)
+    if exact is None:
+        assert native is None, body
+        return False
+    if native is None:
+        return False
+    assert _as_records(native) == exact, body
+    assert sigil.export_results(native) == sigil.export_results(exact)
+    # What the exporter sends decodes to the same records.
+    sent = sn.SigilGenerations(sn.messages_of(native)).request_bytes()
+    assert sigil.decode_generations_grpc(sent) == [it for it in exact if isinstance(it, Record)]
+    return True
+
+
+def body_of(*generations: dict[str, Any]) -> bytes:
+    return orjson.dumps({"generations": list(generations)})
+
+
+def sdk_body(camel: bool = False) -> bytes:
+    request = pb.ExportGenerationsRequest(generations=[rich_generation(), rich_generation()])
+    request.generations[1].id = ""  # defaulted by the server rules
+    request.generations[1].ClearField("started_at")
+    return json_format.MessageToJson(request, preserving_proto_field_name=not camel).encode()
+
+
+def test_sdk_shaped_bodies_take_the_fast_path() -> None:
+    assert agree(sdk_body())
+    assert agree(b"{}") and agree(b'{"generations":[]}') and agree(b'{"generations":null}')
+    text = {"role": "MESSAGE_ROLE_USER", "parts": [{"text": "hi"}]}
+    assert agree(body_of({"model": MODEL, "input": [text], "usage": {"input_tokens": "12"}}))
+
+
+def test_lower_camel_names_go_the_exact_way() -> None:
+    body = sdk_body(camel=True)
+    assert sn.decode_generations_json_native(body) is None
+    assert not agree(body)  # and the exact decoder takes it
+
+
+def test_per_item_rules_and_defaults_match() -> None:
+    items: list[dict[str, Any]] = [
+        {"id": "a", "model": MODEL},
+        {"model": MODEL, "mode": "GENERATION_MODE_STREAM"},
+        {"id": "b"},
+        {"id": "c", "model": {"provider": "p"}},
+        {"id": "d", "model": {"name": "n"}},
+        {"id": "e", "model": {}},
+        {"id": "f", "model": MODEL, "mode": 7},
+        {"id": "g", "model": MODEL, "operation_name": "custom", "started_at": "2026-01-01T00:00:00Z"},
+        {"id": "h", "model": None},
+    ]
+    assert agree(body_of(*items))
+
+
+# Values protobuf's constructor would take where protobuf-go refuses the body (or reads it
+# otherwise): the fast path must decline every one of them.
+LENIENT = [
+    {"thinking_enabled": 1},
+    {"thinking_enabled": 0},
+    {"temperature": True},
+    {"top_p": False},
+    {"parent_generation_ids": "abc"},
+    {"parent_generation_ids": {"a": 1}},
+    {"tags": [["a", "b"]]},
+    {"tags": ["ab"]},
+    {"output": [{"parts": [{"text": "a", "thinking": "b"}]}]},
+    {"output": [{"parts": [{"tool_call": {}, "text": ""}]}]},
+    {"output": [{"parts": [{"tool_result": {"is_error": 1}}]}]},
+    {"tools": [{"name": "t", "deferred": 1}]},
+    {"input": "x"},
+    {"usage": [1]},
+]
+
+
+@pytest.mark.parametrize("fields", LENIENT)
+def test_constructor_leniencies_are_declined(fields: dict[str, Any]) -> None:
+    body = body_of({"model": MODEL, **fields})
+    assert sn.decode_generations_json_native(body) is None
+    with pytest.raises(SigilDecodeError):
+        sigil.decode_generations_json(body)
+
+
+# The wire sheet's value forms (see test_sigil_json), valid and invalid, field by field.
+VARIANTS: dict[str, list[Any]] = {
+    "max_tokens": [12, "12", 1e3, "1e3", "1.50e1", 1.0, "-0", "-12", 2**63 - 1, str(-(2**63)), "1.5", " 12", "012"],
+    "usage": [
+        {"input_tokens": "12", "output_tokens": 3, "cache_creation_input_tokens": "4"},
+        {"input_tokens": 2**63},
+        {"input_tokens": True},
+        {"input_semantics": "TOKEN_INPUT_SEMANTICS_INCLUSIVE", "total_tokens": "0x10"},
+        {"input_semantics": 1, "reasoning_tokens": None},
+        {"inputTokens": "1"},
+        {"bogus": 1},
+        {},
+    ],
+    "mode": ["GENERATION_MODE_STREAM", 2, 2.0, "SYNC", "2", True, 2.5, 2**31, 0, None],
+    "temperature": [0.5, 1, "0.5", "NaN", "Infinity", "nan", "1e400", 1e300, None],
+    "started_at": [
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T09:00:00.123456789+05:30",
+        "2026-11-23T09:00:00-24:00",
+        "0001-01-01T00:00:00Z",
+        "2026-02-30T00:00:00Z",
+        "2026-11-23 09:00:00Z",
+        "2026-11-23T09:00:00.1234567890Z",
+        1700000000,
+        None,
+    ],
+    "metadata": [{"s": "x", "n": 1.5, "i": 3, "b": True, "z": None, "l": [1, {"d": [None]}]}, {"big": 2**60}, [1], "x"],
+    "tags": [{"a": "b"}, {"a": None}, {"a": 1}, {}, None],
+    "output": [
+        [{"role": "MESSAGE_ROLE_ASSISTANT", "parts": [{"text": "x"}, {"thinking": "t"}]}],
+        [{"parts": [{"tool_call": {"id": "c", "name": "n", "input_json": "eyJhIjoxfQ=="}}]}],
+        [{"parts": [{"tool_call": {"input_json": "eyJhIjoxfQ"}}]}],
+        [{"parts": [{"tool_call": {"input_json": "-_-_"}}]}],
+        [{"parts": [{"tool_call": {"input_json": "not base64!"}}]}],
+        [{"parts": [{"tool_result": {"content_json": "e30=", "is_error": True, "content": "c"}}]}],
+        [{"parts": [{"text": None, "thinking": "t"}]}],
+        [{"parts": [{"metadata": {"provider_type": "x"}, "text": "y"}]}],
+        [{"parts": [{"media": {"kind": "image", "url": "u"}}]}],
+        [{"parts": [None]}],
+        [{"parts": [{}]}],
+        [{"role": "MESSAGE_ROLE_NOPE"}],
+        [None],
+        {},
+    ],
+    "tools": [[{"name": "t", "input_schema_json": "e30=", "deferred": True}], [{"input_schema_json": "%%"}]],
+    "raw_artifacts": [[{"kind": "ARTIFACT_KIND_REQUEST", "payload": "e30="}], [{"kind": 9, "payload": 5}]],
+    "parent_generation_ids": [["a", "b"], [None], [], None],
+    "thinking_enabled": [True, False, None, "true"],
+    "id": ["x", "", 5, None, {}],
+    "model": [MODEL, "x", [], None],
+}
+
+
+@pytest.mark.parametrize(("field", "value"), [(f, v) for f, values in VARIANTS.items() for v in values])
+def test_every_value_form_agrees(field: str, value: Any) -> None:
+    agree(body_of({"model": MODEL, field: value}))
+
+
+def test_body_level_errors_go_the_exact_way() -> None:
+    for body in (b"", b"[]", b"null", b'{"generations":{}}', b'{"foo":1}', b'{"generations":[1]}', b"{} {}"):
+        assert not agree(body)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in VARIANTS.items()}))
+def test_generated_generations_agree(generation: dict[str, Any]) -> None:
+    agree(body_of(generation, {"id": "fixed", "model": MODEL}))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(sdk_body()))
+def test_mutated_bodies_agree(body: bytes) -> None:
+    agree(body)
+
+
+# --------------------------------------------------------------------------- gRPC
+
+
+def _grpc_agree(data: bytes) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        _fresh_ids(mp)
+        try:
+            exact: list[Record | ItemError] | None = sigil.decode_generations_grpc(data, now_ns=NOW_NS)
+        except SigilDecodeError:
+            exact = None
+        _fresh_ids(mp)
+        try:
+            native: list[pb.Generation | ItemError] | None = sn.decode_generations_grpc_native(data, now_ns=NOW_NS)
+        except SigilDecodeError:
+            native = None
+    assert (exact is None) == (native is None)
+    if exact is not None and native is not None:
+        assert _as_records(native) == exact
+
+
+def test_grpc_pass_through_agrees() -> None:
+    generations = [rich_generation() for _ in range(6)]
+    generations[1].id = ""
+    generations[2].mode = pb.GENERATION_MODE_UNSPECIFIED
+    generations[2].operation_name = ""
+    generations[3].ClearField("started_at")
+    generations[3].ClearField("completed_at")
+    generations[4].ClearField("model")
+    generations[5].mode = 9  # type: ignore[assignment]
+    _grpc_agree(pb.ExportGenerationsRequest(generations=generations).SerializeToString())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(pb.ExportGenerationsRequest(generations=[rich_generation()]).SerializeToString()))
+def test_mutated_grpc_bodies_agree(data: bytes) -> None:
+    _grpc_agree(data)
+
+
+# --------------------------------------------------------------------------- sending
+
+
+@pytest.mark.parametrize("text_size", [0, 50, 200, 20_000, 3_000_000])
+def test_request_bytes_are_the_request_message(text_size: int) -> None:
+    messages = [rich_generation(), pb.Generation(id="x", system_prompt="s" * text_size)]
+    expected = pb.ExportGenerationsRequest(generations=messages).SerializeToString()
+    assert sn.SigilGenerations(messages).request_bytes() == expected
+
+
+def test_the_legacy_cache_field_passes_through_unchanged() -> None:
+    body = body_of({"id": "a", "model": MODEL, "usage": {"cache_creation_input_tokens": "7"}})
+    items = sn.decode_generations_json_native(body)
+    assert items is not None
+    sent = pb.ExportGenerationsRequest.FromString(sn.SigilGenerations(sn.messages_of(items)).request_bytes())
+    usage = sent.generations[0].usage
+    assert usage.cache_creation_input_tokens == 7 and usage.cache_write_input_tokens == 0
+    # The record path moves it to field 5; both read back as the same record.
+    (record,) = sn.SigilGenerations(sn.messages_of(items)).materialize()
+    assert record.usage.cache_write_input_tokens == 7
