@@ -217,7 +217,7 @@ def dropped(service: Service, exporter: str, reason: str) -> float:
 
 
 @pytest.mark.parametrize(("source", "target"), PAIRS, indirect=["target"], ids=[f"{a}-to-{b}" for a, b in PAIRS])
-async def test_pair_through_a_running_gateway(start_gateway: StartGateway, source: str, target: Target) -> None:
+async def test_pair_through_a_running_gateway(target: Target, start_gateway: StartGateway, source: str) -> None:
     src = SOURCES[source]
     service = await start_gateway(
         {

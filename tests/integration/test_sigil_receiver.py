@@ -53,7 +53,7 @@ def _config(tmp_path: Any, backend: FakeSigilBackend | None = None, **receiver: 
 
 @pytest.fixture(params=["records", "passthrough"])
 async def gateway(
-    request: pytest.FixtureRequest, start_gateway: StartGateway, sigil_backend: FakeSigilBackend, tmp_path: Any
+    request: pytest.FixtureRequest, sigil_backend: FakeSigilBackend, start_gateway: StartGateway, tmp_path: Any
 ) -> Service:
     return await start_gateway(_config(tmp_path, sigil_backend if request.param == "passthrough" else None))
 
