@@ -146,3 +146,68 @@ def test_genai_usage_translation() -> None:
     usage = genai_usage(Usage(input_tokens=5, cache_read_input_tokens=7, cache_write_input_tokens=1, output_tokens=0))
     assert usage is not None
     assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (13, 7, 1)
+
+
+# --------------------------------------------------------------------------- the linear cache
+
+
+def _reference(table: PriceTable, provider: str, model: str, usage: Usage, start_ns: int) -> float | None:
+    """What genai-prices' calc_price says, bypassing the rate cache."""
+    found = table.lookup(provider, model)
+    if found is None:  # a model whose own id does not match its match rules
+        return None
+    counts = genai_usage(usage)
+    assert counts is not None
+    when = pricing._EPOCH + pricing.timedelta(microseconds=start_ns // 1000)
+    return pricing._calc(found[0], found[1], counts, when).usd
+
+
+USAGES = [
+    Usage(input_tokens=812, output_tokens=143, cache_read_input_tokens=512),
+    Usage(input_tokens=1000, cache_read_input_tokens=200, output_tokens=500, input_includes_cache=True),
+    Usage(input_tokens=1, output_tokens=0),
+    Usage(input_tokens=0, output_tokens=7, reasoning_tokens=5),
+    Usage(input_tokens=90_000, cache_write_input_tokens=150_000, output_tokens=30_000, web_search_count=2),
+    Usage(input_tokens=1_500_000, output_tokens=64_000, reasoning_tokens=10_000),  # past every input tier
+]
+TIMES = [1_700_000_000_000_000_000, T0_NS, T0_NS + 13 * 3600 * 10**9]  # 2023, 2026 10:00Z, 23:00Z
+
+
+def test_every_model_prices_as_calc_price_does() -> None:
+    """The rates read from calc_price reproduce it for every model of the bundled table, at
+    several dates and times of day; tiered or otherwise non-linear prices must fall back."""
+    table = PriceTable()
+    snapshot = table._table()
+    checked = fell_back = 0
+    for provider in snapshot.providers:
+        for model in provider.models:
+            for start_ns in TIMES:
+                for usage in USAGES:
+                    expected = _reference(table, provider.id, model.id, usage, start_ns)
+                    got = table.price(provider.id, model.id, usage, start_ns=start_ns).usd
+                    if expected is None:
+                        assert got is None, (provider.id, model.id, usage)
+                    else:
+                        assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), (provider.id, model.id, usage)
+                    checked += 1
+    fell_back = sum(1 for _, rates in table._linear.values() if rates is None)
+    assert checked > 5000
+    assert fell_back > 0  # tiered prices exist in the table and were recognised as such
+
+
+def test_rates_are_read_once_per_price_list(table: PriceTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    original = pricing._calc_decimal
+
+    def counting(*args: Any) -> Any:
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(pricing, "_calc_decimal", counting)
+    for i in range(50):
+        table.price("openai", "gpt-4o", Usage(input_tokens=100 + i, output_tokens=i), start_ns=T0_NS)
+    probes = len(calls)
+    assert 0 < probes <= 12  # the probes and the mixed checks, once
+    # Counts outside the linear region still go to calc_price.
+    table.price("openai", "gpt-4o", Usage(input_tokens=10, cache_read_input_tokens=50, input_includes_cache=True))
+    assert len(calls) == probes + 1
