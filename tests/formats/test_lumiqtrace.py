@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.formats import lumiqtrace as lf
 from gateway.formats.lumiqtrace import (
     EVENT_ID_NAMESPACE,
     LumiqValidationError,
@@ -487,3 +489,26 @@ def test_any_body_is_either_records_or_a_validation_error(lines: list[bytes]) ->
         decode_ndjson(body)
     except LumiqValidationError as exc:
         assert str(exc).startswith(("line ", "Max "))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=-62135596800 * 10**9, max_value=253402300799 * 10**9 + 999_999_999))
+def test_timestamps_are_the_datetime_rendering(ns: int) -> None:
+    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ns // 1_000_000)
+    assert lf._iso_ms(ns) == when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+@pytest.mark.parametrize("ns", [-62135596801 * 10**9, 253402300800 * 10**9])
+def test_timestamps_outside_the_calendar_overflow(ns: int) -> None:
+    with pytest.raises(OverflowError):
+        lf._iso_ms(ns)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_derived_event_ids_are_uuid5(name: str) -> None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # lone surrogates cannot be hashed either way
+    assert lf._uuid5(name) == str(uuid.uuid5(lf.EVENT_ID_NAMESPACE, name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -158,7 +159,7 @@ def _reference(table: PriceTable, provider: str, model: str, usage: Usage, start
         return None
     counts = genai_usage(usage)
     assert counts is not None
-    when = pricing._EPOCH + pricing.timedelta(microseconds=start_ns // 1000)
+    when = pricing._EPOCH + timedelta(microseconds=start_ns // 1000)
     return pricing._calc(found[0], found[1], counts, when).usd
 
 
