@@ -271,6 +271,14 @@ class Native(Protocol):
 
     def materialize(self) -> list[Record]: ...
 
+    def join(self, others: list[Native]) -> Native:
+        """These items followed by those of ``others`` (natives of the same kind)."""
+        ...
+
+    def chunks(self, size: int) -> list[Native]:
+        """The items in order, in natives of at most ``size`` items."""
+        ...
+
 
 class Batch:
     """Records (or their :class:`Native` form) with their context, scores and ratings.

@@ -35,7 +35,7 @@ from gateway.formats import sigil_common as common
 from gateway.formats.sigil_common import ItemError
 from gateway.formats.sigil_json_walk import Fail, as_bytes, as_int64, as_timestamp
 from gateway.formats.sigil_proto import _parse, generation_to_record
-from gateway.model import Record
+from gateway.model import Native, Record
 
 KIND: Final = "sigil.generations"
 
@@ -61,6 +61,17 @@ class SigilGenerations:
 
     def materialize(self) -> list[Record]:
         return [generation_to_record(m) for m in self.messages]
+
+    def join(self, others: list[Native]) -> SigilGenerations:
+        messages = list(self.messages)
+        for other in others:
+            assert isinstance(other, SigilGenerations)
+            messages.extend(other.messages)
+        return SigilGenerations(messages)
+
+    def chunks(self, size: int) -> list[Native]:
+        m = self.messages
+        return [SigilGenerations(m[i : i + size]) for i in range(0, len(m), size)]
 
     def request_bytes(self) -> bytes:
         """The ``ExportGenerationsRequest`` carrying these generations, serialized.

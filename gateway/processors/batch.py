@@ -32,7 +32,7 @@ import logging
 from gateway.component import Consumer, CreateSettings, Factory
 from gateway.config import Duration
 from gateway.errors import ConsumeError, Overloaded
-from gateway.model import Batch, Context, Rating, Record, Score
+from gateway.model import Batch, Context, Native, Rating, Record, Score
 from gateway.telemetry import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -71,16 +71,33 @@ class BatchConfig:
 class _Pending:
     context: Context
     records: list[Record] = dataclasses.field(default_factory=list)
+    # Batches that arrived as natives of one kind, kept so while no records are pending (a
+    # same-format pass-through stays one through the batch processor).
+    natives: list[Native] = dataclasses.field(default_factory=list)
     scores: list[Score] = dataclasses.field(default_factory=list)
     ratings: list[Rating] = dataclasses.field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
 
     def size(self) -> int:
         # Scores and ratings count like records: each is one item to buffer and send.
-        return len(self.records) + len(self.scores) + len(self.ratings)
+        return len(self.records) + sum(len(n) for n in self.natives) + len(self.scores) + len(self.ratings)
+
+    def add(self, batch: Batch) -> None:
+        native = batch.native
+        if native is not None and not self.records and all(n.kind == native.kind for n in self.natives):
+            self.natives.append(native)
+        else:
+            for n in self.natives:  # a mix: everything as records, in arrival order
+                self.records.extend(n.materialize())
+            self.natives.clear()
+            self.records.extend(batch.records)
+        self.scores.extend(batch.scores)
+        self.ratings.extend(batch.ratings)
 
 
 class BatchProcessor:
+    passes_native = True  # groups natives of one kind without reading them
+
     def __init__(self, settings: CreateSettings, cfg: BatchConfig, next_: Consumer) -> None:
         self._cfg = cfg
         self._next = next_
@@ -103,7 +120,7 @@ class BatchProcessor:
     async def consume(self, batch: Batch) -> None:
         if self._closed:
             raise Overloaded("batch processor is shutting down", retry_after=1.0)
-        n = len(batch.records) + len(batch.scores) + len(batch.ratings)
+        n = len(batch) + len(batch.scores) + len(batch.ratings)
         if self._buffered + n > self._cfg.max_buffered_records:
             raise Overloaded(f"batch processor {self._id} buffer is full", retry_after=1.0)
         key = self._key(batch.context)
@@ -127,9 +144,7 @@ class BatchProcessor:
             self._pending[key] = pending
             loop = asyncio.get_running_loop()
             pending.timer = loop.call_later(float(self._cfg.timeout), self._flush_later, key)
-        pending.records.extend(batch.records)
-        pending.scores.extend(batch.scores)
-        pending.ratings.extend(batch.ratings)
+        pending.add(batch)
         self._buffered += n
         if pending.size() >= self._cfg.send_batch_size:
             self._flush_later(key)
@@ -144,22 +159,27 @@ class BatchProcessor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _chunks(self, records: list[Record]) -> list[list[Record]]:
+    def _chunks(self, pending: _Pending) -> list[Batch]:
         size = self._cfg.send_batch_max_size
+        if pending.natives:
+            first, rest = pending.natives[0], pending.natives[1:]
+            native = first.join(rest) if rest else first
+            parts = native.chunks(size) if size and len(native) > size else [native]
+            return [Batch(None, pending.context, native=part) for part in parts]
+        records = pending.records
         if not size or len(records) <= size:
-            return [records]
-        return [records[i : i + size] for i in range(0, len(records), size)]
+            return [Batch(records, pending.context)]
+        return [Batch(records[i : i + size], pending.context) for i in range(0, len(records), size)]
 
     async def _send(self, pending: _Pending) -> None:
-        chunks = self._chunks(pending.records)
+        chunks = self._chunks(pending)
         try:
-            for i, chunk in enumerate(chunks):
-                batch = Batch(chunk, pending.context)
+            for i, batch in enumerate(chunks):
                 if i == len(chunks) - 1:
                     # Scores ride with the last records, so no exporter sends a score before
                     # the generation it scores (Sigil rejects a score for an unknown generation).
                     batch.scores, batch.ratings = pending.scores, pending.ratings
-                n = len(chunk) + len(batch.scores) + len(batch.ratings)
+                n = len(batch) + len(batch.scores) + len(batch.ratings)
                 try:
                     await self._next.consume(batch)
                 except ConsumeError as exc:

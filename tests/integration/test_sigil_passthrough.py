@@ -84,7 +84,7 @@ async def _send_grpc(port: int) -> None:
         ({"auth": {"api_keys": [{"key": "k", "tenant": "t"}]}}, False, "grpc", True),
         ({"memory_limiter": {"limit_mib": 4096}}, False, "grpc", True),
         ({"content": {"mode": "metadata_only"}}, False, "grpc", False),
-        ({"batch": {"timeout": "10ms"}}, False, "grpc", False),
+        ({"batch": {"timeout": "10ms"}}, False, "grpc", True),
         ({}, True, "grpc", False),
         ({}, False, "http", False),
     ],

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import Duration, load
 from gateway.errors import ConfigError, Overloaded, Unauthenticated
+from gateway.formats.sigil_native import SigilGenerations
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Status
 from gateway.processors.auth import ApiKey, AuthConfig, AuthProcessor, KeyTable
 from gateway.processors.batch import BatchConfig, BatchProcessor
@@ -231,6 +233,36 @@ async def test_batch_bounds() -> None:
         await proc.consume(Batch([Record()] * 6, Context(headers={"x-team": "a"})))
     await proc.shutdown()
     assert sum(len(b.records) for b in sink.batches) == 5
+
+
+def _native(*ids: str) -> SigilGenerations:
+    model = pb.ModelRef(provider="p", name="m")
+    return SigilGenerations([pb.Generation(id=i, model=model) for i in ids])
+
+
+async def test_batch_keeps_natives_of_one_kind_and_chunks_them() -> None:
+    sink = Sink()
+    proc = BatchProcessor(
+        _settings("batch"), BatchConfig(send_batch_size=5, send_batch_max_size=4, timeout=Duration(10.0)), sink
+    )
+    await proc.consume(Batch(None, Context(tenant="a"), native=_native("1", "2", "3")))
+    await proc.consume(Batch(None, Context(tenant="a"), native=_native("4", "5", "6")))
+    await asyncio.sleep(0.01)
+    assert [len(b) for b in sink.batches] == [4, 2]
+    assert all(b.native is not None for b in sink.batches)  # still messages: nothing materialized
+    assert [r.id for b in sink.batches for r in b.records] == ["1", "2", "3", "4", "5", "6"]
+    await proc.shutdown()
+
+
+async def test_batch_mixing_natives_and_records_keeps_the_order() -> None:
+    sink = Sink()
+    proc = BatchProcessor(_settings("batch"), BatchConfig(send_batch_size=10, timeout=Duration(10.0)), sink)
+    await proc.consume(Batch(None, Context(), native=_native("1", "2")))
+    await proc.consume(Batch([Record(id="r")], Context()))
+    await proc.consume(Batch(None, Context(), native=_native("3")))
+    await proc.shutdown()
+    (batch,) = sink.batches
+    assert batch.native is None and [r.id for r in batch.records] == ["1", "2", "r", "3"]
 
 
 # -- memory limiter -------------------------------------------------------------------------
