@@ -279,6 +279,10 @@ class Native(Protocol):
         """The items in order, in natives of at most ``size`` items."""
         ...
 
+    def to_bytes(self) -> bytes:
+        """The items serialized (a persistent queue stores them so); see the kind's decoder."""
+        ...
+
 
 class Batch:
     """Records (or their :class:`Native` form) with their context, scores and ratings.

@@ -24,12 +24,20 @@ import os
 import re
 import sqlite3
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Final, Protocol
 
 import orjson
+from google.protobuf.message import DecodeError
 
 from gateway.formats import record as record_json
-from gateway.model import Batch, Context, Rating, Score
+from gateway.formats import sigil_native
+from gateway.model import Batch, Context, Native, Rating, Record, Score
+
+# Native kinds stored as they are (see Batch.native), and how to read them back.
+NATIVE_DECODERS: Final[dict[str, Callable[[bytes], Native]]] = {
+    sigil_native.KIND: sigil_native.SigilGenerations.from_bytes,
+}
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +109,11 @@ def encode_batch(batch: Batch) -> bytes:
         head["scores"] = batch.scores
     if batch.ratings:
         head["ratings"] = batch.ratings
+    native = batch.native
+    if native is not None and native.kind in NATIVE_DECODERS:
+        # A pass-through batch stays in its wire form on disk too (no records to build).
+        head["native"] = native.kind
+        return orjson.dumps(head) + b"\n" + native.to_bytes()
     return orjson.dumps(head) + b"\n" + record_json.dumps_lines(batch.records)
 
 
@@ -109,7 +122,15 @@ def decode_batch(data: bytes) -> Batch:
     try:
         head, _, rest = data.partition(b"\n")
         ctx = orjson.loads(head)
-        records = [record_json.from_dict(orjson.loads(line)) for line in rest.splitlines() if line]
+        native: Native | None = None
+        records: list[Record] | None = None
+        if "native" in ctx:
+            kind = str(ctx["native"])
+            if kind not in NATIVE_DECODERS:
+                raise ValueError(f"unknown native kind {kind!r}")
+            native = NATIVE_DECODERS[kind](rest)
+        else:
+            records = [record_json.from_dict(orjson.loads(line)) for line in rest.splitlines() if line]
         context = Context(
             receiver=str(ctx["receiver"]),
             transport=str(ctx["transport"]),
@@ -118,9 +139,9 @@ def decode_batch(data: bytes) -> Batch:
         )
         scores = [record_json.build(Score, item) for item in ctx.get("scores", [])]
         ratings = [record_json.build(Rating, item) for item in ctx.get("ratings", [])]
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError, DecodeError) as exc:
         raise ValueError(f"corrupt queue entry: {exc}") from None
-    return Batch(records, context, scores=scores, ratings=ratings)
+    return Batch(records, context, scores=scores, ratings=ratings, native=native)
 
 
 _SCHEMA = """

@@ -73,6 +73,14 @@ class SigilGenerations:
         m = self.messages
         return [SigilGenerations(m[i : i + size]) for i in range(0, len(m), size)]
 
+    def to_bytes(self) -> bytes:
+        return self.request_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SigilGenerations:
+        """Inverse of :meth:`to_bytes`; raises ``google.protobuf.message.DecodeError``."""
+        return cls(list(pb.ExportGenerationsRequest.FromString(data).generations))
+
     def request_bytes(self) -> bytes:
         """The ``ExportGenerationsRequest`` carrying these generations, serialized.
 

@@ -136,13 +136,19 @@ def test_a_native_batch_materializes_once_and_counts_without_it() -> None:
     assert len(batch) == 1
 
 
-def test_persistent_queue_keeps_a_native_batch_as_records() -> None:
+def test_persistent_queue_keeps_a_native_batch_as_messages() -> None:
     from gateway.exporters._queue import decode_batch, encode_batch
     from gateway.formats import sigil_native as sn
 
-    items = sn.decode_generations_json_native(orjson.dumps({"generations": [GENERATION]}))
+    items = sn.decode_generations_json_native(orjson.dumps({"generations": [GENERATION, {**GENERATION, "id": "g2"}]}))
     assert items is not None
-    batch = Batch(None, Context(tenant="t"), native=sn.SigilGenerations(sn.messages_of(items)))
-    expected = sn.SigilGenerations(sn.messages_of(items)).materialize()
-    restored = decode_batch(encode_batch(batch))
-    assert restored.records == expected and restored.context.tenant == "t"
+    native = sn.SigilGenerations(sn.messages_of(items))
+    stored = encode_batch(Batch(None, Context(tenant="t"), native=native))
+    restored = decode_batch(stored)
+    assert isinstance(restored.native, sn.SigilGenerations) and restored.native.messages == native.messages
+    assert restored.context.tenant == "t" and restored.records == native.materialize()
+    head, _, body = stored.partition(b"\n")
+    with pytest.raises(ValueError, match="corrupt queue entry"):
+        decode_batch(head + b"\n" + body[:-3])  # cut inside a message
+    with pytest.raises(ValueError, match="unknown native kind"):
+        decode_batch(head.replace(b"sigil.generations", b"other.kind") + b"\n" + body)
