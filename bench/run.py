@@ -291,10 +291,15 @@ async def _throughput(send: Send, sink_http: int, duration: float, connections: 
             i += connections
 
     await asyncio.gather(*(worker(k) for k in range(connections)))
-    while await _sink_count(sink_http) - base < accepted and time.monotonic() - stop_at < 30:
+    # Drain: until the sink has everything accepted, or stops growing (an exporter may drop
+    # items its format cannot hold, e.g. Foglamp's agent spans on the way to LumiqTrace).
+    received, last_change = await _sink_count(sink_http) - base, time.monotonic()
+    while received < accepted and time.monotonic() - last_change < 1.0 and time.monotonic() - stop_at < 30:
         await asyncio.sleep(0.02)
-    received = await _sink_count(sink_http) - base
-    return received / (time.monotonic() - start), received
+        now_received = await _sink_count(sink_http) - base
+        if now_received != received:
+            received, last_change = now_received, time.monotonic()
+    return received / (last_change - start), received
 
 
 async def _latency(send: Send, rate: float, duration: float) -> tuple[float, float]:
