@@ -76,6 +76,18 @@ SCENARIOS = [
         {"otlp": {"endpoint": "http://127.0.0.1:{grpc}", "protocol": "grpc", "metrics": {"interval": "1s"}}},
     ),
     Scenario(
+        "Sigil gRPC → OTLP traces+metrics (gRPC, compression: none)",
+        "sigil-grpc",
+        {
+            "otlp": {
+                "endpoint": "http://127.0.0.1:{grpc}",
+                "protocol": "grpc",
+                "compression": "none",
+                "metrics": {"interval": "1s"},
+            }
+        },
+    ),
+    Scenario(
         "Foglamp → LumiqTrace",
         "foglamp",
         {"lumiqtrace": {"endpoint": "http://127.0.0.1:{http}", "api_key": "k"}},
