@@ -101,7 +101,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
             rid = ComponentId.parse(ref)
             entries.setdefault(rid, []).append(tail)
             natives[rid] = native if rid not in natives else natives[rid] & native
-            fed.setdefault(ComponentId.parse(ref), []).extend(exporters[ComponentId.parse(e)] for e in p.exporters)
+            fed.setdefault(rid, []).extend(exporters[ComponentId.parse(e)] for e in p.exporters)
 
     listeners = Listeners(reuse_port=worker is not None)
     receivers: dict[ComponentId, Component] = {}
