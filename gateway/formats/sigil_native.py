@@ -222,39 +222,18 @@ def _prepare(g: dict[str, Any]) -> bool:
     for key in ("temperature", "top_p"):
         if type(get(key)) is bool:  # the constructor takes a bool as 1.0
             return False
-    value = get("thinking_enabled")
-    if value is not None and type(value) is not bool:  # the constructor takes 1 as true
-        return False
-    value = get("parent_generation_ids")
-    if value is not None and type(value) is not list:  # a string would be read as its characters
-        return False
-    value = get("tags")
-    if value is not None and type(value) is not dict:  # a list of pairs would be read as a map
-        return False
-    for key in ("input", "output"):
-        messages = get(key)
-        if messages is not None:
-            if type(messages) is not list:
+    for key, kind in _EXACT_TYPES:
+        value = get(key)
+        if value is not None and type(value) is not kind:
+            return False
+    for key, prepare in _LISTS:
+        items = get(key)
+        if items is not None:
+            if type(items) is not list:
                 return False
-            for message in messages:
-                if type(message) is dict and not _prepare_message(message):
+            for item in items:  # a non-dict item fails in the constructor
+                if type(item) is dict and not prepare(item):
                     return False
-    tools = get("tools")
-    if tools is not None:
-        if type(tools) is not list:
-            return False
-        for tool in tools:
-            if type(tool) is dict and not _prepare_tool(tool):
-                return False
-    artifacts = get("raw_artifacts")
-    if artifacts is not None:
-        if type(artifacts) is not list:
-            return False
-        for artifact in artifacts:
-            if type(artifact) is dict:
-                payload = artifact.get("payload")
-                if payload is not None:
-                    artifact["payload"] = as_bytes(payload)
     return True
 
 
@@ -269,29 +248,36 @@ def _prepare_message(message: dict[str, Any]) -> bool:
             continue  # the common case; a non-dict fails in the constructor
         if sum(part.get(key) is not None for key in _PAYLOADS) > 1:
             return False  # the constructor keeps the last oneof member; Go rejects the body
-        call = part.get("tool_call")
-        if call is not None:
-            if type(call) is not dict:
-                return False
-            payload = call.get("input_json")
-            if payload is not None:
-                call["input_json"] = as_bytes(payload)
-        result = part.get("tool_result")
-        if result is not None:
-            if type(result) is not dict:
-                return False
-            payload = result.get("content_json")
-            if payload is not None:
-                result["content_json"] = as_bytes(payload)
-            flag = result.get("is_error")
-            if flag is not None and type(flag) is not bool:
+        for key, bytes_key, flag_key in (("tool_call", "input_json", ""), ("tool_result", "content_json", "is_error")):
+            member = part.get(key)
+            if member is not None and (type(member) is not dict or not _bytes_and_flag(member, bytes_key, flag_key)):
                 return False
     return True
 
 
-def _prepare_tool(tool: dict[str, Any]) -> bool:
-    schema = tool.get("input_schema_json")
-    if schema is not None:
-        tool["input_schema_json"] = as_bytes(schema)
-    flag = tool.get("deferred")
+def _bytes_and_flag(message: dict[str, Any], bytes_key: str, flag_key: str) -> bool:
+    """Decodes the base64 of a bytes field in place; False when the bool field is not a bool."""
+    payload = message.get(bytes_key)
+    if payload is not None:
+        message[bytes_key] = as_bytes(payload)
+    flag = message.get(flag_key) if flag_key else None
     return flag is None or type(flag) is bool
+
+
+def _prepare_tool(tool: dict[str, Any]) -> bool:
+    return _bytes_and_flag(tool, "input_schema_json", "deferred")
+
+
+def _prepare_artifact(artifact: dict[str, Any]) -> bool:
+    return _bytes_and_flag(artifact, "payload", "")
+
+
+# Fields whose JSON type must be exactly this where the constructor would convert: 1 for a bool
+# is read as true, a string for a repeated string as its characters, a list of pairs as a map.
+_EXACT_TYPES: Final = (("thinking_enabled", bool), ("parent_generation_ids", list), ("tags", dict))
+_LISTS: Final = (
+    ("input", _prepare_message),
+    ("output", _prepare_message),
+    ("tools", _prepare_tool),
+    ("raw_artifacts", _prepare_artifact),
+)

@@ -103,18 +103,23 @@ def test_price_record_uses_the_record_fields(table: PriceTable) -> None:
     assert table.price_record(record) == Price(0.0025)
 
 
-def test_lookups_are_memoised_per_provider_and_model(table: PriceTable, monkeypatch: pytest.MonkeyPatch) -> None:
-    usage = Usage(input_tokens=10)
-    table.price("openai", "gpt-4o", usage)
+def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[Any]:
+    """Wraps ``owner.name`` to record its calls; returns the list they are recorded in."""
     calls: list[Any] = []
-    snapshot = table._table()
-    original = snapshot.find_provider_model
+    original = getattr(owner, name)
 
     def counting(*args: Any) -> Any:
         calls.append(args)
         return original(*args)
 
-    monkeypatch.setattr(snapshot, "find_provider_model", counting)
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
+def test_lookups_are_memoised_per_provider_and_model(table: PriceTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    usage = Usage(input_tokens=10)
+    table.price("openai", "gpt-4o", usage)
+    calls = _count_calls(monkeypatch, table._table(), "find_provider_model")
     for _ in range(3):
         table.price("openai", "gpt-4o", usage)
         table.price("OpenAI ", "gpt-4o", usage)
@@ -197,14 +202,7 @@ def test_every_model_prices_as_calc_price_does() -> None:
 
 
 def test_rates_are_read_once_per_price_list(table: PriceTable, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    original = pricing._calc_decimal
-
-    def counting(*args: Any) -> Any:
-        calls.append(args)
-        return original(*args)
-
-    monkeypatch.setattr(pricing, "_calc_decimal", counting)
+    calls = _count_calls(monkeypatch, pricing, "_calc_decimal")
     for i in range(50):
         table.price("openai", "gpt-4o", Usage(input_tokens=100 + i, output_tokens=i), start_ns=T0_NS)
     probes = len(calls)

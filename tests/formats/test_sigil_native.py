@@ -9,6 +9,7 @@ the inputs protobuf's constructor is lenient about, generated generations and mu
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -36,16 +37,22 @@ def _as_records(items: list[pb.Generation | ItemError]) -> list[Record | ItemErr
     return [it if isinstance(it, ItemError) else sigil.generation_to_record(it) for it in items]
 
 
+def _both(exact_decode: Callable[..., Any], native_decode: Callable[..., Any], data: bytes) -> tuple[Any, Any]:
+    """Each decoder's result for the same body from the same id counter; None for a decode error."""
+    out = []
+    for decode in (exact_decode, native_decode):
+        with pytest.MonkeyPatch.context() as mp:
+            _fresh_ids(mp)
+            try:
+                out.append(decode(data, now_ns=NOW_NS))
+            except SigilDecodeError:
+                out.append(None)
+    return out[0], out[1]
+
+
 def agree(body: bytes) -> bool:
     """Asserts the fast path agrees with the exact decoder; True when it took the body."""
-    with pytest.MonkeyPatch.context() as mp:
-        _fresh_ids(mp)
-        try:
-            exact: list[Record | ItemError] | None = sigil.decode_generations_json(body, now_ns=NOW_NS)
-        except SigilDecodeError:
-            exact = None
-        _fresh_ids(mp)
-        native = sn.decode_generations_json_native(body, now_ns=NOW_NS)
+    exact, native = _both(sigil.decode_generations_json, sn.decode_generations_json_native, body)
     if exact is None:
         assert native is None, body
         return False
@@ -205,19 +212,9 @@ def test_mutated_bodies_agree(body: bytes) -> None:
 
 
 def _grpc_agree(data: bytes) -> None:
-    with pytest.MonkeyPatch.context() as mp:
-        _fresh_ids(mp)
-        try:
-            exact: list[Record | ItemError] | None = sigil.decode_generations_grpc(data, now_ns=NOW_NS)
-        except SigilDecodeError:
-            exact = None
-        _fresh_ids(mp)
-        try:
-            native: list[pb.Generation | ItemError] | None = sn.decode_generations_grpc_native(data, now_ns=NOW_NS)
-        except SigilDecodeError:
-            native = None
+    exact, native = _both(sigil.decode_generations_grpc, sn.decode_generations_grpc_native, data)
     assert (exact is None) == (native is None)
-    if exact is not None and native is not None:
+    if exact is not None:
         assert _as_records(native) == exact
 
 
