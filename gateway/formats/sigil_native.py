@@ -12,8 +12,9 @@ orjson parses the body, a short pre-pass rewrites what protobuf's constructor ca
 JSON (RFC 3339 timestamps, int64 strings, base64 bytes) with the record decoder's own rules,
 and the request message is built from the dicts in C. The constructor accepts a few inputs
 protobuf-go rejects (``1`` for a bool, ``true`` for a double, a string for a repeated string
-field, a list of pairs for a map, two members of a oneof); the pre-pass refuses those. Every
-refusal, every constructor error and every lowerCamel spelling sends the body to the exact
+field, a list of pairs for a map, two members of a oneof); the pre-pass refuses those.
+lowerCamel names are renamed to the proto names first (from the descriptors). Every refusal,
+every constructor error and a field named in both spellings sends the body to the exact
 decoder in ``sigil_json`` instead (``None`` from :func:`decode_generations_json_native`), so
 errors keep protobuf-go's text and position, and the fast path only ever accepts bodies the
 exact decoder accepts, with the same result (``tests/test_sigil_native.py`` checks both
@@ -163,7 +164,7 @@ def decode_generations_grpc_native(data: bytes, *, now_ns: int | None = None) ->
 
 def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) -> list[pb.Generation | ItemError] | None:
     """The fast path for a protojson body, or ``None``: then ``decode_generations_json`` decides
-    (it accepts lowerCamel names and words every error as protobuf-go does)."""
+    (it words every error as protobuf-go does)."""
     try:
         root = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -176,8 +177,15 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
     elif type(generations) is not list:
         return None
     try:
-        for g in generations:
-            if type(g) is not dict or not _prepare(g):
+        for i, g in enumerate(generations):
+            if type(g) is not dict:
+                return None
+            if not g.keys() <= _GENERATION_NAMES:
+                renamed = _proto_names(g, _GENERATION_SPELLINGS)
+                if renamed is None:
+                    return None
+                generations[i] = g = renamed
+            if not _prepare(g):
                 return None
         request = pb.ExportGenerationsRequest(generations=generations)
     except (Fail, TypeError, ValueError, AttributeError, OverflowError):
@@ -187,6 +195,60 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
 
 def messages_of(items: Iterable[pb.Generation | ItemError]) -> list[pb.Generation]:
     return [it for it in items if not isinstance(it, ItemError)]
+
+
+# --------------------------------------------------------------------------- lowerCamel names
+
+# Per message: lowerCamel JSON name -> proto name (only where they differ), and the messages
+# below it by proto name. Read from the descriptors; Struct, Timestamp and map fields hold the
+# user's keys (or none to rename) and are not descended into.
+_Spellings = tuple[dict[str, str], dict[str, "_Spellings"]]
+
+
+def _spellings(descriptor: Any) -> _Spellings:
+    renames = {f.json_name: f.name for f in descriptor.fields if f.json_name != f.name}
+    children = {
+        f.name: _spellings(f.message_type)
+        for f in descriptor.fields
+        if f.message_type is not None
+        and not f.message_type.GetOptions().map_entry
+        and not f.message_type.full_name.startswith("google.protobuf.")
+    }
+    return renames, children
+
+
+_GENERATION_SPELLINGS: Final = _spellings(pb.Generation.DESCRIPTOR)
+_GENERATION_NAMES: Final = frozenset(f.name for f in pb.Generation.DESCRIPTOR.fields)
+
+
+def _proto_names(message: dict[str, Any], spellings: _Spellings) -> dict[str, Any] | None:
+    """The message with every lowerCamel key under its proto name, all the way down; None when
+    a field is named in both spellings (Go's ``duplicate field``, worded by the exact decoder).
+    Objects without a lowerCamel key are kept as they are."""
+    renames, children = spellings
+    out = message
+    if not renames.keys().isdisjoint(message):
+        out = {}
+        for key, value in message.items():
+            name = renames.get(key, key)
+            if name in out:
+                return None
+            out[name] = value
+    for name in children.keys() & out.keys():
+        child, value = children[name], out[name]
+        if type(value) is dict:
+            renamed = _proto_names(value, child)
+            if renamed is None:
+                return None
+            out[name] = renamed
+        elif type(value) is list:
+            for i, item in enumerate(value):
+                if type(item) is dict:
+                    renamed = _proto_names(item, child)
+                    if renamed is None:
+                        return None
+                    value[i] = renamed
+    return out
 
 
 # --------------------------------------------------------------------------- the pre-pass

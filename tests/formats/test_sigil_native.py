@@ -84,10 +84,23 @@ def test_sdk_shaped_bodies_take_the_fast_path() -> None:
     assert agree(body_of({"model": MODEL, "input": [text], "usage": {"input_tokens": "12"}}))
 
 
-def test_lower_camel_names_go_the_exact_way() -> None:
-    body = sdk_body(camel=True)
-    assert sn.decode_generations_json_native(body) is None
-    assert not agree(body)  # and the exact decoder takes it
+def test_lower_camel_names_take_the_fast_path_too() -> None:
+    assert agree(sdk_body(camel=True))
+    # Both spellings of one field: Go's duplicate-field error, from the exact decoder.
+    assert not agree(body_of({"model": MODEL, "conversation_id": "a", "conversationId": "b"}))
+    deep = {"model": MODEL, "output": [{"parts": [{"toolResult": {"content": "c", "isError": True}}]}]}
+    assert agree(body_of({**deep, "stopReason": "x"}))
+    twice = {"model": MODEL, "stopReason": "x", "usage": {"inputTokens": "1", "input_tokens": "2"}}
+    assert not agree(body_of(twice))
+
+
+def _camel(value: Any) -> Any:
+    """A generated generation with every field name in lowerCamel (values left alone)."""
+    if isinstance(value, dict):
+        return {k.split("_")[0] + "".join(w.title() for w in k.split("_")[1:]): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
 
 
 def test_per_item_rules_and_defaults_match() -> None:
@@ -202,6 +215,13 @@ def test_generated_generations_agree(generation: dict[str, Any]) -> None:
     agree(body_of(generation, {"id": "fixed", "model": MODEL}))
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in VARIANTS.items()}))
+def test_generated_lower_camel_generations_agree(generation: dict[str, Any]) -> None:
+    # Metadata and tags keys are the user's: renaming them too only makes other keys.
+    agree(body_of(_camel(generation), {"id": "fixed", "model": MODEL}))
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(sdk_body()))
 def test_mutated_bodies_agree(body: bytes) -> None:
@@ -228,6 +248,12 @@ def test_grpc_pass_through_agrees() -> None:
     generations[4].ClearField("model")
     generations[5].mode = 9  # type: ignore[assignment]
     _grpc_agree(pb.ExportGenerationsRequest(generations=generations).SerializeToString())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(sdk_body(camel=True)))
+def test_mutated_lower_camel_bodies_agree(body: bytes) -> None:
+    agree(body)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
