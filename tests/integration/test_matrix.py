@@ -121,7 +121,13 @@ class SigilTarget:
         await self.fake.stop()
 
     def exporter(self) -> dict[str, Any]:
-        return {"endpoint": f"http://127.0.0.1:{self.fake.grpc_port}", "protocol": "grpc", "retry_on_failure": RETRY}
+        return {
+            "endpoint": f"http://127.0.0.1:{self.fake.grpc_port}",
+            "protocol": "grpc",
+            # Scores (LumiqTrace eval_scores) go over HTTP: to the fake's HTTP port, not its gRPC one.
+            "api_endpoint": f"http://127.0.0.1:{self.fake.http_port}",
+            "retry_on_failure": RETRY,
+        }
 
     async def wait_for(self, n: int) -> None:
         await self.fake.wait_for(n)
