@@ -71,6 +71,11 @@ SCENARIOS = [
         {"sigil": {"endpoint": "http://127.0.0.1:{http}", "protocol": "http"}},
     ),
     Scenario(
+        "Sigil gRPC → Sigil HTTP JSON",
+        "sigil-grpc",
+        {"sigil": {"endpoint": "http://127.0.0.1:{http}", "protocol": "http"}},
+    ),
+    Scenario(
         "Sigil gRPC → OTLP traces+metrics (gRPC)",
         "sigil-grpc",
         {"otlp": {"endpoint": "http://127.0.0.1:{grpc}", "protocol": "grpc", "metrics": {"interval": "1s"}}},

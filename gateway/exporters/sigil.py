@@ -177,8 +177,9 @@ class SigilExporter:
         self._session: aiohttp.ClientSession | None = None
         self._channel: grpc.aio.Channel | None = None
         self._api = api_base_url(cfg)
-        # Over gRPC, generations a Sigil receiver kept as messages are sent as they are.
-        self.native_kinds = frozenset({sn.KIND}) if cfg.protocol == "grpc" else frozenset()
+        # Generations a Sigil receiver kept as messages: sent as they are over gRPC, encoded
+        # straight from the messages over HTTP.
+        self.native_kinds = frozenset({sn.KIND})
         self._helper = ExporterHelper(
             settings,
             self._encode,
@@ -224,8 +225,9 @@ class SigilExporter:
         generations: list[Record] = []
         steps: list[Record] = []
         native = batch.native
-        if isinstance(native, sn.SigilGenerations) and not http:
-            payloads.append(Payload(len(native), _Request(False, native.request_bytes(), headers)))
+        if isinstance(native, sn.SigilGenerations):
+            body = native.request_json() if http else native.request_bytes()
+            payloads.append(Payload(len(native), _Request(False, body, headers)))
         else:
             for r in batch.records:
                 if r.kind == Kind.LLM:

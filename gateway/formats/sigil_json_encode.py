@@ -19,9 +19,16 @@ from typing import Any, Final
 
 import orjson
 
+from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil_common as common
 from gateway.formats.sigil_common import ExportResult, SigilDecodeError, outgoing_id
-from gateway.formats.sigil_proto import ROLE_TO_PROTO, system_prompt_and_input
+from gateway.formats.sigil_proto import (
+    ROLE_TO_PROTO,
+    _part_from_proto,
+    generation_to_record,
+    struct_to_dict,
+    system_prompt_and_input,
+)
 from gateway.model import Message, Part, PartKind, Record, ToolDefinition
 
 _MODE_NAMES: Final = {common.MODE_SYNC: "GENERATION_MODE_SYNC", common.MODE_STREAM: "GENERATION_MODE_STREAM"}
@@ -198,6 +205,123 @@ def generation_dict(record: Record) -> dict[str, Any]:
     if r.effective_version is not None:
         out["effective_version"] = r.effective_version
     return out
+
+
+# --------------------------------------------------------------------------- from messages
+
+
+def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
+    """``generation_dict(generation_to_record(g))`` without the record, for the pass-through.
+
+    The same keys in the same order, field by field (``tests/formats/test_sigil_native.py``
+    checks the bytes on generated messages); it reads the message where generation_dict reads
+    the record, and skips what a record built from a Sigil message never changes (the system
+    prompt, projected metadata keys, the outgoing id of a generation that has one).
+    """
+    out: dict[str, Any] = {}
+    generation_id = g.id or outgoing_id(generation_to_record(g), "gen_")
+    for key, value in (
+        ("id", generation_id),
+        ("conversation_id", g.conversation_id),
+        ("operation_name", g.operation_name),
+    ):
+        if value:
+            out[key] = value
+    mode = _MODE_NAMES.get(g.mode)
+    if mode is not None:
+        out["mode"] = mode
+    if g.trace_id:
+        out["trace_id"] = g.trace_id
+    if g.span_id:
+        out["span_id"] = g.span_id
+    model = g.model
+    out["model"] = {key: value for key, value in (("provider", model.provider), ("name", model.name)) if value}
+    for key, value in (
+        ("response_id", g.response_id),
+        ("response_model", g.response_model),
+        ("system_prompt", g.system_prompt),
+    ):
+        if value:
+            out[key] = value
+    if g.input:
+        out["input"] = [_message_dict(m) for m in g.input]
+    if g.output:
+        out["output"] = [_message_dict(m) for m in g.output]
+    if g.tools:
+        out["tools"] = [
+            _tool(ToolDefinition(t.name, t.description, t.type, t.input_schema_json, t.deferred)) for t in g.tools
+        ]
+    u = g.usage
+    counts = (
+        ("input_tokens", u.input_tokens),
+        ("output_tokens", u.output_tokens),
+        ("total_tokens", u.total_tokens),
+        ("cache_read_input_tokens", u.cache_read_input_tokens),
+        ("cache_write_input_tokens", u.cache_write_input_tokens or u.cache_creation_input_tokens),
+        ("reasoning_tokens", u.reasoning_tokens),
+    )
+    usage: dict[str, Any] = {name: str(value) for name, value in counts if value}
+    if u.input_semantics == common.SEMANTICS_INCLUSIVE:
+        usage["input_semantics"] = "TOKEN_INPUT_SEMANTICS_INCLUSIVE"
+    out["usage"] = usage
+    if g.stop_reason:
+        out["stop_reason"] = g.stop_reason
+    for key in ("started_at", "completed_at"):
+        if g.HasField(key):
+            timestamp = getattr(g, key)
+            _put_timestamp(out, key, int(timestamp.seconds) * 1_000_000_000 + int(timestamp.nanos))
+    if g.tags:
+        out["tags"] = dict(g.tags)
+    metadata = struct_to_dict(g.metadata)
+    if metadata:
+        out["metadata"] = metadata
+    if g.raw_artifacts:
+        out["raw_artifacts"] = [
+            _artifact(a.kind, a.name, a.content_type, a.payload, a.record_id, a.uri) for a in g.raw_artifacts
+        ]
+    for key, value in (("call_error", g.call_error), ("agent_name", g.agent_name), ("agent_version", g.agent_version)):
+        if value:
+            out[key] = value
+    if g.HasField("max_tokens"):
+        out["max_tokens"] = str(g.max_tokens)
+    if g.HasField("temperature"):
+        out["temperature"] = _double(g.temperature)
+    if g.HasField("top_p"):
+        out["top_p"] = _double(g.top_p)
+    if g.HasField("tool_choice"):
+        out["tool_choice"] = g.tool_choice
+    if g.HasField("thinking_enabled"):
+        out["thinking_enabled"] = g.thinking_enabled
+    if g.parent_generation_ids:
+        out["parent_generation_ids"] = list(g.parent_generation_ids)
+    if g.HasField("effective_version"):
+        out["effective_version"] = g.effective_version
+    return out
+
+
+def _message_dict(message: pb.Message) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    role = _ROLE_NAMES.get(message.role)
+    if role is not None:
+        item["role"] = role
+    if message.name:
+        item["name"] = message.name
+    if message.parts:
+        item["parts"] = [_part_dict(part) for part in message.parts]
+    return item
+
+
+def _part_dict(part: pb.Part) -> dict[str, Any]:
+    which = part.WhichOneof("payload")
+    if which == "text" and not part.HasField("metadata"):
+        return {"text": part.text}  # the common case
+    return _part(_part_from_proto(part))
+
+
+def encode_generation_messages_json(messages: Iterable[pb.Generation]) -> bytes:
+    """``encode_generations_json`` of the records these messages would become."""
+    generations = [message_generation_dict(g) for g in messages]
+    return orjson.dumps({"generations": generations} if generations else {})
 
 
 def _tool(tool: ToolDefinition) -> dict[str, Any]:

@@ -34,6 +34,7 @@ import orjson
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil_common as common
 from gateway.formats.sigil_common import ItemError
+from gateway.formats.sigil_json_encode import encode_generation_messages_json
 from gateway.formats.sigil_json_walk import Fail, as_bytes, as_int64, as_timestamp
 from gateway.formats.sigil_proto import _parse, generation_to_record
 from gateway.model import Native, Record
@@ -81,6 +82,10 @@ class SigilGenerations:
     def from_bytes(cls, data: bytes) -> SigilGenerations:
         """Inverse of :meth:`to_bytes`; raises ``google.protobuf.message.DecodeError``."""
         return cls(list(pb.ExportGenerationsRequest.FromString(data).generations))
+
+    def request_json(self) -> bytes:
+        """The SDK-shaped protojson body the record path would send for these generations."""
+        return encode_generation_messages_json(self.messages)
 
     def request_bytes(self) -> bytes:
         """The ``ExportGenerationsRequest`` carrying these generations, serialized.

@@ -23,7 +23,7 @@ from gateway.formats import sigil, sigil_common
 from gateway.formats import sigil_native as sn
 from gateway.formats.sigil import ItemError, SigilDecodeError
 from gateway.model import Record
-from tests.formats.sigil_fixtures import NOW_NS, rich_generation
+from tests.formats.sigil_fixtures import NOW_NS, generation_records, rich_generation
 from tests.test_fuzz import mutated
 
 MODEL = {"provider": "openai", "name": "gpt-5"}
@@ -284,3 +284,44 @@ def test_the_legacy_cache_field_passes_through_unchanged() -> None:
     # The record path moves it to field 5; both read back as the same record.
     (record,) = sn.SigilGenerations(sn.messages_of(items)).materialize()
     assert record.usage.cache_write_input_tokens == 7
+
+
+# --------------------------------------------------------------------------- sending as protojson
+
+
+def _json_agrees(message: pb.Generation) -> None:
+    record_path = sigil.encode_generations_json([sigil.generation_to_record(message)])
+    assert sn.SigilGenerations([message]).request_json() == record_path
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(generation_records)
+def test_json_from_messages_is_the_record_paths_json(record: Record) -> None:
+    _json_agrees(sigil.record_to_generation(record))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(pb.ExportGenerationsRequest(generations=[rich_generation()]).SerializeToString()))
+def test_json_from_mutated_messages_is_the_record_paths_json(data: bytes) -> None:
+    try:
+        request = pb.ExportGenerationsRequest.FromString(data)
+    except Exception:
+        return
+    for message in request.generations:
+        _json_agrees(message)
+
+
+def test_json_from_messages_edge_cases() -> None:
+    g = rich_generation()
+    g.id = ""  # a derived id, as the record path derives it
+    g.mode = 9  # type: ignore[assignment]
+    g.input.add(role=7).parts.add()  # an unknown role, a part without payload
+    g.usage.cache_write_input_tokens = 0
+    g.usage.cache_creation_input_tokens = 11  # the legacy field becomes field 5
+    g.started_at.seconds, g.started_at.nanos = -62135596801, 0  # outside protojson's range
+    g.temperature = float("nan")
+    _json_agrees(g)
+    _json_agrees(pb.Generation())
+    for item in sn.decode_generations_json_native(sdk_body()) or []:
+        assert isinstance(item, pb.Generation)
+        _json_agrees(item)

@@ -1,12 +1,14 @@
 """When generations skip the record: only when every consumer takes them as messages.
 
-The observable difference is the legacy ``cache_creation_input_tokens`` (field 7): the
-pass-through forwards it as sent, the record path moves it to ``cache_write_input_tokens``
-(field 5). Both mean the same to the Sigil server.
+The receiver says at start when it passes through. Over gRPC the observable difference is the
+legacy ``cache_creation_input_tokens`` (field 7): the pass-through forwards it as sent, the
+record path moves it to ``cache_write_input_tokens`` (field 5); both mean the same to the Sigil
+server. Over HTTP the pass-through writes the record path's JSON.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aiohttp
@@ -86,7 +88,7 @@ async def _send_grpc(port: int) -> None:
         ({"content": {"mode": "metadata_only"}}, False, "grpc", False),
         ({"batch": {"timeout": "10ms"}}, False, "grpc", True),
         ({}, True, "grpc", False),
-        ({}, False, "http", False),
+        ({}, False, "http", True),
     ],
     ids=["direct", "auth", "memory_limiter", "content", "batch", "fan-out-to-file", "http-exporter"],
 )
@@ -100,7 +102,9 @@ async def test_pass_through_only_when_every_consumer_takes_messages(
     protocol: str,
     passes_through: bool,
     transport: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.receivers.sigil")
     service = await start_gateway(
         _config(sigil_backend, tmp_path, processors=processors, also_file=also_file, protocol=protocol)
     )
@@ -111,9 +115,11 @@ async def test_pass_through_only_when_every_consumer_takes_messages(
     await sigil_backend.wait_for(1)
     (got,) = sigil_backend.generations()
     assert got.id == "g1" and got.usage.input_tokens == 10
-    if passes_through:
+    said = [r.getMessage() for r in caplog.records if "pass through as protobuf messages" in r.getMessage()]
+    assert bool(said) == passes_through
+    if passes_through and protocol == "grpc":
         assert (got.usage.cache_creation_input_tokens, got.usage.cache_write_input_tokens) == (7, 0)
-    else:
+    else:  # records, or protojson from the messages: the record path's JSON, field 5
         assert (got.usage.cache_creation_input_tokens, got.usage.cache_write_input_tokens) == (0, 7)
     if "content" in processors and transport == "http":
         assert not got.output[0].parts[0].text  # the processor saw records and stripped them
