@@ -177,9 +177,9 @@ class SigilExporter:
         self._session: aiohttp.ClientSession | None = None
         self._channel: grpc.aio.Channel | None = None
         self._api = api_base_url(cfg)
-        # Generations a Sigil receiver kept as messages: sent as they are over gRPC, encoded
-        # straight from the messages over HTTP.
-        self.native_kinds = frozenset({sn.KIND})
+        # Generations a Sigil receiver kept as messages: sent as they are over gRPC, written as
+        # protojson straight from the messages over HTTP.
+        self.native_kinds = frozenset({sn.KIND, sn.KIND_SENT_AS_PROTOBUF} if cfg.protocol == "grpc" else {sn.KIND})
         self._helper = ExporterHelper(
             settings,
             self._encode,

@@ -40,6 +40,10 @@ from gateway.formats.sigil_proto import _parse, generation_to_record
 from gateway.model import Native, Record
 
 KIND: Final = "sigil.generations"
+# Declared beside KIND by consumers that send the messages as protobuf: only for them does
+# building messages from a protojson body pay off (writing protojson back from messages costs
+# more than from records, because every string is read out of the message again).
+KIND_SENT_AS_PROTOBUF: Final = "sigil.generations+protobuf"
 
 _NS_PER_S: Final = 1_000_000_000
 _PAYLOADS: Final = ("text", "thinking", "tool_call", "tool_result", "media")

@@ -148,10 +148,17 @@ def _native_json(body: bytes) -> Items:
     return items if items is not None else sf.decode_generations_json(body)
 
 
-# When every consumer takes Sigil generations as they are (see gateway.formats.sigil_native).
-_GENERATIONS_NATIVE = dataclasses.replace(
-    _GENERATIONS, decode_json=_native_json, decode_proto=sn.decode_generations_grpc_native
-)
+def _generations_route(native: frozenset[str]) -> _Route:
+    """Messages instead of records where every consumer takes them (gateway.formats.sigil_native):
+    from gRPC when they take them at all, from protojson when they also send protobuf."""
+    route = _GENERATIONS
+    if sn.KIND in native:
+        route = dataclasses.replace(route, decode_proto=sn.decode_generations_grpc_native)
+    if sn.KIND_SENT_AS_PROTOBUF in native:
+        route = dataclasses.replace(route, decode_json=_native_json)
+    return route
+
+
 _STEPS = _Route(
     sf.decode_workflow_steps_json,
     sf.decode_workflow_steps_grpc,
@@ -169,10 +176,12 @@ class SigilReceiver:
         self._t = settings.telemetry
         self._warn = RateLimitedLog(log)
         self._ratings = RatingStore(cfg.ratings)
-        generations = _GENERATIONS
-        if sn.KIND in settings.native:
-            generations = _GENERATIONS_NATIVE
-            log.info("%s: generations pass through as protobuf messages (every consumer takes them)", self._id)
+        generations = _generations_route(settings.native)
+        sources = [
+            name for name, kind in (("gRPC", sn.KIND), ("HTTP", sn.KIND_SENT_AS_PROTOBUF)) if kind in settings.native
+        ]
+        if sources:
+            log.info("%s: generations from %s pass through as protobuf messages", self._id, " and ".join(sources))
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
             for path, route in ((GENERATIONS_PATH, generations), (WORKFLOW_STEPS_PATH, _STEPS)):
