@@ -54,6 +54,11 @@ def _double(value: float) -> float | str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
+def _put_set(out: dict[str, Any], pairs: Iterable[tuple[str, Any]]) -> None:
+    """Adds the pairs whose value is set: protojson leaves defaults out."""
+    out.update((key, value) for key, value in pairs if value)
+
+
 def _part(part: Part) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if part.provider_type:
@@ -147,7 +152,7 @@ def generation_dict(record: Record) -> dict[str, Any]:
         ("conversation_id", r.conversation_id),
         ("operation_name", r.operation),
     )
-    out.update((key, value) for key, value in strings if value)
+    _put_set(out, strings)
     mode = common.mode_from_stream(r.stream)
     if mode:
         out["mode"] = _MODE_NAMES[mode]
@@ -156,13 +161,14 @@ def generation_dict(record: Record) -> dict[str, Any]:
     if r.span_id:
         out["span_id"] = r.span_id
     out["model"] = {key: value for key, value in (("provider", r.provider), ("name", r.model)) if value}
-    for key, value in (
-        ("response_id", r.response_id),
-        ("response_model", r.response_model),
-        ("system_prompt", system_prompt),
-    ):
-        if value:
-            out[key] = value
+    _put_set(
+        out,
+        (
+            ("response_id", r.response_id),
+            ("response_model", r.response_model),
+            ("system_prompt", system_prompt),
+        ),
+    )
     if input_messages:
         out["input"] = _messages(input_messages)
     if r.output:
@@ -220,29 +226,25 @@ def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     generation_id = g.id or outgoing_id(generation_to_record(g), "gen_")
-    for key, value in (
-        ("id", generation_id),
-        ("conversation_id", g.conversation_id),
-        ("operation_name", g.operation_name),
-    ):
-        if value:
-            out[key] = value
-    mode = _MODE_NAMES.get(g.mode)
-    if mode is not None:
-        out["mode"] = mode
-    if g.trace_id:
-        out["trace_id"] = g.trace_id
-    if g.span_id:
-        out["span_id"] = g.span_id
+    _put_set(
+        out,
+        (
+            ("id", generation_id),
+            ("conversation_id", g.conversation_id),
+            ("operation_name", g.operation_name),
+        ),
+    )
+    _put_set(out, (("mode", _MODE_NAMES.get(g.mode)), ("trace_id", g.trace_id), ("span_id", g.span_id)))
     model = g.model
     out["model"] = {key: value for key, value in (("provider", model.provider), ("name", model.name)) if value}
-    for key, value in (
-        ("response_id", g.response_id),
-        ("response_model", g.response_model),
-        ("system_prompt", g.system_prompt),
-    ):
-        if value:
-            out[key] = value
+    _put_set(
+        out,
+        (
+            ("response_id", g.response_id),
+            ("response_model", g.response_model),
+            ("system_prompt", g.system_prompt),
+        ),
+    )
     if g.input:
         out["input"] = [_message_dict(m) for m in g.input]
     if g.output:
@@ -279,9 +281,7 @@ def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
         out["raw_artifacts"] = [
             _artifact(a.kind, a.name, a.content_type, a.payload, a.record_id, a.uri) for a in g.raw_artifacts
         ]
-    for key, value in (("call_error", g.call_error), ("agent_name", g.agent_name), ("agent_version", g.agent_version)):
-        if value:
-            out[key] = value
+    _put_set(out, (("call_error", g.call_error), ("agent_name", g.agent_name), ("agent_version", g.agent_version)))
     if g.HasField("max_tokens"):
         out["max_tokens"] = str(g.max_tokens)
     if g.HasField("temperature"):
@@ -326,9 +326,7 @@ def encode_generation_messages_json(messages: Iterable[pb.Generation]) -> bytes:
 
 def _tool(tool: ToolDefinition) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in (("name", tool.name), ("description", tool.description), ("type", tool.type)):
-        if value:
-            out[key] = value
+    _put_set(out, (("name", tool.name), ("description", tool.description), ("type", tool.type)))
     if tool.input_schema_json:
         out["input_schema_json"] = _b64(tool.input_schema_json)
     if tool.deferred:
@@ -358,14 +356,15 @@ def workflow_step_dict(record: Record) -> dict[str, Any]:
     """One workflow step as the SDK's proto-named protojson dict."""
     r = record
     out: dict[str, Any] = {}
-    for key, value in (
-        ("id", outgoing_id(r, "wfs_")),
-        ("conversation_id", r.conversation_id),
-        ("step_name", r.name),
-        ("framework", r.framework),
-    ):
-        if value:
-            out[key] = value
+    _put_set(
+        out,
+        (
+            ("id", outgoing_id(r, "wfs_")),
+            ("conversation_id", r.conversation_id),
+            ("step_name", r.name),
+            ("framework", r.framework),
+        ),
+    )
     _put_timestamp(out, "started_at", r.start_ns)
     _put_timestamp(out, "completed_at", r.end_ns)
     if r.input_state is not None:
@@ -381,14 +380,15 @@ def workflow_step_dict(record: Record) -> dict[str, Any]:
         out["linked_generation_ids"] = r.linked_generation_ids
     if r.parent_step_ids:
         out["parent_step_ids"] = r.parent_step_ids
-    for key, value in (
-        ("agent_name", r.agent_name),
-        ("agent_version", r.agent_version),
-        ("trace_id", r.trace_id),
-        ("span_id", r.span_id),
-    ):
-        if value:
-            out[key] = value
+    _put_set(
+        out,
+        (
+            ("agent_name", r.agent_name),
+            ("agent_version", r.agent_version),
+            ("trace_id", r.trace_id),
+            ("span_id", r.span_id),
+        ),
+    )
     if r.metadata:
         out["metadata"] = r.metadata
     return out
