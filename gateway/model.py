@@ -122,17 +122,16 @@ class Usage:
         return all(getattr(self, name) is None for name in _USAGE_COUNTS)
 
 
-_USAGE_COUNTS = (
+# The token counts, in Sigil's TokenUsage field order; then the other counts.
+TOKEN_COUNTS = (
     "input_tokens",
     "output_tokens",
     "total_tokens",
     "cache_read_input_tokens",
     "cache_write_input_tokens",
     "reasoning_tokens",
-    "image_count",
-    "web_search_count",
-    "request_count",
 )
+_USAGE_COUNTS = (*TOKEN_COUNTS, "image_count", "web_search_count", "request_count")
 
 
 @dataclass(slots=True)

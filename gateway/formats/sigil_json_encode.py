@@ -29,7 +29,7 @@ from gateway.formats.sigil_proto import (
     struct_to_dict,
     system_prompt_and_input,
 )
-from gateway.model import Message, Part, PartKind, Record, ToolDefinition
+from gateway.model import TOKEN_COUNTS, Message, Part, PartKind, Record, ToolDefinition
 
 _MODE_NAMES: Final = {common.MODE_SYNC: "GENERATION_MODE_SYNC", common.MODE_STREAM: "GENERATION_MODE_STREAM"}
 _ROLE_NAMES: Final = {1: "MESSAGE_ROLE_USER", 2: "MESSAGE_ROLE_ASSISTANT", 3: "MESSAGE_ROLE_TOOL"}
@@ -117,17 +117,15 @@ def _messages(messages: list[Message]) -> list[dict[str, Any]]:
 
 
 def _usage(record: Record) -> dict[str, Any]:
-    usage = record.usage
-    counts = (
-        ("input_tokens", usage.input_tokens),
-        ("output_tokens", usage.output_tokens),
-        ("total_tokens", usage.total_tokens),
-        ("cache_read_input_tokens", usage.cache_read_input_tokens),
-        ("cache_write_input_tokens", usage.cache_write_input_tokens),
-        ("reasoning_tokens", usage.reasoning_tokens),
-    )
-    out: dict[str, Any] = {name: str(value) for name, value in counts if value}
-    if usage.input_includes_cache:
+    u = record.usage
+    counts = (u.input_tokens, u.output_tokens, u.total_tokens, u.cache_read_input_tokens, u.cache_write_input_tokens)
+    return _usage_dict(*counts, u.reasoning_tokens, inclusive=bool(u.input_includes_cache))
+
+
+def _usage_dict(*counts: int | None, inclusive: bool) -> dict[str, Any]:
+    """TokenUsage: the set counts as int64 strings, in field order; INCLUSIVE when it is."""
+    out: dict[str, Any] = {name: str(value) for name, value in zip(TOKEN_COUNTS, counts, strict=True) if value}
+    if inclusive:
         out["input_semantics"] = "TOKEN_INPUT_SEMANTICS_INCLUSIVE"
     return out
 
@@ -254,18 +252,15 @@ def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
             _tool(ToolDefinition(t.name, t.description, t.type, t.input_schema_json, t.deferred)) for t in g.tools
         ]
     u = g.usage
-    counts = (
-        ("input_tokens", u.input_tokens),
-        ("output_tokens", u.output_tokens),
-        ("total_tokens", u.total_tokens),
-        ("cache_read_input_tokens", u.cache_read_input_tokens),
-        ("cache_write_input_tokens", u.cache_write_input_tokens or u.cache_creation_input_tokens),
-        ("reasoning_tokens", u.reasoning_tokens),
+    out["usage"] = _usage_dict(
+        u.input_tokens,
+        u.output_tokens,
+        u.total_tokens,
+        u.cache_read_input_tokens,
+        u.cache_write_input_tokens or u.cache_creation_input_tokens,
+        u.reasoning_tokens,
+        inclusive=u.input_semantics == common.SEMANTICS_INCLUSIVE,
     )
-    usage: dict[str, Any] = {name: str(value) for name, value in counts if value}
-    if u.input_semantics == common.SEMANTICS_INCLUSIVE:
-        usage["input_semantics"] = "TOKEN_INPUT_SEMANTICS_INCLUSIVE"
-    out["usage"] = usage
     if g.stop_reason:
         out["stop_reason"] = g.stop_reason
     for key in ("started_at", "completed_at"):
