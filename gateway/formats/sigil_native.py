@@ -1,10 +1,13 @@
 """Sigil generations kept as protobuf messages: the pass-through that skips the record.
 
-When every consumer of a Sigil receiver is a Sigil gRPC exporter (with only processors that do
-not look at records between them), converting each generation into a
+When every consumer of a Sigil receiver is a Sigil exporter (with only processors that do not
+look at records between them), converting each generation into a
 :class:`~gateway.model.Record` and back is wasted work. The receiver then hands on the accepted
 ``Generation`` messages themselves (:class:`SigilGenerations`), with the server's defaults
-applied, and the exporter serializes them as they are. Anything that needs records
+applied: from gRPC requests for any Sigil exporter (``KIND``), from protojson bodies only for
+exporters that send protobuf (``KIND_SENT_AS_PROTOBUF``). A gRPC exporter serializes the
+messages as they are; an HTTP exporter writes the record path's protojson from them
+(``sigil_json_encode.message_generation_dict``). Anything that needs records
 (:meth:`SigilGenerations.materialize`) gets exactly what the record decoders produce.
 
 gRPC requests are parsed by upb in C, as on the record path. Protojson bodies take a fast path:
@@ -17,11 +20,11 @@ lowerCamel names are renamed to the proto names first (from the descriptors). Ev
 every constructor error and a field named in both spellings sends the body to the exact
 decoder in ``sigil_json`` instead (``None`` from :func:`decode_generations_json_native`), so
 errors keep protobuf-go's text and position, and the fast path only ever accepts bodies the
-exact decoder accepts, with the same result (``tests/test_sigil_native.py`` checks both
+exact decoder accepts, with the same result (``tests/formats/test_sigil_native.py`` checks both
 directions on the fixtures, fuzzed bodies and the error corpus).
 
-Unlike the record path, the pass-through forwards what the record cannot hold (the legacy
-``cache_creation_input_tokens`` field stays field 7).
+Unlike the record path, the pass-through over gRPC forwards what the record cannot hold (the
+legacy ``cache_creation_input_tokens`` field stays field 7).
 """
 
 from __future__ import annotations
