@@ -26,6 +26,7 @@ from gateway.formats import lumiqtrace as lf
 from gateway.formats import otlp
 from gateway.formats import sigil as sf
 from tests.conftest import StartGateway, http_port
+from tests.fakes import FakeSigilBackend
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 DATA = pathlib.Path(__file__).parent / "testdata"
@@ -204,24 +205,34 @@ def _check_shape(receiver: str, status: int, body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("receiver", "path", "seed"),
+    ("receiver", "path", "seed", "passthrough"),
     [
-        ("sigil", "/api/v1/generations:export", SIGIL_BODY),
-        ("foglamp", "/ingest", FOGLAMP_BODY),
-        ("lumiqtrace", "/v1/ingest", LUMIQ_BODY),
+        ("sigil", "/api/v1/generations:export", SIGIL_BODY, False),
+        ("sigil", "/api/v1/generations:export", SIGIL_BODY, True),  # to a Sigil gRPC exporter
+        ("foglamp", "/ingest", FOGLAMP_BODY, False),
+        ("lumiqtrace", "/v1/ingest", LUMIQ_BODY, False),
     ],
 )
 async def test_fuzz_over_http_answers_4xx_in_shape(
-    start_gateway: StartGateway, tmp_path: pathlib.Path, receiver: str, path: str, seed: bytes
+    sigil_backend: FakeSigilBackend,
+    start_gateway: StartGateway,
+    tmp_path: pathlib.Path,
+    receiver: str,
+    path: str,
+    seed: bytes,
+    passthrough: bool,
 ) -> None:
     cfg: dict[str, Any] = (
         {"endpoint": "127.0.0.1:0"} if receiver != "sigil" else {"http": {"endpoint": "127.0.0.1:0"}, "grpc": None}
     )
+    exporter: dict[str, Any] = {"file": {"path": str(tmp_path / "out.jsonl")}}
+    if passthrough:
+        exporter = {"sigil": {"endpoint": f"http://127.0.0.1:{sigil_backend.grpc_port}"}}
     service = await start_gateway(
         {
             "receivers": {receiver: cfg},
-            "exporters": {"file": {"path": str(tmp_path / "out.jsonl")}},
-            "service": {"pipelines": {"p": {"receivers": [receiver], "exporters": ["file"]}}},
+            "exporters": exporter,
+            "service": {"pipelines": {"p": {"receivers": [receiver], "exporters": list(exporter)}}},
         }
     )
     url = f"http://127.0.0.1:{http_port(service)}{path}"
