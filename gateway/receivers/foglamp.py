@@ -35,7 +35,6 @@ these paths, Foglamp's JSON 404 for any other method.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -82,6 +81,7 @@ class FoglampReceiver:
         self._cfg = cfg
         self._next = next_
         self._t = settings.telemetry
+        self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
         self._closing = False
         listener = settings.listeners.http_listener(cfg.endpoint)
         # Every method on each path, so that a wrong method gets Foglamp's JSON 404 rather than
@@ -136,11 +136,8 @@ class FoglampReceiver:
         return json_response(501, {"error": "OTLP ingest not yet implemented; use POST /ingest"})
 
     async def _ingest(self, request: web.Request) -> web.Response:
-        started = time.monotonic()
-        try:
+        with self._http_seconds.time():
             return await self._handle(request)
-        finally:
-            self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
 
     def _refuse(
         self, reason: str, status: int, body: dict[str, Any], headers: dict[str, str] | None = None, *, n: int = 1

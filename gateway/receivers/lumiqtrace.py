@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import time
 from typing import Any, Final
 
 from aiohttp import web
@@ -119,6 +118,7 @@ class LumiqReceiver:
         self._cfg = cfg
         self._next = next_
         self._t = settings.telemetry
+        self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
         self._recent = RecentIds(cfg.dedup_window)
         settings.listeners.http_listener(cfg.endpoint).add_route("POST", "/v1/ingest", self._ingest, self._id)
 
@@ -129,11 +129,8 @@ class LumiqReceiver:
         return None
 
     async def _ingest(self, request: web.Request) -> web.Response:
-        started = time.monotonic()
-        try:
+        with self._http_seconds.time():
             return await self._handle(request)
-        finally:
-            self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
 
     def _refuse(
         self, reason: str, status: int, body: dict[str, Any], headers: dict[str, str] | None = None

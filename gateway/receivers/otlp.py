@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-import time
 from typing import Any
 
 import grpc
@@ -129,6 +128,8 @@ class OtlpReceiver:
         self._cfg = cfg
         self._next = next_
         self._t = settings.telemetry
+        self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
+        self._grpc_seconds = self._t.receiver_request_duration.labels(self._id, "grpc")
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
             # Every method, so that the 405 is this receiver's answer and not a bare one.
@@ -169,11 +170,8 @@ class OtlpReceiver:
     # -- gRPC --------------------------------------------------------------------------------
 
     async def _grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        started = time.monotonic()
-        try:
+        with self._grpc_seconds.time():
             return await self._handle_grpc(data, context)
-        finally:
-            self._t.receiver_request_duration.labels(self._id, "grpc").observe(time.monotonic() - started)
 
     async def _handle_grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         if under_pressure() or self._saturated():
@@ -193,11 +191,8 @@ class OtlpReceiver:
     # -- HTTP --------------------------------------------------------------------------------
 
     async def _http(self, request: web.Request) -> web.Response:
-        started = time.monotonic()
-        try:
+        with self._http_seconds.time():
             return await self._handle_http(request)
-        finally:
-            self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
 
     async def _handle_http(self, request: web.Request) -> web.Response:
         assert self._cfg.http is not None

@@ -38,7 +38,6 @@ import dataclasses
 import logging
 import math
 import re
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
@@ -174,6 +173,8 @@ class SigilReceiver:
         self._cfg = cfg
         self._next = next_
         self._t = settings.telemetry
+        self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
+        self._grpc_seconds = self._t.receiver_request_duration.labels(self._id, "grpc")
         self._warn = RateLimitedLog(log)
         self._ratings = RatingStore(cfg.ratings)
         generations = _generations_route(settings.native)
@@ -236,17 +237,8 @@ class SigilReceiver:
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _http_handler(self, route: _Route, cfg: HttpServerConfig) -> Callable[[web.Request], Any]:
-        keep = tuple(cfg.keep_headers)
-
-        async def handle(request: web.Request) -> web.Response:
-            started = time.monotonic()
-            try:
-                return await self._http(request, route, cfg, keep)
-            finally:
-                self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
-
-        return handle
+    def _http_handler(self, route: _Route, cfg: HttpServerConfig) -> Callable[[web.Request], Awaitable[web.Response]]:
+        return self._timed(lambda request, cfg, keep: self._http(request, route, cfg, keep), cfg)
 
     def _timed(
         self,
@@ -256,11 +248,8 @@ class SigilReceiver:
         keep = tuple(cfg.keep_headers)
 
         async def handle(request: web.Request) -> web.Response:
-            started = time.monotonic()
-            try:
+            with self._http_seconds.time():
                 return await fn(request, cfg, keep)
-            finally:
-                self._t.receiver_request_duration.labels(self._id, "http").observe(time.monotonic() - started)
 
         return handle
 
@@ -292,9 +281,10 @@ class SigilReceiver:
             self._t.receiver_refused.labels(self._id, "http", "bad_input").inc()
             return _text(400, "read body")
 
-    async def _http(
-        self, request: web.Request, route: _Route, cfg: HttpServerConfig, keep: tuple[str, ...]
-    ) -> web.Response:
+    async def _http_post(
+        self, request: web.Request, cfg: HttpServerConfig, keep: tuple[str, ...]
+    ) -> tuple[Context, bytes] | web.Response:
+        """A POST's context and body, or the response refusing it (method, tenant, body)."""
         if request.method != "POST":
             return _text(405, "method not allowed")
         ctx = capture_context(request, self._id, keep)
@@ -303,6 +293,15 @@ class SigilReceiver:
         body = await self._http_body(request, cfg)
         if isinstance(body, web.Response):
             return body
+        return ctx, body
+
+    async def _http(
+        self, request: web.Request, route: _Route, cfg: HttpServerConfig, keep: tuple[str, ...]
+    ) -> web.Response:
+        accepted = await self._http_post(request, cfg, keep)
+        if isinstance(accepted, web.Response):
+            return accepted
+        ctx, body = accepted
         try:
             items = route.decode_json(body)
         except sf.SigilDecodeError as exc:
@@ -319,14 +318,10 @@ class SigilReceiver:
         )
 
     async def _http_scores(self, request: web.Request, cfg: HttpServerConfig, keep: tuple[str, ...]) -> web.Response:
-        if request.method != "POST":
-            return _text(405, "method not allowed")
-        ctx = capture_context(request, self._id, keep)
-        if (refused := self._http_tenant(request, ctx)) is not None:
-            return refused
-        body = await self._http_body(request, cfg)
-        if isinstance(body, web.Response):
-            return body
+        accepted = await self._http_post(request, cfg, keep)
+        if isinstance(accepted, web.Response):
+            return accepted
+        ctx, body = accepted
         try:
             items = ss.decode_scores_request(body)
         except ss.InvalidBody:
@@ -400,11 +395,8 @@ class SigilReceiver:
 
     def _grpc_handler(self, route: _Route) -> Callable[..., Any]:
         async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-            started = time.monotonic()
-            try:
+            with self._grpc_seconds.time():
                 return await self._grpc(request, context, route)
-            finally:
-                self._t.receiver_request_duration.labels(self._id, "grpc").observe(time.monotonic() - started)
 
         return handle
 
