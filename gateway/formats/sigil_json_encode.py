@@ -26,10 +26,11 @@ from gateway.formats.sigil_proto import (
     ROLE_TO_PROTO,
     _part_from_proto,
     generation_to_record,
+    part_to_proto,
     struct_to_dict,
     system_prompt_and_input,
 )
-from gateway.model import TOKEN_COUNTS, Message, Part, PartKind, Record, ToolDefinition
+from gateway.model import TOKEN_COUNTS, Message, Part, Record, ToolDefinition
 
 _MODE_NAMES: Final = {common.MODE_SYNC: "GENERATION_MODE_SYNC", common.MODE_STREAM: "GENERATION_MODE_STREAM"}
 _ROLE_NAMES: Final = {1: "MESSAGE_ROLE_USER", 2: "MESSAGE_ROLE_ASSISTANT", 3: "MESSAGE_ROLE_TOOL"}
@@ -60,45 +61,14 @@ def _put_set(out: dict[str, Any], pairs: Iterable[tuple[str, Any]]) -> None:
 
 
 def _part(part: Part) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if part.provider_type:
-        out["metadata"] = {"provider_type": part.provider_type}
-    kind = part.kind
-    if kind is PartKind.TEXT:
-        out["text"] = part.text
-    elif kind is PartKind.THINKING:
-        out["thinking"] = part.text
-    elif kind is PartKind.TOOL_CALL:
-        call: dict[str, Any] = {}
-        if part.tool_call_id:
-            call["id"] = part.tool_call_id
-        if part.tool_name:
-            call["name"] = part.tool_name
-        if part.tool_input_json:
-            call["input_json"] = _b64(part.tool_input_json)
-        out["tool_call"] = call
-    elif kind is PartKind.TOOL_RESULT:
-        result: dict[str, Any] = {}
-        if part.tool_call_id:
-            result["tool_call_id"] = part.tool_call_id
-        if part.tool_name:
-            result["name"] = part.tool_name
-        if part.tool_result_content:
-            result["content"] = part.tool_result_content
-        if part.tool_result_json:
-            result["content_json"] = _b64(part.tool_result_json)
-        if part.is_error:
-            result["is_error"] = True
-        out["tool_result"] = result
-    else:
-        media = {
-            "kind": part.media_kind,
-            "url": part.media_url,
-            "mime_type": part.media_mime_type,
-            "name": part.media_name,
-        }
-        out["media"] = {key: value for key, value in media.items() if value}
-    return out
+    # The protobuf dict, as protojson writes it: the set oneof member even when empty, inside it
+    # only what is set, bytes as base64.
+    return {
+        key: {k: _b64(v) if isinstance(v, bytes) else v for k, v in value.items() if v}
+        if isinstance(value, dict)
+        else value
+        for key, value in part_to_proto(part).items()
+    }
 
 
 def _messages(messages: list[Message]) -> list[dict[str, Any]]:

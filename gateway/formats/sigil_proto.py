@@ -294,7 +294,7 @@ def _set_timestamp(timestamp: Any, ns: int) -> None:
 # fast as creating each sub-message object from Python (measured on the bench payload).
 
 
-def _part_to_proto(part: Part) -> dict[str, Any]:
+def part_to_proto(part: Part) -> dict[str, Any]:
     out: dict[str, Any] = {"metadata": {"provider_type": part.provider_type}} if part.provider_type else {}
     kind = part.kind
     if kind is PartKind.TEXT:
@@ -323,7 +323,7 @@ def _part_to_proto(part: Part) -> dict[str, Any]:
 
 def _messages_to_proto(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return [
-        {"role": ROLE_TO_PROTO.get(m.role, 0), "name": m.name, "parts": [_part_to_proto(p) for p in m.parts]}
+        {"role": ROLE_TO_PROTO.get(m.role, 0), "name": m.name, "parts": [part_to_proto(p) for p in m.parts]}
         for m in messages
     ]
 
