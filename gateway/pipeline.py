@@ -88,7 +88,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
         # Exporters take copies when a pipeline fans out to several, because an exporter may
         # hold a batch in its queue while another pipeline branch works on the same records.
         tail: Consumer = FanOut([exporters[ComponentId.parse(e)] for e in p.exporters], copy_batches=False)
-        native = _common_kinds([native_kinds(exporters[ComponentId.parse(e)]) for e in p.exporters])
+        native = _native_kinds([exporters[ComponentId.parse(e)] for e in p.exporters])
         for ref in reversed(p.processors):
             pid = ComponentId.parse(ref)
             pc = cfg.processors[pid]
@@ -164,13 +164,9 @@ def _saturation_probe(exporters: list[Exporter]) -> Callable[[], bool]:
     return lambda: any(probe() for probe in probes)
 
 
-def native_kinds(consumer: object) -> frozenset[str]:
-    """The :class:`~gateway.model.Native` kinds an exporter encodes without records."""
-    kinds: frozenset[str] = getattr(consumer, "native_kinds", frozenset())
-    return kinds
-
-
-def _common_kinds(kinds: list[frozenset[str]]) -> frozenset[str]:
-    """What every consumer of a fan-out takes: a receiver hands on natives only when all do
-    (processors that read or change records take none; ``passes_native`` ones are transparent)."""
+def _native_kinds(exporters: list[Exporter]) -> frozenset[str]:
+    """The :class:`~gateway.model.Native` kinds every exporter of a fan-out takes without records
+    (declared as ``native_kinds``). Processors upstream either pass them on (``passes_native``)
+    or take none; a receiver hands on natives only of the kinds all its pipelines take."""
+    kinds = [frozenset(getattr(e, "native_kinds", frozenset())) for e in exporters]
     return frozenset.intersection(*kinds) if kinds else frozenset()

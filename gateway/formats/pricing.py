@@ -221,9 +221,10 @@ _PROBE: Final = 1_000_000
 class _Rates:
     """A price list as USD per request plus USD per unit of each count ``genai_usage`` sets.
 
-    ``calc_price`` walks a generic unit registry with Decimal arithmetic (~130 us a call); for a
+    ``calc_price`` walks a generic unit registry with Decimal arithmetic (65-130 us a call); for a
     price list without tiers the cost is linear in the counts, so the rates are read once from
-    ``calc_price`` itself (one probe per count) and every later call is a dot product (~7 us).
+    ``calc_price`` itself (one probe per count) and every later call is a dot product (~4 us;
+    ``python -m bench.micro``).
     Mixed probes must then agree with ``calc_price``, else the prices are treated as not linear
     and every call goes to ``calc_price`` (tests/formats/test_pricing.py checks every model of
     the bundled table).

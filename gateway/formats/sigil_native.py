@@ -29,7 +29,6 @@ legacy ``cache_creation_input_tokens`` field stays field 7).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -203,10 +202,6 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
     except (Fail, TypeError, ValueError, AttributeError, OverflowError):
         return None
     return native_from_request(request, now_ns=now_ns)
-
-
-def messages_of(items: Iterable[pb.Generation | ItemError]) -> list[pb.Generation]:
-    return [it for it in items if not isinstance(it, ItemError)]
 
 
 # --------------------------------------------------------------------------- lowerCamel names

@@ -24,13 +24,18 @@ from gateway.formats import sigil_native as sn
 from gateway.formats.sigil import ItemError, SigilDecodeError
 from gateway.model import Record
 from tests.formats.sigil_fixtures import NOW_NS, generation_records, rich_generation
-from tests.test_fuzz import mutated
+from tests.test_fuzz import EXAMPLES, mutated
 
 MODEL = {"provider": "openai", "name": "gpt-5"}
 
 
 def _fresh_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sigil_common, "_generation_ids", itertools.count(1))
+
+
+def accepted(items: list[pb.Generation | ItemError]) -> list[pb.Generation]:
+    """The messages the receiver hands on (its item errors left out)."""
+    return [it for it in items if not isinstance(it, ItemError)]
 
 
 def _as_records(items: list[pb.Generation | ItemError]) -> list[Record | ItemError]:
@@ -61,7 +66,7 @@ def agree(body: bytes) -> bool:
     assert _as_records(native) == exact, body
     assert sigil.export_results(native) == sigil.export_results(exact)
     # What the exporter sends decodes to the same records.
-    sent = sn.SigilGenerations(sn.messages_of(native)).request_bytes()
+    sent = sn.SigilGenerations(accepted(native)).request_bytes()
     assert sigil.decode_generations_grpc(sent) == [it for it in exact if isinstance(it, Record)]
     return True
 
@@ -209,7 +214,7 @@ def test_body_level_errors_go_the_exact_way() -> None:
         assert not agree(body)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in VARIANTS.items()}))
 def test_generated_generations_agree(generation: dict[str, Any]) -> None:
     agree(body_of(generation, {"id": "fixed", "model": MODEL}))
@@ -222,7 +227,7 @@ def test_generated_lower_camel_generations_agree(generation: dict[str, Any]) -> 
     agree(body_of(_camel(generation), {"id": "fixed", "model": MODEL}))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(sdk_body()))
 def test_mutated_bodies_agree(body: bytes) -> None:
     agree(body)
@@ -250,13 +255,13 @@ def test_grpc_pass_through_agrees() -> None:
     _grpc_agree(pb.ExportGenerationsRequest(generations=generations).SerializeToString())
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(sdk_body(camel=True)))
 def test_mutated_lower_camel_bodies_agree(body: bytes) -> None:
     agree(body)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(pb.ExportGenerationsRequest(generations=[rich_generation()]).SerializeToString()))
 def test_mutated_grpc_bodies_agree(data: bytes) -> None:
     _grpc_agree(data)
@@ -278,11 +283,11 @@ def test_the_legacy_cache_field_passes_through_unchanged() -> None:
     body = body_of({"id": "a", "model": MODEL, "usage": {"cache_creation_input_tokens": "7"}})
     items = sn.decode_generations_json_native(body)
     assert items is not None
-    sent = pb.ExportGenerationsRequest.FromString(sn.SigilGenerations(sn.messages_of(items)).request_bytes())
+    sent = pb.ExportGenerationsRequest.FromString(sn.SigilGenerations(accepted(items)).request_bytes())
     usage = sent.generations[0].usage
     assert usage.cache_creation_input_tokens == 7 and usage.cache_write_input_tokens == 0
     # The record path moves it to field 5; both read back as the same record.
-    (record,) = sn.SigilGenerations(sn.messages_of(items)).materialize()
+    (record,) = sn.SigilGenerations(accepted(items)).materialize()
     assert record.usage.cache_write_input_tokens == 7
 
 
@@ -294,13 +299,13 @@ def _json_agrees(message: pb.Generation) -> None:
     assert sn.SigilGenerations([message]).request_json() == record_path
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(generation_records)
 def test_json_from_messages_is_the_record_paths_json(record: Record) -> None:
     _json_agrees(sigil.record_to_generation(record))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(pb.ExportGenerationsRequest(generations=[rich_generation()]).SerializeToString()))
 def test_json_from_mutated_messages_is_the_record_paths_json(data: bytes) -> None:
     try:

@@ -20,6 +20,7 @@ from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.model import Batch, Context
 from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fakes import FakeSigilBackend
+from tests.formats.test_sigil_native import accepted
 
 GENERATION = {
     "id": "g1",
@@ -132,7 +133,7 @@ def test_a_native_batch_materializes_once_and_counts_without_it() -> None:
 
     items = sn.decode_generations_json_native(orjson.dumps({"generations": [GENERATION, GENERATION]}))
     assert items is not None
-    native = sn.SigilGenerations(sn.messages_of(items))
+    native = sn.SigilGenerations(accepted(items))
     batch = Batch(None, Context(tenant="t"), native=native)
     copy = batch.copy()
     assert len(batch) == 2 and batch.native is native and copy.native is native
@@ -150,7 +151,7 @@ def test_persistent_queue_keeps_a_native_batch_as_messages() -> None:
 
     items = sn.decode_generations_json_native(orjson.dumps({"generations": [GENERATION, {**GENERATION, "id": "g2"}]}))
     assert items is not None
-    native = sn.SigilGenerations(sn.messages_of(items))
+    native = sn.SigilGenerations(accepted(items))
     stored = encode_batch(Batch(None, Context(tenant="t"), native=native))
     restored = decode_batch(stored)
     assert isinstance(restored.native, sn.SigilGenerations) and restored.native.messages == native.messages
