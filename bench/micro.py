@@ -35,18 +35,10 @@ def best_us(fn: Callable[[], Any], per: int = BATCH, loops: int = 20, runs: int 
     return best * 1e6 / per
 
 
-def _camel(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k.split("_")[0] + "".join(w.title() for w in k.split("_")[1:]): _camel(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_camel(v) for v in value]
-    return value
-
-
 def main() -> None:
     tune_gc()
     body = payloads.request_body(0, BATCH)
-    camel = orjson.dumps(_camel(orjson.loads(body)))
+    camel = orjson.dumps(payloads.lower_camel(orjson.loads(body)))
     records = [r for r in sigil.decode_generations_json(body) if not isinstance(r, sigil.ItemError)]
     native = sn.SigilGenerations(
         [g for g in sn.decode_generations_json_native(body) or [] if not isinstance(g, sigil.ItemError)]

@@ -49,6 +49,23 @@ def generation(i: int, rng: random.Random | None = None) -> dict[str, Any]:
     }
 
 
+def lower_camel(value: Any) -> Any:
+    """A JSON value with every object key in lowerCamel (``input_tokens`` -> ``inputTokens``), as
+    protojson writers other than the Python SDK spell field names."""
+    if isinstance(value, dict):
+        return {
+            k.split("_")[0] + "".join(w.title() for w in k.split("_")[1:]): lower_camel(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [lower_camel(v) for v in value]
+    return value
+
+
+def _camel_key(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
 def request_body(start: int, n: int) -> bytes:
     import orjson
 

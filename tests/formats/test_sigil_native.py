@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.payloads import lower_camel
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil, sigil_common
 from gateway.formats import sigil_native as sn
@@ -97,15 +98,6 @@ def test_lower_camel_names_take_the_fast_path_too() -> None:
     assert agree(body_of({**deep, "stopReason": "x"}))
     twice = {"model": MODEL, "stopReason": "x", "usage": {"inputTokens": "1", "input_tokens": "2"}}
     assert not agree(body_of(twice))
-
-
-def _camel(value: Any) -> Any:
-    """A generated generation with every field name in lowerCamel (values left alone)."""
-    if isinstance(value, dict):
-        return {k.split("_")[0] + "".join(w.title() for w in k.split("_")[1:]): _camel(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_camel(v) for v in value]
-    return value
 
 
 def test_per_item_rules_and_defaults_match() -> None:
@@ -224,7 +216,7 @@ def test_generated_generations_agree(generation: dict[str, Any]) -> None:
 @given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in VARIANTS.items()}))
 def test_generated_lower_camel_generations_agree(generation: dict[str, Any]) -> None:
     # Metadata and tags keys are the user's: renaming them too only makes other keys.
-    agree(body_of(_camel(generation), {"id": "fixed", "model": MODEL}))
+    agree(body_of(lower_camel(generation), {"id": "fixed", "model": MODEL}))
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
