@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any
 
-from gateway.config import ByteSize, Duration
+from gateway.units import ByteSize, Duration
 
 _FIELD_COMMENT = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
 

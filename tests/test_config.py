@@ -10,11 +10,12 @@ import pytest
 
 from gateway.cli import default_config_text, main
 from gateway.component import ComponentId
-from gateway.config import Duration, expand_env, load_file, load_text, parse_duration, parse_size
+from gateway.config import expand_env, load_file, load_text
 from gateway.errors import ConfigError
 from gateway.exporters.sigil import SigilExporterConfig
 from gateway.pipeline import build
 from gateway.telemetry import Telemetry
+from gateway.units import Duration, parse_duration, parse_size
 
 DATA = pathlib.Path(__file__).parent / "testdata" / "config"
 ROOT = pathlib.Path(__file__).parent.parent

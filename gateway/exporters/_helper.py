@@ -36,11 +36,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from gateway.component import CreateSettings
-from gateway.config import Duration
 from gateway.errors import Overloaded, PermanentError, RetryableError
 from gateway.exporters._queue import MemoryQueue, PersistentQueue, QueueFull, SendingQueue
 from gateway.model import Batch
 from gateway.telemetry import RateLimitedLog
+from gateway.units import Duration
 
 log = logging.getLogger(__name__)
 

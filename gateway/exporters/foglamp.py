@@ -37,7 +37,6 @@ from typing import Final
 import orjson
 
 from gateway.component import CreateSettings, Factory
-from gateway.config import ByteSize, Duration
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
 from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
@@ -47,6 +46,7 @@ from gateway.formats import foglamp as ff
 from gateway.formats._encode_report import EncodeReport
 from gateway.formats.otlp import is_passthrough
 from gateway.model import Batch
+from gateway.units import ByteSize, Duration
 
 DEFAULT_MAX_TRACES: Final = 1000  # Foglamp's limit per body
 DEFAULT_MAX_SPANS_PER_TRACE: Final = 2000  # Foglamp's limit per trace object

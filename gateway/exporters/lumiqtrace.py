@@ -36,7 +36,6 @@ import gzip
 
 from gateway import __version__
 from gateway.component import CreateSettings, Factory
-from gateway.config import Duration
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
 from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
@@ -47,6 +46,7 @@ from gateway.formats.otlp import is_passthrough
 from gateway.formats.pricing import PriceTable
 from gateway.formats.scores import merge_into_eval_scores
 from gateway.model import Batch
+from gateway.units import Duration
 
 DEFAULT_ENVIRONMENT = "production"
 GZIP_LEVEL = 6

@@ -48,7 +48,6 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from gateway import __version__
 from gateway.component import CreateSettings, Factory
-from gateway.config import ByteSize, Duration
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._otlp_client import OtlpClient
@@ -58,6 +57,7 @@ from gateway.formats.otlp_metrics import DEFAULT_MAX_SERIES, MetricsAggregator
 from gateway.formats.semconv import DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
 from gateway.model import Batch, Record
 from gateway.telemetry import RateLimitedLog
+from gateway.units import ByteSize, Duration
 
 log = logging.getLogger(__name__)
 

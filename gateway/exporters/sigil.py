@@ -48,7 +48,6 @@ from google.protobuf.message import DecodeError
 from gateway import __version__
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import CreateSettings, Factory
-from gateway.config import Duration
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
@@ -57,6 +56,7 @@ from gateway.formats import sigil_native as sn
 from gateway.formats import sigil_scores as ss
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
+from gateway.units import Duration
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ import time
 import yaml
 
 from gateway.component import Consumer, CreateSettings, Factory
-from gateway.config import Duration
 from gateway.errors import Unauthenticated
 from gateway.model import Batch, Context
+from gateway.units import Duration
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ import dataclasses
 import logging
 
 from gateway.component import Consumer, CreateSettings, Factory
-from gateway.config import Duration
 from gateway.errors import ConsumeError, Overloaded
 from gateway.model import Batch, Context, Native, Rating, Record, Score
 from gateway.telemetry import RateLimitedLog
+from gateway.units import Duration
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ import logging
 import os
 
 from gateway.component import Consumer, CreateSettings, Factory
-from gateway.config import Duration
 from gateway.errors import Overloaded
 from gateway.model import Batch
+from gateway.units import Duration
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import orjson
 import zstandard
 from aiohttp import web
 
-from gateway.config import ByteSize
 from gateway.model import Context
+from gateway.units import ByteSize
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024

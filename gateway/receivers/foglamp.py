@@ -42,7 +42,6 @@ import orjson
 from aiohttp import web
 
 from gateway.component import Consumer, Factory, ReceiverSettings
-from gateway.config import ByteSize
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import foglamp as ff
 from gateway.processors.memory_limiter import under_pressure
@@ -56,6 +55,7 @@ from gateway.receivers._http import (
     read_body,
     retry_after,
 )
+from gateway.units import ByteSize
 
 DEFAULT_ENDPOINT: Final = "127.0.0.1:4000"
 DEFAULT_MAX_BODY: Final = 10 * 1024 * 1024  # Foglamp's INGEST_MAX_BODY_BYTES

@@ -48,7 +48,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gateway.component import Consumer, Factory, ReceiverSettings
-from gateway.config import ByteSize
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import otlp
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
@@ -57,6 +56,7 @@ from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 from gateway.receivers._http import retry_after as retry_after_header
+from gateway.units import ByteSize
 
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 DEFAULT_HTTP_ENDPOINT = "127.0.0.1:4318"

@@ -46,7 +46,6 @@ from aiohttp import web
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import Consumer, Factory, ReceiverSettings
-from gateway.config import ByteSize
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import sigil as sf
 from gateway.formats import sigil_native as sn
@@ -58,6 +57,7 @@ from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body, retry_after
 from gateway.receivers._sigil_ratings import RatingsConfig, RatingStore, parse_page
 from gateway.telemetry import RateLimitedLog
+from gateway.units import ByteSize
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import ComponentId, CreateSettings
-from gateway.config import Duration, load
+from gateway.config import load
 from gateway.errors import ConfigError, Overloaded, Unauthenticated
 from gateway.formats.sigil_native import SigilGenerations
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Status
@@ -20,6 +20,7 @@ from gateway.processors.filter import FilterConfig, matches, selector_matches
 from gateway.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig, under_pressure
 from gateway.processors.redact import RedactConfig, Redactor, luhn_ok
 from gateway.telemetry import Telemetry
+from gateway.units import Duration
 
 
 def _settings(name: str) -> CreateSettings:
