@@ -2,7 +2,7 @@
 
 ``python -m bench.micro`` times each step on the bench's 100-generation body, best of 15 runs
 (the machine is noisy; the best run is the least disturbed one), record path against the
-pass-through (``gateway.formats.sigil_native``). docs/benchmarks.md quotes its output.
+pass-through (``gateway.formats.sigil.native``). docs/benchmarks.md quotes its output.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import orjson
 from bench import payloads
 from gateway.cli import tune_gc
 from gateway.formats import sigil
-from gateway.formats import sigil_native as sn
 from gateway.formats.pricing import PriceTable, _calc, genai_usage
+from gateway.formats.sigil import native as sn
 from gateway.model import Usage
 
 BATCH = 100

@@ -26,11 +26,10 @@ from gateway import __version__
 from gateway.errors import BadInput
 from gateway.formats import foglamp as ff
 from gateway.formats import lumiqtrace as lf
-from gateway.formats import otlp
-from gateway.formats import record as record_json
+from gateway.formats import otlp, record_json
 from gateway.formats import sigil as sf
-from gateway.formats._encode_report import EncodeReport
 from gateway.formats.pricing import PriceTable
+from gateway.formats.report import EncodeReport
 from gateway.model import Kind, Record
 
 Format = Literal["sigil", "foglamp", "lumiqtrace", "otlp", "record"]
@@ -82,7 +81,7 @@ def _decoder(fmt: Format, summary: Summary) -> Callable[[bytes], list[Record]]:
     if fmt == "otlp":
 
         def otlp_json(line: bytes) -> list[Record]:
-            records, other = otlp.traces_to_records(otlp.decode_otlp_json(line))
+            records, other = otlp.traces_to_records(otlp.decode_traces_json(line))
             summary.skipped["non-GenAI spans"] += other
             return records
 
@@ -131,7 +130,7 @@ def _encoder(fmt: Format, summary: Summary) -> Callable[[list[Record]], list[byt
             report.records_in += len(records)
             report.records_out += len(records)
             req = otlp.records_to_traces(records, resource_attributes={}, include_content=True)
-            return [otlp.encode_otlp_json(req)] if records else []
+            return [otlp.encode_traces_json(req)] if records else []
 
         return otlp_json
 

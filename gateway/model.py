@@ -23,6 +23,7 @@ carry evaluation :class:`Score` and conversation :class:`Rating` items, which ar
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -255,6 +256,12 @@ class Context:
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased names kept by config
 
 
+# The record metadata label saying how much content the source captured: "full",
+# "no_tool_content" or "metadata_only". Its spelling is the one SDKs already send; the content
+# processor raises it, every encoder honours it (docs/architecture.md lists it as an exception).
+CAPTURE_MODE_KEY = "sigil.sdk.content_capture_mode"
+
+
 class Native(Protocol):
     """Items still in the wire form they arrived in, for a same-format pass-through.
 
@@ -414,3 +421,10 @@ class Rating:
     rater_id: str = ""  # who rated
     source: str = ""  # where the rating came from (a UI, an SDK, ...)
     created_ns: int | None = None  # when the gateway first accepted it
+
+
+def derived_score_id(*parts: str) -> str:
+    """A deterministic score id: ``sc_`` + 24 hex digits of SHA-1 over the parts joined by ``|``,
+    the shape evaluation backends give their own score ids; whoever derives a score derives its id
+    this way, so a replay yields the same id and the backend ignores the resend."""
+    return "sc_" + hashlib.sha1("|".join(parts).encode()).hexdigest()[:24]

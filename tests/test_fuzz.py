@@ -181,14 +181,14 @@ def test_fuzz_lumiqtrace() -> None:
 
 
 def test_fuzz_otlp_json() -> None:
-    _fuzz(otlp.decode_otlp_json, (BadInput,), OTLP_JSON)
+    _fuzz(otlp.decode_traces_json, (BadInput,), OTLP_JSON)
 
 
 def test_fuzz_otlp_protobuf() -> None:
-    seed = otlp.decode_otlp_json(OTLP_JSON).SerializeToString()
+    seed = otlp.decode_traces_json(OTLP_JSON).SerializeToString()
 
     def decode(data: bytes) -> Any:
-        return otlp.traces_to_records(otlp.decode_otlp_protobuf(data))
+        return otlp.traces_to_records(otlp.decode_traces_protobuf(data))
 
     _fuzz(decode, (BadInput,), seed)
 

@@ -17,7 +17,7 @@ from gateway.component import CreateSettings
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, http_retry_after
-from gateway.formats._encode_report import EncodeReport
+from gateway.formats.report import EncodeReport
 from gateway.model import Batch
 
 log = logging.getLogger(__name__)

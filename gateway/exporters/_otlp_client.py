@@ -39,8 +39,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
-from gateway.formats.otlp import encode_otlp_json
-from gateway.formats.otlp_metrics import encode_metrics_json
+from gateway.formats.otlp import encode_traces_json
+from gateway.formats.otlp.wire import encode_metrics_json
 
 Signal = Literal["traces", "metrics"]
 Protocol = Literal["grpc", "http/protobuf", "http/json"]
@@ -147,7 +147,7 @@ class OtlpClient:
         """The bytes to send for ``request``: OTLP/JSON or protobuf, compressed for HTTP."""
         if self.protocol == "http/json":
             if isinstance(request, ExportTraceServiceRequest):
-                data = encode_otlp_json(request)
+                data = encode_traces_json(request)
             else:
                 data = encode_metrics_json(request)
         else:

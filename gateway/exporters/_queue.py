@@ -30,8 +30,8 @@ from typing import Final, Protocol
 import orjson
 from google.protobuf.message import DecodeError
 
-from gateway.formats import record as record_json
-from gateway.formats import sigil_native
+from gateway.formats import record_json
+from gateway.formats.sigil import native as sigil_native
 from gateway.model import Batch, Context, Native, Rating, Record, Score
 
 # Native kinds stored as they are (see Batch.native), and how to read them back.

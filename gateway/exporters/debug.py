@@ -16,7 +16,7 @@ import logging
 from typing import Literal
 
 from gateway.component import CreateSettings, Factory
-from gateway.formats import record as record_json
+from gateway.formats import record_json
 from gateway.model import Batch
 
 log = logging.getLogger("gateway.debug")

@@ -22,7 +22,7 @@ from typing import Literal
 from gateway.component import CreateSettings, Factory
 from gateway.errors import PermanentError
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
-from gateway.formats import record as record_json
+from gateway.formats import record_json
 from gateway.model import Batch
 
 DEFAULT_PATH = "./gateway-out/generations.jsonl"

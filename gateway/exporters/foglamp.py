@@ -43,8 +43,8 @@ from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_prob
 from gateway.exporters._pacing import TokenBucket
 from gateway.exporters._transport import TlsConfig
 from gateway.formats import foglamp as ff
-from gateway.formats._encode_report import EncodeReport
 from gateway.formats.otlp import is_passthrough
+from gateway.formats.report import EncodeReport
 from gateway.model import Batch
 from gateway.units import ByteSize, Duration
 

@@ -41,10 +41,10 @@ from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, Ret
 from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
 from gateway.exporters._transport import TlsConfig
 from gateway.formats import lumiqtrace as lf
-from gateway.formats._encode_report import EncodeReport
+from gateway.formats.lumiqtrace.scores import merge_into_eval_scores
 from gateway.formats.otlp import is_passthrough
 from gateway.formats.pricing import PriceTable
-from gateway.formats.scores import merge_into_eval_scores
+from gateway.formats.report import EncodeReport
 from gateway.model import Batch
 from gateway.units import Duration
 

@@ -6,7 +6,7 @@ records_to_traces`, semantic conventions ``semconv_version``), split so that non
 ids are the records' own when they are OTLP ids, else derived deterministically, so a retry or a
 replay sends the same span.
 
-Metrics: every batch is added to a :class:`~gateway.formats.otlp_metrics.MetricsAggregator`
+Metrics: every batch is added to a :class:`~gateway.formats.otlp.encode_metrics.MetricsAggregator`
 once, when it is encoded (never again on a retry). Every ``metrics.interval`` the aggregate is
 collected and sent; a failed send is retried until the next interval is due. Shutdown drains the
 trace queue first, then collects and sends once more, so the last records count too.
@@ -53,8 +53,8 @@ from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, 
 from gateway.exporters._otlp_client import OtlpClient
 from gateway.exporters._transport import TlsConfig, grpc_target
 from gateway.formats.otlp import records_to_traces
-from gateway.formats.otlp_metrics import DEFAULT_MAX_SERIES, MetricsAggregator
-from gateway.formats.semconv import DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
+from gateway.formats.otlp.encode_metrics import DEFAULT_MAX_SERIES, MetricsAggregator
+from gateway.formats.otlp.semconv import DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
 from gateway.model import Batch, Record
 from gateway.telemetry import RateLimitedLog
 from gateway.units import ByteSize, Duration

@@ -52,8 +52,8 @@ from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
 from gateway.formats import sigil as sf
-from gateway.formats import sigil_native as sn
-from gateway.formats import sigil_scores as ss
+from gateway.formats.sigil import native as sn
+from gateway.formats.sigil import scores as ss
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
 from gateway.units import Duration

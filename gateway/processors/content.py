@@ -36,10 +36,10 @@ from typing import Literal
 
 from gateway.component import Consumer, CreateSettings, Factory
 from gateway.formats.otlp import CONTENT_EXTRA_KEYS
-from gateway.model import Batch, Kind, Message, PartKind, Record
+from gateway.model import CAPTURE_MODE_KEY, Batch, Kind, Message, PartKind, Record
 
 Mode = Literal["full", "no_tool_content", "metadata_only"]
-MODE_KEY = "sigil.sdk.content_capture_mode"
+MODE_KEY = CAPTURE_MODE_KEY
 _STRICTNESS = {"full": 0, "no_tool_content": 1, "metadata_only": 2}
 # The OTLP keys come from the semconv table, so a new convention version is covered too.
 _CONTENT_EXTRAS = ("foglamp.sources", "foglamp.safetyMetadata", *sorted(CONTENT_EXTRA_KEYS))

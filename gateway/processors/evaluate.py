@@ -46,8 +46,7 @@ import time
 from typing import Any, Literal
 
 from gateway.component import Consumer, CreateSettings, Factory
-from gateway.formats.scores import derived_score_id
-from gateway.model import Batch, Record, Score
+from gateway.model import Batch, Record, Score, derived_score_id
 from gateway.processors import _evaluators
 from gateway.processors.filter import Selector, selector_matches
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 
-from gateway.formats.sigil_scores import RatingInvalid, RatingSummary
+from gateway.formats.sigil.scores import RatingInvalid, RatingSummary
 from gateway.model import Rating
 
 DEFAULT_MAX_CONVERSATIONS = 10_000

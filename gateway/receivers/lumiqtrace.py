@@ -43,7 +43,7 @@ from aiohttp import web
 from gateway.component import Consumer, Factory, ReceiverSettings
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import lumiqtrace as lf
-from gateway.formats.scores import scores_from_eval_scores
+from gateway.formats.lumiqtrace.scores import scores_from_eval_scores
 from gateway.model import Record
 from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver

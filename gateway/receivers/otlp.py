@@ -178,7 +178,7 @@ class OtlpReceiver:
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
             await _abort(context, _PRESSURE)
         try:
-            request = otlp.decode_otlp_protobuf(data)
+            request = otlp.decode_traces_protobuf(data)
         except BadInput as exc:
             self._t.receiver_refused.labels(self._id, "grpc", "bad_input").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -220,7 +220,7 @@ class OtlpReceiver:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, "the request body could not be read")
         try:
-            req = otlp.decode_otlp_json(body) if as_json else otlp.decode_otlp_protobuf(body)
+            req = otlp.decode_traces_json(body) if as_json else otlp.decode_traces_protobuf(body)
         except BadInput as exc:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, str(exc))

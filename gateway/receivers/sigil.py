@@ -48,8 +48,8 @@ from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import Consumer, Factory, ReceiverSettings
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import sigil as sf
-from gateway.formats import sigil_native as sn
-from gateway.formats import sigil_scores as ss
+from gateway.formats.sigil import native as sn
+from gateway.formats.sigil import scores as ss
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record, Score
 from gateway.processors.memory_limiter import under_pressure
@@ -148,7 +148,7 @@ def _native_json(body: bytes) -> Items:
 
 
 def _generations_route(native: frozenset[str]) -> _Route:
-    """Messages instead of records where every consumer takes them (gateway.formats.sigil_native):
+    """Messages instead of records where every consumer takes them (gateway.formats.sigil.native):
     from gRPC when they take them at all, from protojson when they also send protobuf."""
     route = _GENERATIONS
     if sn.KIND in native:

@@ -27,7 +27,7 @@ from gateway.component import ComponentId, CreateSettings
 from gateway.config import Decoder, load
 from gateway.errors import ConfigError
 from gateway.exporters.otlp import OtlpExporter, OtlpExporterConfig
-from gateway.formats._otlp_values import attributes_to_dict
+from gateway.formats.otlp.values import attributes_to_dict
 from gateway.model import Batch, Kind, Record, Usage
 from gateway.telemetry import Telemetry
 from tests.formats.test_otlp import CONTENT_ATTRS, T0, chat_record, emit

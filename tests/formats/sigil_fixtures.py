@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
-from gateway.formats.sigil_common import json_value, project_metadata, status_from_call_error
+from gateway.formats.sigil.common import json_value, project_metadata, status_from_call_error
 from gateway.model import Artifact, Kind, Message, Part, PartKind, Record, Role, ToolDefinition, Usage
 
 # The SDK's generated module has no stubs; typed as Any so mypy does not see an empty module.

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.formats import _foglamp_schema, foglamp
-from gateway.formats._foglamp_content import decode_content, encode_content
 from gateway.formats.foglamp import FoglampValidationError, count_spans, decode_ingest, encode_batches
+from gateway.formats.foglamp import schema as _foglamp_schema
+from gateway.formats.foglamp.content import decode_content, encode_content
+from gateway.formats.report import EncodeReport
 from gateway.model import (
     Customer,
     Kind,
@@ -659,7 +660,7 @@ def rec(**fields: Any) -> Record:
     return Record(**base)
 
 
-def one_span(record: Record) -> tuple[dict[str, Any], dict[str, Any], foglamp.EncodeReport]:
+def one_span(record: Record) -> tuple[dict[str, Any], dict[str, Any], EncodeReport]:
     bodies, report = encode_batches([record])
     [body] = bodies
     decode_ingest(via_wire(body))

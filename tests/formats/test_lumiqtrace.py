@@ -22,6 +22,7 @@ from gateway.formats.lumiqtrace import (
     event_id,
     map_provider,
 )
+from gateway.formats.lumiqtrace import encode as lq_encode
 from gateway.formats.pricing import PriceTable
 from gateway.model import Kind, Message, Part, PartKind, Record, Role, Status, Usage
 from tests.formats import record_strategies as rs
@@ -495,13 +496,13 @@ def test_any_body_is_either_records_or_a_validation_error(lines: list[bytes]) ->
 @given(st.integers(min_value=-62135596800 * 10**9, max_value=253402300799 * 10**9 + 999_999_999))
 def test_timestamps_are_the_datetime_rendering(ns: int) -> None:
     when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ns // 1_000_000)
-    assert lf._iso_ms(ns) == when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    assert lq_encode._iso_ms(ns) == when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 @pytest.mark.parametrize("ns", [-62135596801 * 10**9, 253402300800 * 10**9])
 def test_timestamps_outside_the_calendar_overflow(ns: int) -> None:
     with pytest.raises(OverflowError):
-        lf._iso_ms(ns)
+        lq_encode._iso_ms(ns)
 
 
 @settings(max_examples=300, deadline=None)
@@ -511,4 +512,4 @@ def test_derived_event_ids_are_uuid5(name: str) -> None:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return  # lone surrogates cannot be hashed either way
-    assert lf._uuid5(name) == str(uuid.uuid5(lf.EVENT_ID_NAMESPACE, name))
+    assert lq_encode._uuid5(name) == str(uuid.uuid5(lf.EVENT_ID_NAMESPACE, name))

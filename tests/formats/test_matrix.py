@@ -20,6 +20,7 @@ from gateway.formats import foglamp as ff
 from gateway.formats import lumiqtrace as lf
 from gateway.formats import sigil as sf
 from gateway.formats.pricing import PriceTable
+from gateway.formats.report import EncodeReport
 from gateway.model import Kind, Record, Status, Usage
 
 TESTDATA = Path(__file__).parent.parent / "testdata"
@@ -128,14 +129,14 @@ def lumiq_records() -> list[Record]:
 # -- encoding (format B) ---------------------------------------------------------------------------
 
 
-def to_foglamp(records: list[Record]) -> tuple[list[dict[str, Any]], ff.EncodeReport]:
+def to_foglamp(records: list[Record]) -> tuple[list[dict[str, Any]], EncodeReport]:
     bodies, report = ff.encode_batches(records)
     for body in bodies:
         ff.decode_ingest(orjson.loads(orjson.dumps(body)))  # Foglamp would accept it
     return bodies, report
 
 
-def to_lumiq(records: list[Record]) -> tuple[list[dict[str, Any]], lf.EncodeReport]:
+def to_lumiq(records: list[Record]) -> tuple[list[dict[str, Any]], EncodeReport]:
     bodies, report = lf.encode_events(
         records, environment_default="production", sdk_version=SDK_VERSION, pricing=PRICES
     )

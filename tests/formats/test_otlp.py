@@ -12,12 +12,12 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from gateway.formats._otlp_values import attributes_to_dict
 from gateway.formats.otlp import (
     records_to_traces,
     traces_to_records,
 )
-from gateway.formats.semconv import ATTRIBUTE_ALIASES, DEFAULT
+from gateway.formats.otlp.semconv import ATTRIBUTE_ALIASES, DEFAULT
+from gateway.formats.otlp.values import attributes_to_dict
 from gateway.model import (
     Kind,
     Message,

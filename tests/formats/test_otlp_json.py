@@ -12,8 +12,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from gateway.formats._otlp_values import set_any
-from gateway.formats.otlp import OtlpDecodeError, decode_otlp_json, decode_otlp_protobuf, encode_otlp_json
+from gateway.formats.otlp import OtlpDecodeError, decode_traces_json, decode_traces_protobuf, encode_traces_json
+from gateway.formats.otlp.values import set_any
 from tests.formats.test_otlp import PARENT_HEX, SPAN_HEX, T0, TRACE_HEX, attrs, chat_record, emit, only_span
 
 JSON_BODY = {
@@ -70,7 +70,7 @@ JSON_BODY = {
 
 
 def test_decode_json_hex_ids_int_enums_and_int64_strings() -> None:
-    request = decode_otlp_json(orjson.dumps(JSON_BODY))
+    request = decode_traces_json(orjson.dumps(JSON_BODY))
     span = only_span(request)
     assert span.trace_id == bytes.fromhex(TRACE_HEX)
     assert span.span_id == bytes.fromhex(SPAN_HEX)
@@ -95,7 +95,7 @@ def test_decode_json_hex_ids_int_enums_and_int64_strings() -> None:
 
 def test_decode_json_does_not_misread_hex_ids_as_base64() -> None:
     body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": TRACE_HEX, "spanId": SPAN_HEX}]}]}]})
-    ours = only_span(decode_otlp_json(body))
+    ours = only_span(decode_traces_json(body))
     assert ours.trace_id == bytes.fromhex(TRACE_HEX) and len(ours.trace_id) == 16
     # The trap this decoder exists for: proto3 JSON reads the same text as base64.
     theirs = only_span(json_format.Parse(body, ExportTraceServiceRequest(), ignore_unknown_fields=True))
@@ -112,13 +112,13 @@ def test_decode_json_is_lenient_where_the_collector_is() -> None:
             }
         ]
     }
-    span = only_span(decode_otlp_json(orjson.dumps(body)))
+    span = only_span(decode_traces_json(orjson.dumps(body)))
     assert (span.trace_id, span.kind, span.start_time_unix_nano) == (
         bytes.fromhex(TRACE_HEX),
         Span.SPAN_KIND_SERVER,
         5,
     )
-    assert decode_otlp_json(b"{}") == ExportTraceServiceRequest()
+    assert decode_traces_json(b"{}") == ExportTraceServiceRequest()
 
 
 def spans_body(span: dict[str, Any]) -> bytes:
@@ -181,7 +181,7 @@ def spans_body(span: dict[str, Any]) -> bytes:
 )
 def test_decode_json_errors_name_the_problem(body: bytes, message: str) -> None:
     with pytest.raises(OtlpDecodeError) as info:
-        decode_otlp_json(body)
+        decode_traces_json(body)
     assert str(info.value).startswith(message) if message.endswith(": ") else str(info.value) == message
 
 
@@ -191,7 +191,7 @@ def test_encode_json_follows_otlp_rules() -> None:
     span.events.add(name="e", time_unix_nano=1)
     set_any(span.attributes.add(key="nan").value, math.nan)
     set_any(span.attributes.add(key="raw").value, b"\x00\xff")
-    body = orjson.loads(encode_otlp_json(request))
+    body = orjson.loads(encode_traces_json(request))
     encoded = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert encoded["traceId"] == TRACE_HEX and encoded["spanId"] == SPAN_HEX and encoded["parentSpanId"] == PARENT_HEX
     assert encoded["kind"] == 3
@@ -204,12 +204,12 @@ def test_encode_json_follows_otlp_rules() -> None:
     assert by_key["raw"] == {"bytesValue": "AP8="}
     assert by_key["gen_ai.response.finish_reasons"] == {"arrayValue": {"values": [{"stringValue": "tool_call"}]}}
     assert encoded["events"] == [{"timeUnixNano": "1", "name": "e"}]
-    decoded = decode_otlp_json(encode_otlp_json(request))
+    decoded = decode_traces_json(encode_traces_json(request))
     assert decoded.SerializeToString(deterministic=True) == request.SerializeToString(deterministic=True)
 
 
 def test_decode_protobuf() -> None:
     request = emit(chat_record())
-    assert decode_otlp_protobuf(request.SerializeToString()) == request
+    assert decode_traces_protobuf(request.SerializeToString()) == request
     with pytest.raises(OtlpDecodeError, match=r"^invalid protobuf ExportTraceServiceRequest"):
-        decode_otlp_protobuf(b"\x0a\xff\xff\xff")
+        decode_traces_protobuf(b"\x0a\xff\xff\xff")

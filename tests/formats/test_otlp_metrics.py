@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, HistogramDataPoint, Metric
 
-from gateway.formats._otlp_values import attributes_to_dict
-from gateway.formats.otlp_metrics import MetricsAggregator
-from gateway.formats.semconv import DEFAULT
+from gateway.formats.otlp.encode_metrics import MetricsAggregator
+from gateway.formats.otlp.semconv import DEFAULT
+from gateway.formats.otlp.values import attributes_to_dict
 from gateway.model import Kind, Record, Status, Usage
 from tests.formats.record_strategies import records as any_records
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from gateway.formats._otlp_values import attributes_to_dict, set_any
 from gateway.formats.otlp import PASSTHROUGH, is_passthrough, records_to_traces, traces_to_records
+from gateway.formats.otlp.values import attributes_to_dict, set_any
 from gateway.model import Kind
 from gateway.model import Status as RecordStatus
 from tests.formats.test_otlp import PARENT_HEX, SPAN_HEX, T0, TRACE_HEX

@@ -10,15 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from gateway.formats._otlp_values import attributes_to_dict, set_any
 from gateway.formats.otlp import (
-    decode_otlp_json,
-    encode_otlp_json,
+    decode_traces_json,
+    encode_traces_json,
     records_to_traces,
-    split_traces,
     traces_to_records,
 )
-from gateway.formats.semconv import ATTRIBUTE_ALIASES
+from gateway.formats.otlp.semconv import ATTRIBUTE_ALIASES
+from gateway.formats.otlp.values import attributes_to_dict, set_any
 from gateway.model import (
     Customer,
     Kind,
@@ -329,18 +328,6 @@ def test_real_opentelemetry_sdk_spans() -> None:
     assert record.extra["otlp.scope.name"] == "test-instrumentation"
 
 
-def test_split_traces_passes_other_spans_through() -> None:
-    request = make_request({"gen_ai.operation.name": "chat"})
-    ss = request.resource_spans[0].scope_spans[0]
-    ss.spans.add(name="SELECT users", trace_id=bytes.fromhex(TRACE_HEX), span_id=b"\x01" * 8)
-    records, rest = split_traces(request)
-    assert len(records) == 1
-    (rs,) = rest.resource_spans
-    assert rs.resource == request.resource_spans[0].resource
-    assert rs.scope_spans[0].scope == ss.scope
-    assert [s.name for s in rs.scope_spans[0].spans] == ["SELECT users"]
-
-
 # --- round trips --------------------------------------------------------------------------------
 
 
@@ -429,7 +416,7 @@ def test_any_record_emits_and_reads_back_stably(record: Record) -> None:
     second = records_to_traces(decoded, resource_attributes={"team": "x"}, include_content=True)
     assert span_view(second) == span_view(first)
     # OTLP/JSON carries the same request (NaN payloads aside: JSON has one NaN).
-    assert span_view(decode_otlp_json(encode_otlp_json(first))) == span_view(first)
+    assert span_view(decode_traces_json(encode_traces_json(first))) == span_view(first)
 
 
 def test_customer_and_workflow_fields_round_trip() -> None:

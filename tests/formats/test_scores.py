@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import hashlib
 
-from gateway.formats.scores import derived_score_id, merge_into_eval_scores, scores_from_eval_scores
-from gateway.model import Record, Score
+from gateway.formats.lumiqtrace.scores import merge_into_eval_scores, scores_from_eval_scores
+from gateway.model import Record, Score, derived_score_id
 
 
 def _event(rid: str, **scores: float) -> Record:

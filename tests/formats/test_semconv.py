@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from gateway.formats import semconv
-from gateway.formats.semconv import (
+from gateway.formats.otlp import semconv
+from gateway.formats.otlp.semconv import (
     ATTRIBUTE_ALIASES,
     DEFAULT,
     EXTENSIONS,

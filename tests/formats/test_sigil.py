@@ -19,7 +19,7 @@ from gateway._proto.agento11y.v1 import generation_ingest_pb2 as agento11y_pb
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil
 from gateway.formats.sigil import ExportResult, ItemError, SigilDecodeError
-from gateway.formats.sigil_common import outgoing_id
+from gateway.formats.sigil.common import outgoing_id
 from gateway.model import Kind, Message, Part, PartKind, Record, Role, Status
 from tests.formats import record_strategies
 from tests.formats.sigil_fixtures import (

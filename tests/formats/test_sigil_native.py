@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 
 from bench.payloads import lower_camel
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
-from gateway.formats import sigil, sigil_common
-from gateway.formats import sigil_native as sn
+from gateway.formats import sigil
 from gateway.formats.sigil import ItemError, SigilDecodeError
+from gateway.formats.sigil import common as sigil_common
+from gateway.formats.sigil import native as sn
 from gateway.model import Record
 from tests.formats.sigil_fixtures import NOW_NS, generation_records, rich_generation
 from tests.test_fuzz import EXAMPLES, mutated

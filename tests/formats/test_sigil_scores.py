@@ -1,5 +1,5 @@
 """Sigil scores and ratings on the wire: Go's decoder, the server's texts, Go's encoder
-(:mod:`gateway.formats.go_json`, tested here through the shapes that use it)."""
+(:mod:`gateway.formats.sigil.go_json`, tested here through the shapes that use it)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.formats import go_json as gj
-from gateway.formats import sigil_scores as ss
+from gateway.formats.sigil import go_json as gj
+from gateway.formats.sigil import scores as ss
 from gateway.model import Rating, RatingValue, Score
 
 NOW = 1_700_000_000_123_456_789

@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sigil_sdk import GenerationExportConfig
 
-from gateway.formats import record as record_json
-from gateway.formats._otlp_values import attributes_to_dict, derive_id
+from gateway.formats import record_json
+from gateway.formats.otlp.values import attributes_to_dict, derive_id
 from gateway.model import Kind, Record, Role
 from gateway.model import Status as RecordStatus
 from gateway.service import Service

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from gateway.formats.otlp import encode_otlp_json
+from gateway.formats.otlp import encode_traces_json
 from gateway.service import Service
 from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fakes import FakeSigilBackend
@@ -226,7 +226,7 @@ async def test_partial_success_over_http(gateway: Service) -> None:
     partial = ExportTraceServiceResponse.FromString(body).partial_success
     assert (partial.rejected_spans, partial.error_message) == (2, _MESSAGE)
 
-    status, ctype, body, _ = await post(gateway, encode_otlp_json(mixed_request()), JSON)
+    status, ctype, body, _ = await post(gateway, encode_traces_json(mixed_request()), JSON)
     assert (status, ctype) == (200, JSON)
     assert orjson.loads(body) == {"partialSuccess": {"rejectedSpans": "2", "errorMessage": _MESSAGE}}
     assert refused(gateway, "not_genai") == 4

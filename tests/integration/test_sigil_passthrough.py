@@ -129,7 +129,7 @@ async def test_pass_through_only_when_every_consumer_takes_messages(
 
 
 def test_a_native_batch_materializes_once_and_counts_without_it() -> None:
-    from gateway.formats import sigil_native as sn
+    from gateway.formats.sigil import native as sn
 
     items = sn.decode_generations_json_native(orjson.dumps({"generations": [GENERATION, GENERATION]}))
     assert items is not None
@@ -147,7 +147,7 @@ def test_a_native_batch_materializes_once_and_counts_without_it() -> None:
 
 def test_persistent_queue_keeps_a_native_batch_as_messages() -> None:
     from gateway.exporters._queue import decode_batch, encode_batch
-    from gateway.formats import sigil_native as sn
+    from gateway.formats.sigil import native as sn
 
     items = sn.decode_generations_json_native(orjson.dumps({"generations": [GENERATION, {**GENERATION, "id": "g2"}]}))
     assert items is not None

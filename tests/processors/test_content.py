@@ -153,7 +153,7 @@ def test_metadata_only_output_never_contains_input_text(secret: str, marker: str
     secret = f"ZQ{secret}{marker}QZ"  # cannot be a substring of the kept identifiers
     r = _rich(secret)
     apply(r, "metadata_only", 0)
-    from gateway.formats import record as record_json
+    from gateway.formats import record_json
 
     dumped = record_json.dumps(r).decode("utf-8")
     assert secret not in dumped
@@ -203,7 +203,7 @@ def test_metadata_only_strips_every_content_field_of_any_record(
         output_state={"k": "ZQ5QZ"},
     )
     apply(r, "metadata_only", 0)
-    from gateway.formats import record as record_json
+    from gateway.formats import record_json
 
     as_json = record_json.to_dict(r)
     texts: list[str] = []
@@ -234,8 +234,8 @@ def test_metadata_only_drops_otlp_content_kept_raw_in_extra() -> None:
     content all the same."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from gateway.formats._otlp_values import set_any
     from gateway.formats.otlp import CONTENT_EXTRA_KEYS, traces_to_records
+    from gateway.formats.otlp.values import set_any
 
     request = ExportTraceServiceRequest()
     span = request.resource_spans.add().scope_spans.add().spans.add(name="chat gpt-4o")
@@ -264,7 +264,7 @@ def test_metadata_only_drops_otlp_content_kept_raw_in_extra() -> None:
     apply(r, "metadata_only", 0)
     assert not {k for k in r.extra if k in CONTENT_EXTRA_KEYS}
     assert r.extra["otlp.attr.server.address"] == "api.openai.com"  # not content: kept
-    from gateway.formats import record as record_json
+    from gateway.formats import record_json
 
     assert b"SECRET" not in record_json.dumps(r)
 

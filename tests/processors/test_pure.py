@@ -12,7 +12,7 @@ from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import load
 from gateway.errors import ConfigError, Overloaded, Unauthenticated
-from gateway.formats.sigil_native import SigilGenerations
+from gateway.formats.sigil.native import SigilGenerations
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Status
 from gateway.processors.auth import ApiKey, AuthConfig, AuthProcessor, KeyTable
 from gateway.processors.batch import BatchConfig, BatchProcessor

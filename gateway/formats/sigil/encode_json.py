@@ -20,9 +20,9 @@ from typing import Any, Final
 import orjson
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
-from gateway.formats import sigil_common as common
-from gateway.formats.sigil_common import ExportResult, SigilDecodeError, outgoing_id
-from gateway.formats.sigil_proto import (
+from gateway.formats.sigil import common
+from gateway.formats.sigil.common import ExportResult, SigilDecodeError, outgoing_id
+from gateway.formats.sigil.proto import (
     ROLE_TO_PROTO,
     _part_from_proto,
     generation_to_record,

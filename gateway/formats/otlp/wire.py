@@ -24,13 +24,16 @@ from typing import Any
 
 import orjson
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from gateway.errors import BadInput
-from gateway.formats._otlp_values import SPAN_ID_SIZE, TRACE_ID_SIZE
+from gateway.formats.otlp.values import SPAN_ID_SIZE, TRACE_ID_SIZE
 
 
 class OtlpDecodeError(BadInput):
@@ -286,28 +289,28 @@ def encode_traces_json(request: ExportTraceServiceRequest) -> bytes:
         for ss in rs.scope_spans:
             item: dict[str, Any] = {}
             if ss.HasField("scope"):
-                item["scope"] = _drop_empty(
+                item["scope"] = drop_empty(
                     {
                         "name": ss.scope.name,
                         "version": ss.scope.version,
-                        "attributes": _enc_attributes(ss.scope.attributes),
+                        "attributes": attributes_json(ss.scope.attributes),
                         "droppedAttributesCount": ss.scope.dropped_attributes_count,
                     }
                 )
             item["spans"] = [_enc_span(span) for span in ss.spans]
             item["schemaUrl"] = ss.schema_url
-            scope_spans.append(_drop_empty(item))
+            scope_spans.append(drop_empty(item))
         rs_item: dict[str, Any] = {}
         if rs.HasField("resource"):
-            rs_item["resource"] = _drop_empty(
+            rs_item["resource"] = drop_empty(
                 {
-                    "attributes": _enc_attributes(rs.resource.attributes),
+                    "attributes": attributes_json(rs.resource.attributes),
                     "droppedAttributesCount": rs.resource.dropped_attributes_count,
                 }
             )
         rs_item["scopeSpans"] = scope_spans
         rs_item["schemaUrl"] = rs.schema_url
-        resource_spans.append(_drop_empty(rs_item))
+        resource_spans.append(drop_empty(rs_item))
     return orjson.dumps({"resourceSpans": resource_spans})
 
 
@@ -322,14 +325,14 @@ def _enc_span(span: Span) -> dict[str, Any]:
         "kind": int(span.kind),
         "startTimeUnixNano": _u64(span.start_time_unix_nano),
         "endTimeUnixNano": _u64(span.end_time_unix_nano),
-        "attributes": _enc_attributes(span.attributes),
+        "attributes": attributes_json(span.attributes),
         "droppedAttributesCount": span.dropped_attributes_count,
         "events": [
-            _drop_empty(
+            drop_empty(
                 {
                     "timeUnixNano": _u64(e.time_unix_nano),
                     "name": e.name,
-                    "attributes": _enc_attributes(e.attributes),
+                    "attributes": attributes_json(e.attributes),
                     "droppedAttributesCount": e.dropped_attributes_count,
                 }
             )
@@ -337,12 +340,12 @@ def _enc_span(span: Span) -> dict[str, Any]:
         ],
         "droppedEventsCount": span.dropped_events_count,
         "links": [
-            _drop_empty(
+            drop_empty(
                 {
                     "traceId": link.trace_id.hex(),
                     "spanId": link.span_id.hex(),
                     "traceState": link.trace_state,
-                    "attributes": _enc_attributes(link.attributes),
+                    "attributes": attributes_json(link.attributes),
                     "droppedAttributesCount": link.dropped_attributes_count,
                     "flags": link.flags,
                 }
@@ -352,12 +355,12 @@ def _enc_span(span: Span) -> dict[str, Any]:
         "droppedLinksCount": span.dropped_links_count,
     }
     # An UNSET status without a message is left out, like any default value.
-    if status := _drop_empty({"message": span.status.message, "code": int(span.status.code)}):
+    if status := drop_empty({"message": span.status.message, "code": int(span.status.code)}):
         item["status"] = status
-    return _drop_empty(item)
+    return drop_empty(item)
 
 
-def _enc_attributes(attributes: RepeatedCompositeFieldContainer[KeyValue]) -> list[dict[str, Any]]:
+def attributes_json(attributes: RepeatedCompositeFieldContainer[KeyValue]) -> list[dict[str, Any]]:
     return [{"key": kv.key, "value": _enc_any(kv.value)} for kv in attributes]
 
 
@@ -375,7 +378,7 @@ def _enc_any(value: AnyValue) -> dict[str, Any]:
     if which == "array_value":
         return {"arrayValue": {"values": [_enc_any(v) for v in value.array_value.values]}}
     if which == "kvlist_value":
-        return {"kvlistValue": {"values": _enc_attributes(value.kvlist_value.values)}}
+        return {"kvlistValue": {"values": attributes_json(value.kvlist_value.values)}}
     if which == "bytes_value":
         return {"bytesValue": base64.b64encode(value.bytes_value).decode()}
     return {}
@@ -389,6 +392,62 @@ def _u64(value: int) -> str:
     return str(value) if value else ""
 
 
-def _drop_empty(item: dict[str, Any]) -> dict[str, Any]:
+def drop_empty(item: dict[str, Any]) -> dict[str, Any]:
     # proto3 JSON leaves default values out; "" also stands for a zero 64-bit integer here.
     return {k: v for k, v in item.items() if v not in ("", 0, None) and v != []}
+
+
+def decode_traces_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    """A binary trace export body; fields newer than the generated classes are skipped."""
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except DecodeError as exc:
+        raise OtlpDecodeError(f"invalid protobuf ExportTraceServiceRequest: {exc}") from None
+    return request
+
+
+def encode_metrics_json(request: ExportMetricsServiceRequest) -> bytes:
+    """OTLP/JSON of a metrics export request holding histograms (what :class:`MetricsAggregator`
+    builds): lowerCamelCase keys, integer enums, 64-bit integers as decimal strings.
+
+    Raises ValueError for other metric types, rather than silently sending them empty."""
+    resource_metrics: list[dict[str, Any]] = []
+    for rm in request.resource_metrics:
+        scope_metrics: list[dict[str, Any]] = []
+        for sm in rm.scope_metrics:
+            metrics = [_metric_json(metric) for metric in sm.metrics]
+            scope = drop_empty({"name": sm.scope.name, "version": sm.scope.version})
+            scope_metrics.append(drop_empty({"scope": scope, "metrics": metrics, "schemaUrl": sm.schema_url}))
+        resource = drop_empty({"attributes": attributes_json(rm.resource.attributes)})
+        resource_metrics.append(
+            drop_empty({"resource": resource, "scopeMetrics": scope_metrics, "schemaUrl": rm.schema_url})
+        )
+    return orjson.dumps({"resourceMetrics": resource_metrics})
+
+
+def _metric_json(metric: Metric) -> dict[str, Any]:
+    if metric.WhichOneof("data") != "histogram":
+        raise ValueError(f"metric {metric.name!r}: only histograms can be written as OTLP/JSON here")
+    points = []
+    for p in metric.histogram.data_points:
+        point: dict[str, Any] = {
+            "attributes": attributes_json(p.attributes),
+            "startTimeUnixNano": str(p.start_time_unix_nano),
+            "timeUnixNano": str(p.time_unix_nano),
+            "count": str(p.count),
+            # Every bucket, zeros included: the list's length is part of the meaning.
+            "bucketCounts": [str(c) for c in p.bucket_counts],
+            "explicitBounds": list(p.explicit_bounds),
+        }
+        # Optional doubles: present (even when 0) exactly when set.
+        for name in ("sum", "min", "max"):
+            if p.HasField(name):
+                point[name] = getattr(p, name)
+        if p.flags:
+            point["flags"] = p.flags
+        points.append(point)
+    histogram = {"dataPoints": points, "aggregationTemporality": int(metric.histogram.aggregation_temporality)}
+    return drop_empty(
+        {"name": metric.name, "description": metric.description, "unit": metric.unit, "histogram": histogram}
+    )

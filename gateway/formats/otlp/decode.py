@@ -1,4 +1,4 @@
-"""OTLP spans -> records: the receiving half of :mod:`gateway.formats.otlp`.
+"""OTLP spans -> records (the receiving direction).
 
 A span is a GenAI span when any attribute starts with ``gen_ai.`` (current, deprecated and Sigil
 names all do) or carries one of the gateway's record markers. Attribute names are looked up in
@@ -19,10 +19,11 @@ import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from gateway.formats import _otlp_content as content
-from gateway.formats import _otlp_values as v
-from gateway.formats.semconv import (
+from gateway.formats.otlp import content
+from gateway.formats.otlp import values as v
+from gateway.formats.otlp.semconv import (
     AMBIGUOUS_CACHE_ALIASES,
+    DEFAULT,
     EXTENSIONS,
     OUTPUT_TYPE_ALIASES,
     SemConv,
@@ -64,24 +65,23 @@ class _State:
 _Handler = Callable[[Record, Any, _State], bool]
 
 
-def split_traces(
-    request: ExportTraceServiceRequest, semconv: SemConv, *, keep_rest: bool, passthrough: bool = False
-) -> tuple[list[Record], ExportTraceServiceRequest, int]:
-    """GenAI spans as records; the other spans (with their resource and scope, only when
-    ``keep_rest``: copying them costs) and how many there were. With ``passthrough`` the other
-    spans become records too: :attr:`Kind.OTHER`, marked ``otlp.passthrough``, read like any span
-    so that the emitter gives back the same span."""
+def traces_to_records(
+    request: ExportTraceServiceRequest, semconv: SemConv = DEFAULT, *, passthrough: bool = False
+) -> tuple[list[Record], int]:
+    """The GenAI spans as records, and how many other spans the request held.
+
+    With ``passthrough`` the other spans are records too (and still counted): kind
+    :attr:`Kind.OTHER`, ``extra["otlp.passthrough"] = True``, and everything the span carries kept
+    so that the encoder gives the same span back. The format declares them its own (see
+    :func:`is_passthrough`), so exporters of other formats never see them."""
     reader = _reader(semconv)
     records: list[Record] = []
-    rest = ExportTraceServiceRequest()
     rest_count = 0
     for rs in request.resource_spans:
         base = _resource_extra(rs, reader)
-        rest_rs: ResourceSpans | None = None
         for ss in rs.scope_spans:
             scope_base = dict(base)
             _scope_extra(ss, scope_base)
-            rest_ss: ScopeSpans | None = None
             for span in ss.spans:
                 if any(kv.key.startswith("gen_ai.") or kv.key in _RECORD_MARKERS for kv in span.attributes):
                     records.append(reader.record(span, scope_base))
@@ -92,15 +92,12 @@ def split_traces(
                     record.kind = Kind.OTHER
                     record.extra[v.EXTRA_PASSTHROUGH] = True
                     records.append(record)
-                    continue
-                if not keep_rest:
-                    continue
-                if rest_rs is None:
-                    rest_rs = rest.resource_spans.add(resource=rs.resource, schema_url=rs.schema_url)
-                if rest_ss is None:
-                    rest_ss = rest_rs.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
-                rest_ss.spans.append(span)
-    return records, rest, rest_count
+    return records, rest_count
+
+
+def is_passthrough(record: Record) -> bool:
+    """A non-GenAI span carried for OTLP exporters only (see :func:`traces_to_records`)."""
+    return record.extra.get(v.EXTRA_PASSTHROUGH) is True
 
 
 def _resource_extra(rs: ResourceSpans, reader: _Reader) -> dict[str, Any]:

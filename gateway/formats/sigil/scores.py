@@ -1,7 +1,7 @@
 """Sigil scores and conversation ratings on the wire (``wire/sigil.md`` §8), pure translation.
 
 Unlike generations these routes are plain JSON decoded by Go's ``encoding/json`` with
-``DisallowUnknownFields``, which :mod:`gateway.formats.go_json` reproduces: a type mismatch or
+``DisallowUnknownFields``, which :mod:`gateway.formats.sigil.go_json` reproduces: a type mismatch or
 unknown key anywhere fails the whole body (the server's 400 ``invalid request body``). Item
 validation then uses the server's exact texts.
 
@@ -20,9 +20,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.formats import go_json as gj
-from gateway.formats.go_json import InvalidBody as InvalidBody  # callers catch it from here
-from gateway.formats.sigil_common import format_timestamp
+from gateway.formats.sigil import go_json as gj
+from gateway.formats.sigil.common import format_timestamp
+from gateway.formats.sigil.go_json import InvalidBody as InvalidBody  # callers catch it from here
 from gateway.model import Rating, RatingValue, Score
 
 SCORES_PATH = "/api/v1/scores:export"

@@ -1,6 +1,6 @@
 """The generic half of the Sigil protojson decoder: scalar rules, message walking, error positions.
 
-Internal to :mod:`gateway.formats.sigil_json`, which declares the Sigil messages with
+Internal to :mod:`gateway.formats.sigil.decode_json`, which declares the Sigil messages with
 :class:`Spec` tables and builds records from the walked fields. Every converter takes a value
 as orjson parsed it and returns the field's value, or raises :class:`Fail` with protobuf-go's
 message. A failure only records its path (keys and list indices) while it unwinds; the
@@ -20,8 +20,8 @@ from typing import Any, Final, cast
 
 import orjson
 
-from gateway.formats import sigil_common as common
-from gateway.formats.sigil_common import SigilDecodeError
+from gateway.formats.sigil import common
+from gateway.formats.sigil.common import SigilDecodeError
 
 Convert = Callable[[Any], Any]
 

@@ -1,4 +1,4 @@
-"""Foglamp ``POST /ingest`` bodies <-> records.
+"""Foglamp ``POST /ingest`` bodies -> records (the receiving direction).
 
 Decoding (:func:`decode_ingest`) first enforces Foglamp's strict v1 contract exactly as the server
 does (:mod:`._foglamp_schema`; a failure raises :class:`FoglampValidationError` with zod-like
@@ -29,26 +29,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from gateway.formats import _foglamp_content as content
-from gateway.formats import _foglamp_schema as schema
-from gateway.formats._encode_report import EncodeReport
-from gateway.formats._foglamp_encode import (
+from gateway.formats.foglamp import content, schema
+from gateway.formats.foglamp.encode import (
     EXTRA_FIELDS,
     EXTRA_INPUT_FORM,
     EXTRA_OUTPUT_FORM,
     EXTRA_TOOL_CATALOG,
     USAGE_MAP,
-    encode_batches,
 )
 from gateway.model import Customer, Kind, Record, Status, Usage
-
-__all__ = [
-    "EncodeReport",
-    "FoglampValidationError",
-    "count_spans",
-    "decode_ingest",
-    "encode_batches",
-]
 
 _KINDS: Final = {
     "llm": Kind.LLM,

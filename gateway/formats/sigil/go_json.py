@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any
 
-from gateway.formats.sigil_json_walk import Fail, as_timestamp
+from gateway.formats.sigil.protojson import Fail, as_timestamp
 
 STRING, BOOL, NUMBER, MAP, TIME = "string", "bool", "number", "map", "time"
 

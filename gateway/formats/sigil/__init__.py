@@ -63,19 +63,19 @@ Record conventions:
   not be earlier than started_at``); the server's own rules are not public.
 * System-role messages from other formats become ``system_prompt`` when the record has none.
 
-Known deviations from Go are listed in ``gateway.formats.sigil_json``.
+Known deviations from Go are listed in ``gateway.formats.sigil.decode_json``.
 """
 
 from __future__ import annotations
 
-from gateway.formats.sigil_common import (
+from gateway.formats.sigil.common import (
     ExportResult,
     ItemError,
     SigilDecodeError,
     export_results,
 )
-from gateway.formats.sigil_json import decode_generations_json, decode_workflow_steps_json
-from gateway.formats.sigil_json_encode import (
+from gateway.formats.sigil.decode_json import decode_generations_json, decode_workflow_steps_json
+from gateway.formats.sigil.encode_json import (
     decode_generations_response_json,
     decode_workflow_steps_response_json,
     encode_generations_json,
@@ -83,7 +83,7 @@ from gateway.formats.sigil_json_encode import (
     encode_workflow_steps_json,
     encode_workflow_steps_response_json,
 )
-from gateway.formats.sigil_proto import (
+from gateway.formats.sigil.proto import (
     decode_generations_grpc,
     decode_workflow_steps_grpc,
     generation_to_record,

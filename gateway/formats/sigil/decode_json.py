@@ -31,9 +31,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.formats import sigil_common as common
-from gateway.formats.sigil_common import ItemError
-from gateway.formats.sigil_json_walk import (
+from gateway.formats.sigil import common
+from gateway.formats.sigil.common import ItemError
+from gateway.formats.sigil.proto import ROLE_FROM_PROTO, usage_from_counts
+from gateway.formats.sigil.protojson import (
     Convert,
     Spec,
     as_bool,
@@ -49,7 +50,6 @@ from gateway.formats.sigil_json_walk import (
     list_of,
     message_of,
 )
-from gateway.formats.sigil_proto import ROLE_FROM_PROTO, usage_from_counts
 from gateway.model import Artifact, Kind, Message, Part, PartKind, Record, Role, ToolDefinition, Usage
 
 

@@ -34,11 +34,11 @@ from typing import Any, Final
 import orjson
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
-from gateway.formats import sigil_common as common
-from gateway.formats.sigil_common import ItemError
-from gateway.formats.sigil_json_encode import encode_generation_messages_json
-from gateway.formats.sigil_json_walk import Fail, as_bytes, as_int64, as_timestamp
-from gateway.formats.sigil_proto import _parse, generation_to_record
+from gateway.formats.sigil import common
+from gateway.formats.sigil.common import ItemError
+from gateway.formats.sigil.encode_json import encode_generation_messages_json
+from gateway.formats.sigil.proto import _parse, generation_to_record
+from gateway.formats.sigil.protojson import Fail, as_bytes, as_int64, as_timestamp
 from gateway.model import Native, Record
 
 KIND: Final = "sigil.generations"

@@ -23,21 +23,14 @@ records. The rule, both ways:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Iterable
 
-from gateway.model import Record, Score
+from gateway.model import Record, Score, derived_score_id
 
 LUMIQTRACE_EVALUATOR = "lumiqtrace"
 LUMIQTRACE_EVALUATOR_VERSION = "1"
-
-
-def derived_score_id(*parts: str) -> str:
-    """A deterministic score id: ``sc_`` + 24 hex digits of SHA-1 over the parts joined by ``|``,
-    the shape Sigil's evaluation worker gives its own score ids."""
-    return "sc_" + hashlib.sha1("|".join(parts).encode()).hexdigest()[:24]
 
 
 def scores_from_eval_scores(records: Iterable[Record]) -> list[Score]:

@@ -1,4 +1,4 @@
-"""OTLP traces <-> records, following the GenAI semantic conventions (v1.41.1 by default).
+"""Records -> OTLP traces (the sending direction), following the GenAI semantic conventions (v1.41.1 by default).
 
 Pure translation: no sockets. ``docs/mapping.md`` has the attribute-by-attribute table.
 
@@ -31,8 +31,6 @@ Emitting (:func:`records_to_traces`), one span per record:
 * A pass-through record (``extra["otlp.passthrough"]``, see :func:`traces_to_records`) is
   emitted as the span it came from: no ``gateway.record.kind`` and no ``error.type`` fallback.
 
-Receiving (:func:`traces_to_records`, :func:`split_traces`): see :mod:`._otlp_receive`.
-OTLP/JSON (:func:`decode_otlp_json`, :func:`encode_otlp_json`): see :mod:`._otlp_json`.
 """
 
 from __future__ import annotations
@@ -44,50 +42,26 @@ from typing import Any
 
 import orjson
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from gateway.formats import _otlp_content as content
-from gateway.formats import _otlp_values as v
-from gateway.formats._otlp_json import OtlpDecodeError, decode_traces_json, encode_traces_json
-from gateway.formats._otlp_receive import split_traces as _split_traces
-from gateway.formats.semconv import (
+from gateway.formats.otlp import content
+from gateway.formats.otlp import values as v
+from gateway.formats.otlp.decode import is_passthrough
+from gateway.formats.otlp.semconv import (
     DEFAULT,
     EXTENSIONS,
-    VERSIONS,
     SemConv,
     content_attribute_names,
     normalize_operation,
     normalize_provider,
 )
-from gateway.model import Kind, Record
+from gateway.model import CAPTURE_MODE_KEY, Kind, Record
 from gateway.model import Status as RecordStatus
-
-__all__ = [
-    "CONTENT_EXTRA_KEYS",
-    "DEFAULT_SCOPE_NAME",
-    "DEFAULT_SERVICE_NAME",
-    "PASSTHROUGH",
-    "OtlpDecodeError",
-    "decode_otlp_json",
-    "decode_otlp_protobuf",
-    "encode_otlp_json",
-    "is_passthrough",
-    "records_to_traces",
-    "split_traces",
-    "traces_to_records",
-]
 
 DEFAULT_SERVICE_NAME = "llm-telemetry-gateway"
 DEFAULT_SCOPE_NAME = "llm-telemetry-gateway"
-PASSTHROUGH = v.EXTRA_PASSTHROUGH  # Record.extra marker of a non-GenAI span kept for OTLP only
-# Record.extra keys of content attributes kept raw (a shape the record fields could not hold), for
-# every convention version: a processor stripping content must drop these too.
-CONTENT_EXTRA_KEYS = frozenset(v.EXTRA_ATTR + name for sc in VERSIONS.values() for name in content_attribute_names(sc))
-# Sigil's content-capture mode in record metadata (the SDK and the content processor set it).
-_CAPTURE_MODE_KEY = "sigil.sdk.content_capture_mode"
 
 _Put = Callable[[str, Any], None]  # adds an attribute unless the value is empty
 
@@ -140,55 +114,8 @@ def records_to_traces(
             ss = group[0].scope_spans.add(schema_url=scope_key[2])
             ss.scope.name, ss.scope.version = scope_key[0], scope_key[1]
             group[1][scope_key] = ss
-        with_content = include_content and record.metadata.get(_CAPTURE_MODE_KEY) != "metadata_only"
+        with_content = include_content and record.metadata.get(CAPTURE_MODE_KEY) != "metadata_only"
         writer.span(ss.spans.add(), record, with_content)
-    return request
-
-
-def traces_to_records(
-    request: ExportTraceServiceRequest, semconv: SemConv = DEFAULT, *, passthrough: bool = False
-) -> tuple[list[Record], int]:
-    """The GenAI spans as records, and how many other spans the request held.
-
-    With ``passthrough`` the other spans are records too (and still counted): kind
-    :attr:`Kind.OTHER`, ``extra["otlp.passthrough"] = True``, and everything the span carries kept
-    so that :func:`records_to_traces` gives the same span back. Exporters of other formats must
-    drop them (:func:`is_passthrough`)."""
-    records, _, non_genai = _split_traces(request, semconv, keep_rest=False, passthrough=passthrough)
-    return records, non_genai
-
-
-def is_passthrough(record: Record) -> bool:
-    """A non-GenAI span carried for OTLP exporters only (see :func:`traces_to_records`)."""
-    return record.extra.get(PASSTHROUGH) is True
-
-
-def split_traces(
-    request: ExportTraceServiceRequest, semconv: SemConv = DEFAULT
-) -> tuple[list[Record], ExportTraceServiceRequest]:
-    """The GenAI spans as records, and a request holding every other span (with its resource and
-    scope) for pass-through to an OTLP exporter."""
-    records, rest, _ = _split_traces(request, semconv, keep_rest=True)
-    return records, rest
-
-
-def decode_otlp_json(body: bytes) -> ExportTraceServiceRequest:
-    """An OTLP/JSON trace export body (hex ids, integer enums; unknown fields ignored)."""
-    return decode_traces_json(body)
-
-
-def encode_otlp_json(request: ExportTraceServiceRequest) -> bytes:
-    """OTLP/JSON for an ``http/json`` exporter: hex ids, integer enums, 64-bit ints as strings."""
-    return encode_traces_json(request)
-
-
-def decode_otlp_protobuf(body: bytes) -> ExportTraceServiceRequest:
-    """A binary trace export body; fields newer than the generated classes are skipped."""
-    request = ExportTraceServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except DecodeError as exc:
-        raise OtlpDecodeError(f"invalid protobuf ExportTraceServiceRequest: {exc}") from None
     return request
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from gateway.formats.semconv import SemConv
+from gateway.formats.otlp.semconv import SemConv
 from gateway.model import Kind, Record, Status, Usage
 
 _INT64_MIN = -(2**63)

@@ -23,8 +23,8 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
-from gateway.formats import sigil_common as common
-from gateway.formats.sigil_common import ExportResult, ItemError, SigilDecodeError, outgoing_id
+from gateway.formats.sigil import common
+from gateway.formats.sigil.common import ExportResult, ItemError, SigilDecodeError, outgoing_id
 from gateway.model import (
     Artifact,
     Kind,

@@ -18,7 +18,7 @@ Temporality: ``delta`` forgets everything at each :meth:`~MetricsAggregator.coll
 the next interval there; ``cumulative`` keeps counting from the aggregator's start time.
 Not thread-safe: the owner (an exporter task) serialises ``add`` and ``collect``.
 
-:func:`encode_metrics_json` writes a collected request as OTLP/JSON (``http/json`` exporters).
+:func:`.wire.encode_metrics_json` writes a collected request as OTLP/JSON (``http/json`` exporters).
 """
 
 from __future__ import annotations
@@ -28,15 +28,13 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-import orjson
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-from gateway.formats._otlp_json import _drop_empty, _enc_attributes
-from gateway.formats._otlp_values import add_attribute, error_type, inclusive_input_tokens
-from gateway.formats.semconv import DEFAULT, MetricSpec, SemConv, normalize_operation, normalize_provider
+from gateway.formats.otlp.semconv import DEFAULT, MetricSpec, SemConv, normalize_operation, normalize_provider
+from gateway.formats.otlp.values import add_attribute, error_type, inclusive_input_tokens
 from gateway.model import Kind, Record
 
 DEFAULT_MAX_SERIES = 2000  # the OpenTelemetry SDK's default cardinality limit
@@ -205,49 +203,3 @@ class MetricsAggregator:
     def _attributes(self, values: Mapping[str, str]) -> _Attributes:
         cut = self._max_value_length
         return tuple(sorted((k, val[:cut]) for k, val in values.items() if val))
-
-
-def encode_metrics_json(request: ExportMetricsServiceRequest) -> bytes:
-    """OTLP/JSON of a metrics export request holding histograms (what :class:`MetricsAggregator`
-    builds): lowerCamelCase keys, integer enums, 64-bit integers as decimal strings.
-
-    Raises ValueError for other metric types, rather than silently sending them empty."""
-    resource_metrics: list[dict[str, Any]] = []
-    for rm in request.resource_metrics:
-        scope_metrics: list[dict[str, Any]] = []
-        for sm in rm.scope_metrics:
-            metrics = [_metric_json(metric) for metric in sm.metrics]
-            scope = _drop_empty({"name": sm.scope.name, "version": sm.scope.version})
-            scope_metrics.append(_drop_empty({"scope": scope, "metrics": metrics, "schemaUrl": sm.schema_url}))
-        resource = _drop_empty({"attributes": _enc_attributes(rm.resource.attributes)})
-        resource_metrics.append(
-            _drop_empty({"resource": resource, "scopeMetrics": scope_metrics, "schemaUrl": rm.schema_url})
-        )
-    return orjson.dumps({"resourceMetrics": resource_metrics})
-
-
-def _metric_json(metric: Metric) -> dict[str, Any]:
-    if metric.WhichOneof("data") != "histogram":
-        raise ValueError(f"metric {metric.name!r}: only histograms can be written as OTLP/JSON here")
-    points = []
-    for p in metric.histogram.data_points:
-        point: dict[str, Any] = {
-            "attributes": _enc_attributes(p.attributes),
-            "startTimeUnixNano": str(p.start_time_unix_nano),
-            "timeUnixNano": str(p.time_unix_nano),
-            "count": str(p.count),
-            # Every bucket, zeros included: the list's length is part of the meaning.
-            "bucketCounts": [str(c) for c in p.bucket_counts],
-            "explicitBounds": list(p.explicit_bounds),
-        }
-        # Optional doubles: present (even when 0) exactly when set.
-        for name in ("sum", "min", "max"):
-            if p.HasField(name):
-                point[name] = getattr(p, name)
-        if p.flags:
-            point["flags"] = p.flags
-        points.append(point)
-    histogram = {"dataPoints": points, "aggregationTemporality": int(metric.histogram.aggregation_temporality)}
-    return _drop_empty(
-        {"name": metric.name, "description": metric.description, "unit": metric.unit, "histogram": histogram}
-    )

@@ -12,9 +12,8 @@ from typing import Any, Final
 
 import orjson
 
-from gateway.formats import _foglamp_content as content
-from gateway.formats import _foglamp_schema as schema
-from gateway.formats._encode_report import EncodeReport
+from gateway.formats.foglamp import content, schema
+from gateway.formats.report import EncodeReport
 from gateway.model import Customer, Kind, Record, Status, Usage
 
 DEFAULT_MAX_TRACES: Final = schema.MAX_TRACES

@@ -14,11 +14,26 @@ from typing import Any, Final
 
 import orjson
 
+from gateway.model import Status
+
 PROVIDERS: Final = ("openai", "anthropic", "google", "custom")
 OPERATIONS: Final = ("chat", "embed", "image", "tts", "tool", "agent", "custom")
 SPAN_KINDS: Final = ("llm", "agent", "tool", "planning", "handoff", "retriever", "guardrail", "general")
 STATUSES: Final = ("success", "error", "timeout", "rate_limited", "cancelled")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+MAX_EVENTS: Final = 100  # events per request
+EXTRA_SPAN_KIND: Final = "lumiqtrace.span_kind"  # Record.extra: the event's span_kind, kept for the round trip
+EXTRA_UNKNOWN: Final = "lumiqtrace.unknown."  # Record.extra prefix: fields this schema does not know
+# Wire status -> record status (the encoder inverts it).
+STATUSES_IN: Final = {
+    "success": Status.OK,
+    "error": Status.ERROR,
+    "timeout": Status.TIMEOUT,
+    "rate_limited": Status.RATE_LIMITED,
+    "cancelled": Status.ABORTED,
+}
 
 
 class LumiqValidationError(ValueError):

@@ -1,0 +1,47 @@
+"""OTLP traces carrying GenAI telemetry <-> records, following the GenAI semantic conventions.
+
+Modules, by direction:
+
+* :mod:`.wire`: request bodies (protobuf, and OTLP/JSON written by hand) <-> ``ExportTraceServiceRequest``.
+* :mod:`.decode`: spans -> records (:func:`traces_to_records`); non-GenAI spans optionally kept as
+  pass-through records that only OTLP exporters send.
+* :mod:`.encode`: records -> spans (:func:`records_to_traces`).
+* :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
+* :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
+* :mod:`.content` (message and tool JSON in the conventions' part shapes) and :mod:`.values`
+  (attribute values, ids, the ``otlp.*`` extra keys): shared by both directions.
+
+``docs/mapping.md`` has the attribute-by-attribute table.
+"""
+
+from __future__ import annotations
+
+from gateway.formats.otlp.decode import is_passthrough, traces_to_records
+from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME, records_to_traces
+from gateway.formats.otlp.semconv import VERSIONS, content_attribute_names
+from gateway.formats.otlp.values import EXTRA_ATTR, EXTRA_PASSTHROUGH
+from gateway.formats.otlp.wire import (
+    OtlpDecodeError,
+    decode_traces_json,
+    decode_traces_protobuf,
+    encode_traces_json,
+)
+
+__all__ = [
+    "CONTENT_EXTRA_KEYS",
+    "DEFAULT_SCOPE_NAME",
+    "DEFAULT_SERVICE_NAME",
+    "PASSTHROUGH",
+    "OtlpDecodeError",
+    "decode_traces_json",
+    "decode_traces_protobuf",
+    "encode_traces_json",
+    "is_passthrough",
+    "records_to_traces",
+    "traces_to_records",
+]
+
+PASSTHROUGH = EXTRA_PASSTHROUGH  # Record.extra marker of a non-GenAI span kept for OTLP only
+# Record.extra keys of content attributes kept raw (a shape the record fields could not hold), for
+# every convention version: a processor stripping content must drop these too.
+CONTENT_EXTRA_KEYS = frozenset(EXTRA_ATTR + name for sc in VERSIONS.values() for name in content_attribute_names(sc))
