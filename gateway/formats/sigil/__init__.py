@@ -6,6 +6,18 @@ both packages have the same wire format and are read with one schema. The reply 
 result per item. The behaviour mirrors the Sigil server (``/work/shared/wire/sigil.md``
 sections 3 to 5); receivers and exporters only move bytes and call these functions.
 
+Modules, by direction (``decode*`` = into the record, ``encode*`` = out of it):
+
+* :mod:`.decode_json`: protojson bodies -> records, on the Go-compatible walker :mod:`.protojson`.
+* :mod:`.decode_proto`: protobuf messages (gRPC) -> records.
+* :mod:`.encode_json` / :mod:`.encode_proto`: records -> protojson / protobuf messages.
+* :mod:`.responses`: the per-item export results, both transports, both sides.
+* :mod:`.native`: the pass-through (messages handed on untranslated when every consumer is a
+  Sigil exporter).
+* :mod:`.scores`: ``/api/v1/scores:export`` and conversation ratings (on :mod:`.go_json`, the
+  Go ``encoding/json`` emulation those endpoints need).
+* :mod:`.common`: the server's defaults and rules shared by all of the above.
+
 Receiving (receiver side)::
 
     decode_generations_json(body: bytes, *, now_ns: int | None = None) -> list[Record | ItemError]
@@ -75,28 +87,29 @@ from gateway.formats.sigil.common import (
     export_results,
 )
 from gateway.formats.sigil.decode_json import decode_generations_json, decode_workflow_steps_json
-from gateway.formats.sigil.encode_json import (
-    decode_generations_response_json,
-    decode_workflow_steps_response_json,
-    encode_generations_json,
-    encode_generations_response_json,
-    encode_workflow_steps_json,
-    encode_workflow_steps_response_json,
-)
-from gateway.formats.sigil.proto import (
+from gateway.formats.sigil.decode_proto import (
     decode_generations_grpc,
     decode_workflow_steps_grpc,
     generation_to_record,
     generations_from_request,
-    generations_request,
-    generations_response,
-    record_to_generation,
-    record_to_workflow_step,
-    results_from_generations_response,
-    results_from_workflow_steps_response,
     workflow_step_to_record,
     workflow_steps_from_request,
+)
+from gateway.formats.sigil.encode_json import encode_generations_json, encode_workflow_steps_json
+from gateway.formats.sigil.encode_proto import (
+    generations_request,
+    record_to_generation,
+    record_to_workflow_step,
     workflow_steps_request,
+)
+from gateway.formats.sigil.responses import (
+    decode_generations_response_json,
+    decode_workflow_steps_response_json,
+    encode_generations_response_json,
+    encode_workflow_steps_response_json,
+    generations_response,
+    results_from_generations_response,
+    results_from_workflow_steps_response,
     workflow_steps_response,
 )
 

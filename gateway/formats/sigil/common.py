@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from gateway.model import Record, Status
+from gateway.model import Message, PartKind, Record, Role, Status
 
 # Enum numbers (identical in sigil.v1 and agento11y.v1).
 MODE_UNSPECIFIED: Final = 0
@@ -297,3 +297,27 @@ def outgoing_id(record: Record, prefix: str) -> str:
         (record.trace_id, record.span_id, str(record.start_ns), record.provider, record.model, record.name)
     )
     return prefix + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+ROLE_FROM_PROTO: dict[int, Role] = {1: Role.USER, 2: Role.ASSISTANT, 3: Role.TOOL}
+# Sigil has no system role: system messages are folded into system_prompt (see
+# system_prompt_and_input), and any left over are sent without a role.
+ROLE_TO_PROTO: dict[Role, int] = {Role.USER: 1, Role.ASSISTANT: 2, Role.TOOL: 3}
+
+
+def system_prompt_and_input(record: Record) -> tuple[str, list[Message]]:
+    """The system prompt and input messages to send for a record.
+
+    Records from formats with a ``system`` role carry the prompt as messages; when the record
+    has no ``system_prompt`` of its own, their text parts become it (joined by blank lines).
+    """
+    if record.system_prompt or not any(m.role is Role.SYSTEM for m in record.input):
+        return record.system_prompt, record.input
+    texts = [
+        part.text
+        for message in record.input
+        if message.role is Role.SYSTEM
+        for part in message.parts
+        if part.kind is PartKind.TEXT
+    ]
+    return "\n\n".join(texts), [m for m in record.input if m.role is not Role.SYSTEM]

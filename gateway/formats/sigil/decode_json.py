@@ -32,8 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.formats.sigil import common
-from gateway.formats.sigil.common import ItemError
-from gateway.formats.sigil.proto import ROLE_FROM_PROTO, usage_from_counts
+from gateway.formats.sigil.common import ROLE_FROM_PROTO, ItemError
+from gateway.formats.sigil.decode_proto import usage_from_counts
 from gateway.formats.sigil.protojson import (
     Convert,
     Spec,
@@ -284,7 +284,7 @@ _GENERATION = Spec(
 def _generation(f: dict[str, Any]) -> tuple[Record, int, bool]:
     """The record, plus what the per-item rules need and the record cannot hold.
 
-    One flat constructor call, mirroring sigil_proto.generation_to_record field for field.
+    One flat constructor call, mirroring decode_proto.generation_to_record field for field.
     """
     get = f.get
     model = get("model")

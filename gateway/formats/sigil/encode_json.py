@@ -21,15 +21,13 @@ import orjson
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats.sigil import common
-from gateway.formats.sigil.common import ExportResult, SigilDecodeError, outgoing_id
-from gateway.formats.sigil.proto import (
+from gateway.formats.sigil.common import (
     ROLE_TO_PROTO,
-    _part_from_proto,
-    generation_to_record,
-    part_to_proto,
-    struct_to_dict,
+    outgoing_id,
     system_prompt_and_input,
 )
+from gateway.formats.sigil.decode_proto import _part_from_proto, generation_to_record, struct_to_dict
+from gateway.formats.sigil.encode_proto import part_to_proto
 from gateway.model import TOKEN_COUNTS, Message, Part, Record, ToolDefinition
 
 _MODE_NAMES: Final = {common.MODE_SYNC: "GENERATION_MODE_SYNC", common.MODE_STREAM: "GENERATION_MODE_STREAM"}
@@ -369,68 +367,3 @@ def encode_workflow_steps_json(records: Iterable[Record]) -> bytes:
     """The ``ExportWorkflowStepsRequest`` body for records (``{}`` when there are none)."""
     steps = [workflow_step_dict(record) for record in records]
     return orjson.dumps({"workflow_steps": steps} if steps else {})
-
-
-# --------------------------------------------------------------------------- responses
-
-
-def _encode_results(results: Iterable[ExportResult], id_key: str) -> bytes:
-    items = []
-    for result in results:
-        item: dict[str, Any] = {}
-        if result.id:
-            item[id_key] = result.id
-        if result.accepted:
-            item["accepted"] = True
-        if result.error:
-            item["error"] = result.error
-        items.append(item)
-    return orjson.dumps({"results": items} if items else {})
-
-
-def encode_generations_response_json(results: Iterable[ExportResult]) -> bytes:
-    """The receiver's 202 body: proto names, defaults omitted, ``{}`` without results."""
-    return _encode_results(results, "generation_id")
-
-
-def encode_workflow_steps_response_json(results: Iterable[ExportResult]) -> bytes:
-    return _encode_results(results, "step_id")
-
-
-def _decode_results(body: bytes, id_keys: tuple[str, str]) -> list[ExportResult]:
-    # Lenient like the SDK: unknown keys are ignored, a missing `accepted` means false and a
-    # missing id is "" (callers fall back to the id they sent at that index).
-    try:
-        root = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise SigilDecodeError(f"proto: invalid response body: {exc}") from None
-    if type(root) is not dict:
-        raise SigilDecodeError("proto: response body is not a JSON object")
-    results = root.get("results")
-    if results is None:
-        return []
-    if type(results) is not list:
-        raise SigilDecodeError("proto: response results is not a list")
-    out = []
-    for item in results:
-        if type(item) is not dict:
-            raise SigilDecodeError("proto: response result is not an object")
-        ident = item.get(id_keys[0]) or item.get(id_keys[1])
-        error = item.get("error")
-        out.append(
-            ExportResult(
-                ident if isinstance(ident, str) else "",
-                item.get("accepted") is True,
-                error if isinstance(error, str) else "",
-            )
-        )
-    return out
-
-
-def decode_generations_response_json(body: bytes) -> list[ExportResult]:
-    """Reads a server's ``{"results":[...]}`` reply (``generation_id`` or ``generationId``)."""
-    return _decode_results(body, ("generation_id", "generationId"))
-
-
-def decode_workflow_steps_response_json(body: bytes) -> list[ExportResult]:
-    return _decode_results(body, ("step_id", "stepId"))

@@ -36,8 +36,9 @@ import orjson
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats.sigil import common
 from gateway.formats.sigil.common import ItemError
+from gateway.formats.sigil.decode_proto import generation_to_record
+from gateway.formats.sigil.decode_proto import parse_message as _parse
 from gateway.formats.sigil.encode_json import encode_generation_messages_json
-from gateway.formats.sigil.proto import _parse, generation_to_record
 from gateway.formats.sigil.protojson import Fail, as_bytes, as_int64, as_timestamp
 from gateway.model import Native, Record
 
