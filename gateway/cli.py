@@ -210,11 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a config: exit 0, or 1 listing every problem")
     val.add_argument("--config", help="YAML config file (the embedded default without it)")
     val.set_defaults(func=_cmd_validate)
-    from gateway.convert import FORMATS
+    from gateway.convert import convertible
 
+    readable, writable = convertible()
     conv = sub.add_parser("convert", help="translate recorded payloads between formats, offline")
-    conv.add_argument("--from", dest="source", required=True, choices=FORMATS)
-    conv.add_argument("--to", dest="target", required=True, choices=FORMATS)
+    conv.add_argument("--from", dest="source", required=True, choices=readable)
+    conv.add_argument("--to", dest="target", required=True, choices=writable)
     conv.add_argument("input", help="file or directory; one request body per line (.gz allowed)")
     conv.add_argument("output", help="file to write, one request body per line")
     conv.set_defaults(func=_cmd_convert)

@@ -16,24 +16,15 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import IO, Literal, cast
+from typing import IO, cast
 
-import orjson
-
-from gateway import __version__
+from gateway import formats
 from gateway.errors import BadInput
-from gateway.formats import foglamp as ff
-from gateway.formats import lumiqtrace as lf
-from gateway.formats import otlp, record_json
-from gateway.formats import sigil as sf
-from gateway.formats.pricing import PriceTable
+from gateway.formats import LineStats
 from gateway.formats.report import EncodeReport
-from gateway.model import Kind, Record
+from gateway.model import Record
 
-Format = Literal["sigil", "foglamp", "lumiqtrace", "otlp", "record"]
-FORMATS: tuple[Format, ...] = ("sigil", "foglamp", "lumiqtrace", "otlp", "record")
 CHUNK = 500  # records per encoded output group
 
 
@@ -43,8 +34,7 @@ class Summary:
     records_in: int = 0
     records_out: int = 0
     bad_lines: list[tuple[str, int, str]] = dataclasses.field(default_factory=list)  # file, line, error
-    rejected_items: int = 0  # items a source decoder rejected one by one (Sigil per-item errors)
-    skipped: Counter[str] = dataclasses.field(default_factory=Counter)  # non-GenAI spans, ...
+    stats: LineStats = dataclasses.field(default_factory=LineStats)  # items rejected or skipped inside lines
     report: EncodeReport = dataclasses.field(default_factory=EncodeReport)
 
     def text(self) -> str:
@@ -54,92 +44,12 @@ class Summary:
         if self.bad_lines:
             first = ", ".join(f"{f}:{n}" for f, n, _ in self.bad_lines[:5])
             out.append(f"skipped {len(self.bad_lines)} undecodable lines (first: {first}): {self.bad_lines[0][2]}")
-        if self.rejected_items:
-            out.append(f"rejected {self.rejected_items} invalid items")
-        for reason, n in sorted(self.skipped.items()):
+        if self.stats.rejected_items:
+            out.append(f"rejected {self.stats.rejected_items} invalid items")
+        for reason, n in sorted(self.stats.skipped.items()):
             out.append(f"skipped {n} {reason}")
         out.extend(self.report.summary().splitlines()[1:])
         return "\n".join(out)
-
-
-def _decoder(fmt: Format, summary: Summary) -> Callable[[bytes], list[Record]]:
-    if fmt == "sigil":
-
-        def sigil(line: bytes) -> list[Record]:
-            head = orjson.loads(line)
-            steps = isinstance(head, dict) and ("workflow_steps" in head or "workflowSteps" in head)
-            items = sf.decode_workflow_steps_json(line) if steps else sf.decode_generations_json(line)
-            records = [i for i in items if isinstance(i, Record)]
-            summary.rejected_items += len(items) - len(records)
-            return records
-
-        return sigil
-    if fmt == "foglamp":
-        return lambda line: ff.decode_ingest(orjson.loads(line))
-    if fmt == "lumiqtrace":
-        return lambda line: lf.decode_ndjson(line)
-    if fmt == "otlp":
-
-        def otlp_json(line: bytes) -> list[Record]:
-            records, other = otlp.traces_to_records(otlp.decode_traces_json(line))
-            summary.skipped["non-GenAI spans"] += other
-            return records
-
-        return otlp_json
-    return lambda line: [record_json.from_dict(orjson.loads(line))]
-
-
-def _encoder(fmt: Format, summary: Summary) -> Callable[[list[Record]], list[bytes]]:
-    report = summary.report
-    if fmt == "sigil":
-
-        def sigil(records: list[Record]) -> list[bytes]:
-            gens = [r for r in records if r.kind == Kind.LLM]
-            steps = [r for r in records if r.kind == Kind.WORKFLOW_STEP]
-            report.records_in += len(records)
-            report.dropped["not a generation or workflow step"] += len(records) - len(gens) - len(steps)
-            report.records_out += len(gens) + len(steps)
-            out = [sf.encode_generations_json(gens)] if gens else []
-            if steps:
-                out.append(sf.encode_workflow_steps_json(steps))
-            return out
-
-        return sigil
-    if fmt == "foglamp":
-
-        def foglamp(records: list[Record]) -> list[bytes]:
-            bodies, r = ff.encode_batches(records)
-            report.merge(r)
-            return [orjson.dumps(b) for b in bodies]
-
-        return foglamp
-    if fmt == "lumiqtrace":
-        prices = PriceTable()
-
-        def lumiq(records: list[Record]) -> list[bytes]:
-            bodies, r = lf.encode_events(
-                records, environment_default="production", sdk_version=__version__, pricing=prices
-            )
-            report.merge(r)
-            return bodies
-
-        return lumiq
-    if fmt == "otlp":
-
-        def otlp_json(records: list[Record]) -> list[bytes]:
-            report.records_in += len(records)
-            report.records_out += len(records)
-            req = otlp.records_to_traces(records, resource_attributes={}, include_content=True)
-            return [otlp.encode_traces_json(req)] if records else []
-
-        return otlp_json
-
-    def record(records: list[Record]) -> list[bytes]:
-        report.records_in += len(records)
-        report.records_out += len(records)
-        return [record_json.dumps(r) for r in records]
-
-    return record
 
 
 def input_files(path: str) -> list[str]:
@@ -166,9 +76,18 @@ def _lines(files: list[str], advance: Callable[[int], None]) -> Iterator[tuple[s
                     yield path, n, line
 
 
+def convertible() -> tuple[list[str], list[str]]:
+    """The registered formats `convert` can read, and those it can write."""
+    registered = formats.formats().values()
+    return (
+        [f.name for f in registered if f.line_reader is not None],
+        [f.name for f in registered if f.line_writer is not None],
+    )
+
+
 def convert(
-    src: Format,
-    dst: Format,
+    src: str,
+    dst: str,
     inp: str,
     out: str,
     *,
@@ -176,19 +95,22 @@ def convert(
 ) -> Summary:
     """Translates every line of ``inp`` (file or directory) into ``out``; returns the summary."""
     summary = Summary()
-    decode, encode = _decoder(src, summary), _encoder(dst, summary)
+    reader, make_writer = formats.get(src).line_reader, formats.get(dst).line_writer
+    if reader is None or make_writer is None:
+        raise KeyError(f"cannot convert {src} to {dst}: {src if reader is None else dst} has no line form")
+    writer = make_writer()
     pending: list[Record] = []
     with open(out, "wb") as fh:
 
         def flush() -> None:
-            for body in encode(pending):
+            for body in writer(pending, summary.report):
                 fh.write(body + b"\n")
             pending.clear()
 
         for path, n, line in _lines(input_files(inp), progress):
             summary.lines += 1
             try:
-                records = decode(line)
+                records = reader(line, summary.stats)
             except (ValueError, TypeError, BadInput) as exc:
                 summary.bad_lines.append((os.path.basename(path), n, str(exc)[:200]))
                 continue

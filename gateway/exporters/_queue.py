@@ -24,20 +24,14 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Protocol
 
 import orjson
 from google.protobuf.message import DecodeError
 
+from gateway import formats
 from gateway.formats import record_json
-from gateway.formats.sigil import native as sigil_native
 from gateway.model import Batch, Context, Native, Rating, Record, Score
-
-# Native kinds stored as they are (see Batch.native), and how to read them back.
-NATIVE_DECODERS: Final[dict[str, Callable[[bytes], Native]]] = {
-    sigil_native.KIND: sigil_native.SigilGenerations.from_bytes,
-}
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +104,8 @@ def encode_batch(batch: Batch) -> bytes:
     if batch.ratings:
         head["ratings"] = batch.ratings
     native = batch.native
-    if native is not None and native.kind in NATIVE_DECODERS:
+    # Natives whose format can read them back are stored as they are (see Batch.native).
+    if native is not None and formats.native_decoder(native.kind) is not None:
         # A pass-through batch stays in its wire form on disk too (no records to build).
         head["native"] = native.kind
         return orjson.dumps(head) + b"\n" + native.to_bytes()
@@ -126,9 +121,10 @@ def decode_batch(data: bytes) -> Batch:
         records: list[Record] | None = None
         if "native" in ctx:
             kind = str(ctx["native"])
-            if kind not in NATIVE_DECODERS:
+            decoder = formats.native_decoder(kind)
+            if decoder is None:
                 raise ValueError(f"unknown native kind {kind!r}")
-            native = NATIVE_DECODERS[kind](rest)
+            native = decoder(rest)
         else:
             records = [record_json.from_dict(orjson.loads(line)) for line in rest.splitlines() if line]
         context = Context(

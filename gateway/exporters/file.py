@@ -1,8 +1,8 @@
 """``file`` exporter: appends each batch as JSON lines to a local file.
 
-``format: record`` (default) writes the canonical record, one per line; ``format: sigil``
-writes one Sigil ``ExportGenerationsRequest`` protojson body per batch and line, the shape the
-Sigil HTTP API takes (so ``gateway convert`` and replay tools can read it back).
+``format: record`` (default) writes the canonical record, one per line; any other format with a
+line form (``gateway convert --help`` lists them: ``sigil``, ``otlp``, ``foglamp``, ``lumiqtrace``)
+writes that format's request bodies, one per line, the shape ``gateway convert`` reads back.
 
 .. code-block:: yaml
 
@@ -17,26 +17,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from typing import Literal
 
+from gateway import formats
 from gateway.component import CreateSettings, Factory
 from gateway.errors import PermanentError
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
-from gateway.formats import record_json
+from gateway.formats.report import EncodeReport
 from gateway.model import Batch
 
 DEFAULT_PATH = "./gateway-out/generations.jsonl"
+DEFAULT_FORMAT = "record"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class FileExporterConfig:
     path: str = DEFAULT_PATH  # file to append to; parent directories are created
-    format: Literal["record", "sigil"] = "record"  # what one line holds
+    format: str = DEFAULT_FORMAT  # what one line holds: a format name (record, sigil, otlp, ...)
     # A single writer keeps lines in arrival order.
     sending_queue: QueueConfig = dataclasses.field(default_factory=lambda: QueueConfig(num_consumers=1))
 
     def validate(self) -> list[str]:
-        return [] if self.path.strip() else ["path: must not be empty"]
+        problems = [] if self.path.strip() else ["path: must not be empty"]
+        writable = sorted(name for name, f in formats.formats().items() if f.line_writer is not None)
+        if self.format not in writable:
+            problems.append(f"format: unknown format {self.format!r}: expected one of {', '.join(writable)}")
+        return problems
 
 
 class FileExporter:
@@ -44,19 +49,18 @@ class FileExporter:
         self._cfg = cfg
         self._t = settings.telemetry
         self._id = str(settings.id)
-        self._fh: object | None = None
+        make_writer = formats.get(cfg.format).line_writer
+        assert make_writer is not None  # validate() checked it
+        self._writer = make_writer()
         self._helper = ExporterHelper(
             settings, self._encode, self._send, retry=RetryConfig(enabled=False), queue=cfg.sending_queue
         )
 
     def _encode(self, batch: Batch) -> list[Payload]:
-        if self._cfg.format == "sigil":
-            from gateway.formats import sigil as sigil_format
-
-            data = sigil_format.encode_generations_json(batch.records) + b"\n"
-        else:
-            data = record_json.dumps_lines(batch.records)
-        return [Payload(len(batch.records), data)]
+        records, _ = formats.sendable(batch.records, self._cfg.format)
+        report = EncodeReport()
+        lines = self._writer(records, report)
+        return [Payload(report.records_out, b"".join(line + b"\n" for line in lines))] if lines else []
 
     def _write(self, data: bytes) -> None:
         parent = os.path.dirname(os.path.abspath(self._cfg.path))

@@ -36,6 +36,7 @@ from typing import Final
 
 import orjson
 
+from gateway import formats
 from gateway.component import CreateSettings, Factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
@@ -43,7 +44,6 @@ from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_prob
 from gateway.exporters._pacing import TokenBucket
 from gateway.exporters._transport import TlsConfig
 from gateway.formats import foglamp as ff
-from gateway.formats.otlp import is_passthrough
 from gateway.formats.report import EncodeReport
 from gateway.model import Batch
 from gateway.units import ByteSize, Duration
@@ -100,15 +100,14 @@ class FoglampExporter(HttpJsonExporter):
         )
 
     def encode(self, batch: Batch) -> tuple[list[Payload], EncodeReport]:
-        records = [r for r in batch.records if not is_passthrough(r)]
+        records, reserved = formats.sendable(batch.records, "foglamp")
         bodies, report = ff.encode_batches(
             records,
             max_traces=self._cfg.max_traces,
             max_spans_per_trace=self._cfg.max_spans_per_trace,
             max_body_bytes=int(self._cfg.max_body_bytes),
         )
-        if len(records) < len(batch.records):
-            report.dropped["otlp_passthrough"] += len(batch.records) - len(records)
+        report.dropped.update(reserved)
         payloads = [Payload(sum(len(t["spans"]) for t in body["traces"]), (orjson.dumps(body), {})) for body in bodies]
         return payloads, report
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 
-from gateway import __version__
+from gateway import __version__, formats
 from gateway.component import CreateSettings, Factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
@@ -42,7 +42,6 @@ from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_prob
 from gateway.exporters._transport import TlsConfig
 from gateway.formats import lumiqtrace as lf
 from gateway.formats.lumiqtrace.scores import merge_into_eval_scores
-from gateway.formats.otlp import is_passthrough
 from gateway.formats.pricing import PriceTable
 from gateway.formats.report import EncodeReport
 from gateway.model import Batch
@@ -94,7 +93,8 @@ class LumiqExporter(HttpJsonExporter):
         )
 
     def encode(self, batch: Batch) -> tuple[list[Payload], EncodeReport]:
-        records, unplaced = merge_into_eval_scores([r for r in batch.records if not is_passthrough(r)], batch.scores)
+        sendable, reserved = formats.sendable(batch.records, "lumiqtrace")
+        records, unplaced = merge_into_eval_scores(sendable, batch.scores)
         for reason, n in unplaced.items():
             self._t.exporter_dropped_items.labels(self._id, "score", reason).inc(n)
         bodies, report = lf.encode_events(
@@ -104,9 +104,7 @@ class LumiqExporter(HttpJsonExporter):
             pricing=self._prices,
             max_events=self._cfg.max_events,
         )
-        passthrough = sum(1 for r in batch.records if is_passthrough(r))
-        if passthrough:
-            report.dropped["otlp_passthrough"] += passthrough
+        report.dropped.update(reserved)
         payloads = []
         for body in bodies:
             count = body.count(b"\n") + 1

@@ -1,0 +1,148 @@
+"""Wire formats: pure translation between each wire format and the canonical record, no I/O.
+
+One package per format (``sigil/``, ``otlp/``, ``foglamp/``, ``lumiqtrace/``), each with
+``decode*`` modules (wire -> record), ``encode*`` modules (record -> wire) and, where it has one,
+``native.py`` (its same-format pass-through). Beside them: :mod:`.record_json` (the canonical
+record as JSON lines), :mod:`.pricing` (model prices for cost) and :mod:`.report` (what an
+encoder had to change).
+
+What the generic core needs to know about a format, the format declares in its :class:`Format`
+value (``FORMAT`` in its package), listed in :func:`formats` as components are listed in
+:mod:`gateway.registry`: the queue looks up native decoders here, the ``content`` processor the
+keys to clear, ``convert`` and the ``file`` exporter the line codecs, and exporters which records
+another format reserved for itself. Nothing outside a format's package names its modules for
+these; adding a format is its package plus one line in :func:`_builtin` (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+
+from gateway.formats.report import EncodeReport
+from gateway.model import Native, Record
+
+
+@dataclasses.dataclass(slots=True)
+class LineStats:
+    """What a line decoder skipped besides whole bad lines (``gateway convert`` prints it)."""
+
+    rejected_items: int = 0  # items the decoder refused one by one (Sigil per-item errors)
+    skipped: Counter[str] = dataclasses.field(default_factory=Counter)  # e.g. "non-GenAI spans"
+
+
+# One request body (one line of a recording) -> records; raises ValueError/TypeError/BadInput.
+LineReader = Callable[[bytes, LineStats], list[Record]]
+# Records -> request bodies (one line each), adding what it changed to the report.
+LineWriter = Callable[[list[Record], EncodeReport], list[bytes]]
+
+
+def _never(record: Record) -> bool:
+    return False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Format:
+    """What one wire format declares to the generic core (see the module docstring)."""
+
+    name: str  # the name users write: `convert --from <name>`, `file: {format: <name>}`
+    description: str = ""  # one line for `gateway convert --help` and the docs
+    # Offline line codecs (convert, the file exporter); None when the format has no line form.
+    line_reader: LineReader | None = None
+    line_writer: Callable[[], LineWriter] | None = None  # a factory: a writer may hold a cache
+    # Native kinds (gateway.model.Native) this format hands on untranslated, and how a persistent
+    # queue turns their stored bytes back into them.
+    native_decoders: Mapping[str, Callable[[bytes], Native]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    # Content the `content` processor must clear besides the record's content fields: keys of
+    # Record.extra and of Record.metadata where this format keeps prompts, outputs or titles.
+    content_extra_keys: frozenset[str] = frozenset()
+    content_metadata_keys: frozenset[str] = frozenset()
+    # Records only this format's own exporters may send (e.g. non-GenAI spans kept for an OTLP
+    # pass-through); other exporters drop them and count them under `reserved_reason`.
+    reserves: Callable[[Record], bool] = _never
+    reserved_reason: str = ""
+    # A lossless container of records (the record JSON): its writers take reserved records too.
+    carries_all: bool = False
+
+
+_REGISTRY: dict[str, Format] = {}
+
+
+def _builtin() -> list[Format]:
+    # Imported here so that importing one format package does not import every other one.
+    from gateway.formats import foglamp, lumiqtrace, otlp, record_json, sigil
+
+    return [
+        sigil.FORMAT,
+        otlp.FORMAT,
+        foglamp.FORMAT,
+        lumiqtrace.FORMAT,
+        record_json.FORMAT,
+    ]
+
+
+def formats() -> Mapping[str, Format]:
+    """Every registered format by name: the built-in ones, then any added by :func:`register`."""
+    if not _REGISTRY:
+        for fmt in _builtin():
+            _REGISTRY.setdefault(fmt.name, fmt)
+    return MappingProxyType(_REGISTRY)
+
+
+def register(fmt: Format) -> None:
+    """Adds a format (tests and embedders); a name already registered is an error."""
+    if fmt.name in formats():
+        raise ValueError(f"format {fmt.name!r} is already registered")
+    _REGISTRY[fmt.name] = fmt
+
+
+def unregister(name: str) -> None:
+    """Removes a format added by :func:`register` (tests)."""
+    _REGISTRY.pop(name, None)
+
+
+def get(name: str) -> Format:
+    """The format called ``name``; KeyError naming the known ones otherwise."""
+    try:
+        return formats()[name]
+    except KeyError:
+        raise KeyError(f"unknown format {name!r}: expected one of {', '.join(sorted(formats()))}") from None
+
+
+def native_decoder(kind: str) -> Callable[[bytes], Native] | None:
+    """How to read back a stored native of ``kind``, from whichever format declared it."""
+    for fmt in formats().values():
+        decoder = fmt.native_decoders.get(kind)
+        if decoder is not None:
+            return decoder
+    return None
+
+
+def content_extra_keys() -> frozenset[str]:
+    return frozenset().union(*(f.content_extra_keys for f in formats().values()))
+
+
+def content_metadata_keys() -> frozenset[str]:
+    return frozenset().union(*(f.content_metadata_keys for f in formats().values()))
+
+
+def sendable(records: Iterable[Record], by: str) -> tuple[list[Record], Counter[str]]:
+    """The records an exporter of format ``by`` may send, and the others counted by reason (the
+    ones another format reserved for its own exporters)."""
+    registered = formats()
+    if by in registered and registered[by].carries_all:
+        return list(records), Counter()
+    others = [f for f in registered.values() if f.name != by and f.reserves is not _never]
+    kept: list[Record] = []
+    held: Counter[str] = Counter()
+    for record in records:
+        owner = next((f for f in others if f.reserves(record)), None)
+        if owner is None:
+            kept.append(record)
+        else:
+            held[owner.reserved_reason or f"{owner.name}_only"] += 1
+    return kept, held

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from gateway.formats import Format, LineStats
+from gateway.formats.report import EncodeReport
 from gateway.model import Record
 
 _T = typing.TypeVar("_T")
@@ -87,3 +89,22 @@ def _value(tp: Any, value: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, str) and tp is not str:
         return tp(value)  # StrEnum
     return value
+
+
+def _read_line(line: bytes, stats: LineStats) -> list[Record]:
+    return [from_dict(orjson.loads(line))]
+
+
+def _write_lines(records: list[Record], report: EncodeReport) -> list[bytes]:
+    report.records_in += len(records)
+    report.records_out += len(records)
+    return [dumps(r) for r in records]
+
+
+FORMAT = Format(
+    name="record",
+    description="the canonical record as JSON, one per line (lossless)",
+    line_reader=_read_line,
+    line_writer=lambda: _write_lines,
+    carries_all=True,
+)

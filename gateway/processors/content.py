@@ -1,25 +1,23 @@
-"""``content`` processor: Sigil's content-capture modes, applied to every format's content.
+"""``content`` processor: the content-capture modes SDKs declare, applied to every format's content.
 
-``mode`` has the Sigil SDK's semantics (``wire/sigil.md`` §10):
+``mode``:
 
 * ``full``: unchanged.
 * ``no_tool_content``: generations unchanged; tool-execution spans lose their arguments and
   results.
 * ``metadata_only``: the structure stays, every text goes. Cleared: the system prompt, raw
-  artifacts, the conversation title (and metadata ``sigil.conversation.title``), the text of
-  every text and thinking part (the part stays, empty), tool-call arguments, tool-result
-  contents, tool descriptions and schemas, tool-span arguments/results/descriptions, workflow
-  step input/output state, and content-bearing format extras (Foglamp ``sources``,
-  ``safetyMetadata``; OTLP content attributes kept raw, such as ``gen_ai.input.messages`` in a
-  shape the record could not hold, or the old ``gen_ai.prompt`` / ``gen_ai.completion``).
-  ``call_error`` becomes its error category (``rate_limit``, ``timeout``, ``auth_error``,
-  ``server_error``, ``client_error``, ``sdk_error``) and metadata ``call_error`` is removed.
-  Kept: ids, models, usage, times, request parameters, roles, part kinds, tool names, and all
-  user metadata and tags. Rating comments are blanked, as the SDK does in this mode.
+  artifacts, the conversation title, the text of every text and thinking part (the part stays,
+  empty), tool-call arguments, tool-result contents, tool descriptions and schemas, tool-span
+  arguments/results/descriptions, workflow step input/output state, and the metadata and extra
+  keys where a format keeps content of its own (each format declares them in its ``Format``;
+  docs/mapping.md lists them). The error message becomes its error category (``rate_limit``,
+  ``timeout``, ``auth_error``, ``server_error``, ``client_error``, ``sdk_error``). Kept: ids,
+  models, usage, times, request parameters, roles, part kinds, tool names, and all user metadata
+  and tags. Rating comments are blanked.
 
 ``max_content_bytes`` (0: off) cuts every remaining text longer than that many UTF-8 bytes and
-appends a marker saying how much was cut. The mode applied is recorded in metadata
-``sigil.sdk.content_capture_mode`` when it is stricter than what the source declared.
+appends a marker saying how much was cut. The mode applied is recorded in the record's capture-mode
+label (``gateway.model.CAPTURE_MODE_KEY``) when it is stricter than what the source declared.
 
 .. code-block:: yaml
 
@@ -34,15 +32,13 @@ import dataclasses
 import re
 from typing import Literal
 
+from gateway import formats
 from gateway.component import Consumer, CreateSettings, Factory
-from gateway.formats.otlp import CONTENT_EXTRA_KEYS
 from gateway.model import CAPTURE_MODE_KEY, Batch, Kind, Message, PartKind, Record
 
 Mode = Literal["full", "no_tool_content", "metadata_only"]
 MODE_KEY = CAPTURE_MODE_KEY
 _STRICTNESS = {"full": 0, "no_tool_content": 1, "metadata_only": 2}
-# The OTLP keys come from the semconv table, so a new convention version is covered too.
-_CONTENT_EXTRAS = ("foglamp.sources", "foglamp.safetyMetadata", *sorted(CONTENT_EXTRA_KEYS))
 _STATUS_RE = re.compile(r"\b[1-5]\d\d\b")
 
 
@@ -58,7 +54,7 @@ class ContentConfig:
 
 
 def error_category(message: str) -> str:
-    """The Sigil SDK's error category for a call error text (first match wins)."""
+    """The SDKs' error category for a call error text (first match wins)."""
     lower = message.lower()
     if "timeout" in lower or "deadline exceeded" in lower:
         return "timeout"
@@ -91,11 +87,11 @@ def strip_metadata_only(r: Record) -> None:
     r.system_prompt = ""
     r.artifacts = []
     r.conversation_title = ""
-    r.metadata.pop("sigil.conversation.title", None)
-    r.metadata.pop("conversation_title", None)
     if r.error_message:
         r.error_message = error_category(r.error_message)
-    r.metadata.pop("call_error", None)
+    # Where formats keep content outside the record's content fields (each format declares them).
+    for key in formats.content_metadata_keys():
+        r.metadata.pop(key, None)
     _strip_messages(r.input)
     _strip_messages(r.output)
     for tool in r.tools:
@@ -108,7 +104,7 @@ def strip_metadata_only(r: Record) -> None:
         r.input_state = {}
     if r.output_state is not None:
         r.output_state = {}
-    for key in _CONTENT_EXTRAS:
+    for key in formats.content_extra_keys():
         r.extra.pop(key, None)
 
 
@@ -180,4 +176,4 @@ def _create(settings: CreateSettings, cfg: ContentConfig, next_: Consumer) -> Co
     return ContentProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "content", ContentConfig, _create, "Strips or truncates content (Sigil capture modes).")
+FACTORY = Factory("processor", "content", ContentConfig, _create, "Strips or truncates content (capture modes).")

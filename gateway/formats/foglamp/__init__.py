@@ -11,7 +11,32 @@
 
 from __future__ import annotations
 
+import orjson
+
+from gateway.formats import Format, LineStats
 from gateway.formats.foglamp.decode import FoglampValidationError, count_spans, decode_ingest
 from gateway.formats.foglamp.encode import encode_batches
+from gateway.formats.report import EncodeReport
+from gateway.model import Record
 
-__all__ = ["FoglampValidationError", "count_spans", "decode_ingest", "encode_batches"]
+__all__ = ["FORMAT", "FoglampValidationError", "count_spans", "decode_ingest", "encode_batches"]
+
+
+def _read_line(line: bytes, stats: LineStats) -> list[Record]:
+    return decode_ingest(orjson.loads(line))
+
+
+def _write_lines(records: list[Record], report: EncodeReport) -> list[bytes]:
+    bodies, r = encode_batches(records)
+    report.merge(r)
+    return [orjson.dumps(b) for b in bodies]
+
+
+FORMAT = Format(
+    name="foglamp",
+    description="Foglamp POST /ingest bodies, one per line",
+    line_reader=_read_line,
+    line_writer=lambda: _write_lines,
+    # Span fields with content that have no record field of their own (kept in Record.extra).
+    content_extra_keys=frozenset({"foglamp.sources", "foglamp.safetyMetadata"}),
+)

@@ -16,6 +16,7 @@ Modules, by direction:
 
 from __future__ import annotations
 
+from gateway.formats import Format, LineStats
 from gateway.formats.otlp.decode import is_passthrough, traces_to_records
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME, records_to_traces
 from gateway.formats.otlp.semconv import VERSIONS, content_attribute_names
@@ -26,11 +27,14 @@ from gateway.formats.otlp.wire import (
     decode_traces_protobuf,
     encode_traces_json,
 )
+from gateway.formats.report import EncodeReport
+from gateway.model import Record
 
 __all__ = [
     "CONTENT_EXTRA_KEYS",
     "DEFAULT_SCOPE_NAME",
     "DEFAULT_SERVICE_NAME",
+    "FORMAT",
     "PASSTHROUGH",
     "OtlpDecodeError",
     "decode_traces_json",
@@ -45,3 +49,29 @@ PASSTHROUGH = EXTRA_PASSTHROUGH  # Record.extra marker of a non-GenAI span kept 
 # Record.extra keys of content attributes kept raw (a shape the record fields could not hold), for
 # every convention version: a processor stripping content must drop these too.
 CONTENT_EXTRA_KEYS = frozenset(EXTRA_ATTR + name for sc in VERSIONS.values() for name in content_attribute_names(sc))
+
+
+def _read_line(line: bytes, stats: LineStats) -> list[Record]:
+    records, other = traces_to_records(decode_traces_json(line))
+    stats.skipped["non-GenAI spans"] += other
+    return records
+
+
+def _write_lines(records: list[Record], report: EncodeReport) -> list[bytes]:
+    """One OTLP/JSON ExportTraceServiceRequest per call."""
+    report.records_in += len(records)
+    report.records_out += len(records)
+    if not records:
+        return []
+    return [encode_traces_json(records_to_traces(records, resource_attributes={}, include_content=True))]
+
+
+FORMAT = Format(
+    name="otlp",
+    description="OTLP/JSON ExportTraceServiceRequest with GenAI spans, one body per line",
+    line_reader=_read_line,
+    line_writer=lambda: _write_lines,
+    content_extra_keys=CONTENT_EXTRA_KEYS,
+    reserves=is_passthrough,
+    reserved_reason="otlp_passthrough",
+)

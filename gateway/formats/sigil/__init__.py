@@ -80,7 +80,13 @@ Known deviations from Go are listed in ``gateway.formats.sigil.decode_json``.
 
 from __future__ import annotations
 
+import orjson
+
+from gateway.formats import Format, LineStats
+from gateway.formats.report import EncodeReport
+from gateway.formats.sigil import native
 from gateway.formats.sigil.common import (
+    TITLE_KEYS,
     ExportResult,
     ItemError,
     SigilDecodeError,
@@ -112,8 +118,10 @@ from gateway.formats.sigil.responses import (
     results_from_workflow_steps_response,
     workflow_steps_response,
 )
+from gateway.model import Kind, Record
 
 __all__ = [
+    "FORMAT",
     "ExportResult",
     "ItemError",
     "SigilDecodeError",
@@ -141,3 +149,36 @@ __all__ = [
     "workflow_steps_request",
     "workflow_steps_response",
 ]
+
+
+def _read_line(line: bytes, stats: LineStats) -> list[Record]:
+    head = orjson.loads(line)
+    steps = isinstance(head, dict) and ("workflow_steps" in head or "workflowSteps" in head)
+    items = decode_workflow_steps_json(line) if steps else decode_generations_json(line)
+    records = [i for i in items if isinstance(i, Record)]
+    stats.rejected_items += len(items) - len(records)
+    return records
+
+
+def _write_lines(records: list[Record], report: EncodeReport) -> list[bytes]:
+    """One ExportGenerationsRequest body (and one ExportWorkflowStepsRequest) per call."""
+    gens = [r for r in records if r.kind == Kind.LLM]
+    steps = [r for r in records if r.kind == Kind.WORKFLOW_STEP]
+    report.records_in += len(records)
+    report.dropped["not a generation or workflow step"] += len(records) - len(gens) - len(steps)
+    report.records_out += len(gens) + len(steps)
+    out = [encode_generations_json(gens)] if gens else []
+    if steps:
+        out.append(encode_workflow_steps_json(steps))
+    return out
+
+
+FORMAT = Format(
+    name="sigil",
+    description="Sigil ExportGenerationsRequest / ExportWorkflowStepsRequest protojson, one body per line",
+    line_reader=_read_line,
+    line_writer=lambda: _write_lines,
+    native_decoders={native.KIND: native.SigilGenerations.from_bytes},
+    # Conversation titles and the raw call error are content (Sigil's metadata_only mode).
+    content_metadata_keys=frozenset({*TITLE_KEYS, "agento11y.conversation.title", "call_error"}),
+)
