@@ -58,12 +58,34 @@ class Component(Protocol):
     async def shutdown(self) -> None: ...
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What a processor or exporter declares to the graph (instead of being probed)."""
+
+    # Changes records, their context or their content in place: a fan-out gives it its own deep
+    # copy of a batch that other consumers also hold. Replacing a batch's lists is not mutating.
+    mutates_data: bool = False
+    # Processors: hands a batch's natives (gateway.model.Native) on without reading its records.
+    passes_native: bool = False
+    # Exporters: the native kinds it sends as they are, without records.
+    native_kinds: frozenset[str] = frozenset()
+    # Processors: True while it refuses data for lack of memory; receivers then refuse before
+    # reading a body (every receiver: memory is the process's).
+    refusing: Callable[[], bool] | None = None
+
+
 class Processor(Consumer, Component, Protocol):
-    pass
+    @property
+    def capabilities(self) -> Capabilities: ...
 
 
 class Exporter(Consumer, Component, Protocol):
-    pass
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def saturated(self) -> bool:
+        """True while its queue is full: a receiver may refuse before reading a body."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,19 +102,42 @@ class ReceiverSettings(CreateSettings):
     """Receivers also get the shared listeners (one per endpoint) to register routes on."""
 
     listeners: Listeners
-    # True while every exporter this receiver feeds is full: refuse before reading a body.
+    # True while intake should be refused before a body is read: an exporter this receiver feeds
+    # has a full queue, or a memory limiter refuses data.
     saturated: Callable[[], bool] = lambda: False
     # Native kinds (gateway.model.Native) every consumer downstream takes without records: the
     # receiver may hand those on instead of records (a same-format pass-through).
     native: frozenset[str] = frozenset()
 
 
+# What a factory's create function is, per kind (its config argument is the factory's own class).
+CreateReceiver = Callable[[ReceiverSettings, Any, Consumer], Component]
+CreateProcessor = Callable[[CreateSettings, Any, Consumer], Processor]
+CreateExporter = Callable[[CreateSettings, Any], Exporter]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Factory:
-    """Makes one component type. ``config_class()`` must build the defaults."""
+    """Makes one component type. ``config_class()`` must build the defaults; ``create`` is a
+    :data:`CreateReceiver`, :data:`CreateProcessor` or :data:`CreateExporter` by ``kind`` (use
+    :func:`receiver_factory` and its siblings, which check that statically)."""
 
     kind: ComponentKind
     type: str
     config_class: builtins.type[Any]  # `type` is a field name here
     create: Callable[..., Any]
     description: str = ""
+
+
+def receiver_factory(type_: str, config_class: builtins.type[Any], create: CreateReceiver, description: str) -> Factory:
+    return Factory("receiver", type_, config_class, create, description)
+
+
+def processor_factory(
+    type_: str, config_class: builtins.type[Any], create: CreateProcessor, description: str
+) -> Factory:
+    return Factory("processor", type_, config_class, create, description)
+
+
+def exporter_factory(type_: str, config_class: builtins.type[Any], create: CreateExporter, description: str) -> Factory:
+    return Factory("exporter", type_, config_class, create, description)

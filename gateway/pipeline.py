@@ -34,21 +34,28 @@ log = logging.getLogger(__name__)
 
 
 class FanOut:
-    """Hands a batch to several consumers; the first copy goes as is, the rest as deep copies
-    (processors downstream may modify records). Raises the most retryable error seen, so a
-    client retries when any branch could not take the data."""
+    """Hands a batch to several consumers. Consumers that only read share the batch's records
+    (each gets its own lists); each consumer that mutates data gets a deep copy, unless every
+    consumer mutates, when the first takes the original. Natives are never modified, so every
+    branch shares them. Raises the most retryable error seen, so a client retries when any branch
+    could not take the data."""
 
-    def __init__(self, consumers: Sequence[Consumer], *, copy_batches: bool) -> None:
+    def __init__(self, consumers: Sequence[Consumer], *, mutates: Sequence[bool] | None = None) -> None:
         self._consumers = list(consumers)
-        self._copy = copy_batches
+        self._mutates = list(mutates) if mutates is not None else [False] * len(self._consumers)
+        # Which consumer may take the original batch: the first when all mutate, else none of
+        # the mutating ones.
+        self._original = 0 if all(self._mutates) else next(i for i, m in enumerate(self._mutates) if not m)
 
     async def consume(self, batch: Batch) -> None:
         if len(self._consumers) == 1:
             await self._consumers[0].consume(batch)
             return
-        # Natives are never modified, so every branch may share them.
-        deep = self._copy and batch.native is None
-        batches = [batch] + [(copy.deepcopy(batch) if deep else batch.copy()) for _ in self._consumers[1:]]
+        native = batch.native is not None
+        batches = [
+            batch if i == self._original else (copy.deepcopy(batch) if mutates and not native else batch.copy())
+            for i, mutates in enumerate(self._mutates)
+        ]
         results = await asyncio.gather(
             *(c.consume(b) for c, b in zip(self._consumers, batches, strict=True)), return_exceptions=True
         )
@@ -81,41 +88,48 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
         exporters[cid] = cc.factory.create(CreateSettings(id=cid, telemetry=telemetry), _per_worker(cc.config, worker))
 
     processors: list[tuple[str, ComponentId, Processor]] = []
-    entries: dict[ComponentId, list[Consumer]] = {}
+    entries: dict[ComponentId, list[tuple[Consumer, bool]]] = {}  # receiver -> (pipeline head, mutates)
     fed: dict[ComponentId, list[Exporter]] = {}
     natives: dict[ComponentId, frozenset[str]] = {}
     for name, p in cfg.service.pipelines.items():
-        # Exporters take copies when a pipeline fans out to several, because an exporter may
-        # hold a batch in its queue while another pipeline branch works on the same records.
-        tail: Consumer = FanOut([exporters[ComponentId.parse(e)] for e in p.exporters], copy_batches=False)
-        native = _native_kinds([exporters[ComponentId.parse(e)] for e in p.exporters])
+        targets = [exporters[ComponentId.parse(e)] for e in p.exporters]
+        # Exporters share a pipeline's batch (each gets its own lists): they only read records.
+        tail: Consumer = FanOut(targets)
+        native = _native_kinds(targets)
+        mutates = False
         for ref in reversed(p.processors):
             pid = ComponentId.parse(ref)
             pc = cfg.processors[pid]
-            proc = pc.factory.create(CreateSettings(id=pid, telemetry=telemetry, pipeline=name), pc.config, tail)
+            proc: Processor = pc.factory.create(
+                CreateSettings(id=pid, telemetry=telemetry, pipeline=name), pc.config, tail
+            )
             processors.append((name, pid, proc))
             tail = proc
-            if not getattr(proc, "passes_native", False):
+            mutates = mutates or proc.capabilities.mutates_data
+            if not proc.capabilities.passes_native:
                 native = frozenset()
         for ref in p.receivers:
             rid = ComponentId.parse(ref)
-            entries.setdefault(rid, []).append(tail)
+            entries.setdefault(rid, []).append((tail, mutates))
             natives[rid] = native if rid not in natives else natives[rid] & native
-            fed.setdefault(rid, []).extend(exporters[ComponentId.parse(e)] for e in p.exporters)
+            fed.setdefault(rid, []).extend(targets)
 
+    # Memory is the process's: while any limiter refuses, every receiver refuses before reading.
+    refusing = [r for _, _, proc in processors if (r := proc.capabilities.refusing) is not None]
     listeners = Listeners(reuse_port=worker is not None)
     receivers: dict[ComponentId, Component] = {}
-    for rid, targets in entries.items():
+    for rid, heads in entries.items():
         rc = cfg.receivers[rid]
         settings = ReceiverSettings(
             id=rid,
             telemetry=telemetry,
             listeners=listeners,
-            saturated=_saturation_probe(fed[rid]),
+            saturated=_intake_probe(fed[rid], refusing),
             native=natives[rid],
         )
         try:
-            receivers[rid] = rc.factory.create(settings, rc.config, FanOut(targets, copy_batches=True))
+            fan_out = FanOut([head for head, _ in heads], mutates=[m for _, m in heads])
+            receivers[rid] = rc.factory.create(settings, rc.config, fan_out)
         except ValueError as exc:
             problems.append(f"receivers::{rid}: {exc}")
     if problems:
@@ -157,16 +171,16 @@ def _per_worker(config: Any, worker: int | None) -> Any:
     return dataclasses.replace(config, sending_queue=dataclasses.replace(queue, storage=storage))
 
 
-def _saturation_probe(exporters: list[Exporter]) -> Callable[[], bool]:
-    """A receiver sheds load before parsing when a queue it would need is full: parsing a body
-    only to answer 429 afterwards wastes the CPU the queue needs to drain."""
-    probes = [p for e in exporters if (p := getattr(e, "saturated", None)) is not None]
+def _intake_probe(exporters: list[Exporter], refusing: list[Callable[[], bool]]) -> Callable[[], bool]:
+    """A receiver sheds load before parsing when memory is short or a queue it would need is
+    full: parsing a body only to answer 429 afterwards wastes the CPU the queue needs to drain."""
+    probes = [*refusing, *(e.saturated for e in exporters)]
     return lambda: any(probe() for probe in probes)
 
 
 def _native_kinds(exporters: list[Exporter]) -> frozenset[str]:
     """The :class:`~gateway.model.Native` kinds every exporter of a fan-out takes without records
-    (declared as ``native_kinds``). Processors upstream either pass them on (``passes_native``)
-    or take none; a receiver hands on natives only of the kinds all its pipelines take."""
-    kinds = [frozenset(getattr(e, "native_kinds", frozenset())) for e in exporters]
+    (their declared capabilities). Processors upstream either pass them on or take none; a
+    receiver hands on natives only of the kinds all its pipelines take."""
+    kinds = [e.capabilities.native_kinds for e in exporters]
     return frozenset.intersection(*kinds) if kinds else frozenset()

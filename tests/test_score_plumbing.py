@@ -46,9 +46,9 @@ def _batch(records: int = 0, scores: int = 0, ratings: int = 0) -> Batch:
 
 
 async def test_fan_out_gives_each_branch_its_own_lists() -> None:
-    for copy_batches in (False, True):
+    for mutates in ([False, False], [True, True], [False, True]):
         sinks = [Sink(), Sink()]
-        await FanOut(sinks, copy_batches=copy_batches).consume(_batch(1, 2, 1))
+        await FanOut(sinks, mutates=mutates).consume(_batch(1, 2, 1))
         (a,), (b,) = (s.batches for s in sinks)
         assert (len(b.scores), len(b.ratings)) == (2, 1)
         assert a.scores is not b.scores and a.ratings is not b.ratings

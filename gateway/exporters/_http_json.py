@@ -13,7 +13,7 @@ from typing import ClassVar
 import aiohttp
 
 from gateway import __version__
-from gateway.component import CreateSettings
+from gateway.component import Capabilities, CreateSettings
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, http_retry_after
@@ -36,6 +36,7 @@ def endpoint_and_key_problems(endpoint: str, api_key: str) -> list[str]:
 
 
 class HttpJsonExporter:
+    capabilities = Capabilities()
     url: str
     headers: dict[str, str]
     # A subclass whose format has a place for scores (LumiqTrace eval_scores) sets this and

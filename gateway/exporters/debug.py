@@ -15,7 +15,7 @@ import dataclasses
 import logging
 from typing import Literal
 
-from gateway.component import CreateSettings, Factory
+from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.formats import record_json
 from gateway.model import Batch
 
@@ -44,6 +44,8 @@ def summarize(batch: Batch) -> str:
 
 
 class DebugExporter:
+    capabilities = Capabilities()
+
     def __init__(self, settings: CreateSettings, cfg: DebugExporterConfig) -> None:
         self._cfg = cfg
         self._id = str(settings.id)
@@ -59,6 +61,9 @@ class DebugExporter:
                 log.info("%s: %s", self._id, record_json.dumps(r).decode())
         self._t.exporter_sent.labels(self._id).inc(len(batch.records))
 
+    def saturated(self) -> bool:
+        return False  # no queue: it logs inline
+
     async def shutdown(self) -> None:
         return None
 
@@ -67,4 +72,4 @@ def _create(settings: CreateSettings, cfg: DebugExporterConfig) -> DebugExporter
     return DebugExporter(settings, cfg)
 
 
-FACTORY = Factory("exporter", "debug", DebugExporterConfig, _create, "Logs one summary line per batch.")
+FACTORY = exporter_factory("debug", DebugExporterConfig, _create, "Logs one summary line per batch.")

@@ -19,7 +19,7 @@ import dataclasses
 import os
 
 from gateway import formats
-from gateway.component import CreateSettings, Factory
+from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.formats.report import EncodeReport
@@ -45,6 +45,8 @@ class FileExporterConfig:
 
 
 class FileExporter:
+    capabilities = Capabilities()
+
     def __init__(self, settings: CreateSettings, cfg: FileExporterConfig) -> None:
         self._cfg = cfg
         self._t = settings.telemetry
@@ -92,4 +94,4 @@ def _create(settings: CreateSettings, cfg: FileExporterConfig) -> FileExporter:
     return FileExporter(settings, cfg)
 
 
-FACTORY = Factory("exporter", "file", FileExporterConfig, _create, "Appends records to a JSON-lines file.")
+FACTORY = exporter_factory("file", FileExporterConfig, _create, "Appends records to a JSON-lines file.")

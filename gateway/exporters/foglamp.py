@@ -37,7 +37,7 @@ from typing import Final
 import orjson
 
 from gateway import formats
-from gateway.component import CreateSettings, Factory
+from gateway.component import CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
 from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
@@ -134,4 +134,4 @@ def _create(settings: CreateSettings, cfg: FoglampExporterConfig) -> FoglampExpo
     return FoglampExporter(settings, cfg)
 
 
-FACTORY = Factory("exporter", "foglamp", FoglampExporterConfig, _create, "Sends traces to Foglamp POST /ingest.")
+FACTORY = exporter_factory("foglamp", FoglampExporterConfig, _create, "Sends traces to Foglamp POST /ingest.")

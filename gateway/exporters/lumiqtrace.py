@@ -35,7 +35,7 @@ import dataclasses
 import gzip
 
 from gateway import __version__, formats
-from gateway.component import CreateSettings, Factory
+from gateway.component import CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
 from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
@@ -126,8 +126,7 @@ def _create(settings: CreateSettings, cfg: LumiqExporterConfig) -> LumiqExporter
     return LumiqExporter(settings, cfg)
 
 
-FACTORY = Factory(
-    "exporter",
+FACTORY = exporter_factory(
     "lumiqtrace",
     LumiqExporterConfig,
     _create,

@@ -47,7 +47,7 @@ from typing import Literal
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from gateway import __version__
-from gateway.component import CreateSettings, Factory
+from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._otlp_client import OtlpClient
@@ -132,6 +132,8 @@ class OtlpExporterConfig:
 
 
 class OtlpExporter:
+    capabilities = Capabilities()
+
     def __init__(self, settings: CreateSettings, cfg: OtlpExporterConfig) -> None:
         self._cfg = cfg
         self._id = str(settings.id)
@@ -343,8 +345,7 @@ def _create(settings: CreateSettings, cfg: OtlpExporterConfig) -> OtlpExporter:
     return OtlpExporter(settings, cfg)
 
 
-FACTORY = Factory(
-    "exporter",
+FACTORY = exporter_factory(
     "otlp",
     OtlpExporterConfig,
     _create,

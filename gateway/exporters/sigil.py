@@ -47,7 +47,7 @@ from google.protobuf.message import DecodeError
 
 from gateway import __version__
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
-from gateway.component import CreateSettings, Factory
+from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
@@ -179,7 +179,8 @@ class SigilExporter:
         self._api = api_base_url(cfg)
         # Generations a Sigil receiver kept as messages: sent as they are over gRPC, written as
         # protojson straight from the messages over HTTP.
-        self.native_kinds = frozenset({sn.KIND, sn.KIND_SENT_AS_PROTOBUF} if cfg.protocol == "grpc" else {sn.KIND})
+        kinds = {sn.KIND, sn.KIND_SENT_AS_PROTOBUF} if cfg.protocol == "grpc" else {sn.KIND}
+        self.capabilities = Capabilities(native_kinds=frozenset(kinds))
         self._helper = ExporterHelper(
             settings,
             self._encode,
@@ -383,6 +384,4 @@ def _create(settings: CreateSettings, cfg: SigilExporterConfig) -> SigilExporter
     return SigilExporter(settings, cfg)
 
 
-FACTORY = Factory(
-    "exporter", "sigil", SigilExporterConfig, _create, "Sends generations to Grafana Sigil (gRPC or HTTP)."
-)
+FACTORY = exporter_factory("sigil", SigilExporterConfig, _create, "Sends generations to Grafana Sigil (gRPC or HTTP).")

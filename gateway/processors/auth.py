@@ -32,7 +32,7 @@ import time
 
 import yaml
 
-from gateway.component import Consumer, CreateSettings, Factory
+from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.errors import Unauthenticated
 from gateway.model import Batch, Context
 from gateway.units import Duration
@@ -120,7 +120,8 @@ def presented_key(ctx: Context) -> str:
 
 
 class AuthProcessor:
-    passes_native = True  # reads only the context: a pass-through may go on through it
+    # Reads only the context (a pass-through may go on through it) and sets its tenant in place.
+    capabilities = Capabilities(passes_native=True, mutates_data=True)
 
     def __init__(self, settings: CreateSettings, cfg: AuthConfig, next_: Consumer) -> None:
         self._cfg = cfg
@@ -189,4 +190,4 @@ def _create(settings: CreateSettings, cfg: AuthConfig, next_: Consumer) -> AuthP
     return AuthProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "auth", AuthConfig, _create, "Checks API keys / bearer tokens; sets the tenant.")
+FACTORY = processor_factory("auth", AuthConfig, _create, "Checks API keys / bearer tokens; sets the tenant.")

@@ -29,7 +29,7 @@ import contextlib
 import dataclasses
 import logging
 
-from gateway.component import Consumer, CreateSettings, Factory
+from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.errors import ConsumeError, Overloaded
 from gateway.model import Batch, Context, Native, Rating, Record, Score
 from gateway.telemetry import RateLimitedLog
@@ -96,7 +96,7 @@ class _Pending:
 
 
 class BatchProcessor:
-    passes_native = True  # groups natives of one kind without reading them
+    capabilities = Capabilities(passes_native=True)  # groups natives of one kind without reading them
 
     def __init__(self, settings: CreateSettings, cfg: BatchConfig, next_: Consumer) -> None:
         self._cfg = cfg
@@ -202,4 +202,4 @@ def _create(settings: CreateSettings, cfg: BatchConfig, next_: Consumer) -> Batc
     return BatchProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "batch", BatchConfig, _create, "Groups records into larger batches.")
+FACTORY = processor_factory("batch", BatchConfig, _create, "Groups records into larger batches.")

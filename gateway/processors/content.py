@@ -33,7 +33,7 @@ import re
 from typing import Literal
 
 from gateway import formats
-from gateway.component import Consumer, CreateSettings, Factory
+from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.model import CAPTURE_MODE_KEY, Batch, Kind, Message, PartKind, Record
 
 Mode = Literal["full", "no_tool_content", "metadata_only"]
@@ -151,6 +151,8 @@ def apply(r: Record, mode: Mode, max_bytes: int) -> None:
 
 
 class ContentProcessor:
+    capabilities = Capabilities(mutates_data=True)  # strips and cuts texts in place
+
     def __init__(self, settings: CreateSettings, cfg: ContentConfig, next_: Consumer) -> None:
         self._cfg = cfg
         self._next = next_
@@ -176,4 +178,4 @@ def _create(settings: CreateSettings, cfg: ContentConfig, next_: Consumer) -> Co
     return ContentProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "content", ContentConfig, _create, "Strips or truncates content (capture modes).")
+FACTORY = processor_factory("content", ContentConfig, _create, "Strips or truncates content (capture modes).")

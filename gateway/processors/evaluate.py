@@ -45,7 +45,7 @@ import logging
 import time
 from typing import Any, Literal
 
-from gateway.component import Consumer, CreateSettings, Factory
+from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.model import Batch, Record, Score, derived_score_id
 from gateway.processors import _evaluators
 from gateway.processors.filter import Selector, selector_matches
@@ -161,6 +161,8 @@ def work_id(tenant: str, generation_id: str, rule_id: str, evaluator_id: str, ve
 
 
 class EvaluateProcessor:
+    capabilities = Capabilities()  # reads records; adds scores to the batch's own list
+
     def __init__(self, settings: CreateSettings, cfg: EvaluateConfig, next_: Consumer) -> None:
         self._next = next_
         self._id = str(settings.id)
@@ -234,8 +236,7 @@ def _create(settings: CreateSettings, cfg: EvaluateConfig, next_: Consumer) -> E
     return EvaluateProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "processor",
+FACTORY = processor_factory(
     "evaluate",
     EvaluateConfig,
     _create,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from gateway.component import Consumer, CreateSettings, Factory
+from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.model import Batch, Kind, PartKind, Record, Role, Status
 
 Selector = Literal["user_visible_turn", "all_assistant_generations", "tool_call_steps", "errored_generations"]
@@ -94,6 +94,8 @@ def matches(cfg: FilterConfig, r: Record) -> bool:
 
 
 class FilterProcessor:
+    capabilities = Capabilities()  # replaces the batch's record list, never a record
+
     def __init__(self, settings: CreateSettings, cfg: FilterConfig, next_: Consumer) -> None:
         self._cfg = cfg
         self._next = next_
@@ -123,4 +125,4 @@ def _create(settings: CreateSettings, cfg: FilterConfig, next_: Consumer) -> Fil
     return FilterProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "filter", FilterConfig, _create, "Keeps or drops records by selector or condition.")
+FACTORY = processor_factory("filter", FilterConfig, _create, "Keeps or drops records by selector or condition.")

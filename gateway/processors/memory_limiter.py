@@ -25,7 +25,7 @@ import gc
 import logging
 import os
 
-from gateway.component import Consumer, CreateSettings, Factory
+from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.errors import Overloaded
 from gateway.model import Batch
 from gateway.units import Duration
@@ -36,14 +36,6 @@ DEFAULT_CHECK_INTERVAL = 1.0
 DEFAULT_LIMIT_MIB = 1024
 RETRY_AFTER = 1.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-# Ids of limiters currently above their soft limit; receivers consult `under_pressure()`.
-_REFUSING: set[int] = set()
-
-
-def under_pressure() -> bool:
-    """True while any memory limiter refuses data; receivers check it before parsing."""
-    return bool(_REFUSING)
 
 
 def rss_bytes() -> int:
@@ -80,8 +72,6 @@ class MemoryLimiterConfig:
 
 
 class MemoryLimiter:
-    passes_native = True  # counts items, never reads them
-
     def __init__(self, settings: CreateSettings, cfg: MemoryLimiterConfig, next_: Consumer) -> None:
         self._cfg = cfg
         self._next = next_
@@ -90,6 +80,8 @@ class MemoryLimiter:
         self._t = settings.telemetry
         self._task: asyncio.Task[None] | None = None
         self.refusing = False
+        # Counts items, never reads them: a pass-through may go on through it.
+        self.capabilities = Capabilities(passes_native=True, refusing=lambda: self.refusing)
 
     def check(self, rss: int | None = None) -> None:
         rss = rss_bytes() if rss is None else rss
@@ -100,10 +92,8 @@ class MemoryLimiter:
         if refusing != self.refusing:
             self.refusing = refusing
             if refusing:
-                _REFUSING.add(id(self))
                 log.warning("memory_limiter %s: %d MiB in use, refusing data", self._id, rss >> 20)
             else:
-                _REFUSING.discard(id(self))
                 log.info("memory_limiter %s: %d MiB in use, accepting data again", self._id, rss >> 20)
 
     async def _watch(self) -> None:
@@ -117,7 +107,7 @@ class MemoryLimiter:
             self._task = asyncio.create_task(self._watch(), name=f"{self._id}-watch")
 
     async def shutdown(self) -> None:
-        _REFUSING.discard(id(self))
+        self.refusing = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -135,4 +125,4 @@ def _create(settings: CreateSettings, cfg: MemoryLimiterConfig, next_: Consumer)
     return MemoryLimiter(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "memory_limiter", MemoryLimiterConfig, _create, "Refuses data above a memory limit.")
+FACTORY = processor_factory("memory_limiter", MemoryLimiterConfig, _create, "Refuses data above a memory limit.")

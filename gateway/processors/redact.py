@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from typing import Literal
 
-from gateway.component import Consumer, CreateSettings, Factory
+from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.model import Batch, Record
 
 BuiltIn = Literal["email", "phone", "credit_card", "api_key"]
@@ -151,6 +151,8 @@ class Redactor:
 
 
 class RedactProcessor:
+    capabilities = Capabilities(mutates_data=True)  # masks texts in place
+
     def __init__(self, settings: CreateSettings, cfg: RedactConfig, next_: Consumer) -> None:
         self._redactor = Redactor(cfg)
         self._next = next_
@@ -181,4 +183,4 @@ def _create(settings: CreateSettings, cfg: RedactConfig, next_: Consumer) -> Red
     return RedactProcessor(settings, cfg, next_)
 
 
-FACTORY = Factory("processor", "redact", RedactConfig, _create, "Masks emails, phones, cards, keys, custom patterns.")
+FACTORY = processor_factory("redact", RedactConfig, _create, "Masks emails, phones, cards, keys, custom patterns.")

@@ -41,10 +41,9 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from gateway.component import Consumer, Factory, ReceiverSettings
+from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import foglamp as ff
-from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
 from gateway.receivers._http import (
     BadEncoding,
@@ -156,7 +155,7 @@ class FoglampReceiver:
         # processor presents the token before the header, which is Foglamp's precedence.
         if self._cfg.require_api_key and not (ctx.bearer_token or ctx.api_key.strip()):
             return self._refuse("unauthenticated", 401, {"error": "missing API key"})
-        if under_pressure() or self._saturated():
+        if self._saturated():
             return self._refuse(
                 "overloaded", 429, {"error": "rate limit exceeded"}, {"Retry-After": str(OVERLOAD_RETRY_AFTER)}
             )
@@ -194,4 +193,4 @@ def _create(settings: ReceiverSettings, cfg: FoglampReceiverConfig, next_: Consu
     return FoglampReceiver(settings, cfg, next_)
 
 
-FACTORY = Factory("receiver", "foglamp", FoglampReceiverConfig, _create, "Foglamp POST /ingest (JSON traces).")
+FACTORY = receiver_factory("foglamp", FoglampReceiverConfig, _create, "Foglamp POST /ingest (JSON traces).")

@@ -40,12 +40,11 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.component import Consumer, Factory, ReceiverSettings
+from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import lumiqtrace as lf
 from gateway.formats.lumiqtrace.scores import scores_from_eval_scores
 from gateway.model import Record
-from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver
 from gateway.receivers._http import (
     BadEncoding,
@@ -143,7 +142,7 @@ class LumiqReceiver:
         ctx = capture_context(request, self._id, tuple(self._cfg.keep_headers))
         if self._cfg.require_api_key and not ctx.api_key.strip():
             return self._refuse("unauthenticated", 401, {"error": "Invalid API key"})
-        if under_pressure() or self._saturated():
+        if self._saturated():
             headers = {"Retry-After": str(OVERLOAD_RETRY_AFTER)}
             return self._refuse("overloaded", 429, {"error": "Rate limit exceeded"}, headers)
         try:
@@ -180,4 +179,4 @@ def _create(settings: ReceiverSettings, cfg: LumiqReceiverConfig, next_: Consume
     return LumiqReceiver(settings, cfg, next_)
 
 
-FACTORY = Factory("receiver", "lumiqtrace", LumiqReceiverConfig, _create, "LumiqTrace POST /v1/ingest (NDJSON).")
+FACTORY = receiver_factory("lumiqtrace", LumiqReceiverConfig, _create, "LumiqTrace POST /v1/ingest (NDJSON).")

@@ -47,12 +47,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from gateway.component import Consumer, Factory, ReceiverSettings
+from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import otlp
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record
-from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 from gateway.receivers._http import retry_after as retry_after_header
@@ -174,7 +173,7 @@ class OtlpReceiver:
             return await self._handle_grpc(data, context)
 
     async def _handle_grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        if under_pressure() or self._saturated():
+        if self._saturated():
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
             await _abort(context, _PRESSURE)
         try:
@@ -205,7 +204,7 @@ class OtlpReceiver:
             return _status(True, 415, code_pb2.INVALID_ARGUMENT, message)
         as_json = ctype == JSON
         refused = self._t.receiver_refused
-        if under_pressure() or self._saturated():
+        if self._saturated():
             refused.labels(self._id, "http", "overloaded").inc()
             return _failure_response(as_json, _PRESSURE)
         try:
@@ -282,6 +281,6 @@ def _create(settings: ReceiverSettings, cfg: OtlpReceiverConfig, next_: Consumer
     return OtlpReceiver(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "receiver", "otlp", OtlpReceiverConfig, _create, "OTLP traces with GenAI attributes (gRPC, HTTP protobuf/JSON)."
+FACTORY = receiver_factory(
+    "otlp", OtlpReceiverConfig, _create, "OTLP traces with GenAI attributes (gRPC, HTTP protobuf/JSON)."
 )

@@ -45,14 +45,13 @@ import grpc
 from aiohttp import web
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
-from gateway.component import Consumer, Factory, ReceiverSettings
+from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import sigil as sf
 from gateway.formats.sigil import native as sn
 from gateway.formats.sigil import scores as ss
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record, Score
-from gateway.processors.memory_limiter import under_pressure
 from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body, retry_after
 from gateway.receivers._sigil_ratings import RatingsConfig, RatingStore, parse_page
@@ -264,7 +263,7 @@ class SigilReceiver:
 
     async def _http_body(self, request: web.Request, cfg: HttpServerConfig) -> bytes | web.Response:
         """The body within the limits, or the response refusing it (overload, size, encoding)."""
-        if under_pressure() or self._saturated():
+        if self._saturated():
             self._t.receiver_refused.labels(self._id, "http", "overloaded").inc()
             return _text(
                 429, "gateway overloaded (memory limit or full sending queue); retry later", {"Retry-After": "1"}
@@ -407,7 +406,7 @@ class SigilReceiver:
         except Unauthenticated as exc:
             self._t.receiver_refused.labels(self._id, "grpc", "unauthenticated").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        if under_pressure() or self._saturated():
+        if self._saturated():
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -459,8 +458,7 @@ def _create(settings: ReceiverSettings, cfg: SigilReceiverConfig, next_: Consume
     return SigilReceiver(settings, cfg, next_)
 
 
-FACTORY = Factory(
-    "receiver",
+FACTORY = receiver_factory(
     "sigil",
     SigilReceiverConfig,
     _create,

@@ -17,6 +17,7 @@ import orjson
 import pytest
 import zstandard
 
+from gateway.processors.memory_limiter import MemoryLimiter
 from gateway.service import Service
 from tests.conftest import StartGateway, http_port
 
@@ -67,8 +68,12 @@ def ndjson(*events: dict[str, Any]) -> bytes:
     return b"\n".join(orjson.dumps(e) for e in (events or (event(),)))
 
 
-def _config(tmp_path: Path, *, auth: bool = False, batch: dict[str, Any] | None = None) -> dict[str, Any]:
+def _config(
+    tmp_path: Path, *, auth: bool = False, batch: dict[str, Any] | None = None, limiter: bool = False
+) -> dict[str, Any]:
     processors: dict[str, Any] = {}
+    if limiter:  # checked once at start (then hourly): the test drives it with check()
+        processors["memory_limiter"] = {"limit_mib": 100_000, "check_interval": "1h"}
     if auth:
         processors["auth"] = {"api_keys": [{"key": KEY, "tenant": "team-a"}]}
     if batch is not None:
@@ -333,12 +338,16 @@ async def test_wrong_key_is_401_with_auth_processor(authed: Client) -> None:
 # -- 429 ----------------------------------------------------------------------------------------
 
 
-async def test_memory_pressure_is_429_with_retry_after(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gateway.receivers.lumiqtrace.under_pressure", lambda: True)
-    status, answer, headers = await client.post(ndjson())
-    assert (status, answer, headers["Retry-After"]) == (429, {"error": "Rate limit exceeded"}, "1")
-    monkeypatch.undo()
-    await client.still_serving()
+async def test_memory_pressure_is_429_with_retry_after(start_gateway: StartGateway, tmp_path: Path) -> None:
+    service = await start_gateway(_config(tmp_path, limiter=True))
+    (limiter,) = [p for _, _, p in service.graph.processors if isinstance(p, MemoryLimiter)]
+    async with aiohttp.ClientSession() as session:
+        client = Client(service, session, tmp_path / "out.jsonl")
+        limiter.check(rss=90_000 << 20)  # above the soft limit, below the hard one
+        status, answer, headers = await client.post(ndjson())
+        assert (status, answer, headers["Retry-After"]) == (429, {"error": "Rate limit exceeded"}, "1")
+        limiter.check(rss=0)
+        await client.still_serving()
 
 
 async def test_full_pipeline_is_429_and_the_retry_is_not_taken_for_a_duplicate(

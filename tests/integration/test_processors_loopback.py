@@ -8,7 +8,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 from sigil_sdk import AuthConfig, Client, ClientConfig, GenerationExportConfig, GenerationStart, ModelRef
 from sigil_sdk import models as sm
 
@@ -146,11 +145,3 @@ async def test_memory_limiter_answers_429_with_retry_after(
     async with aiohttp.ClientSession() as s, s.post(url, data=body) as resp:
         assert resp.status == 429
         assert resp.headers["Retry-After"] == "1"
-
-
-@pytest.fixture(autouse=True)
-def _no_pressure_leak() -> Any:
-    yield
-    from gateway.processors import memory_limiter
-
-    memory_limiter._REFUSING.clear()

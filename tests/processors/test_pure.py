@@ -17,7 +17,7 @@ from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record,
 from gateway.processors.auth import ApiKey, AuthConfig, AuthProcessor, KeyTable
 from gateway.processors.batch import BatchConfig, BatchProcessor
 from gateway.processors.filter import FilterConfig, matches, selector_matches
-from gateway.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig, under_pressure
+from gateway.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 from gateway.processors.redact import RedactConfig, Redactor, luhn_ok
 from gateway.telemetry import Telemetry
 from gateway.units import Duration
@@ -273,11 +273,13 @@ async def test_memory_limiter_refuses_and_recovers() -> None:
     sink = Sink()
     lim = MemoryLimiter(_settings("memory_limiter"), MemoryLimiterConfig(limit_mib=100, spike_limit_mib=20), sink)
     lim.check(rss=90 * 1024 * 1024)
-    assert lim.refusing and under_pressure()
+    refusing = lim.capabilities.refusing
+    assert refusing is not None
+    assert lim.refusing and refusing()
     with pytest.raises(Overloaded):
         await lim.consume(Batch([Record()], Context()))
     lim.check(rss=10 * 1024 * 1024)
-    assert not lim.refusing and not under_pressure()
+    assert not lim.refusing and not refusing()
     await lim.consume(Batch([Record()], Context()))
     assert len(sink.batches) == 1
     assert _problems({"memory_limiter": {"limit_mib": 100, "spike_limit_mib": 100}}) == [
