@@ -1,17 +1,18 @@
 """The canonical record: one GenAI span, the union of every wire format's fields.
 
 Every receiver translates its wire format into :class:`Record` and every exporter translates
-out of it (N + M mappings, never N x M). The record holds the union of Sigil, Foglamp,
-LumiqTrace and OTLP GenAI fields, so that a same-format round trip loses nothing; fields that
-exactly one format has and no other format can use live in :attr:`Record.extra` under a key
-prefixed with the format's name (``foglamp.chunkJitter``), which keeps the record small while
-still round-tripping them. ``docs/mapping.md`` is the field-by-field table.
+out of it (N + M mappings, never N x M). The record holds the union of every format's fields,
+so that a same-format round trip loses nothing; fields that exactly one format has and no other
+format can use live in :attr:`Record.extra` under a key prefixed with the format's name
+(``<format>.<field>``), which keeps the record small while still round-tripping them.
+``docs/mapping.md`` is the field-by-field table: which wire field fills which record field. This
+module names no format; the comments below say what a field means, not where it comes from.
 
 Conventions:
 
 * Times are integer nanoseconds since the Unix epoch (``None`` when the source had none).
-* Token counts are ``None`` when unknown: Foglamp and LumiqTrace give 0 the meaning "free".
-* Ids are strings exactly as the source sent them; OTLP byte ids are lower-case hex.
+* Token counts are ``None`` when unknown: some formats give 0 the meaning "free".
+* Ids are strings exactly as the source sent them; byte ids are lower-case hex.
 * Content (prompts, outputs, tool arguments) lives in :class:`Message` / :class:`Part` and in
   the ``*_json`` byte fields; processors that strip content touch only those.
 
@@ -34,17 +35,17 @@ class Kind(enum.StrEnum):
     LLM = "llm"  # a model call: chat, completion, generateText, streamText
     EMBEDDING = "embedding"
     TOOL = "tool"  # a tool execution
-    AGENT = "agent"  # an agent invocation (Foglamp root span, OTLP invoke_agent)
-    WORKFLOW_STEP = "workflow_step"  # a Sigil workflow step / OTLP invoke_workflow
+    AGENT = "agent"  # an agent invocation
+    WORKFLOW_STEP = "workflow_step"  # one step of a workflow (framework node, graph step)
     OTHER = "other"
 
 
 class Status(enum.StrEnum):
-    """Outcome of the span; the union of Foglamp and LumiqTrace statuses."""
+    """Outcome of the span; the union of the formats' statuses."""
 
     OK = "ok"
     ERROR = "error"
-    ABORTED = "aborted"  # Foglamp `aborted`, LumiqTrace `cancelled`
+    ABORTED = "aborted"  # cancelled or aborted by the caller
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"
 
@@ -71,7 +72,7 @@ class Part:
 
     kind: PartKind
     text: str = ""  # TEXT and THINKING content
-    provider_type: str = ""  # Sigil PartMetadata.provider_type
+    provider_type: str = ""  # the provider's own name for the part type
     tool_call_id: str = ""  # TOOL_CALL id, or TOOL_RESULT tool_call_id
     tool_name: str = ""  # TOOL_CALL / TOOL_RESULT name
     tool_input_json: bytes = b""  # TOOL_CALL arguments, JSON bytes
@@ -105,7 +106,7 @@ class Usage:
     """Token and unit counts; ``None`` means unknown (never 0 for unknown).
 
     ``input_tokens`` follows the source's semantics; ``input_includes_cache`` records whether the
-    cache counts are a subset of it (Foglamp, OTLP, agento11y INCLUSIVE) or not (unknown).
+    cache counts are a subset of it (True) or not (None: unknown, read as exclusive).
     """
 
     input_tokens: int | None = None
@@ -123,7 +124,7 @@ class Usage:
         return all(getattr(self, name) is None for name in _USAGE_COUNTS)
 
 
-# The token counts, in Sigil's TokenUsage field order; then the other counts.
+# The token counts, in the order exporters write them; then the other counts.
 TOKEN_COUNTS = (
     "input_tokens",
     "output_tokens",
@@ -137,9 +138,11 @@ _USAGE_COUNTS = (*TOKEN_COUNTS, "image_count", "web_search_count", "request_coun
 
 @dataclass(slots=True)
 class Artifact:
-    """A raw provider artifact (Sigil raw_artifacts)."""
+    """A raw provider artifact: a request, response or tool list as the provider saw it."""
 
-    kind: int  # Sigil ArtifactKind number: 1 request, 2 response, 3 tools, 4 provider event
+    # 1 request, 2 response, 3 tools, 4 provider event; an open enum: unknown numbers are kept
+    # (docs/architecture.md lists this as an exception: only one format has artifacts).
+    kind: int
     name: str = ""
     content_type: str = ""
     payload: bytes = b""
@@ -149,7 +152,7 @@ class Artifact:
 
 @dataclass(slots=True)
 class Customer:
-    """Foglamp trace customer."""
+    """The end customer a trace was made for."""
 
     id: str
     name: str | None = None
@@ -161,38 +164,38 @@ class Record:
     """One GenAI span (see the module docstring for conventions)."""
 
     kind: Kind = Kind.LLM
-    # Identity. `id` is the format's item id: Sigil generation/step id, LumiqTrace event_id.
+    # Identity. `id` is the format's item id (generation, step or event id).
     id: str = ""
     trace_id: str = ""
     span_id: str = ""
     parent_span_id: str = ""
-    name: str = ""  # span name (Foglamp `name`, OTLP span name)
+    name: str = ""  # span name
     operation: str = ""  # operation name as the source spelled it (generateText, chat, embed, ...)
     # Grouping.
     conversation_id: str = ""
     conversation_title: str = ""
     session_id: str = ""
     user_id: str = ""
-    trace_name: str = ""  # Foglamp trace label
+    trace_name: str = ""  # trace label
     agent_name: str = ""
     agent_version: str = ""
     workflow_name: str = ""
     workflow_run_id: str = ""
     customer: Customer | None = None
-    trace_metadata: dict[str, str] = field(default_factory=dict)  # Foglamp trace-level metadata
+    trace_metadata: dict[str, str] = field(default_factory=dict)  # trace-level metadata
     # The model call.
     provider: str = ""
     model: str = ""
     response_id: str = ""
     response_model: str = ""
-    stream: bool | None = None  # Sigil mode STREAM / SYNC; None when the source did not say
+    stream: bool | None = None  # streamed or not; None when the source did not say
     start_ns: int | None = None
     end_ns: int | None = None
     ttft_ms: float | None = None
     status: Status = Status.OK
-    error_message: str = ""  # Sigil call_error, Foglamp errorMessage, LumiqTrace error_message
-    error_type: str = ""  # LumiqTrace error_code, OTLP error.type
-    stop_reason: str = ""  # Sigil stop_reason; first of OTLP finish_reasons
+    error_message: str = ""  # what went wrong, in the source's words
+    error_type: str = ""  # error code or class (rate_limit, timeout, ...)
+    stop_reason: str = ""  # why the model stopped (the first finish reason)
     # Request parameters.
     max_tokens: int | None = None
     temperature: float | None = None
@@ -206,16 +209,16 @@ class Record:
     tools: list[ToolDefinition] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    cost_usd: float | None = None  # as the source sent it (LumiqTrace) or computed by an exporter
+    cost_usd: float | None = None  # as the source sent it, or computed by an exporter
     # Labels.
     tags: dict[str, str] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)  # JSON values (Sigil Struct)
+    metadata: dict[str, Any] = field(default_factory=dict)  # JSON values
     environment: str = ""
     sdk_version: str = ""
     prompt_hash: str = ""
     tools_used: list[str] = field(default_factory=list)
     eval_scores: dict[str, float] = field(default_factory=dict)
-    # Sigil generation links.
+    # Links between generations.
     parent_generation_ids: list[str] = field(default_factory=list)
     effective_version: str | None = None
     # Tool execution spans.
@@ -225,14 +228,14 @@ class Record:
     tool_description: str = ""
     tool_arguments_json: bytes = b""
     tool_result_json: bytes = b""
-    # Workflow steps (Sigil WorkflowStep).
+    # Workflow steps.
     framework: str = ""
     input_state: dict[str, Any] | None = None
     output_state: dict[str, Any] | None = None
     linked_generation_ids: list[str] = field(default_factory=list)
     parent_step_ids: list[str] = field(default_factory=list)
     # Format-specific fields with no shared meaning, keyed `<format>.<field>`; kept for
-    # same-format round trips (e.g. `foglamp.chunkJitter`, `otlp.attr.server.address`).
+    # same-format round trips (`<format>.<field>`; each format documents its keys).
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -246,7 +249,7 @@ class Record:
 class Context:
     """Where a batch came from. Receivers fill it; processors (auth) may set the tenant."""
 
-    receiver: str = ""  # component id, e.g. "sigil" or "foglamp/edge"
+    receiver: str = ""  # component id, e.g. "otlp" or "otlp/edge"
     transport: str = ""  # "http" or "grpc"
     tenant: str = ""
     bearer_token: str = ""  # presented credentials, as sent (never logged)
@@ -257,8 +260,9 @@ class Context:
 
 
 # The record metadata label saying how much content the source captured: "full",
-# "no_tool_content" or "metadata_only". Its spelling is the one SDKs already send; the content
-# processor raises it, every encoder honours it (docs/architecture.md lists it as an exception).
+# "no_tool_content" or "metadata_only". Spelled as the SDKs that define it send it (so the name
+# carries a format's prefix: docs/architecture.md lists it as an exception); the content processor
+# raises it and every encoder honours it.
 CAPTURE_MODE_KEY = "sigil.sdk.content_capture_mode"
 
 
@@ -362,29 +366,35 @@ class Batch:
 
 
 class RatingValue(enum.StrEnum):
-    """A conversation rating, spelled as Sigil's ``ConversationRatingValue`` names."""
+    """A user's verdict on a conversation."""
 
-    GOOD = "CONVERSATION_RATING_VALUE_GOOD"
-    BAD = "CONVERSATION_RATING_VALUE_BAD"
+    GOOD = "good"
+    BAD = "bad"
+
+    @classmethod
+    def _missing_(cls, value: object) -> RatingValue | None:
+        # Batches queued on disk by earlier versions spelled the values as an API's enum names.
+        legacy = {"CONVERSATION_RATING_VALUE_GOOD": cls.GOOD, "CONVERSATION_RATING_VALUE_BAD": cls.BAD}
+        return legacy.get(value) if isinstance(value, str) else None
 
 
 @dataclass(slots=True)
 class Score:
-    """One evaluation result on a generation: a Sigil ``scores:export`` item, a LumiqTrace
-    ``eval_scores`` entry, or what the ``evaluate`` processor computed.
+    """One evaluation result on a generation: received beside records, or computed by the
+    ``evaluate`` processor.
 
-    ``id`` is the idempotency key downstream (Sigil keeps the first score with an id and ignores
-    resends), so whoever derives a score derives its id deterministically. Both Sigil request
-    shapes are kept as sent: the March 2026 server's ``run_id`` and SDK 0.9.3's experiment fields;
-    an exporter sends only the fields that are set.
+    ``id`` is the idempotency key downstream (backends keep the first score with an id and ignore
+    resends), so whoever derives a score derives its id deterministically (:func:`derived_score_id`).
+    Two vintages of one scores API are kept as sent, the evaluation-run fields and the experiment
+    fields (docs/mapping.md); an exporter sends only the fields that are set.
     """
 
     id: str = ""  # score_id
     generation_id: str = ""  # the scored generation (Record.id); "" only for trial scores
-    evaluator_id: str = ""  # who scored: a Sigil evaluator id, "lumiqtrace", ...
+    evaluator_id: str = ""  # who scored: an evaluator id, or the source format's name
     evaluator_version: str = ""  # version of that evaluator
     key: str = ""  # score_key: what was measured (json_valid, faithfulness, ...)
-    value: float | bool | str = 0.0  # exactly one of Sigil's value {number | bool | string}
+    value: float | bool | str = 0.0  # a number, a bool or a label
     passed: bool | None = None  # the evaluator's verdict, when it has one
     explanation: str = ""  # why, in the evaluator's words
     metadata: dict[str, Any] = field(default_factory=dict)  # evaluator details (JSON values)
@@ -393,20 +403,20 @@ class Score:
     trace_id: str = ""
     span_id: str = ""
     rule_id: str = ""  # the evaluation rule that selected the generation
-    run_id: str = ""  # March server: the evaluation run
-    experiment_id: str = ""  # SDK 0.9.3: the experiment run (its wire name for run_id)
-    trial_id: str = ""  # SDK 0.9.3: experiment trial; stands in for generation_id
-    test_case_id: str = ""  # SDK 0.9.3
-    grader_conversation_id: str = ""  # SDK 0.9.3: the grader's own LLM call, when it is one
-    grader_generation_id: str = ""  # SDK 0.9.3
-    grader_trace_id: str = ""  # SDK 0.9.3
-    source_kind: str = ""  # provenance: online_rule, experiment, lumiqtrace, ...
+    run_id: str = ""  # the evaluation run (older API vintage)
+    experiment_id: str = ""  # the experiment run (newer vintage's name for run_id)
+    trial_id: str = ""  # experiment trial; stands in for generation_id
+    test_case_id: str = ""  # experiment test case
+    grader_conversation_id: str = ""  # the grader's own LLM call, when it is one
+    grader_generation_id: str = ""
+    grader_trace_id: str = ""
+    source_kind: str = ""  # provenance: online_rule, experiment, a format name, ...
     source_id: str = ""  # provenance id: the rule id, the experiment id, ...
 
 
 @dataclass(slots=True)
 class Rating:
-    """A user's rating of a conversation (Sigil ``/conversations/{id}/ratings``).
+    """A user's rating of a conversation.
 
     ``id`` is the idempotency key: the same id with the same payload is the same rating, the
     same id with another payload is a conflict.

@@ -1,7 +1,9 @@
 """The canonical record as JSON: the file exporter's default format and `convert`'s `record`.
 
 Bytes fields are standard base64; enums are their string values; ``None`` fields are kept so
-the shape is stable. :func:`from_dict` is the exact inverse of :func:`to_dict`.
+the shape is stable. Bytes inside ``extra`` (whose values are untyped, so a base64 string could
+not be told from a string) are written as ``{"$bytes": "<base64>"}``. :func:`from_dict` is the
+exact inverse of :func:`to_dict`.
 """
 
 from __future__ import annotations
@@ -27,13 +29,52 @@ def _default(obj: object) -> object:
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
+_BYTES_TAG = "$bytes"
+
+
+def _has_bytes(value: Any) -> bool:
+    if isinstance(value, bytes):
+        return True
+    if isinstance(value, dict):
+        return any(_has_bytes(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_bytes(v) for v in value)
+    return False
+
+
+def _tag_bytes(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {_BYTES_TAG: base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dict):
+        return {k: _tag_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tag_bytes(v) for v in value]
+    return value
+
+
+def _untag_bytes(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(tagged := value.get(_BYTES_TAG), str):
+            return base64.b64decode(tagged)
+        return {k: _untag_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_untag_bytes(v) for v in value]
+    return value
+
+
+def _serializable(record: Record) -> Record:
+    if record.extra and _has_bytes(record.extra):
+        return dataclasses.replace(record, extra=_tag_bytes(record.extra))
+    return record
+
+
 def dumps(record: Record) -> bytes:
     """One record as compact JSON (orjson serialises slotted dataclasses natively)."""
-    return orjson.dumps(record, default=_default)
+    return orjson.dumps(_serializable(record), default=_default)
 
 
 def dumps_lines(records: list[Record]) -> bytes:
-    return b"".join(orjson.dumps(r, default=_default) + b"\n" for r in records)
+    return b"".join(orjson.dumps(_serializable(r), default=_default) + b"\n" for r in records)
 
 
 def to_dict(record: Record) -> dict[str, Any]:
@@ -43,6 +84,8 @@ def to_dict(record: Record) -> dict[str, Any]:
 
 def from_dict(data: dict[str, Any]) -> Record:
     record: Record = _build(Record, data)
+    if record.extra:
+        record.extra = _untag_bytes(record.extra)
     return record
 
 

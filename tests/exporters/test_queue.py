@@ -31,6 +31,14 @@ def test_encode_decode_round_trip_drops_credentials() -> None:
     assert (back.context.tenant, back.context.headers, back.context.bearer_token) == ("t", {"x": "y"}, "")
 
 
+def test_bytes_in_extra_come_back_as_bytes() -> None:
+    # extra's values are untyped: a bare base64 string could not be told from a string value.
+    extra = {"otlp.attr.blob": b"\x00\xff", "nested": [{"b": b"x"}, "plain"], "look_alike": "AP8="}
+    b = Batch([Record(id="g", extra=extra)], Context())
+    back = decode_batch(encode_batch(b))
+    assert back.records[0].extra == extra
+
+
 @pytest.mark.parametrize("data", [b"", b"{}\n", b"not json", b'{"receiver":1}\n{"kind": 5}'])
 def test_decode_rejects_garbage(data: bytes) -> None:
     with pytest.raises(ValueError, match="corrupt queue entry"):

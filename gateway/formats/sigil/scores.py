@@ -18,7 +18,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from gateway.formats.sigil import go_json as gj
 from gateway.formats.sigil.common import format_timestamp
@@ -36,6 +36,14 @@ MAX_RATER_ID = 255
 MAX_SOURCE = 64
 MAX_COMMENT = 4096
 MAX_METADATA = 16 * 1024
+
+
+# ConversationRatingValue names on the wire <-> the record's rating values.
+_RATING_IN: Final = {
+    "CONVERSATION_RATING_VALUE_GOOD": RatingValue.GOOD,
+    "CONVERSATION_RATING_VALUE_BAD": RatingValue.BAD,
+}
+_RATING_OUT: Final = {value: name for name, value in _RATING_IN.items()}
 
 
 class RatingInvalid(ValueError):
@@ -258,7 +266,7 @@ def decode_rating(conversation_id: str, body: bytes, *, now_ns: int | None = Non
         (not s["rating_id"], "rating id is required"),
         (len(s["rating_id"].encode()) > MAX_RATING_ID, "rating id is too long"),
         (
-            s["rating"] not in (RatingValue.GOOD, RatingValue.BAD),
+            s["rating"] not in _RATING_IN,
             "rating must be CONVERSATION_RATING_VALUE_GOOD or CONVERSATION_RATING_VALUE_BAD",
         ),
         (len(s["comment"].encode()) > MAX_COMMENT, "comment is too long"),
@@ -278,7 +286,7 @@ def decode_rating(conversation_id: str, body: bytes, *, now_ns: int | None = Non
     return Rating(
         id=s["rating_id"],
         conversation_id=conv,
-        value=RatingValue(s["rating"]),
+        value=_RATING_IN[s["rating"]],
         comment=s["comment"],
         metadata=metadata or {},
         generation_id=s["generation_id"],
@@ -316,7 +324,7 @@ def rating_json(r: Rating) -> dict[str, Any]:
     out: dict[str, Any] = {"rating_id": r.id, "conversation_id": r.conversation_id}
     if r.generation_id:
         out["generation_id"] = r.generation_id
-    out["rating"] = str(r.value)
+    out["rating"] = _RATING_OUT[r.value]
     if r.comment:
         out["comment"] = r.comment
     if r.metadata:
@@ -351,7 +359,7 @@ class RatingSummary:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"total_count": self.total, "good_count": self.good, "bad_count": self.bad}
         if self.latest is not None:
-            out["latest_rating"] = str(self.latest)
+            out["latest_rating"] = _RATING_OUT[self.latest]
         out["latest_rated_at"] = format_timestamp(self.latest_ns)
         if self.latest_bad_ns is not None:
             out["latest_bad_at"] = format_timestamp(self.latest_bad_ns)
@@ -370,7 +378,7 @@ def encode_rating_list(ratings: list[Rating], next_cursor: int) -> bytes:
 
 def encode_rating_request(r: Rating) -> bytes:
     """The body the SDK sends for a rating (fields only when set)."""
-    out: dict[str, Any] = {"rating_id": r.id, "rating": str(r.value)}
+    out: dict[str, Any] = {"rating_id": r.id, "rating": _RATING_OUT[r.value]}
     for key, value in (
         ("comment", r.comment),
         ("metadata", r.metadata),
