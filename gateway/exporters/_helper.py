@@ -38,6 +38,7 @@ from typing import Any, Literal
 from gateway.component import CreateSettings
 from gateway.errors import Overloaded, PermanentError, RetryableError
 from gateway.exporters._queue import MemoryQueue, PersistentQueue, QueueFull, SendingQueue
+from gateway.exporters._transport import TlsConfig
 from gateway.model import Batch
 from gateway.telemetry import RateLimitedLog
 from gateway.units import Duration
@@ -93,6 +94,52 @@ class QueueConfig:
         if self.storage and not self.enabled:
             problems.append("storage: needs the queue enabled")
         return problems
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SenderConfig:
+    """The settings every network exporter shares, declared and validated once here; an
+    exporter's config class extends it (call ``SenderConfig.validate(self)`` from its own)."""
+
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # extra request headers
+    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
+    timeout: Duration = Duration(DEFAULT_TIMEOUT)  # per request, seconds
+    retry_on_failure: RetryConfig = dataclasses.field(default_factory=RetryConfig)
+    sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
+
+    def validate(self) -> list[str]:
+        return [] if self.timeout > 0 else ["timeout: must be greater than 0"]
+
+
+class Backoff:
+    """The one retry schedule of every exporter path: exponential backoff with jitter, a
+    server's ``retry_after`` honoured, given up after ``max_elapsed_time`` or a deadline."""
+
+    def __init__(self, cfg: RetryConfig) -> None:
+        self._cfg = cfg
+        self._interval = float(cfg.initial_interval)
+        self._start = time.monotonic()
+
+    def next_delay(self, retry_after: float | None) -> float:
+        """The wait before the next attempt (and the schedule moves on)."""
+        interval = self._interval
+        self._interval = min(interval * self._cfg.multiplier, float(self._cfg.max_interval))
+        if retry_after is not None and retry_after >= 0:
+            return retry_after
+        jitter = self._cfg.randomization_factor * interval
+        return max(0.0, interval + random.uniform(-jitter, jitter))
+
+    def gives_up(self, delay: float, *, deadline: float | None = None) -> bool:
+        """True when waiting ``delay`` more would pass ``max_elapsed_time`` (0: never) or the
+        ``deadline`` (monotonic seconds), or retries are off."""
+        cfg = self._cfg
+        now = time.monotonic()
+        max_elapsed = float(cfg.max_elapsed_time)
+        return (
+            not cfg.enabled
+            or (max_elapsed > 0 and now - self._start + delay > max_elapsed)
+            or (deadline is not None and now + delay > deadline)
+        )
 
 
 @dataclasses.dataclass(slots=True)
@@ -233,8 +280,7 @@ class ExporterHelper:
         shutdown stopped the retries and the persistent queue keeps the batch for the next start
         (a send cut short at the deadline can surface as an RPC error, not a cancellation)."""
         n = payload.count
-        start = time.monotonic()
-        interval = float(self._retry.initial_interval)
+        backoff = Backoff(self._retry)
         while True:
             try:
                 await self._send(payload)
@@ -246,14 +292,8 @@ class ExporterHelper:
                 self._t.exporter_failed.labels(self._id, "permanent").inc(n)
                 return "dropped"
             except RetryableError as exc:
-                delay = self._next_delay(interval, exc.retry_after)
-                elapsed = time.monotonic() - start
-                max_elapsed = float(self._retry.max_elapsed_time)
-                give_up = (
-                    not self._retry.enabled
-                    or (max_elapsed > 0 and elapsed + delay > max_elapsed)
-                    or self._closing.is_set()
-                )
+                delay = backoff.next_delay(exc.retry_after)
+                give_up = backoff.gives_up(delay) or self._closing.is_set()
                 if give_up and self._closing.is_set() and isinstance(self._queue, PersistentQueue):
                     return "interrupted"
                 if give_up:
@@ -267,13 +307,6 @@ class ExporterHelper:
                 self._warn.warning("retry", "exporter %s: retrying in %.2fs after: %s", self._id, delay, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), delay)
-                interval = min(interval * self._retry.multiplier, float(self._retry.max_interval))
-
-    def _next_delay(self, interval: float, retry_after: float | None) -> float:
-        if retry_after is not None and retry_after >= 0:
-            return retry_after
-        jitter = self._retry.randomization_factor * interval
-        return max(0.0, interval + random.uniform(-jitter, jitter))
 
     async def shutdown(self) -> None:
         """Stops intake and drains the queue; the service bounds this with its deadline.

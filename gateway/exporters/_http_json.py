@@ -16,7 +16,7 @@ from gateway import __version__
 from gateway.component import Capabilities, CreateSettings
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
-from gateway.exporters._transport import TlsConfig, http_retry_after
+from gateway.exporters._transport import TlsConfig, http_retry_after, is_retryable_http
 from gateway.formats.report import EncodeReport
 from gateway.model import Batch
 
@@ -71,10 +71,10 @@ class HttpJsonExporter:
         raise NotImplementedError
 
     def classify(self, status: int, body: bytes, retry_after: float | None) -> None:
-        """Raises the right error for a non-2xx status (default: OTLP-style rules)."""
+        """Raises the right error for a non-2xx status (default: the shared rule, is_retryable_http)."""
         text = body[:300].decode("utf-8", "replace").strip()
         msg = f"POST {self.url}: HTTP {status}: {text}"
-        if status in (408, 429) or status >= 500:
+        if is_retryable_http(status):
             raise RetryableError(msg, retry_after)
         raise PermanentError(msg)
 

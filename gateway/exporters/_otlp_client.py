@@ -38,7 +38,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gateway.errors import PermanentError, RetryableError
-from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
+from gateway.exporters._transport import (
+    TlsConfig,
+    grpc_channel,
+    http_retry_after,
+    is_retryable_grpc,
+    is_retryable_http,
+)
 from gateway.formats.otlp import encode_traces_json
 from gateway.formats.otlp.wire import encode_metrics_json
 
@@ -50,7 +56,6 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 # The spec's recommended cap on responses; a partial-success message past it is not worth holding.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-_RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
 _RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
 
 
@@ -186,7 +191,7 @@ class OtlpClient:
             except ValueError as exc:
                 raise PermanentError(f"POST {url}: unreadable HTTP {status} response: {exc}") from None
         message = f"POST {url}: HTTP {status}: {_status_text(data, _is_json(ctype, self.protocol))}"
-        if status in _RETRYABLE_HTTP:
+        if is_retryable_http(status, listed_only=True):
             raise RetryableError(message, retry_after)
         raise PermanentError(message)
 

@@ -1,9 +1,10 @@
-"""Transport pieces shared by exporters: TLS settings, gRPC channels, retry signals."""
+"""Transport pieces shared by exporters: TLS settings, gRPC channels, which failures to retry."""
 
 from __future__ import annotations
 
 import dataclasses
 import email.utils
+import functools
 import ssl
 import time
 
@@ -36,16 +37,22 @@ class TlsConfig:
         return []
 
     def ssl_context(self) -> ssl.SSLContext | bool:
-        """For aiohttp: True (default verification) or a configured context."""
-        if not (self.ca_file or self.cert_file or self.insecure_skip_verify):
-            return True
-        ctx = ssl.create_default_context(cafile=self.ca_file or None)
-        if self.cert_file:
-            ctx.load_cert_chain(self.cert_file, self.key_file)
-        if self.insecure_skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        """For aiohttp: True (default verification) or a configured context, built once per
+        distinct TLS config (loading certificates per request cost a file read and a parse)."""
+        return _ssl_context(self)
+
+
+@functools.lru_cache(maxsize=64)
+def _ssl_context(tls: TlsConfig) -> ssl.SSLContext | bool:
+    if not (tls.ca_file or tls.cert_file or tls.insecure_skip_verify):
+        return True
+    ctx = ssl.create_default_context(cafile=tls.ca_file or None)
+    if tls.cert_file:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def _read(path: str) -> bytes | None:
@@ -80,6 +87,19 @@ def grpc_channel(endpoint: str, tls: TlsConfig, user_agent: str) -> grpc.aio.Cha
 
 def is_retryable_grpc(exc: grpc.aio.AioRpcError) -> bool:
     return exc.code() in _RETRYABLE_GRPC
+
+
+# HTTP statuses worth retrying when a protocol lists them exactly (OTLP/HTTP): the request may
+# succeed later. Other protocols also retry 408 and every 5xx (a backend's transient failures).
+_RETRYABLE_HTTP_LISTED = frozenset({429, 502, 503, 504})
+
+
+def is_retryable_http(status: int, *, listed_only: bool = False) -> bool:
+    """The one rule for every HTTP exporter path: 429, 502, 503, 504 always; 408 and the other
+    5xx too unless the protocol lists its retryable statuses (``listed_only``, OTLP)."""
+    if status in _RETRYABLE_HTTP_LISTED:
+        return True
+    return not listed_only and (status == 408 or status >= 500)
 
 
 def http_retry_after(value: str | None) -> float | None:

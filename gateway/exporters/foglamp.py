@@ -39,14 +39,13 @@ import orjson
 from gateway import formats
 from gateway.component import CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
-from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
+from gateway.exporters._helper import Payload, SenderConfig
 from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
 from gateway.exporters._pacing import TokenBucket
-from gateway.exporters._transport import TlsConfig
 from gateway.formats import foglamp as ff
 from gateway.formats.report import EncodeReport
 from gateway.model import Batch
-from gateway.units import ByteSize, Duration
+from gateway.units import ByteSize
 
 DEFAULT_MAX_TRACES: Final = 1000  # Foglamp's limit per body
 DEFAULT_MAX_SPANS_PER_TRACE: Final = 2000  # Foglamp's limit per trace object
@@ -54,21 +53,16 @@ DEFAULT_MAX_BODY: Final = 10 * 1024 * 1024  # Foglamp's INGEST_MAX_BODY_BYTES de
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class FoglampExporterConfig:
+class FoglampExporterConfig(SenderConfig):
     endpoint: str  # base URL; the exporter adds /ingest
     api_key: str  # project key, sent as Authorization: Bearer
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # extra request headers
     max_traces: int = DEFAULT_MAX_TRACES  # traces per request (Foglamp's limit)
     max_spans_per_trace: int = DEFAULT_MAX_SPANS_PER_TRACE  # spans per trace object (Foglamp's limit)
     max_body_bytes: ByteSize = ByteSize(DEFAULT_MAX_BODY)  # request body limit (Foglamp's default)
     max_spans_per_second: float = 0.0  # pace to the key's rate limit (Foglamp default: 100); 0 = off
-    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
-    timeout: Duration = Duration(DEFAULT_TIMEOUT)  # per request, seconds
-    retry_on_failure: RetryConfig = dataclasses.field(default_factory=RetryConfig)
-    sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
 
     def validate(self) -> list[str]:
-        problems = endpoint_and_key_problems(self.endpoint, self.api_key)
+        problems = SenderConfig.validate(self) + endpoint_and_key_problems(self.endpoint, self.api_key)
         if not 1 <= self.max_traces <= DEFAULT_MAX_TRACES:
             problems.append(f"max_traces: must be between 1 and {DEFAULT_MAX_TRACES}")
         if not 1 <= self.max_spans_per_trace <= DEFAULT_MAX_SPANS_PER_TRACE:

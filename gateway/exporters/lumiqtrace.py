@@ -37,35 +37,28 @@ import gzip
 from gateway import __version__, formats
 from gateway.component import CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
-from gateway.exporters._helper import DEFAULT_TIMEOUT, Payload, QueueConfig, RetryConfig
+from gateway.exporters._helper import Payload, SenderConfig
 from gateway.exporters._http_json import HttpJsonExporter, endpoint_and_key_problems
-from gateway.exporters._transport import TlsConfig
 from gateway.formats import lumiqtrace as lf
 from gateway.formats.lumiqtrace.scores import merge_into_eval_scores
 from gateway.formats.pricing import PriceTable
 from gateway.formats.report import EncodeReport
 from gateway.model import Batch
-from gateway.units import Duration
 
 DEFAULT_ENVIRONMENT = "production"
 GZIP_LEVEL = 6
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class LumiqExporterConfig:
+class LumiqExporterConfig(SenderConfig):
     endpoint: str  # base URL; the exporter adds /v1/ingest
     api_key: str  # project key, sent as x-api-key
     environment: str = DEFAULT_ENVIRONMENT  # for records that do not carry one
     compression: bool = True  # gzip request bodies (recommended by LumiqTrace)
     max_events: int = lf.MAX_EVENTS  # events per request (LumiqTrace: at most 100)
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # extra request headers
-    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
-    timeout: Duration = Duration(DEFAULT_TIMEOUT)  # per request, seconds
-    retry_on_failure: RetryConfig = dataclasses.field(default_factory=RetryConfig)
-    sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
 
     def validate(self) -> list[str]:
-        problems = endpoint_and_key_problems(self.endpoint, self.api_key)
+        problems = SenderConfig.validate(self) + endpoint_and_key_problems(self.endpoint, self.api_key)
         if not 1 <= self.max_events <= lf.MAX_EVENTS:
             problems.append(f"max_events: must be between 1 and {lf.MAX_EVENTS}")
         if not self.environment.strip():

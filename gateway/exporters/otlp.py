@@ -39,7 +39,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import time
 from collections.abc import Sequence
 from typing import Literal
@@ -49,9 +48,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from gateway import __version__
 from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
-from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
+from gateway.exporters._helper import Backoff, ExporterHelper, Payload, SenderConfig
 from gateway.exporters._otlp_client import OtlpClient
-from gateway.exporters._transport import TlsConfig, grpc_target
+from gateway.exporters._transport import grpc_target
 from gateway.formats.otlp import records_to_traces
 from gateway.formats.otlp.encode_metrics import DEFAULT_MAX_SERIES, MetricsAggregator
 from gateway.formats.otlp.semconv import DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
@@ -89,15 +88,10 @@ class OtlpMetricsConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class OtlpExporterConfig:
+class OtlpExporterConfig(SenderConfig):
     endpoint: str  # base URL (HTTP) or gRPC target: http:// plaintext, https:// or bare host:port TLS
     protocol: Literal["grpc", "http/protobuf", "http/json"] = "grpc"  # transport and encoding
     compression: Literal["gzip", "zstd", "none"] = "gzip"  # gRPC: gzip or none; none saves CPU near the backend
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # sent with every request
-    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
-    timeout: Duration = Duration(DEFAULT_TIMEOUT)  # per request, seconds
-    retry_on_failure: RetryConfig = dataclasses.field(default_factory=RetryConfig)
-    sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
     resource_attributes: dict[str, str] = dataclasses.field(default_factory=dict)  # e.g. service.name
     include_content: bool = True  # content attributes; never for metadata_only records
     semconv_version: str = DEFAULT_VERSION  # GenAI semantic-convention names to emit
@@ -106,7 +100,7 @@ class OtlpExporterConfig:
     metrics: OtlpMetricsConfig = dataclasses.field(default_factory=OtlpMetricsConfig)
 
     def validate(self) -> list[str]:
-        problems = []
+        problems = SenderConfig.validate(self)
         endpoint = self.endpoint.strip()
         if not endpoint:
             problems.append("endpoint: must not be empty")
@@ -122,8 +116,6 @@ class OtlpExporterConfig:
         if self.semconv_version not in VERSIONS:
             known = ", ".join(sorted(VERSIONS))
             problems.append(f"semconv_version: unknown version {self.semconv_version!r} (known: {known})")
-        if self.timeout <= 0:
-            problems.append("timeout: must be greater than 0")
         if self.max_request_size < 1024:
             problems.append("max_request_size: must be at least 1KiB")
         if not (self.traces.enabled or self.metrics.enabled):
@@ -295,8 +287,7 @@ class OtlpExporter:
     async def _send_metrics(self, body: bytes, deadline: float, final: bool) -> int:
         """The number of points the server rejected, or _GAVE_UP, or _INTERRUPTED when shutdown
         cut the retries of a regular (not final) send short."""
-        retry = self._cfg.retry_on_failure
-        interval = float(retry.initial_interval)
+        backoff = Backoff(self._cfg.retry_on_failure)
         target = self._client.target("metrics")
         while True:
             try:
@@ -305,12 +296,8 @@ class OtlpExporter:
                 self._warn.warning("metrics-permanent", "exporter %s: dropping metrics: %s", self._id, exc)
                 return _GAVE_UP
             except RetryableError as exc:
-                if exc.retry_after is not None and exc.retry_after >= 0:
-                    delay = exc.retry_after
-                else:
-                    jitter = retry.randomization_factor * interval
-                    delay = max(0.0, interval + random.uniform(-jitter, jitter))
-                if not retry.enabled or time.monotonic() + delay > deadline:
+                delay = backoff.next_delay(exc.retry_after)
+                if backoff.gives_up(delay, deadline=deadline):
                     self._warn.warning(
                         "metrics-giveup", "exporter %s: giving up on metrics for %s: %s", self._id, target, exc
                     )
@@ -323,7 +310,6 @@ class OtlpExporter:
                         await asyncio.wait_for(self._closing.wait(), delay)
                     if self._closing.is_set():
                         return _INTERRUPTED
-                interval = min(interval * retry.multiplier, float(retry.max_interval))
                 continue
             if result.rejected or result.message:
                 self._warn.warning(

@@ -49,14 +49,18 @@ from gateway import __version__
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
-from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
-from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
+from gateway.exporters._helper import ExporterHelper, Payload, SenderConfig
+from gateway.exporters._transport import (
+    grpc_channel,
+    http_retry_after,
+    is_retryable_grpc,
+    is_retryable_http,
+)
 from gateway.formats import sigil as sf
 from gateway.formats.sigil import native as sn
 from gateway.formats.sigil import scores as ss
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
-from gateway.units import Duration
 
 log = logging.getLogger(__name__)
 
@@ -106,29 +110,22 @@ class AuthConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class SigilExporterConfig:
+class SigilExporterConfig(SenderConfig):
     endpoint: str  # base URL (http) or target (grpc); see the module docstring
     protocol: Literal["grpc", "http"] = "grpc"
     api_endpoint: str = ""  # HTTP base URL for scores and ratings; "" = endpoint (see above)
     service_package: Literal["sigil.v1", "agento11y.v1"] = "sigil.v1"  # gRPC service names
     auth: AuthConfig = dataclasses.field(default_factory=AuthConfig)
     forward_tenant: bool = False  # send the batch's tenant as X-Scope-OrgID (overrides auth's)
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # extra headers; win over auth
-    tls: TlsConfig = dataclasses.field(default_factory=TlsConfig)
-    timeout: Duration = Duration(DEFAULT_TIMEOUT)  # per request, seconds
-    retry_on_failure: RetryConfig = dataclasses.field(default_factory=RetryConfig)
-    sending_queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
 
     def validate(self) -> list[str]:
-        problems = []
+        problems = SenderConfig.validate(self)
         if not self.endpoint.strip():
             problems.append("endpoint: must not be empty")
         if self.protocol == "http" and not self.endpoint.startswith(("http://", "https://")):
             problems.append("endpoint: must start with http:// or https:// when protocol is http")
         if self.api_endpoint and not self.api_endpoint.startswith(("http://", "https://")):
             problems.append("api_endpoint: must start with http:// or https://")
-        if self.timeout <= 0:
-            problems.append("timeout: must be greater than 0")
         return problems
 
 
@@ -325,7 +322,7 @@ class SigilExporter:
         try:
             async with self._session.post(url, data=body, headers=headers, ssl=self._cfg.tls.ssl_context()) as resp:
                 payload = await resp.read()
-                if resp.status in (408, 429) or resp.status >= 500:
+                if is_retryable_http(resp.status):
                     retry_after = http_retry_after(resp.headers.get("Retry-After"))
                     text = payload[:200].decode("utf-8", "replace").strip()
                     raise RetryableError(f"POST {url}: HTTP {resp.status}: {text}", retry_after)
