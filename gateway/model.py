@@ -249,7 +249,7 @@ class Record:
 class Context:
     """Where a batch came from. Receivers fill it; processors (auth) may set the tenant."""
 
-    receiver: str = ""  # component id, e.g. "otlp" or "otlp/edge"
+    receiver: str = ""  # component id as configured: "<type>" or "<type>/<name>"
     transport: str = ""  # "http" or "grpc"
     tenant: str = ""
     bearer_token: str = ""  # presented credentials, as sent (never logged)

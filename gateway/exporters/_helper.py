@@ -1,4 +1,8 @@
-"""What every exporter shares: timeout, retry with backoff, and a bounded sending queue.
+"""What every exporter shares: its common settings, retry with backoff, and a bounded queue.
+
+:class:`SenderConfig` declares the settings of every network exporter (headers, TLS, timeout,
+retry, queue); each exporter applies ``timeout`` to its own client (an aiohttp session or a gRPC
+call). :class:`Backoff` is the one retry schedule.
 
 An exporter implements two functions: ``encode(batch)``, which translates a batch into the
 payloads (requests) to send, and the coroutine ``send(payload)``, which transmits one of them

@@ -1,9 +1,11 @@
 """What an encoder had to change to make records fit a wire format.
 
-Every ``encode_*`` function in :mod:`gateway.formats` returns an :class:`EncodeReport` next to its
-payloads. Encoders never fail on a record: a wire limit is met by cutting, defaulting or, as a
-last resort, dropping, and each such decision is counted here under a short reason so that an
-exporter can turn it into metrics (``reason`` as a label) and ``gateway convert`` can print it.
+Encoders whose wire format has limits a record can exceed return an :class:`EncodeReport` next
+to their payloads, and every format's line writer adds to one (see
+:class:`gateway.formats.Format`). Encoders never fail on a record: a wire limit is met by
+cutting, defaulting or, as a last resort, dropping, and each such decision is counted here under
+a short reason so that an exporter can turn it into metrics (``reason`` as a label) and
+``gateway convert`` can print it.
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ class BatchProcessor:
             for i, batch in enumerate(chunks):
                 if i == len(chunks) - 1:
                     # Scores ride with the last records, so no exporter sends a score before
-                    # the generation it scores (Sigil rejects a score for an unknown generation).
+                    # the generation it scores (backends reject a score for an unknown generation).
                     batch.scores, batch.ratings = pending.scores, pending.ratings
                 n = len(batch) + len(batch.scores) + len(batch.ratings)
                 try:

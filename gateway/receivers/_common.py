@@ -53,7 +53,7 @@ async def deliver(
 
 def grpc_context(receiver: str, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[Context, dict[str, list[str]]]:
     """The Context of a gRPC call (tenant, bearer token, x-api-key) and its metadata by lower-case
-    key, every value kept (Sigil must see a repeated ``x-scope-orgid`` to refuse it)."""
+    key, every value kept (a receiver may have to refuse a repeated ``x-scope-orgid``)."""
     md: dict[str, list[str]] = {}
     for key, value in context.invocation_metadata() or ():
         if isinstance(value, str):
