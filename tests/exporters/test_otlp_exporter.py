@@ -30,7 +30,7 @@ from gateway.exporters.otlp import OtlpExporter, OtlpExporterConfig
 from gateway.formats.otlp.values import attributes_to_dict
 from gateway.model import Batch, Kind, Record, Usage
 from gateway.telemetry import Telemetry
-from tests.formats.test_otlp import CONTENT_ATTRS, T0, chat_record, emit
+from tests.formats.otlp.test_encode import CONTENT_ATTRS, T0, chat_record, emit
 from tests.otlp_fakes import Answer, FakeOtlpCollector
 
 EXPORTER = "otlp"

@@ -23,7 +23,7 @@ from gateway.formats.otlp import encode_traces_json
 from gateway.service import Service
 from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fakes import FakeSigilBackend
-from tests.formats.test_otlp_receive import make_request
+from tests.formats.otlp.test_decode import make_request
 
 ANY = "127.0.0.1:0"
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -20,7 +20,7 @@ from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.model import Batch, Context
 from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fakes import FakeSigilBackend
-from tests.formats.test_sigil_native import accepted
+from tests.formats.sigil.test_native import accepted
 
 GENERATION = {
     "id": "g1",

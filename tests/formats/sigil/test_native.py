@@ -25,7 +25,7 @@ from gateway.formats.sigil import ItemError, SigilDecodeError
 from gateway.formats.sigil import common as sigil_common
 from gateway.formats.sigil import native as sn
 from gateway.model import Record
-from tests.formats.sigil_fixtures import NOW_NS, generation_records, rich_generation
+from tests.formats.sigil.fixtures import NOW_NS, generation_records, rich_generation
 from tests.test_fuzz import EXAMPLES, mutated
 
 MODEL = {"provider": "openai", "name": "gpt-5"}

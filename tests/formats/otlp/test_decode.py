@@ -29,8 +29,8 @@ from gateway.model import (
     Usage,
 )
 from gateway.model import Status as RecordStatus
+from tests.formats.otlp.test_encode import PARENT_HEX, SPAN_HEX, T0, TRACE_HEX, attrs, emit, only_span
 from tests.formats.record_strategies import records as any_records
-from tests.formats.test_otlp import PARENT_HEX, SPAN_HEX, T0, TRACE_HEX, attrs, emit, only_span
 
 # --- receiving ----------------------------------------------------------------------------------
 

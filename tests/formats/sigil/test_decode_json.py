@@ -16,7 +16,7 @@ from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil
 from gateway.formats.sigil import ItemError, SigilDecodeError
 from gateway.model import PartKind, Record
-from tests.formats.sigil_fixtures import NOW_NS, rich_generation
+from tests.formats.sigil.fixtures import NOW_NS, rich_generation
 
 MODEL = {"provider": "openai", "name": "gpt-5"}
 

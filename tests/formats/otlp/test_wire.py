@@ -14,7 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from gateway.formats.otlp import OtlpDecodeError, decode_traces_json, decode_traces_protobuf, encode_traces_json
 from gateway.formats.otlp.values import set_any
-from tests.formats.test_otlp import PARENT_HEX, SPAN_HEX, T0, TRACE_HEX, attrs, chat_record, emit, only_span
+from tests.formats.otlp.test_encode import PARENT_HEX, SPAN_HEX, T0, TRACE_HEX, attrs, chat_record, emit, only_span
 
 JSON_BODY = {
     "resourceSpans": [

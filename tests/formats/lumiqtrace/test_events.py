@@ -27,7 +27,7 @@ from gateway.formats.pricing import PriceTable
 from gateway.model import Kind, Message, Part, PartKind, Record, Role, Status, Usage
 from tests.formats import record_strategies as rs
 
-TESTDATA = Path(__file__).parent.parent / "testdata" / "lumiqtrace"
+TESTDATA = Path(__file__).parent.parent.parent / "testdata" / "lumiqtrace"
 T0_NS = 1_776_679_200_000_000_000  # 2026-04-20T10:00:00Z
 PRICING = PriceTable()  # shared: its lookup cache is what a long-running exporter would have
 

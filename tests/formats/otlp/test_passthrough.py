@@ -9,8 +9,8 @@ from gateway.formats.otlp import PASSTHROUGH, is_passthrough, records_to_traces,
 from gateway.formats.otlp.values import attributes_to_dict, set_any
 from gateway.model import Kind
 from gateway.model import Status as RecordStatus
-from tests.formats.test_otlp import PARENT_HEX, SPAN_HEX, T0, TRACE_HEX
-from tests.formats.test_otlp_receive import make_request
+from tests.formats.otlp.test_decode import make_request
+from tests.formats.otlp.test_encode import PARENT_HEX, SPAN_HEX, T0, TRACE_HEX
 
 LINKED_TRACE = "0af7651916cd43dd8448eb211c80319c"
 

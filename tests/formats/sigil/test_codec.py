@@ -22,7 +22,7 @@ from gateway.formats.sigil import ExportResult, ItemError, SigilDecodeError
 from gateway.formats.sigil.common import outgoing_id
 from gateway.model import Kind, Message, Part, PartKind, Record, Role, Status
 from tests.formats import record_strategies
-from tests.formats.sigil_fixtures import (
+from tests.formats.sigil.fixtures import (
     NOW_NS,
     T0,
     generation_records,
