@@ -238,12 +238,6 @@ class Record:
     # same-format round trips (`<format>.<field>`; each format documents its keys).
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def duration_ms(self) -> float | None:
-        if self.start_ns is None or self.end_ns is None:
-            return None
-        return (self.end_ns - self.start_ns) / 1e6
-
 
 @dataclass(slots=True)
 class Context:

@@ -80,17 +80,13 @@ class Service:
 
     async def start(self) -> None:
         g = self.graph
-        started: list[object] = []
         try:
             for exp in g.exporters.values():
                 await exp.start()
-                started.append(exp)
             for _pipeline, _pid, proc in g.processors:
                 await proc.start()
-                started.append(proc)
             for rec in g.receivers.values():
                 await rec.start()
-                started.append(rec)
             await g.listeners.start()
         except BaseException:
             await self.shutdown()
