@@ -398,8 +398,7 @@ def test_config_problems_are_exact() -> None:
             "rules": [{"id": "r", "evaluators": [], "sample_rate": 1.5, "selector": "everything"}],
         }
     ) == [
-        "processors::evaluate::evaluators::0::kind: llm_judge is not supported yet: the gateway has no judge "
-        "endpoint (run llm_judge evaluators in Sigil, or use regex, json_schema or heuristic here)",
+        "processors::evaluate::evaluators::0::config: llm_judge evaluator requires provider and model",
         "processors::evaluate::evaluators::1::config::flags: unknown key "
         "(valid keys: pattern, patterns, reject, target)",
         "processors::evaluate::evaluators::1::config::reject: expected true or false",
