@@ -99,9 +99,7 @@ class EvaluatorConfig:
     version: str = DEFAULT_EVALUATOR_VERSION  # evaluator_version on its scores
     config: dict[str, Any] = dataclasses.field(default_factory=dict)  # the kind's settings, as in Sigil
     output_keys: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # Sigil's: one {key, type, …}
-    score_key: str = (
-        ""  # key of its scores; "" = the output key, else regex_match, json_valid, heuristic_pass, judge_score
-    )
+    score_key: str = ""  # key of its scores; "" = output_keys' key, else the kind's (regex_match, judge_score, …)
     description: str = ""  # shown by the evaluation API
 
     def validate(self) -> list[str]:

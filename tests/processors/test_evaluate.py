@@ -431,7 +431,9 @@ def test_config_references_and_duplicates() -> None:
         "processors::evaluate::rules::1::id: rule 'r' is defined twice",
         "processors::evaluate::rules::1::evaluators::1: evaluator 'e2' is not defined under evaluators",
     ]
-    assert _problems({"evaluators": [evaluator]}) == ["processors::evaluate::rules: at least one rule is required"]
+    assert _problems({"evaluators": [evaluator]}) == [
+        "processors::evaluate::rules: at least one rule is required (or api_store, to manage rules through the API)"
+    ]
     assert _problems({"evaluators": [evaluator], "rules": [{"id": " ", "evaluators": [], "sample_rate": -0.1}]}) == [
         "processors::evaluate::rules::0::id: must not be empty",
         "processors::evaluate::rules::0::evaluators: at least one evaluator id is required",
