@@ -351,7 +351,9 @@ def _bool_text(text: str) -> bool:
 def _check(value: float | bool | str, passed: bool | None, explanation: str, out: OutputKey) -> Parsed:
     if isinstance(value, float):
         if (out.min is not None and value < out.min) or (out.max is not None and value > out.max):
-            raise Unparsable(f"judge score {value:g} is outside [{out.min}, {out.max}]")
+            low = "-inf" if out.min is None else f"{out.min:g}"
+            high = "inf" if out.max is None else f"{out.max:g}"
+            raise Unparsable(f"judge score {value:g} is outside [{low}, {high}]")
         if passed is None and out.pass_threshold is not None:
             passed = value >= out.pass_threshold
     elif isinstance(value, bool):
