@@ -161,7 +161,7 @@ def evaluator_definition(
 ) -> dict[str, Any]:
     """An evaluator in the API's shape (``EvaluatorDefinition`` without tenant and timestamps)."""
     key: dict[str, Any] = {"key": output.key, "type": output.type}
-    for name in ("unit", "pass_threshold", "min", "max", "pass_value"):
+    for name in ("description", "unit", "pass_threshold", "min", "max", "pass_value"):
         if getattr(output, name) not in (None, ""):
             key[name] = getattr(output, name)
     for name in ("enum", "pass_match"):

@@ -38,20 +38,50 @@ DEFAULT_SYSTEM_PROMPT = "You are an evaluator."
 DEFAULT_USER_PROMPT = "User input:\n{{input}}\n\nAssistant output:\n{{output}}"
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TIMEOUT_MS = 20_000
-CONFIG_KEYS = ("provider", "model", "system_prompt", "user_prompt", "max_tokens", "temperature", "timeout_ms")
-SCORE_TYPES = ("number", "bool", "string")
-OUTPUT_KEY_FIELDS = (
-    "key",
-    "type",
-    "description",
-    "unit",
-    "pass_threshold",
-    "enum",
-    "min",
-    "max",
-    "pass_match",
-    "pass_value",
+# The config's keys as docs/configuration.md lists them: (key, type, default, meaning).
+CONFIG_DOC = (
+    ("provider", "string", "(required)", "a judge provider id from `judges.providers`"),
+    ("model", "string", "(required)", "the judge's model; `provider/model` also sets the provider"),
+    ("system_prompt", "string", repr(DEFAULT_SYSTEM_PROMPT), "template; empty or absent: the default"),
+    ("user_prompt", "string", repr(DEFAULT_USER_PROMPT), "template (fields below)"),
+    ("max_tokens", "int", str(DEFAULT_MAX_TOKENS), "the judge's answer budget"),
+    ("temperature", "float", "0.0", "0 to 2"),
+    ("timeout_ms", "int", str(DEFAULT_TIMEOUT_MS), "per attempt; then retried within the provider's max_retries"),
 )
+CONFIG_KEYS = tuple(row[0] for row in CONFIG_DOC)
+OUTPUT_KEY_DOC = (
+    ("key", "string", "judge_score", "score_key of the scores"),
+    ("type", "number \\| bool \\| string", "number", "what the answer is read as (string: a label)"),
+    ("pass_threshold", "float", "none", "number: passed when the score is at least this"),
+    ("min", "float", "none", "number: a lower score is unparsable"),
+    ("max", "float", "none", "number: a higher score is unparsable"),
+    ("pass_value", "bool", "true", "bool: the value that passes"),
+    ("enum", "list of string", "[]", "string: the labels allowed (case-insensitive); others are unparsable"),
+    ("pass_match", "list of string", "[]", "string: the labels that pass"),
+    ("description", "string", '""', "shown by the evaluation API"),
+    ("unit", "string", '""', "shown by the evaluation API"),
+)
+TEMPLATE_FIELDS = (
+    "assistant_response",
+    "latest_user_message",
+    "user_history",
+    "system_prompt",
+    "assistant_thinking",
+    "assistant_sequence",
+    "tool_calls",
+    "tool_results",
+    "tools",
+    "stop_reason",
+    "call_error",
+    "error",
+    "generation_id",
+    "conversation_id",
+    "input",
+    "output",
+    "response",
+)
+SCORE_TYPES = ("number", "bool", "string")
+OUTPUT_KEY_FIELDS = tuple(row[0] for row in OUTPUT_KEY_DOC)
 _NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+")
 _VAR = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
@@ -71,6 +101,7 @@ class OutputKey:
     max: float | None = None
     pass_match: tuple[str, ...] = ()
     pass_value: bool | None = None
+    description: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -139,7 +170,7 @@ def parse_output_keys(raw: Any, default_key: str, default_type: str, problems: l
     if pass_value is not None and not isinstance(pass_value, bool):
         problems.append("output_keys::0::pass_value: expected true or false")
         pass_value = None
-    unit = item.get("unit", "")
+    unit, description = item.get("unit", ""), item.get("description", "")
     return OutputKey(
         key.strip(),
         str(kind),
@@ -150,6 +181,7 @@ def parse_output_keys(raw: Any, default_key: str, default_type: str, problems: l
         floats["max"],
         lists["pass_match"],
         pass_value,
+        description.strip() if isinstance(description, str) else "",
     )
 
 

@@ -1,16 +1,8 @@
 """Sigil's evaluation control plane on the ``sigil`` receiver's HTTP listener.
 
-Routes, under both the documented paths and the Sigil server's own:
-
-==========================  ====================================  ==================================
-documented                  server                                methods
-==========================  ====================================  ==================================
-``/api/v1/evaluators``      ``/api/v1/eval/evaluators``           GET (list), POST (create / replace)
-``/api/v1/evaluators/{id}`` ``/api/v1/eval/evaluators/{id}``      GET, PUT, DELETE
-``/api/v1/eval-rules``      ``/api/v1/eval/rules``                GET (list), POST (create / replace)
-``/api/v1/eval-rules/{id}`` ``/api/v1/eval/rules/{id}``           GET, PUT, PATCH, DELETE
-``/api/v1/judge-providers`` ``/api/v1/eval/judge/providers``      GET
-==========================  ====================================  ==================================
+Routes (:data:`ROUTES`), under both the documented paths (``/api/v1/evaluators``,
+``/api/v1/eval-rules``, ``/api/v1/judge-providers``) and the Sigil server's own
+(``/api/v1/eval/evaluators``, ``/api/v1/eval/rules``, ``/api/v1/eval/judge/providers``).
 
 Shapes and statuses are the server's (``sigil/internal/eval/control``): a created or updated
 definition comes back whole with 200; lists are ``{"items": [...], "next_cursor": ""}`` with
@@ -57,6 +49,15 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
 _LIMITS = BodyLimits(max_body_bytes=ByteSize(MAX_REQUEST_BODY), max_decompressed_bytes=ByteSize(MAX_REQUEST_BODY))
 
 Authenticate = Callable[[web.Request], str | web.Response]
+
+# (documented path, the server's path, what it serves, methods); "{id}" stands for an id.
+ROUTES = (
+    ("/api/v1/evaluators", "/api/v1/eval/evaluators", "evaluators", "GET (list), POST (create or replace)"),
+    ("/api/v1/evaluators/{id}", "/api/v1/eval/evaluators/{id}", "evaluators", "GET, PUT, DELETE"),
+    ("/api/v1/eval-rules", "/api/v1/eval/rules", "rules", "GET (list), POST (create or replace)"),
+    ("/api/v1/eval-rules/{id}", "/api/v1/eval/rules/{id}", "rules", "GET, PUT, PATCH, DELETE"),
+    ("/api/v1/judge-providers", "/api/v1/eval/judge/providers", "providers", "GET"),
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,16 +189,13 @@ class EvalApi:
 
     def routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]]:
         out: list[tuple[str, Callable[[web.Request], Awaitable[web.Response]]]] = []
-        for base, section in (
-            ("/api/v1/evaluators", "evaluators"),
-            ("/api/v1/eval/evaluators", "evaluators"),
-            ("/api/v1/eval-rules", "rules"),
-            ("/api/v1/eval/rules", "rules"),
-        ):
-            out.append((base, self._handler(section, collection=True)))
-            out.append((base + "/{item_id}", self._handler(section, collection=False)))
-        out.append(("/api/v1/judge-providers", self._providers))
-        out.append(("/api/v1/eval/judge/providers", self._providers))
+        for documented, server, section, _methods in ROUTES:
+            for path in (documented, server):
+                if section == "providers":
+                    out.append((path, self._providers))
+                else:
+                    collection = not path.endswith("/{id}")
+                    out.append((path.replace("{id}", "{item_id}"), self._handler(section, collection=collection)))
         return out
 
     def _handler(self, section: str, *, collection: bool) -> Callable[[web.Request], Awaitable[web.Response]]:

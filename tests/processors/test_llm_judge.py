@@ -15,7 +15,15 @@ from gateway.config import load
 from gateway.errors import ConfigError
 from gateway.formats.scores import derived_score_id
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Status, ToolDefinition
-from gateway.processors._llm_judge import OutputKey, Parsed, Unparsable, parse_answer, render, template_vars
+from gateway.processors._llm_judge import (
+    TEMPLATE_FIELDS,
+    OutputKey,
+    Parsed,
+    Unparsable,
+    parse_answer,
+    render,
+    template_vars,
+)
 from gateway.processors.evaluate import EvaluateConfig, EvaluateProcessor, work_id
 from gateway.telemetry import Telemetry
 from tests.judge_fakes import FakeJudge
@@ -112,6 +120,7 @@ def test_template_fields_are_the_servers() -> None:
     assert v["tools"] == '<tool name="search" type="function">\n<description>Web search</description>\n</tool>'
     assert (v["call_error"], v["error"], v["stop_reason"]) == ("rate limited", "rate limited", "stop")
     assert (v["generation_id"], v["conversation_id"]) == ("gen-1", "conv-1")
+    assert set(v) == set(TEMPLATE_FIELDS)  # what docs/configuration.md lists
     text = render("Q: {{ input }}\nA: {{assistant_response}}\n{{unknown}}", v)
     assert text == "Q: Capital of France?\nA: It is <Paris>.\n{{unknown}}"
 
