@@ -18,12 +18,15 @@ import pytest
 from sigil_sdk import Client, ClientConfig, GenerationExportConfig, GenerationStart, ModelRef
 from sigil_sdk import models as sm
 
+from gateway.config import load_text
 from gateway.processors._eval_store import EvalStore
+from gateway.processors.evaluate import should_sample
 from gateway.service import Service
 from tests.conftest import StartGateway, http_port
 from tests.fakes import FakeSigilBackend
 from tests.judge_fakes import FakeJudge
 
+CONFIG = pathlib.Path(__file__).resolve().parent.parent.parent / "config"
 TENANT = {"X-Scope-OrgID": "team-a"}
 JUDGE_EVALUATOR = {
     "evaluator_id": "helpfulness",
@@ -448,3 +451,65 @@ async def test_generations_are_delivered_whatever_the_judge_does(
         await sigil_backend.wait_for_scores(10)
         judged = sorted(s["generation_id"] for s in sigil_backend.score_items if s["evaluator_id"] == "helpfulness")
         assert judged == sorted(ids)
+
+
+# -- the worked example of docs/evaluation.md ---------------------------------------------------
+
+
+async def test_the_documented_sidecar_judges_a_tenth_of_visible_turns(
+    sigil_backend: FakeSigilBackend, judge: FakeJudge, tmp_path: pathlib.Path
+) -> None:
+    text = (CONFIG / "sigil-sidecar-llm-judge.yaml").read_text()
+    for fixed in ("127.0.0.1:8080", "127.0.0.1:4317", "127.0.0.1:13133", "127.0.0.1:8888"):
+        text = text.replace(fixed, "127.0.0.1:0")
+    env = {
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": judge.base_url,
+        "SIGIL_ENDPOINT": f"http://127.0.0.1:{sigil_backend.http_port}",
+        "GRAFANA_CLOUD_INSTANCE_ID": "123456",
+        "GRAFANA_CLOUD_TOKEN": "glc_test",
+        "GATEWAY_DATA_DIR": str(tmp_path),
+    }
+    service = Service(load_text(text, environ=env))
+    await service.start()
+    try:
+        # The SDK sends no tenant: the receiver's fake tenant, as in a sidecar. Sampling keeps
+        # whole conversations, deterministically: pick some it keeps and some it drops.
+        sampled = [c for c in (f"conv-{n}" for n in range(200)) if should_sample("fake", c, "judge.visible.turns", 0.1)]
+        skipped = [c for c in (f"conv-{n}" for n in range(200)) if c not in sampled]
+        assert 5 <= len(sampled) <= 40
+        ids = await asyncio.to_thread(_send_conversations, http_port(service), sampled[:3] + skipped[:7])
+        await sigil_backend.wait_for(10)
+        await sigil_backend.wait_for_scores(3)
+    finally:
+        await service.shutdown()
+    assert len(judge.requests) == 3
+    assert sorted(s["generation_id"] for s in sigil_backend.score_items) == sorted(ids[:3])
+    assert {(s["score_key"], s["passed"]) for s in sigil_backend.score_items} == {("helpfulness", True)}
+    assert judge.requests[0].body["model"] == "gpt-4o-mini"
+    assert judge.requests[0].headers["Authorization"] == "Bearer sk-test"
+
+
+def _send_conversations(port: int, conversations: list[str]) -> list[str]:
+    export = GenerationExportConfig(
+        protocol="http",
+        endpoint=f"http://127.0.0.1:{port}/api/v1/generations:export",
+        flush_interval=timedelta(milliseconds=20),
+    )
+    client = Client(ClientConfig(generation_export=export, logger=logging.getLogger("eval-api-test")))
+    ids = []
+    try:
+        for conversation in conversations:
+            start = GenerationStart(model=ModelRef(provider="openai", name="gpt-4o"), conversation_id=conversation)
+            with client.start_generation(start) as rec:
+                rec.set_result(
+                    input=[sm.Message(role=sm.MessageRole.USER, parts=[sm.Part(kind=sm.PartKind.TEXT, text="Q?")])],
+                    output=[
+                        sm.Message(role=sm.MessageRole.ASSISTANT, parts=[sm.Part(kind=sm.PartKind.TEXT, text="A.")])
+                    ],
+                )
+            assert rec.last_generation is not None
+            ids.append(rec.last_generation.id)
+    finally:
+        client.shutdown()
+    return ids
