@@ -68,7 +68,7 @@ class EvalStore:
     def _stat(self) -> int | None:
         try:
             return os.stat(self.path).st_mtime_ns
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def _load(self) -> None:
@@ -94,9 +94,12 @@ class EvalStore:
 
     def _save(self) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
         body = json.dumps({"version": FILE_VERSION, "tenants": self._tenants}, indent=1, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".eval-store-", dir=directory)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".eval-store-", dir=directory)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot write the evaluation store: {exc}") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(body)

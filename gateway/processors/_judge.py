@@ -120,7 +120,6 @@ class JudgeClient:
         rate = cfg.requests_per_minute / 60.0
         self._bucket = TokenBucket(rate, max(1.0, rate)) if cfg.requests_per_minute else None
         self._session: aiohttp.ClientSession | None = None
-        self.retries = 0  # retried attempts, for the processor's metrics
 
     def info(self) -> dict[str, str]:
         """The provider as Sigil's judge discovery lists it."""
@@ -149,7 +148,6 @@ class JudgeClient:
                 delay = float(self.cfg.retry_backoff) * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
                 if exc.retry_after is not None:
                     delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER))
-                self.retries += 1
                 await asyncio.sleep(delay)
 
     async def _once(self, req: JudgeRequest) -> JudgeResponse:
@@ -160,7 +158,7 @@ class JudgeClient:
         try:
             async with asyncio.timeout(req.timeout):
                 async with self._session.post(url, data=orjson.dumps(body), headers=headers) as resp:
-                    raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                    raw = await _read_bounded(resp)
                     status = resp.status
                     retry_after = _retry_after(resp.headers.get("Retry-After", ""))
         except TimeoutError:
@@ -209,6 +207,17 @@ class JudgeClient:
             messages.insert(0, {"role": "system", "content": req.system_prompt})
         body = {"model": req.model, "messages": messages, "max_tokens": req.max_tokens, "temperature": req.temperature}
         return f"{base}/chat/completions", headers, body
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
+    """The body, or its first MAX_RESPONSE_BYTES + 1 bytes when it is longer."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            break
+    return b"".join(chunks)
 
 
 def _retry_after(value: str) -> float | None:

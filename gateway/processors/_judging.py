@@ -112,20 +112,16 @@ class Judging:
                 job.provider,
             )
             return
-        retries_before = client.retries
         try:
             response = await client.judge(job.request)
         except JudgeError as exc:
-            self._t.judge_requests.labels(
-                self._id, job.provider, "timeout" if isinstance(exc, JudgeTimeout) else "error"
-            ).inc()
-            self._count(job, "judge_timeout" if isinstance(exc, JudgeTimeout) else "judge_error")
+            self._retried(job, exc.attempts)
+            timeout = isinstance(exc, JudgeTimeout)
+            self._t.judge_requests.labels(self._id, job.provider, "timeout" if timeout else "error").inc()
+            self._count(job, "judge_timeout" if timeout else "judge_error")
             self._warn.warning(f"judge:{job.provider}", "%s: judge %s: %s", self._id, job.provider, exc)
             return
-        finally:
-            retried = client.retries - retries_before
-            if retried > 0:
-                self._t.judge_requests.labels(self._id, job.provider, "retried").inc(retried)
+        self._retried(job, response.attempts)
         self._t.judge_requests.labels(self._id, job.provider, "ok").inc()
         self._usage(client, job.request.model, response)
         try:
@@ -168,6 +164,10 @@ class Judging:
             self._warn.warning("score_refused", "%s: the pipeline refused a judge score: %s", self._id, exc)
             return
         self._count(job, "scored" if parsed.passed is None else "passed" if parsed.passed else "failed")
+
+    def _retried(self, job: Job, attempts: int) -> None:
+        if attempts > 1:  # every attempt before the last failed and was tried again
+            self._t.judge_requests.labels(self._id, job.provider, "retried").inc(attempts - 1)
 
     def _usage(self, client: JudgeClient, model: str, r: JudgeResponse) -> None:
         provider = client.cfg.id

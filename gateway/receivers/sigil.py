@@ -269,7 +269,8 @@ class SigilReceiver:
     def _http_authenticate(self, request: web.Request) -> str | web.Response:
         """The request's tenant, or the 401 refusing it: the evaluation API's one auth hook."""
         ctx = capture_context(request, self._id)
-        return self._http_tenant(request, ctx) or ctx.tenant
+        refused = self._http_tenant(request, ctx)
+        return refused if refused is not None else ctx.tenant
 
     async def _http_body(self, request: web.Request, cfg: HttpServerConfig) -> bytes | web.Response:
         """The body within the limits, or the response refusing it (overload, size, encoding)."""

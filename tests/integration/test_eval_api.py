@@ -513,3 +513,14 @@ def _send_conversations(port: int, conversations: list[str]) -> list[str]:
     finally:
         client.shutdown()
     return ids
+
+
+async def test_a_store_that_cannot_be_written_answers_503(
+    start_gateway: StartGateway, sigil_backend: FakeSigilBackend, judge: FakeJudge, tmp_path: pathlib.Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    gw = await start_gateway(_config(sigil_backend, judge, blocker / "store.json"))
+    status, text = await _call(gw, "POST", "/api/v1/evaluators", JUDGE_EVALUATOR)
+    assert status == 503 and text.startswith("evaluation store unavailable: ")
+    assert await _call(gw, "GET", "/api/v1/evaluators/helpfulness") == (404, "404 page not found\n")

@@ -460,3 +460,19 @@ async def test_requests_per_minute_holds_calls_back(openai_judge: FakeJudge) -> 
     await proc.shutdown()  # the second still waits for one: cancelled, counted
     assert len(openai_judge.requests) == 1 and len(sink.scores()) == 1
     assert (_outcome(t, "passed"), _outcome(t, "shutdown")) == (1, 1)
+
+
+async def test_long_answers_are_read_whole_and_runaway_ones_refused(openai_judge: FakeJudge) -> None:
+    t = Telemetry()
+    openai_judge.text = '{"score": 9, "explanation": "' + "x" * 300_000 + '"}'  # many chunks on the wire
+    proc, sink = _make(openai_judge, t)
+    await proc.consume(Batch([_record()], Context()))
+    await sink.wait_for(2)
+    await proc.shutdown()
+    (score,) = sink.scores()
+    assert score.value == 9.0 and len(score.explanation) == 300_000
+    openai_judge.text = "y" * 1_100_000
+    proc, sink = _make(openai_judge, t)
+    await proc.consume(Batch([_record(rid="g2")], Context()))
+    await proc.shutdown()
+    assert _outcome(t, "judge_error") == 1 and sink.scores() == []
