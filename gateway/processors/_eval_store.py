@@ -84,10 +84,7 @@ class EvalStore:
                 raise StoreError(f"{self.path}: not an evaluation store (expected {{version, tenants}})")
             for tenant, sections in raw["tenants"].items():
                 if isinstance(sections, dict):
-                    tenants[tenant] = {
-                        "evaluators": dict(sections.get("evaluators") or {}),
-                        "rules": dict(sections.get("rules") or {}),
-                    }
+                    tenants[tenant] = {name: _definitions(sections.get(name)) for name in ("evaluators", "rules")}
         self._tenants = tenants
         self._mtime_ns = mtime
         self.generation += 1
@@ -207,6 +204,11 @@ class EvalStore:
             sections[section][item_id] = previous
             raise
         return True
+
+
+def _definitions(raw: Any) -> dict[str, Definition]:
+    """A section of the file; entries that are not objects (a hand edit gone wrong) are left out."""
+    return {str(k): v for k, v in raw.items() if isinstance(v, dict)} if isinstance(raw, dict) else {}
 
 
 _STORES: dict[str, EvalStore] = {}

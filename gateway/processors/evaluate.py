@@ -63,6 +63,7 @@ from gateway.formats.scores import derived_score_id
 from gateway.model import Batch, Record, Score
 from gateway.processors import _evaluators
 from gateway.processors._eval_defs import (
+    SELECTORS,
     Evaluator,
     Rule,
     compile_evaluator,
@@ -336,25 +337,26 @@ class EvaluateProcessor:
         for rid, d in sorted(store.stored(tenant, "rules").items()):
             if not d.get("enabled", True) or store.config_rule(rid) is not None:
                 continue
-            chosen = [evaluator(e) for e in d.get("evaluator_ids", [])]
+            ids, selector, rate = d.get("evaluator_ids"), d.get("selector") or "user_visible_turn", d.get("sample_rate")
+            chosen = (
+                [evaluator(e) if isinstance(e, str) else None for e in ids] if isinstance(ids, list) and ids else [None]
+            )
             match, problems = parse_match(d.get("match"))
-            if None in chosen or problems:
+            valid_rate = isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 1
+            if None in chosen or problems or selector not in SELECTORS or not valid_rate:
                 self._warn.warning(
-                    f"rule:{rid}", "%s: stored rule %s is skipped: unknown evaluator or bad match", self._id, rid
+                    f"rule:{rid}",
+                    "%s: stored rule %s is skipped: unknown evaluator, bad selector, match or sample_rate",
+                    self._id,
+                    rid,
                 )
                 continue
+            assert isinstance(rate, int | float)
             budget = d.get("judge_budget_per_minute", DEFAULT_JUDGE_BUDGET_PER_MINUTE)
-            out.append(
-                Rule(
-                    rid,
-                    str(d.get("selector") or "user_visible_turn"),
-                    float(d.get("sample_rate", 0.0)),
-                    "conversation",
-                    match,
-                    budget if isinstance(budget, int) else DEFAULT_JUDGE_BUDGET_PER_MINUTE,
-                    tuple(e for e in chosen if e is not None),
-                )
-            )
+            if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+                budget = DEFAULT_JUDGE_BUDGET_PER_MINUTE
+            evaluators = tuple(e for e in chosen if e is not None)
+            out.append(Rule(rid, selector, float(rate), "conversation", match, budget, evaluators))
         return out
 
     def _within_budget(self, tenant: str, rule: Rule) -> bool:

@@ -8,10 +8,22 @@ import pathlib
 
 import pytest
 
+from gateway.component import ComponentId, CreateSettings
 from gateway.config import load
 from gateway.errors import ConfigError
+from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role
 from gateway.processors import _eval_store
 from gateway.processors._eval_store import Attachment, EvalStore, StoreError, open_store
+from gateway.processors.evaluate import EvaluateConfig, EvaluateProcessor
+from gateway.telemetry import Telemetry
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+
+    async def consume(self, batch: Batch) -> None:
+        self.batches.append(batch)
 
 
 def test_one_store_per_path(tmp_path: pathlib.Path) -> None:
@@ -77,3 +89,66 @@ def test_unreadable_and_unwritable_stores(tmp_path: pathlib.Path) -> None:
     with pytest.raises(StoreError, match="cannot write the evaluation store"):
         store.put("t", "rules", "r", {"rule_id": "r"})
     assert store.stored("t", "rules") == {}  # the failed write left nothing behind
+
+
+async def test_stored_rules_apply_on_the_next_batch_and_broken_ones_are_skipped(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "s.json"
+    raw = {
+        "receivers": {"sigil": {}},
+        "processors": {
+            "evaluate": {
+                "evaluators": [{"id": "digits", "kind": "regex", "config": {"pattern": "\\d"}}],
+                "api_store": str(path),
+            }
+        },
+        "exporters": {"debug": {}},
+        "service": {"pipelines": {"p": {"receivers": ["sigil"], "processors": ["evaluate"], "exporters": ["debug"]}}},
+    }
+    cfg = load(raw, environ={}).processors[ComponentId("evaluate")].config
+    assert isinstance(cfg, EvaluateConfig)
+    sink = Sink()
+    t = Telemetry()
+    proc = EvaluateProcessor(CreateSettings(id=ComponentId("evaluate"), telemetry=t), cfg, sink)
+    await proc.start()
+
+    def batch(tenant: str) -> Batch:
+        out = [Message(Role.ASSISTANT, [Part(PartKind.TEXT, text="42")])]
+        return Batch([Record(kind=Kind.LLM, id="g1", conversation_id="c1", output=out)], Context(tenant=tenant))
+
+    await proc.consume(batch("team-a"))
+    assert sink.batches[-1].scores == []  # no rule yet
+    store = open_store(str(path))
+    store.put(
+        "team-a",
+        "evaluators",
+        "short",
+        {
+            "evaluator_id": "short",
+            "version": "3",
+            "kind": "heuristic",
+            "config": {"version": "v2", "rules": {"max_length": 5}},
+        },
+    )
+    good = {
+        "rule_id": "good",
+        "enabled": True,
+        "selector": "all_assistant_generations",
+        "sample_rate": 1.0,
+        "match": {},
+        "evaluator_ids": ["digits", "short"],
+    }
+    store.put("team-a", "rules", "good", good)
+    store.put("team-a", "rules", "bad.selector", {**good, "rule_id": "bad.selector", "selector": "everything"})
+    store.put("team-a", "rules", "bad.ids", {**good, "rule_id": "bad.ids", "evaluator_ids": [["x"]]})
+    store.put("team-a", "rules", "bad.rate", {**good, "rule_id": "bad.rate", "sample_rate": "all"})
+    store.put("team-a", "rules", "off", {**good, "rule_id": "off", "enabled": False})
+    await proc.consume(batch("team-a"))
+    got = {(s.rule_id, s.evaluator_id, s.evaluator_version, s.key, s.passed) for s in sink.batches[-1].scores}
+    assert got == {("good", "digits", "1", "regex_match", True), ("good", "short", "3", "heuristic_pass", True)}
+    await proc.consume(batch("team-b"))  # another tenant's rules are its own
+    assert sink.batches[-1].scores == []
+    store.delete("team-a", "rules", "good")
+    await proc.consume(batch("team-a"))
+    assert sink.batches[-1].scores == []
+    await proc.shutdown()
+    assert store.providers() == []  # detached
