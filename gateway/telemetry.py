@@ -88,7 +88,7 @@ class Telemetry:
             "Evaluations the evaluate processor ran, by evaluator and outcome (passed, failed; "
             "scored: a judge score without a verdict), or why one gave no score (no_id: the record "
             "has no generation id; over_budget, queue_full, shutdown, no_provider, judge_error, "
-            "judge_timeout, unparsable, score_refused: see docs/evaluation.md).",
+            "judge_timeout, unparsable, score_refused: see docs/operations.md).",
             ["processor", "evaluator", "outcome"],
             registry=r,
         )
