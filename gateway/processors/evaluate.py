@@ -276,6 +276,8 @@ class EvaluateProcessor:
             shutdown_timeout=float(cfg.judges.shutdown_timeout),
         )
         self._store: EvalStore | None = None
+        # One instance per pipeline that lists this processor: each attaches on its own.
+        self._owner = f"{self._id}@{settings.pipeline}#{id(self)}"
         if cfg.api_store:
             try:
                 self._store = open_store(cfg.api_store)
@@ -287,11 +289,11 @@ class EvaluateProcessor:
 
     async def start(self) -> None:
         if self._store is not None:
-            self._store.attach(self._id, self._attachment)
+            self._store.attach(self._owner, self._attachment)
 
     async def shutdown(self) -> None:
         if self._store is not None:
-            self._store.detach(self._id)
+            self._store.detach(self._owner)
         await self._judging.shutdown()
         for client in self._clients.values():
             await client.close()
