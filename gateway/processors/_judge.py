@@ -41,7 +41,7 @@ DEFAULT_RETRY_BACKOFF = 1.0
 MAX_RETRY_AFTER = 30.0  # seconds: a longer Retry-After is capped, the budget per call stays bounded
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_RESPONSE_BYTES = 1024 * 1024  # a judge's answer is a few hundred bytes; refuse a runaway body
-_RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+_RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 # What GET /api/v1/judge-providers reports as the provider's ``type``.
 PROVIDER_TYPES = {"openai": "openai_compat", "anthropic": "anthropic_compat"}
 # The vendor name genai-prices knows each dialect's models under (cost in metrics).

@@ -266,6 +266,9 @@ class EvaluateProcessor:
                     ", ".join(sorted(ignored)),
                 )
         self._clients = {p.id: JudgeClient(p) for p in cfg.judges.providers}
+        for p in cfg.judges.providers:
+            if not p.api_key:  # fine for a local server; a forgotten ${env:…} otherwise
+                log.warning("processor %s: judge provider %s has no api_key (is its variable set?)", self._id, p.id)
         self._attachment = dataclasses.replace(attachment, providers={k: c.info() for k, c in self._clients.items()})
         self._judging = Judging(
             self._id,
