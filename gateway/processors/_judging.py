@@ -101,6 +101,13 @@ class Judging:
         self._pending.set(len(self._tasks))
 
     async def _run(self, job: Job) -> None:
+        try:
+            await self._judge(job)
+        except Exception:  # a bug must not leave an unobserved task error behind; CancelledError passes
+            self._count(job, "internal_error")
+            log.exception("%s: judging %s for %s failed", self._id, job.evaluator_id, job.generation_id)
+
+    async def _judge(self, job: Job) -> None:
         client = self._clients.get(job.provider)
         if client is None:
             self._count(job, "no_provider")

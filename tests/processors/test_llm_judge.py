@@ -12,7 +12,7 @@ import pytest
 
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import load
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, Overloaded
 from gateway.formats.scores import derived_score_id
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Status, ToolDefinition
 from gateway.processors._llm_judge import (
@@ -233,6 +233,7 @@ def _make(
     output_keys: list[dict[str, Any]] | None = None,
     rule: dict[str, Any] | None = None,
     judges: dict[str, Any] | None = None,
+    sink: Sink | None = None,
 ) -> tuple[EvaluateProcessor, Sink]:
     evaluate = {
         "judges": {
@@ -269,7 +270,7 @@ def _make(
     }
     cfg = load(_raw(evaluate), environ={}).processors[ComponentId("evaluate")].config
     assert isinstance(cfg, EvaluateConfig)
-    sink = Sink()
+    sink = sink if sink is not None else Sink()
     return EvaluateProcessor(CreateSettings(id=ComponentId("evaluate"), telemetry=t), cfg, sink), sink
 
 
@@ -476,3 +477,27 @@ async def test_long_answers_are_read_whole_and_runaway_ones_refused(openai_judge
     await proc.consume(Batch([_record(rid="g2")], Context()))
     await proc.shutdown()
     assert _outcome(t, "judge_error") == 1 and sink.scores() == []
+
+
+class FlakySink(Sink):
+    """Takes generations; refuses the first score batch, then fails with a bug."""
+
+    async def consume(self, batch: Batch) -> None:
+        if batch.records:
+            await super().consume(batch)
+        elif not getattr(self, "refused", False):
+            self.refused = True
+            raise Overloaded("queue full")
+        else:
+            raise RuntimeError("a bug downstream")
+
+
+async def test_a_failing_pipeline_is_counted_not_raised(openai_judge: FakeJudge) -> None:
+    t = Telemetry()
+    sink = FlakySink()
+    for n in range(2):
+        proc, _ = _make(openai_judge, t, sink=sink)
+        await proc.consume(Batch([_record(rid=f"g{n}", conversation=f"c{n}")], Context()))
+        await proc.shutdown()
+    assert len(sink.batches) == 2  # both generations went on
+    assert (_outcome(t, "score_refused"), _outcome(t, "internal_error")) == (1, 1)
