@@ -85,9 +85,36 @@ class Telemetry:
         )
         self.processor_evaluations = Counter(
             "gateway_processor_evaluations",
-            "Evaluations the evaluate processor ran, by evaluator and outcome (passed, failed), or "
-            "why it could not run one (no_id: the record has no generation id).",
+            "Evaluations the evaluate processor ran, by evaluator and outcome (passed, failed; "
+            "scored: a judge score without a verdict), or why one gave no score (no_id: the record "
+            "has no generation id; over_budget, queue_full, shutdown, no_provider, judge_error, "
+            "judge_timeout, unparsable, score_refused: see docs/operations.md).",
             ["processor", "evaluator", "outcome"],
+            registry=r,
+        )
+        self.judge_requests = Counter(
+            "gateway_processor_judge_requests",
+            "Judge calls the evaluate processor made, by provider and outcome (ok, error, timeout, "
+            "retried: an attempt that failed and was tried again).",
+            ["processor", "provider", "outcome"],
+            registry=r,
+        )
+        self.judge_tokens = Counter(
+            "gateway_processor_judge_tokens",
+            "Tokens the judges used, by provider, model and type (input, output, cache_read).",
+            ["processor", "provider", "model", "type"],
+            registry=r,
+        )
+        self.judge_cost = Counter(
+            "gateway_processor_judge_cost_usd",
+            "What the judge calls cost in USD, where the bundled price table knows the model.",
+            ["processor", "provider", "model"],
+            registry=r,
+        )
+        self.judgments_pending = Gauge(
+            "gateway_processor_judgments_pending",
+            "llm_judge evaluations waiting for their judge.",
+            ["processor"],
             registry=r,
         )
         self.exporter_retries = Counter(

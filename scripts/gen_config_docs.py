@@ -11,6 +11,8 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.config import ServiceConfig  # noqa: E402
 from gateway.describe import describe, flatten  # noqa: E402
+from gateway.processors import _llm_judge as llm_judge  # noqa: E402
+from gateway.receivers import _sigil_eval_api as eval_api  # noqa: E402
 from gateway.registry import factories  # noqa: E402
 
 TARGET = ROOT / "docs" / "configuration.md"
@@ -34,6 +36,26 @@ def _table(cls: type) -> list[str]:
     return lines
 
 
+def _evaluation() -> list[str]:
+    out = [
+        "## Evaluation\n",
+        "What the `evaluate` processor's `evaluators[].config` holds for `kind: llm_judge`, its",
+        "`output_keys`, the prompt template fields, and the evaluation API the `sigil` receiver serves",
+        "with `eval_api.store`. A worked example: [evaluation.md](evaluation.md).\n",
+        "### `llm_judge` config\n",
+        "| key | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| `{k}` | {t} | {d} | {m} |" for k, t, d, m in llm_judge.CONFIG_DOC]
+    out += ["", "### `output_keys` (one entry)\n", "| key | type | default | meaning |", "|---|---|---|---|"]
+    out += [f"| `{k}` | {t} | {d} | {m} |" for k, t, d, m in llm_judge.OUTPUT_KEY_DOC]
+    out += ["", "### Template fields\n", ", ".join(f"`{{{{{f}}}}}`" for f in llm_judge.TEMPLATE_FIELDS) + "\n"]
+    out += ["### Evaluation API\n", "| documented path | Sigil server's path | methods |", "|---|---|---|"]
+    out += [f"| `{doc}` | `{server}` | {methods} |" for doc, server, _section, methods in eval_api.ROUTES]
+    out.append("")
+    return out
+
+
 def render() -> str:
     out = [INTRO]
     for kind in ("receiver", "processor", "exporter"):
@@ -46,6 +68,7 @@ def render() -> str:
             out.append(f"{factory.description}\n")
             out.extend(_table(factory.config_class))
             out.append("")
+    out.extend(_evaluation())
     out.append("## `service`\n")
     out.extend(_table(ServiceConfig))
     out.append("")

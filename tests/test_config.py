@@ -52,9 +52,9 @@ EXPECTED_PROBLEMS: dict[str, list[str]] = {
         "service::shutdown_timeout: invalid duration '10 seconds': expected a number with a unit, like 200ms, 5s or 1m",
     ],
     "missing_service": ["service: is required"],
-    "evaluate_llm_judge": [
-        "processors::evaluate::evaluators::0::kind: llm_judge is not supported yet: the gateway has no judge "
-        "endpoint (run llm_judge evaluators in Sigil, or use regex, json_schema or heuristic here)",
+    "evaluate_llm_judge_unknown_provider": [
+        "processors::evaluate::evaluators::0::config::provider: judge provider 'openai' is not defined under "
+        "judges.providers (defined: none)",
     ],
     "batch_before_persistent_queue": [
         "service::pipelines::p::processors::0: batch would acknowledge records before they are on disk in the "
@@ -148,7 +148,7 @@ service: {pipelines: {p: {receivers: [sigil], exporters: [nope]}}, extra: 1}
     with pytest.raises(ConfigError) as info:
         load_text(text, environ={})
     assert info.value.problems == [
-        "receivers::sigil::bogus: unknown key (valid keys: http, grpc, require_tenant, fake_tenant, ratings)",
+        "receivers::sigil::bogus: unknown key (valid keys: http, grpc, require_tenant, fake_tenant, ratings, eval_api)",
         "exporters::sigil::protocol: must be one of grpc, http",
         "exporters::sigil::endpoint: is required",
         "service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout, workers)",

@@ -18,11 +18,13 @@ ENV = {
     "FOGLAMP_KEY": "fl_test",
     "LUMIQ_KEY": "lqt_test",
     "REDACT_HASH_KEY": "k",
+    "OPENAI_API_KEY": "sk-test",
 }
 
 
 @pytest.mark.parametrize("path", sorted(CONFIG.glob("*.yaml")), ids=lambda p: p.name)
 def test_example_config_is_valid(path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths (./data/...) land in the test's directory
     keys = tmp_path / "keys.yaml"
     keys.write_text("- {key: k1, tenant: team-a}\n")
     text = path.read_text().replace("/etc/gateway/keys/keys.yaml", str(keys))

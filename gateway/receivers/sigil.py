@@ -28,6 +28,7 @@ what that store holds.
         grpc: {endpoint: 127.0.0.1:4317}
         require_tenant: false      # true: X-Scope-OrgID required, as with SIGIL_AUTH_ENABLED
         ratings: {max_conversations: 10000, max_ratings_per_conversation: 100}
+        eval_api: {store: ./data/eval-store.json}   # Sigil's evaluation API; see docs/evaluation.md
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record, Score
 from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body, retry_after
+from gateway.receivers._sigil_eval_api import EvalApiConfig, register_eval_api
 from gateway.receivers._sigil_ratings import RatingsConfig, RatingStore, parse_page
 from gateway.telemetry import RateLimitedLog
 from gateway.units import ByteSize
@@ -91,6 +93,7 @@ class SigilReceiverConfig:
     require_tenant: bool = False  # X-Scope-OrgID must be present and valid (401 otherwise)
     fake_tenant: str = DEFAULT_FAKE_TENANT  # tenant when require_tenant is off and none is sent
     ratings: RatingsConfig = dataclasses.field(default_factory=RatingsConfig)  # ratings route and its state
+    eval_api: EvalApiConfig = dataclasses.field(default_factory=EvalApiConfig)  # Sigil's evaluation API
 
     def validate(self) -> list[str]:
         problems = []
@@ -188,6 +191,7 @@ class SigilReceiver:
                 listener.add_route("*", path, self._http_handler(route, cfg.http), self._id)
             for path, fn in ((SCORES_PATH, self._http_scores), (RATINGS_PATH, self._http_ratings)):
                 listener.add_route("*", path, self._timed(fn, cfg.http), self._id)
+            register_eval_api(listener, self._id, cfg.eval_api, self._http_authenticate)
         if cfg.grpc is not None:
             g = settings.listeners.grpc_listener(cfg.grpc.endpoint)
             g.max_message_bytes = max(g.max_message_bytes, int(cfg.grpc.max_recv_msg_size))
@@ -260,6 +264,12 @@ class SigilReceiver:
             self._t.receiver_refused.labels(self._id, "http", "unauthenticated").inc()
             return _text(401, str(exc))
         return None
+
+    def _http_authenticate(self, request: web.Request) -> str | web.Response:
+        """The request's tenant, or the 401 refusing it: the evaluation API's one auth hook."""
+        ctx = capture_context(request, self._id)
+        refused = self._http_tenant(request, ctx)
+        return refused if refused is not None else ctx.tenant
 
     async def _http_body(self, request: web.Request, cfg: HttpServerConfig) -> bytes | web.Response:
         """The body within the limits, or the response refusing it (overload, size, encoding)."""

@@ -398,8 +398,7 @@ def test_config_problems_are_exact() -> None:
             "rules": [{"id": "r", "evaluators": [], "sample_rate": 1.5, "selector": "everything"}],
         }
     ) == [
-        "processors::evaluate::evaluators::0::kind: llm_judge is not supported yet: the gateway has no judge "
-        "endpoint (run llm_judge evaluators in Sigil, or use regex, json_schema or heuristic here)",
+        "processors::evaluate::evaluators::0::config: llm_judge evaluator requires provider and model",
         "processors::evaluate::evaluators::1::config::flags: unknown key "
         "(valid keys: pattern, patterns, reject, target)",
         "processors::evaluate::evaluators::1::config::reject: expected true or false",
@@ -432,7 +431,9 @@ def test_config_references_and_duplicates() -> None:
         "processors::evaluate::rules::1::id: rule 'r' is defined twice",
         "processors::evaluate::rules::1::evaluators::1: evaluator 'e2' is not defined under evaluators",
     ]
-    assert _problems({"evaluators": [evaluator]}) == ["processors::evaluate::rules: at least one rule is required"]
+    assert _problems({"evaluators": [evaluator]}) == [
+        "processors::evaluate::rules: at least one rule is required (or api_store, to manage rules through the API)"
+    ]
     assert _problems({"evaluators": [evaluator], "rules": [{"id": " ", "evaluators": [], "sample_rate": -0.1}]}) == [
         "processors::evaluate::rules::0::id: must not be empty",
         "processors::evaluate::rules::0::evaluators: at least one evaluator id is required",
