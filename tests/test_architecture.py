@@ -42,6 +42,11 @@ RULES_FROM_SIGIL = {
     "gateway/processors/evaluate.py",
     "gateway/processors/_evaluators.py",
     "gateway/processors/filter.py",
+    "gateway/processors/_eval_defs.py",
+    "gateway/processors/_eval_store.py",
+    "gateway/processors/_judge.py",
+    "gateway/processors/_judging.py",
+    "gateway/processors/_llm_judge.py",
 }
 
 
@@ -49,9 +54,7 @@ def test_generic_modules_name_no_format() -> None:
     found = []
     for rel in GENERIC:
         if rel in RULES_FROM_SIGIL:
-            text = (ROOT / rel).read_text()
-            assert "gateway.formats." not in text.replace("gateway.formats import", ""), rel
-            continue
+            continue  # prose only: test_generic_modules_import_no_format_package checks their imports
         for number, line in enumerate((ROOT / rel).read_text().splitlines(), 1):
             if FORMAT_NAME.search(line) and not any(f == rel and frag in line for f, frag in EXCEPTIONS):
                 found.append(f"{rel}:{number}: {line.strip()}")

@@ -13,8 +13,19 @@ import pytest
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import load
 from gateway.errors import ConfigError, Overloaded
-from gateway.formats.scores import derived_score_id
-from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Status, ToolDefinition
+from gateway.model import (
+    Batch,
+    Context,
+    Kind,
+    Message,
+    Part,
+    PartKind,
+    Record,
+    Role,
+    Status,
+    ToolDefinition,
+    derived_score_id,
+)
 from gateway.processors._llm_judge import (
     TEMPLATE_FIELDS,
     OutputKey,
