@@ -70,6 +70,8 @@ class Format:
 
 
 _REGISTRY: dict[str, Format] = {}
+# Unions over the registry that hot paths ask for per record; cleared when the registry changes.
+_UNIONS: dict[str, frozenset[str]] = {}
 
 
 def _builtin() -> list[Format]:
@@ -98,11 +100,13 @@ def register(fmt: Format) -> None:
     if fmt.name in formats():
         raise ValueError(f"format {fmt.name!r} is already registered")
     _REGISTRY[fmt.name] = fmt
+    _UNIONS.clear()
 
 
 def unregister(name: str) -> None:
     """Removes a format added by :func:`register` (tests)."""
     _REGISTRY.pop(name, None)
+    _UNIONS.clear()
 
 
 def get(name: str) -> Format:
@@ -123,11 +127,19 @@ def native_decoder(kind: str) -> Callable[[bytes], Native] | None:
 
 
 def content_extra_keys() -> frozenset[str]:
-    return frozenset().union(*(f.content_extra_keys for f in formats().values()))
+    """Every format's ``content_extra_keys`` (the content processor asks per record)."""
+    keys = _UNIONS.get("extra")
+    if keys is None:
+        keys = _UNIONS["extra"] = frozenset().union(*(f.content_extra_keys for f in formats().values()))
+    return keys
 
 
 def content_metadata_keys() -> frozenset[str]:
-    return frozenset().union(*(f.content_metadata_keys for f in formats().values()))
+    """Every format's ``content_metadata_keys``."""
+    keys = _UNIONS.get("metadata")
+    if keys is None:
+        keys = _UNIONS["metadata"] = frozenset().union(*(f.content_metadata_keys for f in formats().values()))
+    return keys
 
 
 def sendable(records: Iterable[Record], by: str) -> tuple[list[Record], Counter[str]]:
