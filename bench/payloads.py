@@ -141,3 +141,30 @@ def lumiq_body(start: int, n: int) -> bytes:
             )
         )
     return gzip.compress(b"\n".join(lines))
+
+
+def otlp_body(start: int, n: int, *, non_genai: int = 0) -> bytes:
+    """One OTLP ``ExportTraceServiceRequest`` (protobuf) of the ``n`` bench generations as GenAI
+    spans, as the gateway's own OTLP writer emits them, plus ``non_genai`` plain spans (a database
+    call, an HTTP handler) in the same traces, as an instrumented app sends them."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    from gateway.formats import otlp
+    from gateway.formats import sigil as sf
+
+    records = [r for r in sf.decode_generations_json(request_body(start, n)) if not isinstance(r, sf.ItemError)]
+    request = otlp.records_to_traces(records, resource_attributes={"service.name": "bench"}, include_content=True)
+    spans = request.resource_spans[0].scope_spans[0].spans
+    for k in range(non_genai):
+        parent = spans[k % n]
+        spans.add(
+            trace_id=parent.trace_id,
+            span_id=(start * 1000 + k + 1).to_bytes(8, "big"),
+            parent_span_id=parent.span_id,
+            name="SELECT conversations",
+            kind=Span.SPAN_KIND_CLIENT,
+            start_time_unix_nano=parent.start_time_unix_nano,
+            end_time_unix_nano=parent.start_time_unix_nano + 2_000_000,
+        ).attributes.add(key="db.system", value={"string_value": "postgresql"})
+    data: bytes = request.SerializeToString()
+    return data

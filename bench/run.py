@@ -92,6 +92,36 @@ SCENARIOS = [
             }
         },
     ),
+    Scenario("OTLP gRPC → Sigil gRPC", "otlp-grpc", {"sigil": {"endpoint": "http://127.0.0.1:{grpc}"}}),
+    Scenario(
+        "OTLP HTTP/protobuf → Sigil HTTP JSON",
+        "otlp-http",
+        {"sigil": {"endpoint": "http://127.0.0.1:{http}", "protocol": "http"}},
+    ),
+    Scenario(
+        "OTLP gRPC → OTLP gRPC (GenAI spans, compression: none, metrics off)",
+        "otlp-grpc",
+        {
+            "otlp": {
+                "endpoint": "http://127.0.0.1:{grpc}",
+                "protocol": "grpc",
+                "compression": "none",
+                "metrics": {"enabled": False},
+            }
+        },
+    ),
+    Scenario(
+        "OTLP gRPC → OTLP gRPC (GenAI + 1 non-GenAI span each, passed through)",
+        "otlp-grpc-mixed",
+        {
+            "otlp": {
+                "endpoint": "http://127.0.0.1:{grpc}",
+                "protocol": "grpc",
+                "compression": "none",
+                "metrics": {"enabled": False},
+            }
+        },
+    ),
     Scenario(
         "Foglamp → LumiqTrace",
         "foglamp",
@@ -182,6 +212,9 @@ def _gateway(
         "sigil-http": {"sigil": {"http": {"endpoint": endpoint}, "grpc": None}},
         "sigil-grpc": {"sigil": {"http": None, "grpc": {"endpoint": endpoint}}},
         "foglamp": {"foglamp": {"endpoint": endpoint}},
+        "otlp-grpc": {"otlp": {"grpc": {"endpoint": endpoint}, "http": None}},
+        "otlp-grpc-mixed": {"otlp": {"grpc": {"endpoint": endpoint}, "http": None, "passthrough_non_genai": True}},
+        "otlp-http": {"otlp": {"grpc": None, "http": {"endpoint": endpoint}}},
         # The bench replays 20 bodies: the receiver must not treat the replays as duplicates.
         "lumiqtrace": {"lumiqtrace": {"endpoint": endpoint, "dedup_window": 0}},
     }
@@ -228,21 +261,28 @@ Send = Callable[[int], Awaitable[bool]]
 @contextlib.asynccontextmanager
 async def _client(receiver: str, port: int, connections: int) -> Any:
     """Yields send(i) -> accepted?, for the scenario's receiver."""
-    if receiver == "sigil-grpc":
+    if receiver in ("sigil-grpc", "otlp-grpc", "otlp-grpc-mixed"):
         from gateway.formats import sigil as sf
 
-        bodies = [
-            sf.generations_request(
-                [
-                    r
-                    for r in sf.decode_generations_json(payloads.request_body(i * BATCH, BATCH))
-                    if not isinstance(r, sf.ItemError)
-                ]
-            ).SerializeToString()
-            for i in range(20)
-        ]
+        if receiver == "sigil-grpc":
+            method = "/sigil.v1.GenerationIngestService/ExportGenerations"
+            bodies = [
+                sf.generations_request(
+                    [
+                        r
+                        for r in sf.decode_generations_json(payloads.request_body(i * BATCH, BATCH))
+                        if not isinstance(r, sf.ItemError)
+                    ]
+                ).SerializeToString()
+                for i in range(20)
+            ]
+        else:
+            # The mixed body carries one non-GenAI span per GenAI span; the sink counts both.
+            method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+            extra = BATCH if receiver == "otlp-grpc-mixed" else 0
+            bodies = [payloads.otlp_body(i * BATCH, BATCH, non_genai=extra) for i in range(20)]
         channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(max(1, connections // 8))]
-        calls = [c.unary_unary("/sigil.v1.GenerationIngestService/ExportGenerations") for c in channels]
+        calls = [c.unary_unary(method) for c in channels]
 
         async def send_grpc(i: int) -> bool:
             try:
@@ -261,6 +301,7 @@ async def _client(receiver: str, port: int, connections: int) -> Any:
         "sigil-http": ("/api/v1/generations:export", payloads.request_body, {}),
         "foglamp": ("/ingest", payloads.foglamp_body, {"Authorization": "Bearer k"}),
         "lumiqtrace": ("/v1/ingest", payloads.lumiq_body, {"x-api-key": "k", "Content-Encoding": "gzip"}),
+        "otlp-http": ("/v1/traces", payloads.otlp_body, {"Content-Type": "application/x-protobuf"}),
     }[receiver]
     http_bodies = [make(i * BATCH, BATCH) for i in range(20)]
     url = f"http://127.0.0.1:{port}{path}"
@@ -269,7 +310,7 @@ async def _client(receiver: str, port: int, connections: int) -> Any:
         async def send_http(i: int) -> bool:
             async with session.post(url, data=http_bodies[i % len(http_bodies)], headers=headers) as resp:
                 await resp.read()
-                return resp.status == 202
+                return resp.status in (200, 202)
 
         yield send_http
 
@@ -289,7 +330,9 @@ async def _wait_ready(send: Send) -> None:
     raise TimeoutError("gateway did not come up")
 
 
-async def _throughput(send: Send, sink_http: int, duration: float, connections: int) -> tuple[float, int]:
+async def _throughput(
+    send: Send, sink_http: int, duration: float, connections: int, per_request: int = BATCH
+) -> tuple[float, int]:
     await _wait_ready(send)
     await asyncio.sleep(1.5)
     base = await _sink_count(sink_http)
@@ -302,7 +345,7 @@ async def _throughput(send: Send, sink_http: int, duration: float, connections: 
         i = k
         while time.monotonic() < stop_at:
             if await send(i):
-                accepted += BATCH
+                accepted += per_request
             else:
                 await asyncio.sleep(0.01)  # shed load: back off like an SDK
             i += connections
@@ -319,8 +362,8 @@ async def _throughput(send: Send, sink_http: int, duration: float, connections: 
     return received / (last_change - start), received
 
 
-async def _latency(send: Send, rate: float, duration: float) -> tuple[float, float]:
-    interval = BATCH / rate
+async def _latency(send: Send, rate: float, duration: float, per_request: int = BATCH) -> tuple[float, float]:
+    interval = per_request / rate
     latencies: list[float] = []
 
     async def one(i: int) -> None:
@@ -350,11 +393,12 @@ def run_scenario(scenario: Scenario, duration: float, connections: int, workers:
             async def measure() -> tuple[float, float, float, float, int]:
                 async with _client(scenario.receiver, port, connections) as send:
                     cpu0, _ = _proc_stats(gw.pid)
-                    rps, received = await _throughput(send, sink[1], duration, connections)
+                    per_request = BATCH * (2 if scenario.receiver == "otlp-grpc-mixed" else 1)  # sink counts spans
+                    rps, received = await _throughput(send, sink[1], duration, connections, per_request)
                     cpu1, _ = _proc_stats(gw.pid)
                     if rps <= 0:
                         raise RuntimeError(f"{scenario.name}: nothing reached the sink")
-                    p50, p99 = await _latency(send, rps / 2, duration)
+                    p50, p99 = await _latency(send, rps / 2, duration, per_request)
                 return rps, p50, p99, (cpu1 - cpu0) * 1e6 / max(received, 1), received
 
             rps, p50, p99, cpu_per_1k, _ = asyncio.run(measure())
