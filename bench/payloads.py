@@ -12,12 +12,26 @@ _TEXT = (
 _WORDS = tuple(_TEXT.split(" "))
 
 
+# Content per generation: None keeps the default (~1.3 KB of prompt and output text); a number
+# of bytes makes the input and output texts about that long together (bench.curves sets it).
+CONTENT_BYTES: int | None = None
+_AVG_WORD = 6  # bytes per word of _TEXT, space included
+
+
 def _text(rng: random.Random, n_words: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(n_words))
 
 
+def _content_words(default_in: int, default_out: int) -> tuple[int, int]:
+    if CONTENT_BYTES is None:
+        return default_in, default_out
+    words = max(2, CONTENT_BYTES // _AVG_WORD)
+    return max(1, words * 2 // 5), max(1, words - words * 2 // 5)
+
+
 def generation(i: int, rng: random.Random | None = None) -> dict[str, Any]:
     rng = rng or random.Random(i)
+    n_in, n_out = _content_words(80, 110)
     return {
         "id": f"gen_{i:016x}",
         "conversation_id": f"conv-{i % 997}",
@@ -29,8 +43,8 @@ def generation(i: int, rng: random.Random | None = None) -> dict[str, Any]:
         "response_id": f"chatcmpl-{i}",
         "response_model": "gpt-4o-2024-08-06",
         "system_prompt": "You are a helpful assistant. " + _text(rng, 20),
-        "input": [{"role": "MESSAGE_ROLE_USER", "parts": [{"text": _text(rng, 80)}]}],
-        "output": [{"role": "MESSAGE_ROLE_ASSISTANT", "parts": [{"text": _text(rng, 110)}]}],
+        "input": [{"role": "MESSAGE_ROLE_USER", "parts": [{"text": _text(rng, n_in)}]}],
+        "output": [{"role": "MESSAGE_ROLE_ASSISTANT", "parts": [{"text": _text(rng, n_out)}]}],
         "usage": {
             "input_tokens": "812",
             "output_tokens": "143",

@@ -43,7 +43,8 @@ from bench import payloads
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BATCH = 100
+BATCH = 100  # records per request (bench.curves varies it)
+DISTINCT_BODIES = 20  # request bodies the load generator cycles through
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 
@@ -274,13 +275,13 @@ async def _client(receiver: str, port: int, connections: int) -> Any:
                         if not isinstance(r, sf.ItemError)
                     ]
                 ).SerializeToString()
-                for i in range(20)
+                for i in range(DISTINCT_BODIES)
             ]
         else:
             # The mixed body carries one non-GenAI span per GenAI span; the sink counts both.
             method = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
             extra = BATCH if receiver == "otlp-grpc-mixed" else 0
-            bodies = [payloads.otlp_body(i * BATCH, BATCH, non_genai=extra) for i in range(20)]
+            bodies = [payloads.otlp_body(i * BATCH, BATCH, non_genai=extra) for i in range(DISTINCT_BODIES)]
         channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(max(1, connections // 8))]
         calls = [c.unary_unary(method) for c in channels]
 
@@ -303,7 +304,7 @@ async def _client(receiver: str, port: int, connections: int) -> Any:
         "lumiqtrace": ("/v1/ingest", payloads.lumiq_body, {"x-api-key": "k", "Content-Encoding": "gzip"}),
         "otlp-http": ("/v1/traces", payloads.otlp_body, {"Content-Type": "application/x-protobuf"}),
     }[receiver]
-    http_bodies = [make(i * BATCH, BATCH) for i in range(20)]
+    http_bodies = [make(i * BATCH, BATCH) for i in range(DISTINCT_BODIES)]
     url = f"http://127.0.0.1:{port}{path}"
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as session:
 
