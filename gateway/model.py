@@ -253,6 +253,7 @@ class Context:
     basic_user: str = ""
     basic_password: str = ""
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased names kept by config
+    auth: dict[str, str] = field(default_factory=dict)  # authenticator id → tenant, checked at the receiver
 
 
 class Native(Protocol):

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gateway.auth import receiver_gates
 from gateway.component import (
     Component,
     ComponentId,
@@ -103,7 +104,9 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
             natives[rid] = native if rid not in natives else natives[rid] & native
             fed.setdefault(rid, []).extend(exporters[ComponentId.parse(e)] for e in p.exporters)
 
-    listeners = Listeners(reuse_port=worker is not None)
+    listeners = Listeners(reuse_port=worker is not None, telemetry=telemetry)
+    gates, auth_problems = receiver_gates(cfg, telemetry)
+    problems += auth_problems
     receivers: dict[ComponentId, Component] = {}
     for rid, targets in entries.items():
         rc = cfg.receivers[rid]
@@ -113,6 +116,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
             listeners=listeners,
             saturated=_saturation_probe(fed[rid]),
             native=natives[rid],
+            auth=gates.get(rid),
         )
         try:
             receivers[rid] = rc.factory.create(settings, rc.config, FanOut(targets, copy_batches=True))
