@@ -141,9 +141,7 @@ async def test_refused_before_the_body_is_read(gateway: tuple[Service, Spy]) -> 
         ("/v1/traces", "Content-Type: application/x-protobuf\r\n"),
         ("/v1/ingest", "x-api-key: nope\r\n"),
     ):
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {512 * 1024 * 1024}\r\n\r\n"
-        ).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {512 * 1024 * 1024}\r\n\r\n").encode()
         answer = await _raw_exchange(port, head)
         assert answer.startswith(b"HTTP/1.1 401 "), answer[:100]
 

@@ -16,7 +16,19 @@ import zstandard
 from gateway.receivers._http import BadEncoding, BodyTooLarge, _Inflater
 from gateway.service import Service
 from tests.conftest import StartGateway, grpc_port, http_port
-from tests.security.support import FOGLAMP, GOOD, GRPC, HTTP, HTTP_ROUTES, HttpRoute, Spy, compress, config, rss_mb, spy_on
+from tests.security.support import (
+    FOGLAMP,
+    GOOD,
+    GRPC,
+    HTTP,
+    HTTP_ROUTES,
+    HttpRoute,
+    Spy,
+    compress,
+    config,
+    rss_mb,
+    spy_on,
+)
 
 RSS_CEILING_MB = 300
 _POSTS = [r for r in HTTP_ROUTES if r.method == "POST" and r.name not in ("otlp-json", "otlp-non-genai")]
