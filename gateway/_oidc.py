@@ -112,17 +112,22 @@ class OidcVerifier:
         if key is None:
             raise Unauthenticated(INVALID_TOKEN)
         cfg = self._cfg
+        alg = str(header.get("alg", ""))
+        # The token's algorithm must be allowed and, when the JWK names one, be that one: a key
+        # of one family never checks a signature of another (PyJWT would raise, not refuse).
+        if alg not in cfg.algorithms or (key.algorithm_name and key.algorithm_name != alg):
+            raise Unauthenticated(INVALID_TOKEN)
         try:
             claims = jwt.decode(
                 token,
                 key=key.key,
-                algorithms=cfg.algorithms,
+                algorithms=[alg],
                 audience=cfg.audience,
                 issuer=cfg.issuer_url,
                 leeway=float(cfg.leeway),
                 options={"require": ["exp", "iss", "aud"]},
             )
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
             log.debug("oidc %s: token refused: %s", self._name, exc)
             raise Unauthenticated(INVALID_TOKEN) from None
         tenant = claims.get(cfg.tenant_claim)
