@@ -120,7 +120,7 @@ async def test_tokens_checked_against_the_discovered_jwks(
         "other issuer": issuer.token(iss="https://evil.example"),
         "no tenant": issuer.token(tenant=""),
         "unknown kid": issuer.token(kid="k-unknown"),
-        "alg none": jwt.encode({"iss": issuer.url, "aud": AUDIENCE, "exp": now + 60, "tenant": "x"}, None, "none"),
+        "alg none": jwt.encode({"iss": issuer.url, "aud": AUDIENCE, "exp": now + 60, "tenant": "x"}, "", "none"),
         "alg swap": _hmac_with_public_key(issuer, {"iss": issuer.url, "aud": AUDIENCE, "exp": now + 60, "tenant": "x"}),
         "other curve key": issuer.token(key=ec.generate_private_key(ec.SECP256R1()), alg="ES256"),
         "garbage": "a.b.c",
