@@ -79,20 +79,19 @@ class _Guarded(asyncio.Protocol):
     def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
         self._guard = guard
         self._inner = inner
-        self._transport: asyncio.Transport | None = None
+        self._transport: Any = None  # asyncio's or uvloop's transport (not asyncio.Transport subclasses)
         self._refused = False
         self._awaiting_headers = True
         self._tail = b""
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         guard = self._guard
         if len(guard._open) >= guard.max_connections:
             self._refused = True
             guard.cut("max_connections", transport.get_extra_info("peername"))
-            transport.write(_TOO_MANY)
+            self._transport.write(_TOO_MANY)
             transport.close()
             return
         guard._open[transport] = self
