@@ -50,10 +50,8 @@ DEFAULT_MIN_PING_INTERVAL = 10.0  # clients pinging more often are told off (GOA
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class CorsConfig:
-    # Origins allowed: "https://app.example", "https://*.example.com" (one wildcard) or "*".
-    allowed_origins: list[str] = dataclasses.field(default_factory=list)
-    # Request headers a browser may send besides Content-Type and Content-Encoding; "*": any.
-    allowed_headers: list[str] = dataclasses.field(default_factory=list)
+    allowed_origins: list[str] = dataclasses.field(default_factory=list)  # https://a.example, https://*.b.example, *
+    allowed_headers: list[str] = dataclasses.field(default_factory=list)  # also allowed to send; * = any
     max_age: Duration = Duration(0)  # how long a browser may cache a preflight answer; 0: the browser's default
 
     def validate(self) -> list[str]:
@@ -69,8 +67,7 @@ class HttpServerOptions:
 
     tls: TlsServerConfig | None = None  # HTTPS (and mTLS with client_ca_file); null: plain HTTP
     cors: CorsConfig | None = None  # cross-origin access for browser SDKs; null: no CORS headers
-    # Request line and headers must arrive within this; 408 and the connection closed past it.
-    read_header_timeout: Duration = Duration(DEFAULT_READ_HEADER_TIMEOUT)
+    read_header_timeout: Duration = Duration(DEFAULT_READ_HEADER_TIMEOUT)  # headers within it, else 408 + close
     idle_timeout: Duration = Duration(DEFAULT_IDLE_TIMEOUT)  # a keep-alive connection without a request is closed
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # open connections; more are answered 503 and closed
 
