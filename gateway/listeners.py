@@ -172,6 +172,8 @@ class HttpListener:
                 host,
                 port,
                 ssl=self._tls.ssl_context if self._tls is not None else None,
+                # The handshake comes before the header deadline starts: bound it the same way.
+                ssl_handshake_timeout=(float(opts.read_header_timeout) or None) if self._tls is not None else None,
                 reuse_address=True,
                 reuse_port=self.reuse_port,
                 backlog=1024,

@@ -243,3 +243,11 @@ def test_basic_header_parsing_is_strict() -> None:
     creds = Credentials()
     parse_authorization("Basic !!notbase64", creds)
     assert (creds.basic_user, creds.basic_password) == ("", "")
+
+
+def test_credentials_stay_out_of_reprs() -> None:
+    from gateway.model import Batch, Context
+
+    ctx = Context(bearer_token="tok-1", api_key="key-2", basic_user="u", basic_password="pw-3")
+    text = repr(Batch([], ctx))
+    assert not any(secret in text for secret in ("tok-1", "key-2", "pw-3"))
