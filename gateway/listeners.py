@@ -34,9 +34,19 @@ from gateway.units import Duration
 log = logging.getLogger(__name__)
 
 HttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# gRPC methods take the request stream (one message for a unary call) so that a handler may
-# refuse a call before reading its message.
-GrpcHandler = Callable[[AsyncIterator[bytes], grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes]]
+GrpcUnary = Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes]]
+GrpcStream = Callable[[AsyncIterator[bytes], grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GrpcHandler:
+    """One method's handler, on serialized bytes. ``unary`` gets the message, read by gRPC first;
+    ``stream`` gets the request stream (one message from a unary client: the wire is the same),
+    so it may refuse the call before the message is read. Exactly one is set."""
+
+    unary: GrpcUnary | None = None
+    stream: GrpcStream | None = None
+
 
 DEFAULT_GRPC_MAX_MESSAGE = 16 * 1024 * 1024
 DEFAULT_READ_HEADER_TIMEOUT = 10.0  # seconds
@@ -233,7 +243,7 @@ class GrpcListener:
             self.options, self._options_owner = own, owner
 
     def add_service(self, name: str, methods: dict[str, GrpcHandler], owner: str) -> None:
-        """Registers a service whose handlers take the request stream of serialized bytes."""
+        """Registers a service whose methods take and return serialized bytes."""
         existing = self.services.get(name)
         if existing is not None and existing[0] != owner:
             raise ValueError(f"{owner} and {existing[0]} both claim gRPC service {name} on {self.endpoint}")
@@ -263,10 +273,13 @@ class GrpcListener:
         handlers = []
         for name, (_owner, methods) in self.services.items():
             # No (de)serializers: handlers see raw bytes so undecodable input gets a clear
-            # INVALID_ARGUMENT from the receiver, not a generic framework error. Client-streaming
-            # on the server side (the wire is the same for a unary client) lets the handler
-            # refuse a call before its message is read.
-            rpc = {m: grpc.stream_unary_rpc_method_handler(fn) for m, fn in methods.items()}
+            # INVALID_ARGUMENT from the receiver, not a generic framework error.
+            rpc = {
+                m: grpc.stream_unary_rpc_method_handler(h.stream)
+                if h.stream is not None
+                else grpc.unary_unary_rpc_method_handler(h.unary)
+                for m, h in methods.items()
+            }
             handlers.append(grpc.method_handlers_generic_handler(name, rpc))
         server.add_generic_rpc_handlers(tuple(handlers))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
