@@ -192,7 +192,7 @@ class HttpListener:
             await runner.cleanup()
             raise
         self._runner = runner
-        if self._tls is not None:
+        if self._tls is not None and self._tls.cfg.reload_interval:
             self._reload_task = asyncio.create_task(self._reload_tls(self._tls), name=f"tls-reload {self.endpoint}")
         sockets: tuple[Any, ...] = tuple(self._server.sockets or ())
         self.port = sockets[0].getsockname()[1] if sockets else port

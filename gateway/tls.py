@@ -48,7 +48,7 @@ class TlsServerConfig:
     key_file: str  # PEM private key of cert_file
     client_ca_file: str = ""  # PEM CA bundle: clients must present a certificate it signed (mTLS)
     min_version: typing.Literal["1.2", "1.3"] = DEFAULT_MIN_VERSION  # lowest TLS version accepted
-    reload_interval: Duration = Duration(DEFAULT_RELOAD_INTERVAL)  # how often the files are checked for change
+    reload_interval: Duration = Duration(DEFAULT_RELOAD_INTERVAL)  # how often the files are checked; 0 = never
 
     def validate(self) -> list[str]:
         problems = []
@@ -109,6 +109,8 @@ class ServerTls:
         self.ssl_context = _context(cfg)
 
     def _changed(self) -> bool:
+        if not self.cfg.reload_interval:
+            return False
         now = time.monotonic()
         if now < self._next_check:
             return False
