@@ -5,7 +5,10 @@ request headers, nor on how many connections are open: a few thousand slow clien
 descriptor each until the process cannot accept anyone. :class:`ConnectionGuard` wraps each
 connection's protocol:
 
-- past ``max_connections`` open connections, a new one is answered ``503`` and closed at once;
+- past ``max_connections`` open connections on the listener, or past what the process's
+  open-file limit leaves room for across all listeners (:func:`process_connection_limit`), a new
+  one is answered ``503`` and closed at once, so the gateway never runs out of descriptors for
+  its own files, exporters and the next client;
 - from the moment a connection opens (or the first byte of a next request on a kept-alive
   connection) the request line and headers must end within ``read_header_timeout``, else the
   client gets ``408`` and the connection is closed.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +43,19 @@ _END_OF_HEADERS = b"\r\n\r\n"
 _TOO_MANY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
 _TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Descriptors kept free of client connections: log and queue files, exporter and gRPC sockets.
+FD_HEADROOM = 128
+_process_open = 0  # HTTP connections open in this process, every listener together
+
+
+def process_connection_limit() -> int:
+    """How many client connections the open-file limit leaves room for."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    return max(16, soft - FD_HEADROOM)
+
+
 # Headers a browser may send cross-origin without asking (besides the CORS-safelisted ones).
 _ALWAYS_ALLOWED = ("content-type", "content-encoding")
 
@@ -49,6 +66,7 @@ class ConnectionGuard:
     def __init__(self, endpoint: str, *, max_connections: int, read_header_timeout: float, cut: Counter | None) -> None:
         self.endpoint = endpoint
         self.max_connections = max_connections
+        self.process_limit = process_connection_limit()
         self.read_header_timeout = read_header_timeout
         self._cut = cut
         self._warn = RateLimitedLog(log)
@@ -86,15 +104,17 @@ class _Guarded(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        global _process_open
         self._transport = transport
         guard = self._guard
-        if len(guard._open) >= guard.max_connections:
+        if len(guard._open) >= guard.max_connections or _process_open >= guard.process_limit:
             self._refused = True
             guard.cut("max_connections", transport.get_extra_info("peername"))
             self._transport.write(_TOO_MANY)
             transport.close()
             return
         guard._open[transport] = self
+        _process_open += 1
         self._arm()
         self._inner.connection_made(transport)
 
@@ -139,11 +159,12 @@ class _Guarded(asyncio.Protocol):
         return None if self._refused else self._inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        global _process_open
         self._disarm()
         if self._refused:
             return
-        if self._transport is not None:
-            self._guard._open.pop(self._transport, None)
+        if self._guard._open.pop(self._transport, None) is not None:
+            _process_open -= 1
         self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ import aiohttp
 import grpc
 import pytest
 
+from gateway.auth import Credentials, parse_authorization
 from gateway.config import load
 from gateway.errors import ConfigError
+from gateway.model import Batch, Context
 from gateway.pipeline import build
 from gateway.service import Service
 from gateway.telemetry import Telemetry
@@ -33,6 +36,7 @@ from tests.security.support import (
     HTTP,
     HTTP_ROUTES,
     KEYS,
+    LUMIQ_BODY,
     HttpRoute,
     Spy,
     basic,
@@ -204,14 +208,10 @@ async def test_keys_file_reload_revokes_a_key(start_gateway: StartGateway, tmp_p
         config(tmp_path, form="receiver", auth={"api_keys": [], "keys_file": str(keys), "reload_interval": "0s"})
     )
     url = f"http://127.0.0.1:{http_port(service, HTTP)}/v1/ingest"
-    from tests.security.support import LUMIQ_BODY
-
     async with aiohttp.ClientSession() as session:
         async with session.post(url, data=LUMIQ_BODY, headers={"x-api-key": "rotating"}) as resp:
             assert resp.status == 202
         keys.write_text("- {key: rotated, tenant: team-r}\n")
-        import os
-
         os.utime(keys, ns=(10**9, 10**9))
         async with session.post(url, data=LUMIQ_BODY, headers={"x-api-key": "rotating"}) as resp:
             assert (resp.status, await resp.json()) == (401, {"error": "Invalid API key"})
@@ -235,8 +235,6 @@ def test_no_key_material_in_metrics_or_config_dump(tmp_path: Path) -> None:
 
 
 def test_basic_header_parsing_is_strict() -> None:
-    from gateway.auth import Credentials, parse_authorization
-
     creds = Credentials()
     parse_authorization("Basic " + base64.b64encode(b"u:p:q").decode(), creds)
     assert (creds.basic_user, creds.basic_password) == ("u", "p:q")
@@ -246,8 +244,6 @@ def test_basic_header_parsing_is_strict() -> None:
 
 
 def test_credentials_stay_out_of_reprs() -> None:
-    from gateway.model import Batch, Context
-
     ctx = Context(bearer_token="tok-1", api_key="key-2", basic_user="u", basic_password="pw-3")
     text = repr(Batch([], ctx))
     assert not any(secret in text for secret in ("tok-1", "key-2", "pw-3"))

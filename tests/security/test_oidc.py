@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -167,8 +168,6 @@ async def test_jwks_file(start_gateway: StartGateway, tmp_path: Path, issuer: Is
     old = issuer.token()
     issuer.key, issuer.kid = rsa.generate_private_key(public_exponent=65537, key_size=2048), "k2"
     jwks.write_text(json.dumps(issuer.jwks()))
-    import os
-
     os.utime(jwks, ns=(10**9, 10**9))
     assert await _post(service, issuer.token()) == 202
     assert await _post(service, old) == 401

@@ -12,6 +12,7 @@ import aiohttp
 import grpc
 import pytest
 
+from gateway import _conn_guard
 from gateway.service import Service
 from tests.conftest import StartGateway, grpc_port, http_port
 from tests.security.support import GENERATION, GOOD, GRPC, HTTP, config, otlp_body
@@ -160,3 +161,19 @@ async def test_cors_on_answers(start_gateway: StartGateway, tmp_path: Path) -> N
     headers = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
     async with aiohttp.ClientSession() as s, s.options(url, headers=headers) as resp:
         assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_process_wide_cap_follows_the_open_file_limit(
+    start_gateway: StartGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever each listener allows, all listeners together stay under the descriptor limit.
+    limit = _conn_guard._process_open + 3  # other tests' connections may still be closing
+    monkeypatch.setattr("gateway._conn_guard.process_connection_limit", lambda: limit)
+    service = await start_gateway(config(tmp_path, form="receiver", http={"max_connections": 100}))
+    held = [await asyncio.open_connection("127.0.0.1", http_port(service, HTTP)) for _ in range(3)]
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port(service, HTTP))
+    assert (await _read_all(reader)).startswith(b"HTTP/1.1 503 ")
+    writer.close()
+    for _, w in held:
+        w.close()
+    assert _cut(service, "max_connections") == 1
