@@ -102,6 +102,12 @@ class GrpcServerOptions:
     tls: TlsServerConfig | None = None  # TLS (and mTLS with client_ca_file); null: plaintext
     keepalive: GrpcKeepalive = dataclasses.field(default_factory=GrpcKeepalive)  # pings and connection ages
 
+    def validate(self) -> list[str]:
+        if self.tls is not None and self.tls.min_version != "1.2":
+            # grpc's Python API has no TLS floor setting: refuse rather than ignore it.
+            return ['tls::min_version: gRPC listeners take "1.2" only (gRPC itself accepts TLS 1.2 and 1.3)']
+        return []
+
 
 def _own_part(options: Any, cls: type[Any]) -> Any:
     """The listener-level fields of a receiver's server config (which may extend ``cls``)."""

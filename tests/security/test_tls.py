@@ -84,11 +84,12 @@ def _config(tmp_path: Path, pki: Pki, *, mtls: bool = False, **tls: Any) -> dict
     if mtls:
         authenticator["mtls"] = {"identities": [{"name": MTLS_CLIENT, "tenant": "team-mtls"}]}
     server_tls = pki.tls(mtls, **tls)
+    grpc_tls = {k: v for k, v in server_tls.items() if k != "min_version"}
     return {
         "receivers": {
             "otlp": {
                 "http": {"endpoint": HTTP, "tls": server_tls},
-                "grpc": {"endpoint": HTTP, "tls": server_tls},
+                "grpc": {"endpoint": HTTP, "tls": grpc_tls},
                 "auth": {"authenticator": "auth"},
             }
         },
@@ -222,6 +223,13 @@ def test_tls_config_problems(tmp_path: Path, pki: Pki) -> None:
     with pytest.raises(ConfigError) as err:
         load(cfg, environ={})
     assert err.value.problems == [f"receivers::otlp::http::tls::cert_file: no such file '{tmp_path / 'nope.crt'}'"]
+    cfg = _config(tmp_path, pki)
+    cfg["receivers"]["otlp"]["grpc"]["tls"]["min_version"] = "1.3"
+    with pytest.raises(ConfigError) as err:
+        load(cfg, environ={})
+    assert err.value.problems == [
+        'receivers::otlp::grpc::tls::min_version: gRPC listeners take "1.2" only (gRPC itself accepts TLS 1.2 and 1.3)'
+    ]
     # Two receivers on one endpoint must agree on the listener's TLS.
     cfg = _config(tmp_path, pki)
     cfg["receivers"]["sigil"] = {"http": {"endpoint": HTTP}, "grpc": None}
