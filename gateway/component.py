@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from gateway.auth import Gate
     from gateway.listeners import Listeners
     from gateway.model import Batch
     from gateway.telemetry import Telemetry
@@ -108,6 +109,8 @@ class ReceiverSettings(CreateSettings):
     # Native kinds (gateway.model.Native) every consumer downstream takes without records: the
     # receiver may hand those on instead of records (a same-format pass-through).
     native: frozenset[str] = frozenset()
+    # The authentication the receiver applies before reading a body (gateway.auth); None: open.
+    auth: Gate | None = None
 
 
 # What a factory's create function is, per kind (its config argument is the factory's own class).

@@ -246,11 +246,13 @@ class Context:
     receiver: str = ""  # component id as configured: "<type>" or "<type>/<name>"
     transport: str = ""  # "http" or "grpc"
     tenant: str = ""
-    bearer_token: str = ""  # presented credentials, as sent (never logged)
-    api_key: str = ""
+    # Presented credentials, as sent: never logged, so kept out of repr (a Batch's repr shows it).
+    bearer_token: str = field(default="", repr=False)
+    api_key: str = field(default="", repr=False)
     basic_user: str = ""
-    basic_password: str = ""
+    basic_password: str = field(default="", repr=False)
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased names kept by config
+    auth: dict[str, str] = field(default_factory=dict)  # authenticator id → tenant, checked at the receiver
 
 
 # The record metadata label saying how much content the source captured: "full",

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gateway.auth import receiver_gates
 from gateway.component import (
     Component,
     ComponentId,
@@ -116,7 +117,9 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
 
     # Memory is the process's: while any limiter refuses, every receiver refuses before reading.
     refusing = [r for _, _, proc in processors if (r := proc.capabilities.refusing) is not None]
-    listeners = Listeners(reuse_port=worker is not None)
+    listeners = Listeners(reuse_port=worker is not None, telemetry=telemetry)
+    gates, auth_problems = receiver_gates(cfg, telemetry)
+    problems += auth_problems
     receivers: dict[ComponentId, Component] = {}
     for rid, heads in entries.items():
         rc = cfg.receivers[rid]
@@ -126,6 +129,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
             listeners=listeners,
             saturated=_intake_probe(fed[rid], refusing),
             native=natives[rid],
+            auth=gates.get(rid),
         )
         try:
             fan_out = FanOut([head for head, _ in heads], mutates=[m for _, m in heads])

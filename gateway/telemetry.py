@@ -33,6 +33,12 @@ class Telemetry:
             ["receiver", "transport", "reason"],
             registry=r,
         )
+        self.listener_cut = Counter(
+            "gateway_listener_connections_cut",
+            "HTTP connections a listener closed: max_connections reached, request headers too slow.",
+            ["endpoint", "reason"],
+            registry=r,
+        )
         self.receiver_request_duration = Histogram(
             "gateway_receiver_request_duration_seconds",
             "Time from request received to response, per receiver.",

@@ -26,6 +26,10 @@ units (`4MiB`, `10MB`). Any scalar may be `${env:NAME}`, `${env:NAME:-default}` 
 
 Processors listed before `batch` in a pipeline run while the client waits, so their refusals
 reach the client as the receiver's own status (401, 429, …).
+
+An `auth` entry under `processors` is an authenticator: every receiver of a pipeline that lists
+it, and every receiver naming it in `auth: {authenticator: auth/<name>}`, checks it before
+reading a request's body (`docs/security.md`).
 """
 
 

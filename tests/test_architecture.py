@@ -18,6 +18,10 @@ GENERIC = [
     "gateway/errors.py",
     "gateway/listeners.py",
     "gateway/telemetry.py",
+    "gateway/auth.py",
+    "gateway/_oidc.py",
+    "gateway/tls.py",
+    "gateway/_conn_guard.py",
     "gateway/exporters/_helper.py",
     "gateway/exporters/_queue.py",
     "gateway/exporters/_transport.py",
@@ -31,6 +35,8 @@ EXCEPTIONS = {
     # The capture-mode label is spelled as the SDKs that define it send it.
     ("gateway/model.py", 'CAPTURE_MODE_KEY = "sigil.sdk.content_capture_mode"'),
     ("gateway/model.py", "# carries a format's prefix"),
+    # A config example in a docstring names a receiver type, as a user's YAML would.
+    ("gateway/auth.py", "      otlp:"),
     # Retry rules cite the protocol specification they come from.
     ("gateway/exporters/_transport.py", "# gRPC codes worth retrying (OTLP spec)"),
     ("gateway/exporters/_transport.py", "lists them exactly (OTLP/HTTP)"),

@@ -148,7 +148,8 @@ service: {pipelines: {p: {receivers: [sigil], exporters: [nope]}}, extra: 1}
     with pytest.raises(ConfigError) as info:
         load_text(text, environ={})
     assert info.value.problems == [
-        "receivers::sigil::bogus: unknown key (valid keys: http, grpc, require_tenant, fake_tenant, ratings, eval_api)",
+        "receivers::sigil::bogus: unknown key "
+        "(valid keys: http, grpc, require_tenant, fake_tenant, ratings, eval_api, auth)",
         "exporters::sigil::protocol: must be one of grpc, http",
         "exporters::sigil::endpoint: is required",
         "service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout, workers)",

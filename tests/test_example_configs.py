@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+import trustme
 
 from gateway.cli import default_config_text
 from gateway.config import load_file
@@ -27,7 +28,11 @@ def test_example_config_is_valid(path: pathlib.Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)  # relative paths (./data/...) land in the test's directory
     keys = tmp_path / "keys.yaml"
     keys.write_text("- {key: k1, tenant: team-a}\n")
+    cert = trustme.CA().issue_cert("gateway.example")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "server.key"))
     text = path.read_text().replace("/etc/gateway/keys/keys.yaml", str(keys))
+    text = text.replace("/etc/gateway/tls/", f"{tmp_path}/")
     cfg_path = tmp_path / path.name
     cfg_path.write_text(text)
     build(load_file(str(cfg_path), environ=ENV), Telemetry())

@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 
+from gateway.auth import parse_authorization
 from gateway.component import Consumer
 from gateway.errors import BadInput, ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.model import Batch, Context, Native, Rating, Record, Score
@@ -52,16 +53,15 @@ async def deliver(
 
 
 def grpc_context(receiver: str, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[Context, dict[str, list[str]]]:
-    """The Context of a gRPC call (tenant, bearer token, x-api-key) and its metadata by lower-case
-    key, every value kept (a receiver may have to refuse a repeated ``x-scope-orgid``)."""
+    """The Context of a gRPC call (tenant, Bearer or Basic credentials, x-api-key) and its metadata by
+    lower-case key, every value kept (a receiver may have to refuse a repeated ``x-scope-orgid``)."""
     md: dict[str, list[str]] = {}
     for key, value in context.invocation_metadata() or ():
         if isinstance(value, str):
             md.setdefault(key.lower(), []).append(value)
     first = {k: v[0] for k, v in md.items()}
     ctx = Context(receiver=receiver, transport="grpc", tenant=first.get("x-scope-orgid", "").strip())
-    scheme, _, value = first.get("authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer":
-        ctx.bearer_token = value.strip()
+    # Bearer or Basic, as over HTTP (SDKs send Basic tenant:token on gRPC too).
+    parse_authorization(first.get("authorization", ""), ctx)
     ctx.api_key = first.get("x-api-key", "")
     return ctx, md

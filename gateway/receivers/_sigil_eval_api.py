@@ -48,7 +48,7 @@ MAX_ID_LEN = 256
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
 _LIMITS = BodyLimits(max_body_bytes=ByteSize(MAX_REQUEST_BODY), max_decompressed_bytes=ByteSize(MAX_REQUEST_BODY))
 
-Authenticate = Callable[[web.Request], str | web.Response]
+Authenticate = Callable[[web.Request], Awaitable[str | web.Response]]
 
 # (documented path, the server's path, what it serves, methods); "{id}" stands for an id.
 ROUTES = (
@@ -200,7 +200,7 @@ class EvalApi:
 
     def _handler(self, section: str, *, collection: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
-            tenant = self._auth(request)
+            tenant = await self._auth(request)
             if isinstance(tenant, web.Response):
                 return tenant
             self._store.refresh()
@@ -216,7 +216,7 @@ class EvalApi:
         return handle
 
     async def _providers(self, request: web.Request) -> web.Response:
-        tenant = self._auth(request)
+        tenant = await self._auth(request)
         if isinstance(tenant, web.Response):
             return tenant
         if request.method != "GET":

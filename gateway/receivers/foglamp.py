@@ -9,27 +9,29 @@ Checks run in Foglamp's order, first failure wins (``wire/foglamp.md`` §3):
 4. the body itself: over the byte limit or, compressed, over ``max_decompressed_bytes``: 413;
    not JSON (or a compressed stream that does not inflate): 400 ``{"error":"invalid JSON body"}``;
 5. the strict v1 schema: 400 ``{"error":"invalid payload","issues":[…the first 20…]}``;
-6. the pipeline: an ``auth`` processor's 401 ``{"error":"invalid or revoked API key"}``, a full
-   queue or memory limit 429 ``{"error":"rate limit exceeded"}`` + ``Retry-After``, another
-   transient failure 503 + ``Retry-After``;
+6. the pipeline: a full queue or memory limit 429 ``{"error":"rate limit exceeded"}`` +
+   ``Retry-After``, another transient failure 503 + ``Retry-After``;
 7. 202 ``{"accepted": <spans>}``.
 
-Two deliberate differences from Foglamp, both for the gateway's own safety or structure: under
-memory pressure the 429 comes before the body is read (shedding load is the point), and a key
-that is present but wrong is judged by the ``auth`` processor, which runs after decoding, so a
-wrong key with a malformed body gets the 400 where Foglamp would answer 401. Either way the
-client learns nothing was taken and must not retry unchanged. A body Foglamp itself could not
-read (integers past 64 bits, lone surrogates) is refused as invalid JSON.
+With an authenticator (``auth: {authenticator: …}`` here, or an ``auth`` processor in a pipeline
+this receiver feeds) a key that is present but not valid gets 401
+``{"error":"invalid or revoked API key"}`` right after step 3, before the body is read, as
+Foglamp itself answers. One deliberate difference from Foglamp, for the gateway's own safety:
+under memory pressure the 429 comes before the body is read (shedding load is the point). A
+body Foglamp itself could not read (integers past 64 bits, lone surrogates) is refused as
+invalid JSON; a body slower than ``body_timeout`` gets 408.
 
 Also ``GET /health`` (200 ``{"status":"ok","buffered":<batches in exporter queues>}``),
 ``POST /v1/traces`` (501, Foglamp has no OTLP ingest), ``GET /`` (``foglamp ingest``) and, on
-these paths, Foglamp's JSON 404 for any other method.
+these paths, Foglamp's JSON 404 for any other method. With an authenticator, ``/health`` and
+``/`` need valid credentials too.
 
 .. code-block:: yaml
 
     receivers:
       foglamp:
         endpoint: 127.0.0.1:4000
+        auth: {authenticator: auth}   # optional: credentials checked before any body is read
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
+from gateway.auth import Gate, ReceiverAuthConfig
 from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import foglamp as ff
@@ -48,6 +51,7 @@ from gateway.receivers._common import deliver
 from gateway.receivers._http import (
     BadEncoding,
     BodyLimits,
+    BodyTimeout,
     BodyTooLarge,
     capture_context,
     json_response,
@@ -71,6 +75,7 @@ class FoglampReceiverConfig(BodyLimits):
     max_body_bytes: ByteSize = ByteSize(DEFAULT_MAX_BODY)  # 413 past it (Foglamp's 10 MiB default)
     require_api_key: bool = True  # 401 "missing API key" without Bearer or x-api-key, as Foglamp
     keep_headers: list[str] = dataclasses.field(default_factory=list)  # copied into the context
+    auth: ReceiverAuthConfig | None = None  # authenticator checked before any body is read
 
 
 class FoglampReceiver:
@@ -82,14 +87,16 @@ class FoglampReceiver:
         self._t = settings.telemetry
         self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
         self._closing = False
+        self._gate = settings.auth or Gate(self._id, [])
         listener = settings.listeners.http_listener(cfg.endpoint)
+        listener.configure(cfg, self._id)
         # Every method on each path, so that a wrong method gets Foglamp's JSON 404 rather than
         # aiohttp's text 405 (Hono, which Foglamp runs on, has no 405).
         routes: dict[str, dict[str, _Handler]] = {
             "/ingest": {"POST": self._ingest},
-            "/health": {"GET": self._health, "HEAD": self._health},
+            "/health": {"GET": self._guarded(self._health), "HEAD": self._guarded(self._health)},
             "/v1/traces": {"POST": self._otlp},
-            "/": {"GET": self._root, "HEAD": self._root},
+            "/": {"GET": self._guarded(self._root), "HEAD": self._guarded(self._root)},
         }
         for path, methods in routes.items():
             listener.add_route("*", path, self._dispatcher(methods), self._id)
@@ -116,6 +123,18 @@ class FoglampReceiver:
             return await handler(request)
 
         return dispatch
+
+    def _guarded(self, handler: _Handler) -> _Handler:
+        """A read that needs valid credentials when the receiver has an authenticator."""
+
+        async def guarded(request: web.Request) -> web.Response:
+            try:
+                await self._gate.http(request)
+            except Unauthenticated as exc:
+                return json_response(401, {"error": str(exc)})
+            return await handler(request)
+
+        return guarded
 
     async def _root(self, request: web.Request) -> web.Response:
         return web.Response(text="foglamp ingest")
@@ -155,6 +174,13 @@ class FoglampReceiver:
         # processor presents the token before the header, which is Foglamp's precedence.
         if self._cfg.require_api_key and not (ctx.bearer_token or ctx.api_key.strip()):
             return self._refuse("unauthenticated", 401, {"error": "missing API key"})
+        try:
+            principal = await self._gate.http(request)
+        except Unauthenticated as exc:
+            # The authenticator's texts are Foglamp's: "missing API key", "invalid or revoked API key".
+            return json_response(401, {"error": str(exc)})
+        if principal is not None:
+            principal.apply(ctx)
         if self._saturated():
             return self._refuse(
                 "overloaded", 429, {"error": "rate limit exceeded"}, {"Retry-After": str(OVERLOAD_RETRY_AFTER)}
@@ -166,6 +192,8 @@ class FoglampReceiver:
         except BadEncoding:
             # Foglamp reads no compressed bodies; whatever it cannot read is not JSON to it.
             return self._refuse("bad_input", 400, {"error": "invalid JSON body"})
+        except BodyTimeout:
+            return self._refuse("timeout", 408, {"error": "request timeout"})
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -2,19 +2,20 @@
 
 Answers as LumiqTrace documents (``wire/lumiqtrace.md`` §4), checks in this order:
 
-1. no ``x-api-key``: 401 ``{"error":"Invalid API key"}`` (an ``auth`` processor checks the key
-   itself later and answers the same);
+1. no ``x-api-key``: 401 ``{"error":"Invalid API key"}``; with an authenticator
+   (``auth: {authenticator: …}``, or an ``auth`` processor in a pipeline this receiver feeds) a
+   key it does not accept gets the same answer, before the body is read;
 2. memory pressure: 429 ``{"error":"Rate limit exceeded"}`` + ``Retry-After``, before the body is
    read;
 3. the body over ``max_body_bytes``, or inflated (gzip, zstd, deflate) over
-   ``max_decompressed_bytes``: 413 ``{"error":"Payload too large: …"}``; a corrupt or unsupported
-   compression: 400;
+   ``max_decompressed_bytes``: 413 ``{"error":"Payload too large: …"}``; a corrupt, truncated or
+   unsupported compression: 400; slower than ``body_timeout``: 408;
 4. more than ``max_events`` lines: 400 ``{"error":"Max 100 events per batch"}``; the first bad
    event: 400 with a message naming its line and field (``line 3: missing required field
    "model"``; the whole batch is refused, LumiqTrace documents no per-line results); no event at
    all: 400 ``{"error":"No events in body"}``;
-5. the pipeline: 401 ``Invalid API key`` from ``auth``, 429 + ``Retry-After`` when overloaded, 503 +
-   ``Retry-After`` on another transient failure;
+5. the pipeline: 429 + ``Retry-After`` when overloaded, 503 + ``Retry-After`` on another
+   transient failure;
 6. 202 ``{"accepted": N}``, N = the events in the body.
 
 LumiqTrace deduplicates by ``event_id``. The receiver does the same for what passes through it:
@@ -30,6 +31,7 @@ mistaken for a duplicate.
     receivers:
       lumiqtrace:
         endpoint: 127.0.0.1:4100
+        auth: {authenticator: auth}   # optional: credentials checked before any body is read
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from gateway.auth import Gate, ReceiverAuthConfig
 from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import lumiqtrace as lf
@@ -49,6 +52,7 @@ from gateway.receivers._common import deliver
 from gateway.receivers._http import (
     BadEncoding,
     BodyLimits,
+    BodyTimeout,
     BodyTooLarge,
     capture_context,
     json_response,
@@ -69,6 +73,7 @@ class LumiqReceiverConfig(BodyLimits):
     max_events: int = MAX_EVENTS  # events per request (LumiqTrace: 100)
     dedup_window: int = DEFAULT_DEDUP_WINDOW  # recent event ids per key not forwarded again; 0 = off
     keep_headers: list[str] = dataclasses.field(default_factory=list)  # copied into the context
+    auth: ReceiverAuthConfig | None = None  # authenticator checked before any body is read
 
     def validate(self) -> list[str]:
         problems = []
@@ -119,7 +124,10 @@ class LumiqReceiver:
         self._t = settings.telemetry
         self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
         self._recent = RecentIds(cfg.dedup_window)
-        settings.listeners.http_listener(cfg.endpoint).add_route("POST", "/v1/ingest", self._ingest, self._id)
+        self._gate = settings.auth or Gate(self._id, [])
+        listener = settings.listeners.http_listener(cfg.endpoint)
+        listener.configure(cfg, self._id)
+        listener.add_route("POST", "/v1/ingest", self._ingest, self._id)
 
     async def start(self) -> None:
         return None
@@ -142,6 +150,12 @@ class LumiqReceiver:
         ctx = capture_context(request, self._id, tuple(self._cfg.keep_headers))
         if self._cfg.require_api_key and not ctx.api_key.strip():
             return self._refuse("unauthenticated", 401, {"error": "Invalid API key"})
+        try:
+            principal = await self._gate.http(request)
+        except Unauthenticated:
+            return json_response(401, {"error": "Invalid API key"})
+        if principal is not None:
+            principal.apply(ctx)
         if self._saturated():
             headers = {"Retry-After": str(OVERLOAD_RETRY_AFTER)}
             return self._refuse("overloaded", 429, {"error": "Rate limit exceeded"}, headers)
@@ -151,6 +165,8 @@ class LumiqReceiver:
             return self._refuse("too_large", 413, {"error": f"Payload too large: {exc}"})
         except BadEncoding as exc:
             return self._refuse("bad_input", 400, {"error": str(exc)})
+        except BodyTimeout:
+            return self._refuse("timeout", 408, {"error": "Request timeout"})
         try:
             records = lf.decode_ndjson(body, max_events=self._cfg.max_events)
         except lf.LumiqValidationError as exc:

@@ -27,6 +27,7 @@ with ``RetryInfo``) when the pipeline cannot take the data now.
         grpc: {endpoint: 127.0.0.1:4317}
         http: {endpoint: 127.0.0.1:4318}
         passthrough_non_genai: false
+        auth: {authenticator: auth}   # optional: credentials checked before any body is read
 """
 
 from __future__ import annotations
@@ -47,13 +48,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from gateway.auth import Gate, Principal, ReceiverAuthConfig
 from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import otlp
-from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
+from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE, GrpcServerOptions
 from gateway.model import Context, Record
 from gateway.receivers._common import deliver, grpc_context
-from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
+from gateway.receivers._http import BadEncoding, BodyLimits, BodyTimeout, BodyTooLarge, capture_context, read_body
 from gateway.receivers._http import retry_after as retry_after_header
 from gateway.units import ByteSize
 
@@ -73,7 +75,7 @@ class OtlpHttpConfig(BodyLimits):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class OtlpGrpcConfig:
+class OtlpGrpcConfig(GrpcServerOptions):
     endpoint: str = DEFAULT_GRPC_ENDPOINT  # host:port
     max_recv_msg_size: ByteSize = ByteSize(DEFAULT_GRPC_MAX_MESSAGE)  # RESOURCE_EXHAUSTED past it
 
@@ -83,6 +85,7 @@ class OtlpReceiverConfig:
     grpc: OtlpGrpcConfig | None = dataclasses.field(default_factory=OtlpGrpcConfig)  # null: off
     http: OtlpHttpConfig | None = dataclasses.field(default_factory=OtlpHttpConfig)  # null: off
     passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
+    auth: ReceiverAuthConfig | None = None  # authenticator checked before any body is read (HTTP and gRPC)
 
     def validate(self) -> list[str]:
         if self.http is None and self.grpc is None:
@@ -129,14 +132,17 @@ class OtlpReceiver:
         self._t = settings.telemetry
         self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
         self._grpc_seconds = self._t.receiver_request_duration.labels(self._id, "grpc")
+        self._gate = settings.auth or Gate(self._id, [])
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
+            listener.configure(cfg.http, self._id)
             # Every method, so that the 405 is this receiver's answer and not a bare one.
             listener.add_route("*", TRACES_PATH, self._http, self._id)
         if cfg.grpc is not None:
             g = settings.listeners.grpc_listener(cfg.grpc.endpoint)
+            g.configure(cfg.grpc, self._id)
             g.max_message_bytes = max(g.max_message_bytes, int(cfg.grpc.max_recv_msg_size))
-            g.add_service(TRACE_SERVICE, {"Export": self._grpc}, self._id)
+            g.add_service(TRACE_SERVICE, {"Export": self._gate.grpc_unary(self._grpc)}, self._id)
 
     async def start(self) -> None:
         return None
@@ -168,11 +174,15 @@ class OtlpReceiver:
 
     # -- gRPC --------------------------------------------------------------------------------
 
-    async def _grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+    async def _grpc(
+        self, data: bytes, context: grpc.aio.ServicerContext[Any, Any], principal: Principal | None
+    ) -> bytes:
         with self._grpc_seconds.time():
-            return await self._handle_grpc(data, context)
+            return await self._handle_grpc(data, context, principal)
 
-    async def _handle_grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+    async def _handle_grpc(
+        self, data: bytes, context: grpc.aio.ServicerContext[Any, Any], principal: Principal | None
+    ) -> bytes:
         if self._saturated():
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
             await _abort(context, _PRESSURE)
@@ -181,8 +191,11 @@ class OtlpReceiver:
         except BadInput as exc:
             self._t.receiver_refused.labels(self._id, "grpc", "bad_input").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        ctx = grpc_context(self._id, context)[0]
+        if principal is not None:
+            principal.apply(ctx)
         try:
-            response = await self._consume(request, grpc_context(self._id, context)[0])
+            response = await self._consume(request, ctx)
         except ConsumeError as exc:
             await _abort(context, _failure(exc))
         return bytes(response.SerializeToString())
@@ -204,6 +217,10 @@ class OtlpReceiver:
             return _status(True, 415, code_pb2.INVALID_ARGUMENT, message)
         as_json = ctype == JSON
         refused = self._t.receiver_refused
+        try:
+            principal = await self._gate.http(request)
+        except Unauthenticated as exc:
+            return _status(as_json, 401, code_pb2.UNAUTHENTICATED, str(exc))
         if self._saturated():
             refused.labels(self._id, "http", "overloaded").inc()
             return _failure_response(as_json, _PRESSURE)
@@ -215,6 +232,9 @@ class OtlpReceiver:
         except BadEncoding as exc:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, str(exc))
+        except BodyTimeout as exc:
+            refused.labels(self._id, "http", "timeout").inc()
+            return _status(as_json, 408, code_pb2.DEADLINE_EXCEEDED, str(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, "the request body could not be read")
@@ -224,6 +244,8 @@ class OtlpReceiver:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, str(exc))
         ctx = capture_context(request, self._id, tuple(self._cfg.http.keep_headers))
+        if principal is not None:
+            principal.apply(ctx)
         try:
             response = await self._consume(req, ctx)
         except ConsumeError as exc:

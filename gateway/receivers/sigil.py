@@ -27,8 +27,14 @@ what that store holds.
         http: {endpoint: 127.0.0.1:8080}
         grpc: {endpoint: 127.0.0.1:4317}
         require_tenant: false      # true: X-Scope-OrgID required, as with SIGIL_AUTH_ENABLED
-        ratings: {max_conversations: 10000, max_ratings_per_conversation: 100}
+        ratings: {max_conversations: 10000, max_ratings_per_conversation: 100, max_bytes: 32MiB}
         eval_api: {store: ./data/eval-store.json}   # Sigil's evaluation API; see docs/evaluation.md
+        auth: {authenticator: auth}   # optional: credentials checked before any body is read
+
+With an authenticator (named here, or an ``auth`` processor in a pipeline this receiver feeds)
+every route needs valid credentials, the ratings ``GET`` included, and the tenant is the one the
+credentials map to (``X-Scope-OrgID`` is then not trusted): a tenant reads and replays only its
+own ratings.
 """
 
 from __future__ import annotations
@@ -46,15 +52,24 @@ import grpc
 from aiohttp import web
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
+from gateway.auth import Gate, Principal, ReceiverAuthConfig
 from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import sigil as sf
 from gateway.formats.sigil import native as sn
 from gateway.formats.sigil import scores as ss
-from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
-from gateway.model import Context, Record, Score
+from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE, GrpcHandler, GrpcServerOptions
+from gateway.model import Context, Rating, Record, Score
 from gateway.receivers._common import deliver, grpc_context
-from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body, retry_after
+from gateway.receivers._http import (
+    BadEncoding,
+    BodyLimits,
+    BodyTimeout,
+    BodyTooLarge,
+    capture_context,
+    read_body,
+    retry_after,
+)
 from gateway.receivers._sigil_eval_api import EvalApiConfig, register_eval_api
 from gateway.receivers._sigil_ratings import RatingsConfig, RatingStore, parse_page
 from gateway.telemetry import RateLimitedLog
@@ -81,7 +96,7 @@ class HttpServerConfig(BodyLimits):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class GrpcServerConfig:
+class GrpcServerConfig(GrpcServerOptions):
     endpoint: str = DEFAULT_GRPC_ENDPOINT  # host:port
     max_recv_msg_size: ByteSize = ByteSize(DEFAULT_GRPC_MAX_MESSAGE)  # RESOURCE_EXHAUSTED past it
 
@@ -94,6 +109,7 @@ class SigilReceiverConfig:
     fake_tenant: str = DEFAULT_FAKE_TENANT  # tenant when require_tenant is off and none is sent
     ratings: RatingsConfig = dataclasses.field(default_factory=RatingsConfig)  # ratings route and its state
     eval_api: EvalApiConfig = dataclasses.field(default_factory=EvalApiConfig)  # Sigil's evaluation API
+    auth: ReceiverAuthConfig | None = None  # authenticator checked before any body is read (HTTP and gRPC)
 
     def validate(self) -> list[str]:
         problems = []
@@ -179,6 +195,7 @@ class SigilReceiver:
         self._grpc_seconds = self._t.receiver_request_duration.labels(self._id, "grpc")
         self._warn = RateLimitedLog(log)
         self._ratings = RatingStore(cfg.ratings)
+        self._gate = settings.auth or Gate(self._id, [])
         generations = _generations_route(settings.native)
         sources = [
             name for name, kind in (("gRPC", sn.KIND), ("HTTP", sn.KIND_SENT_AS_PROTOBUF)) if kind in settings.native
@@ -187,6 +204,7 @@ class SigilReceiver:
             log.info("%s: generations from %s pass through as protobuf messages", self._id, " and ".join(sources))
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
+            listener.configure(cfg.http, self._id)
             for path, route in ((GENERATIONS_PATH, generations), (WORKFLOW_STEPS_PATH, _STEPS)):
                 listener.add_route("*", path, self._http_handler(route, cfg.http), self._id)
             for path, fn in ((SCORES_PATH, self._http_scores), (RATINGS_PATH, self._http_ratings)):
@@ -194,6 +212,7 @@ class SigilReceiver:
             register_eval_api(listener, self._id, cfg.eval_api, self._http_authenticate)
         if cfg.grpc is not None:
             g = settings.listeners.grpc_listener(cfg.grpc.endpoint)
+            g.configure(cfg.grpc, self._id)
             g.max_message_bytes = max(g.max_message_bytes, int(cfg.grpc.max_recv_msg_size))
             for package in ("sigil.v1", "agento11y.v1"):
                 g.add_service(
@@ -256,8 +275,16 @@ class SigilReceiver:
 
         return handle
 
-    def _http_tenant(self, request: web.Request, ctx: Context) -> web.Response | None:
-        """Sets the context's tenant; the 401 refusing the request when there is none."""
+    async def _http_tenant(self, request: web.Request, ctx: Context) -> web.Response | None:
+        """Checks the credentials and sets the context's tenant (the authenticated one, else
+        X-Scope-OrgID's); the 401 refusing the request, before its body is read."""
+        try:
+            principal = await self._gate.http(request)
+        except Unauthenticated as exc:
+            return _text(401, str(exc))
+        if principal is not None:
+            principal.apply(ctx)
+            return None
         try:
             ctx.tenant = self._resolve_tenant(request.headers.getall("X-Scope-OrgID", []))
         except Unauthenticated as exc:
@@ -265,10 +292,10 @@ class SigilReceiver:
             return _text(401, str(exc))
         return None
 
-    def _http_authenticate(self, request: web.Request) -> str | web.Response:
+    async def _http_authenticate(self, request: web.Request) -> str | web.Response:
         """The request's tenant, or the 401 refusing it: the evaluation API's one auth hook."""
         ctx = capture_context(request, self._id)
-        refused = self._http_tenant(request, ctx)
+        refused = await self._http_tenant(request, ctx)
         return refused if refused is not None else ctx.tenant
 
     async def _http_body(self, request: web.Request, cfg: HttpServerConfig) -> bytes | web.Response:
@@ -286,6 +313,9 @@ class SigilReceiver:
         except BadEncoding as exc:
             self._t.receiver_refused.labels(self._id, "http", "bad_input").inc()
             return _text(400, str(exc))
+        except BodyTimeout as exc:
+            self._t.receiver_refused.labels(self._id, "http", "timeout").inc()
+            return _text(408, str(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
             self._t.receiver_refused.labels(self._id, "http", "bad_input").inc()
             return _text(400, "read body")
@@ -297,7 +327,7 @@ class SigilReceiver:
         if request.method != "POST":
             return _text(405, "method not allowed")
         ctx = capture_context(request, self._id, keep)
-        if (refused := self._http_tenant(request, ctx)) is not None:
+        if (refused := await self._http_tenant(request, ctx)) is not None:
             return refused
         body = await self._http_body(request, cfg)
         if isinstance(body, web.Response):
@@ -355,7 +385,7 @@ class SigilReceiver:
         if not self._cfg.ratings.enabled:
             return _text(404, "404 page not found")
         ctx = capture_context(request, self._id, keep)
-        if (refused := self._http_tenant(request, ctx)) is not None:
+        if (refused := await self._http_tenant(request, ctx)) is not None:
             return refused
         if request.method == "GET":
             return self._list_ratings(request, ctx.tenant, conversation_id)
@@ -372,20 +402,22 @@ class SigilReceiver:
         except ss.RatingInvalid as exc:
             self._t.receiver_refused.labels(self._id, "http", "validation").inc()
             return _text(400, str(exc))
-        stored = self._ratings.get(ctx.tenant, rating.id)
-        if stored is None:
+        entry = self._ratings.get(ctx.tenant, rating.id)
+        if entry is None:
+            sent = copy.deepcopy(rating)
             try:
-                # A copy: processors may change what they pass on (content strips comments).
-                await deliver(self._next, [], ctx, self._t, self._id, ratings=[copy.deepcopy(rating)])
+                await deliver(self._next, [], ctx, self._t, self._id, ratings=[sent])
             except ConsumeError as exc:
                 return _http_error(exc)
-            # Remember it only once the pipeline has it; a concurrent twin may have won meanwhile.
-            stored = self._ratings.get(ctx.tenant, rating.id)
-            if stored is None:
-                self._ratings.add(ctx.tenant, rating)
-                stored = rating
-        if not ss.same_rating(stored, rating):
+            # Remember it only once the pipeline has it, as the processors left it (content and
+            # redact change what they pass on): a read must not show what they took out. A
+            # concurrent twin may have won meanwhile.
+            entry = self._ratings.get(ctx.tenant, rating.id)
+            if entry is None:
+                entry = self._ratings.add(ctx.tenant, _processed(sent, rating), sent_as=rating)
+        if not ss.same_rating(entry.sent_as, rating):
             return _text(409, "idempotency conflict")
+        stored = entry.rating
         summary = self._ratings.summary(ctx.tenant, stored.conversation_id)
         return web.Response(
             status=200, body=ss.encode_rating_response(stored, summary), content_type="application/json"
@@ -402,20 +434,27 @@ class SigilReceiver:
 
     # -- gRPC --------------------------------------------------------------------------------
 
-    def _grpc_handler(self, route: _Route) -> Callable[..., Any]:
-        async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+    def _grpc_handler(self, route: _Route) -> GrpcHandler:
+        async def handle(
+            request: bytes, context: grpc.aio.ServicerContext[Any, Any], principal: Principal | None
+        ) -> bytes:
             with self._grpc_seconds.time():
-                return await self._grpc(request, context, route)
+                return await self._grpc(request, context, route, principal)
 
-        return handle
+        return self._gate.grpc_unary(handle)
 
-    async def _grpc(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any], route: _Route) -> bytes:
+    async def _grpc(
+        self, request: bytes, context: grpc.aio.ServicerContext[Any, Any], route: _Route, principal: Principal | None
+    ) -> bytes:
         ctx, md = grpc_context(self._id, context)
-        try:
-            ctx.tenant = self._resolve_tenant(md.get("x-scope-orgid", []))
-        except Unauthenticated as exc:
-            self._t.receiver_refused.labels(self._id, "grpc", "unauthenticated").inc()
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        if principal is not None:
+            principal.apply(ctx)
+        else:
+            try:
+                ctx.tenant = self._resolve_tenant(md.get("x-scope-orgid", []))
+            except Unauthenticated as exc:
+                self._t.receiver_refused.labels(self._id, "grpc", "unauthenticated").inc()
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         if self._saturated():
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
             await context.abort(
@@ -435,6 +474,12 @@ class SigilReceiver:
                 context.set_trailing_metadata((("retry-after", str(math.ceil(exc.retry_after))),))
             await context.abort(code, message)
         return route.encode_results_proto(sf.export_results(items))
+
+
+def _processed(sent: Rating, received: Rating) -> Rating:
+    """The rating as the pipeline's processors left it; the received one when they made none
+    (an identical copy need not be kept twice)."""
+    return received if ss.same_rating(sent, received) else sent
 
 
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

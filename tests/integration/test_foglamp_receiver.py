@@ -334,10 +334,10 @@ async def test_wrong_keys_get_401(authed: Client, headers: dict[str, str]) -> No
     await authed.still_serving()
 
 
-async def test_wrong_key_with_bad_body_is_judged_on_the_body_first(authed: Client) -> None:
-    # The documented difference from Foglamp: the auth processor runs after decoding.
+async def test_wrong_key_is_refused_before_the_body_is_read(authed: Client) -> None:
+    # As Foglamp: the key is judged first (the auth processor's check runs at the receiver).
     headers = {"Authorization": "Bearer fl_wrong"}
-    assert (await authed.post(b"not json", headers))[:2] == (400, {"error": "invalid JSON body"})
+    assert (await authed.post(b"not json", headers))[:2] == (401, {"error": "invalid or revoked API key"})
 
 
 # -- order of checks ------------------------------------------------------------------------------

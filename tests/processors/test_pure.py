@@ -108,7 +108,7 @@ def test_auth_config_messages() -> None:
         "processors::auth::api_keys::0::key: must not be empty (is the environment variable set?)"
     ]
     assert _problems({"auth": {}}) == [
-        "processors::auth: one of api_keys, keys_file or allow_tenant_header is required"
+        "processors::auth: one of api_keys, keys_file, basic, oidc, mtls or allow_tenant_header is required"
     ]
     assert _problems({"auth": {"keys_file": "/nonexistent/keys.yaml"}}) == [
         "processors::auth::keys_file: [Errno 2] No such file or directory: '/nonexistent/keys.yaml'"

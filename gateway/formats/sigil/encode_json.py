@@ -185,7 +185,7 @@ def generation_dict(record: Record) -> dict[str, Any]:
 def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
     """``generation_dict(generation_to_record(g))`` without the record, for the pass-through.
 
-    The same keys in the same order, field by field (``tests/formats/test_sigil_native.py``
+    The same keys in the same order, field by field (``tests/formats/sigil/test_native.py``
     checks the bytes on generated messages); it reads the message where generation_dict reads
     the record, and skips what a record built from a Sigil message never changes (the system
     prompt, projected metadata keys, the outgoing id of a generation that has one).

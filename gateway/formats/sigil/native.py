@@ -20,7 +20,7 @@ lowerCamel names are renamed to the proto names first (from the descriptors). Ev
 every constructor error and a field named in both spellings sends the body to the exact
 decoder in ``sigil_json`` instead (``None`` from :func:`decode_generations_json_native`), so
 errors keep protobuf-go's text and position, and the fast path only ever accepts bodies the
-exact decoder accepts, with the same result (``tests/formats/test_sigil_native.py`` checks both
+exact decoder accepts, with the same result (``tests/formats/sigil/test_native.py`` checks both
 directions on the fixtures, fuzzed bodies and the error corpus).
 
 Unlike the record path, the pass-through over gRPC forwards what the record cannot hold (the
