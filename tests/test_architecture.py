@@ -37,6 +37,7 @@ EXCEPTIONS = {
     ("gateway/model.py", "# carries a format's prefix"),
     # A config example in a docstring names a receiver type, as a user's YAML would.
     ("gateway/auth.py", "      otlp:"),
+    ("gateway/tls.py", "      otlp:"),
     # Retry rules cite the protocol specification they come from.
     ("gateway/exporters/_transport.py", "# gRPC codes worth retrying (OTLP spec)"),
     ("gateway/exporters/_transport.py", "lists them exactly (OTLP/HTTP)"),
