@@ -258,7 +258,7 @@ class TelemetryConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceConfig:
-    pipelines: dict[str, PipelineConfig]
+    pipelines: dict[str, PipelineConfig]  # pipeline name → its receivers, processors and exporters
     telemetry: TelemetryConfig = dataclasses.field(default_factory=TelemetryConfig)
     health: HealthConfig | None = None  # GET /healthz, /readyz; off when absent
     shutdown_timeout: Duration = Duration(DEFAULT_SHUTDOWN_TIMEOUT)  # seconds to drain on SIGTERM

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import pathlib
+import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -27,11 +29,29 @@ reach the client as the receiver's own status (401, 429, …).
 """
 
 
+_EXAMPLE = re.compile(r"^\.\. code-block:: yaml\n\n((?:    .*\n|\n)+)", re.MULTILINE)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def _table(cls: type) -> list[str]:
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for o in flatten(describe(cls)):
-        lines.append(f"| `{o.name}` | {o.type} | {o.default} | {o.doc} |")
+        lines.append(f"| `{o.name}` | {_cell(o.type)} | {_cell(o.default)} | {_cell(o.doc)} |")
     return lines
+
+
+def _example(obj: object) -> list[str]:
+    """The first YAML example of the component module's docstring, as a fenced block."""
+    module = inspect.getmodule(obj)
+    doc = (inspect.getdoc(module) or "") + "\n" if module is not None else ""
+    m = _EXAMPLE.search(doc)
+    if m is None:
+        return []
+    body = "\n".join(line[4:] for line in m.group(1).rstrip().splitlines())
+    return ["Example:", "", "```yaml", body, "```", ""]
 
 
 def render() -> str:
@@ -44,6 +64,7 @@ def render() -> str:
         for type_, factory in sorted(found.items()):
             out.append(f"### `{type_}`\n")
             out.append(f"{factory.description}\n")
+            out.extend(_example(factory.config_class))
             out.extend(_table(factory.config_class))
             out.append("")
     out.append("## `service`\n")
