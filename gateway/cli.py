@@ -54,12 +54,20 @@ def default_config_text() -> str:
     return resources.files("gateway").joinpath("default_config.yaml").read_text(encoding="utf-8")
 
 
-def _load(path: str | None) -> GatewayConfig:
+def _load(args: argparse.Namespace) -> GatewayConfig:
+    path: str | None = args.config
     return load_file(path) if path else load_text(default_config_text(), source="embedded default")
 
 
-WORKER_ENV = "GATEWAY_WORKER"
+def _config_argv(args: argparse.Namespace) -> list[str]:
+    """The config options of this command line, for the worker processes."""
+    return ["--config", args.config] if args.config else []
+
+
+WORKER_ENV = "GATEWAY_WORKER"  # the worker number, in worker processes (gateway.health reads it too)
+SUPERVISOR_ENV = "GATEWAY_SUPERVISOR"  # the supervisor's pid, in worker processes
 GC_GEN0_THRESHOLD = 50_000
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def tune_gc() -> None:
@@ -77,24 +85,39 @@ def tune_gc() -> None:
 
 def _supervise(args: argparse.Namespace, workers: int) -> int:
     """Starts ``workers`` copies of this command sharing the listeners (SO_REUSEPORT), forwards
-    SIGTERM/SIGINT to them, and exits with the worst exit code."""
-    argv = [sys.executable, "-m", "gateway", "run"]
-    if args.config:
-        argv += ["--config", args.config]
+    SIGTERM/SIGINT/SIGHUP to them, and exits with the worst exit code. Workers die with it
+    (:func:`die_with_parent`), even when it is killed with SIGKILL."""
+    argv = [sys.executable, "-m", "gateway", "run", *_config_argv(args)]
     if args.log_level:
         argv += ["--log-level", args.log_level]
-    children = [subprocess.Popen(argv, env={**os.environ, WORKER_ENV: str(i)}) for i in range(workers)]
+    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
+    children = [subprocess.Popen(argv, env={**env, WORKER_ENV: str(i)}) for i in range(workers)]
     log.info("started %d worker processes: %s", workers, [c.pid for c in children])
 
     def forward(signum: int, frame: object) -> None:
+        if signum == signal.SIGHUP:
+            log.info("received SIGHUP: passing it to the workers, which reload the config")
         for c in children:
             if c.poll() is None:
                 c.send_signal(signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
     codes = [c.wait() for c in children]
     return max(codes)
+
+
+def die_with_parent(parent: int) -> None:
+    """Makes this worker get SIGTERM (and drain) when its supervisor dies, however it dies
+    (Linux ``PR_SET_PDEATHSIG``). Elsewhere workers outlive a killed supervisor."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -102,7 +125,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from gateway.telemetry import Telemetry
 
     try:
-        cfg = _load(args.config)
+        cfg = _load(args)
         build(cfg, Telemetry())  # wiring and route conflicts; starts nothing
     except ConfigError as exc:
         print(f"{args.config or 'embedded default'}: {len(exc.problems)} problem(s):", file=sys.stderr)
@@ -114,8 +137,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    # SIGHUP before the event loop's handler is installed must not kill the process (its
+    # default); it is remembered and the config re-read once running.
+    hangups: list[int] = []
+    signal.signal(signal.SIGHUP, lambda signum, frame: hangups.append(signum))
     try:
-        cfg = _load(args.config)
+        cfg = _load(args)
     except ConfigError as exc:
         for p in exc.problems:
             print(f"config: {p}", file=sys.stderr)
@@ -130,10 +157,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _supervise(args, workers)
     from gateway.service import Service
 
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if worker_env is not None and supervisor is not None:
+        die_with_parent(int(supervisor))
+
     async def main() -> None:
-        service = Service(cfg, worker=int(worker_env) if worker_env is not None else None)
+        service = Service(
+            cfg, worker=int(worker_env) if worker_env is not None else None, config_source=lambda: _load(args)
+        )
         tune_gc()
-        await service.run_until_signal()
+        await service.run_until_signal(hangup_pending=lambda: bool(hangups))
 
     try:
         import uvloop

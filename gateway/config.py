@@ -221,6 +221,7 @@ class Decoder:
 # The top-level document.
 
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+DEFAULT_SHUTDOWN_DELAY = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,7 +242,10 @@ DEFAULT_STALL_THRESHOLD = 300.0
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class HealthConfig:
     endpoint: str  # host:port serving GET /healthz and /readyz
-    exporter_stall_threshold: Duration = Duration(DEFAULT_STALL_THRESHOLD)  # /readyz 503 when a queue is stuck; 0 = off
+    # An exporter whose queue holds work without moving for longer is reported unhealthy at
+    # /healthz/exporters and in the log (readiness does not depend on it); 0 = never.
+    exporter_stall_threshold: Duration = Duration(DEFAULT_STALL_THRESHOLD)
+    reload: bool = True  # POST /-/reload re-reads and applies the config (as SIGHUP does)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,6 +266,9 @@ class ServiceConfig:
     telemetry: TelemetryConfig = dataclasses.field(default_factory=TelemetryConfig)
     health: HealthConfig | None = None  # GET /healthz, /readyz; off when absent
     shutdown_timeout: Duration = Duration(DEFAULT_SHUTDOWN_TIMEOUT)  # seconds to drain on SIGTERM
+    # After SIGTERM: readiness is 503 and requests are still taken for this long, so load
+    # balancers stop sending before the listeners close; then the drain.
+    shutdown_delay: Duration = Duration(DEFAULT_SHUTDOWN_DELAY)
     workers: int = 1  # processes sharing the listeners (SO_REUSEPORT); one event loop each
 
     def validate(self) -> list[str]:

@@ -4,10 +4,16 @@ Receivers register their routes (HTTP method + path) or gRPC services on the lis
 their endpoint while the graph is built; two receivers naming the same endpoint share one
 socket, and two claiming the same route is a configuration error. Listeners start after every
 exporter and processor is up, and stop first.
+
+A config reload builds a new set of listeners; :meth:`Listeners.start` with ``previous`` lets
+each listener whose endpoint (and socket options) did not change take over the running server
+of its predecessor and only swap the routes behind it, so its socket never closes. Requests are
+counted per route generation, so a reload can wait for those still running on the old one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,6 +28,57 @@ HttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GrpcUnary = Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes]]
 
 DEFAULT_GRPC_MAX_MESSAGE = 16 * 1024 * 1024
+
+
+class Generation:
+    """One set of routes and the requests running through it; a reload retires a generation
+    and waits for it to be idle before stopping the components behind it."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def exit(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+
+class _HttpSwitch:
+    """The one handler of a running HTTP server: hands each request to the current routes."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.generation = Generation()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        gen, app = self.generation, self.app
+        gen.enter()
+        try:
+            # Application._handle resolves the route and runs it; an inner, frozen application
+            # per generation is what lets a reload swap routes under a server that stays up.
+            return await app._handle(request)
+        finally:
+            gen.exit()
+
+
+class _GrpcSwitch(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """The one generic handler of a running gRPC server: looks methods up in the current table."""
+
+    def __init__(self, methods: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.methods = methods
+        self.generation = Generation()
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        return self.methods.get(handler_call_details.method)
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int]:
@@ -40,6 +97,7 @@ class HttpListener:
     port: int = 0
     reuse_port: bool = False  # several worker processes share the socket (SO_REUSEPORT)
     _runner: web.AppRunner | None = None
+    _switch: _HttpSwitch | None = None
 
     def add_route(self, method: str, path: str, handler: HttpHandler, owner: str) -> None:
         """Registers ``method path``; ``method="*"`` takes every method (for exact 405 bodies)."""
@@ -53,8 +111,8 @@ class HttpListener:
         # Bodies are read by the receivers with their own limits, streaming, so the app-wide
         # cap only guards aiohttp's own helpers.
         app = web.Application(client_max_size=1024**3, handler_args={"max_field_size": 65536, "auto_decompress": False})
-        for (method, path), (_owner, handler) in self.routes.items():
-            app.router.add_route(method, path, handler)
+        switch = _HttpSwitch(self._routes_app())
+        app.router.add_route("*", "/{path:.*}", switch.handle)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         try:
@@ -64,14 +122,43 @@ class HttpListener:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._switch = switch
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else port
         log.info("http listener started endpoint=%s port=%d", self.endpoint, self.port)
 
+    def _routes_app(self) -> web.Application:
+        app = web.Application()
+        for (method, path), (_owner, handler) in self.routes.items():
+            app.router.add_route(method, path, handler)
+        app.freeze()
+        return app
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    def same_socket(self, other: HttpListener) -> bool:
+        """True when ``other``'s running server can serve this listener's routes as is."""
+        return other._runner is not None and (other.endpoint, other.reuse_port) == (self.endpoint, self.reuse_port)
+
+    def adopt(self, previous: HttpListener) -> Generation:
+        """Takes over ``previous``'s running server with this listener's routes; returns the
+        retired route generation (its requests may still be running)."""
+        assert previous._runner is not None and previous._switch is not None
+        self._runner, previous._runner = previous._runner, None
+        self._switch, previous._switch = previous._switch, None
+        self.port = previous.port
+        retired = self._switch.generation
+        self._switch.app = self._routes_app()
+        self._switch.generation = Generation()
+        return retired
+
     async def shutdown(self) -> None:
         if self._runner is not None:
             runner, self._runner = self._runner, None
+            self._switch = None
             await runner.cleanup()
 
 
@@ -83,6 +170,7 @@ class GrpcListener:
     port: int = 0
     reuse_port: bool = False  # several worker processes share the socket (SO_REUSEPORT)
     _server: grpc.aio.Server | None = None
+    _switch: _GrpcSwitch | None = None
 
     def add_service(self, name: str, methods: dict[str, GrpcUnary], owner: str) -> None:
         """Registers a unary service whose handlers take and return serialized bytes."""
@@ -100,25 +188,67 @@ class GrpcListener:
                 ("grpc.so_reuseport", 1 if self.reuse_port else 0),
             ]
         )
-        handlers = []
-        for name, (_owner, methods) in self.services.items():
-            # No (de)serializers: handlers see raw bytes so undecodable input gets a clear
-            # INVALID_ARGUMENT from the receiver, not a generic framework error.
-            rpc = {m: grpc.unary_unary_rpc_method_handler(fn) for m, fn in methods.items()}
-            handlers.append(grpc.method_handlers_generic_handler(name, rpc))
-        server.add_generic_rpc_handlers(tuple(handlers))
+        switch = _GrpcSwitch({})
+        switch.methods = self._method_table(switch.generation)
+        server.add_generic_rpc_handlers((switch,))
         bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         if bound == 0:
             raise OSError(f"cannot listen on {self.endpoint}")
         await server.start()
         self._server = server
+        self._switch = switch
         self.port = bound
         log.info("grpc listener started endpoint=%s port=%d", self.endpoint, self.port)
+
+    def _method_table(self, gen: Generation) -> dict[str, grpc.RpcMethodHandler]:
+        # No (de)serializers: handlers see raw bytes so undecodable input gets a clear
+        # INVALID_ARGUMENT from the receiver, not a generic framework error.
+        return {
+            f"/{name}/{m}": grpc.unary_unary_rpc_method_handler(_counted(gen, fn))
+            for name, (_owner, methods) in self.services.items()
+            for m, fn in methods.items()
+        }
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def same_socket(self, other: GrpcListener) -> bool:
+        """True when ``other``'s running server can serve this listener's services as is."""
+        return other._server is not None and (other.endpoint, other.reuse_port, other.max_message_bytes) == (
+            self.endpoint,
+            self.reuse_port,
+            self.max_message_bytes,
+        )
+
+    def adopt(self, previous: GrpcListener) -> Generation:
+        """Takes over ``previous``'s running server with this listener's services; returns the
+        retired generation."""
+        assert previous._server is not None and previous._switch is not None
+        self._server, previous._server = previous._server, None
+        self._switch, previous._switch = previous._switch, None
+        self.port = previous.port
+        retired = self._switch.generation
+        gen = Generation()
+        self._switch.methods, self._switch.generation = self._method_table(gen), gen
+        return retired
 
     async def shutdown(self, grace: float = 1.0) -> None:
         if self._server is not None:
             server, self._server = self._server, None
+            self._switch = None
             await server.stop(grace)
+
+
+def _counted(gen: Generation, fn: GrpcUnary) -> GrpcUnary:
+    async def call(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        gen.enter()
+        try:
+            return await fn(request, context)
+        finally:
+            gen.exit()
+
+    return call
 
 
 class Listeners:
@@ -137,17 +267,70 @@ class Listeners:
         split_endpoint(endpoint)
         return self.grpc.setdefault(endpoint, GrpcListener(endpoint, reuse_port=self.reuse_port))
 
-    async def start(self) -> None:
+    async def start(self, previous: Listeners | None = None) -> list[Generation]:
+        """Starts every listener; with ``previous`` (a reload), see :meth:`open` and
+        :meth:`take_over`. Returns the retired route generations, to wait for."""
+        await self.open(previous)
+        return await self.take_over(previous)
+
+    async def open(self, previous: Listeners | None = None) -> None:
+        """Opens the listeners ``previous`` cannot lend: a failure closes what this call opened
+        and leaves ``previous`` serving. A running listener on the same address whose socket
+        options changed is closed first (and reopened if this fails)."""
         started: list[HttpListener | GrpcListener] = []
-        everything: list[HttpListener | GrpcListener] = [*self.http.values(), *self.grpc.values()]
+        released: list[HttpListener | GrpcListener] = []
         try:
-            for listener in everything:
+            for listener in self._fresh(previous):
+                if previous is not None:
+                    released += await previous._release(listener.endpoint)
                 await listener.start()
                 started.append(listener)
         except BaseException:
             for listener in reversed(started):
                 await listener.shutdown()
+            for listener in released:  # the reload failed: the old config keeps serving
+                await listener.start()
             raise
+
+    async def take_over(self, previous: Listeners | None) -> list[Generation]:
+        """Swaps the routes of every listener whose endpoint and socket options are unchanged
+        (the socket stays open), then closes what ``previous`` has left (each finishes the
+        requests it was serving). Returns the retired route generations."""
+        if previous is None:
+            return []
+        retired: list[Generation] = []
+        for h in self.http.values():
+            old_h = previous.http.get(h.endpoint)
+            if old_h is not None and h.same_socket(old_h):
+                retired.append(h.adopt(old_h))
+        for g in self.grpc.values():
+            old_g = previous.grpc.get(g.endpoint)
+            if old_g is not None and g.same_socket(old_g):
+                retired.append(g.adopt(old_g))
+        await previous.shutdown()  # only those not taken over are still running
+        return retired
+
+    def _fresh(self, previous: Listeners | None) -> list[HttpListener | GrpcListener]:
+        fresh: list[HttpListener | GrpcListener] = []
+        for h in self.http.values():
+            old_h = previous.http.get(h.endpoint) if previous is not None else None
+            if old_h is None or not h.same_socket(old_h):
+                fresh.append(h)
+        for g in self.grpc.values():
+            old_g = previous.grpc.get(g.endpoint) if previous is not None else None
+            if old_g is None or not g.same_socket(old_g):
+                fresh.append(g)
+        return fresh
+
+    async def _release(self, endpoint: str) -> list[HttpListener | GrpcListener]:
+        """Closes the running listeners on ``endpoint`` (socket options changed, or the other
+        transport now), so the new one can bind the same address; returns them."""
+        released: list[HttpListener | GrpcListener] = []
+        for listener in (self.http.get(endpoint), self.grpc.get(endpoint)):
+            if listener is not None and listener.running:
+                await listener.shutdown()
+                released.append(listener)
+        return released
 
     async def shutdown(self) -> None:
         for h in self.http.values():

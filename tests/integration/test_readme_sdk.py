@@ -48,7 +48,9 @@ def _send(cfg: ClientConfig, count: int) -> list[str]:
             start = GenerationStart(model=ModelRef(provider="openai", name="gpt-4o"), conversation_id=f"c-{n}")
             with client.start_generation(start) as rec:
                 rec.set_result(
-                    output=[sm.Message(role=sm.MessageRole.ASSISTANT, parts=[sm.Part(kind=sm.PartKind.TEXT, text="hi")])]
+                    output=[
+                        sm.Message(role=sm.MessageRole.ASSISTANT, parts=[sm.Part(kind=sm.PartKind.TEXT, text="hi")])
+                    ]
                 )
     finally:
         client.shutdown()
