@@ -11,43 +11,11 @@ import subprocess
 import sys
 from importlib import resources
 
-import orjson
-
 from gateway import __version__
 from gateway.config import GatewayConfig, load_file, load_text
 from gateway.errors import ConfigError
 
 log = logging.getLogger("gateway")
-
-
-class _KeyValueFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        msg = record.getMessage()
-        line = f"ts={self.formatTime(record)} level={record.levelname.lower()} logger={record.name} msg={msg!r}"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "ts": self.formatTime(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(out).decode()
-
-
-def setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else _KeyValueFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
 
 
 def default_config_text() -> str:
@@ -147,13 +115,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for p in exc.problems:
             print(f"config: {p}", file=sys.stderr)
         return 1
-    logs = cfg.service.telemetry.logs
-    setup_logging(args.log_level or logs.level, logs.format)
-    if not args.config:
-        log.info("no --config given: running the embedded default (the same as config/default.yaml)")
+    from gateway import logs
+
+    logs_cfg = cfg.service.telemetry.logs
     workers = args.workers or cfg.service.workers
     worker_env = os.environ.get(WORKER_ENV)
-    if workers > 1 and worker_env is None:
+    supervising = workers > 1 and worker_env is None
+    # The gRPC core writes to file descriptor 2 itself: a serving process reads it back and logs
+    # it in the configured format (the supervisor does not: its workers inherit its stderr).
+    logs.setup(args.log_level or logs_cfg.level, logs_cfg.format, None if supervising else logs.capture_stderr())
+    if not args.config:
+        log.info("no --config given: running the embedded default (the same as config/default.yaml)")
+    if supervising:
         return _supervise(args, workers)
     from gateway.service import Service
 

@@ -150,7 +150,7 @@ class Health:
         reason = self.not_ready()
         if reason != self._reason:
             if reason:
-                log.warning("not ready: %s", reason)
+                log.log(logging.INFO if reason == "shutting down" else logging.WARNING, "not ready: %s", reason)
             else:
                 log.info("ready")
             self._reason = reason

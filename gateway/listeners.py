@@ -22,7 +22,13 @@ from typing import Any
 import grpc
 from aiohttp import web
 
+from gateway.telemetry import RateLimitedLog
+
 log = logging.getLogger(__name__)
+# Requests refused with a 4xx/5xx (bad input, 401, 429, …): debug lines, at most one per
+# route and status per interval, so a flood of bad requests cannot flood the log.
+_refused = RateLimitedLog(log, interval=5.0)
+REFUSED_BODY_CHARS = 200  # how much of a refusal's body the debug line quotes
 
 HttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GrpcUnary = Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes]]
@@ -65,9 +71,19 @@ class _HttpSwitch:
         try:
             # Application._handle resolves the route and runs it; an inner, frozen application
             # per generation is what lets a reload swap routes under a server that stays up.
-            return await app._handle(request)
+            response = await app._handle(request)
+        except web.HTTPException as exc:
+            _log_refused_http(request, exc.status, exc.text or "")
+            raise
         finally:
             gen.exit()
+        if response.status >= 400 and log.isEnabledFor(logging.DEBUG):
+            body = response.body if isinstance(response, web.Response) else None
+            text = (
+                bytes(body[:REFUSED_BODY_CHARS]).decode(errors="replace") if isinstance(body, bytes | bytearray) else ""
+            )
+            _log_refused_http(request, response.status, text)
+        return response
 
 
 class _GrpcSwitch(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -204,7 +220,7 @@ class GrpcListener:
         # No (de)serializers: handlers see raw bytes so undecodable input gets a clear
         # INVALID_ARGUMENT from the receiver, not a generic framework error.
         return {
-            f"/{name}/{m}": grpc.unary_unary_rpc_method_handler(_counted(gen, fn))
+            f"/{name}/{m}": grpc.unary_unary_rpc_method_handler(_counted(gen, f"/{name}/{m}", fn))
             for name, (_owner, methods) in self.services.items()
             for m, fn in methods.items()
         }
@@ -240,13 +256,40 @@ class GrpcListener:
             await server.stop(grace)
 
 
-def _counted(gen: Generation, fn: GrpcUnary) -> GrpcUnary:
+def _log_refused_http(request: web.Request, status: int, text: str) -> None:
+    fields = {
+        "transport": "http",
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "remote": request.remote,
+        "reason": " ".join(text[:REFUSED_BODY_CHARS].split()),
+    }
+    _refused.log(logging.DEBUG, f"{request.path}:{status}", "request refused", extra=fields)
+
+
+def _log_refused_grpc(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    code = context.code()
+    if code is None or code == grpc.StatusCode.OK:
+        return
+    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    details = " ".join(str(context.details() or "")[:REFUSED_BODY_CHARS].split())
+    fields = {"transport": "grpc", "method": method, "status": name, "remote": context.peer(), "reason": details}
+    _refused.log(logging.DEBUG, f"{method}:{name}", "request refused", extra=fields)
+
+
+def _counted(gen: Generation, method: str, fn: GrpcUnary) -> GrpcUnary:
     async def call(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         gen.enter()
         try:
-            return await fn(request, context)
+            response = await fn(request, context)
+        except grpc.aio.AbortError:
+            _log_refused_grpc(method, context)
+            raise
         finally:
             gen.exit()
+        _log_refused_grpc(method, context)
+        return response
 
     return call
 

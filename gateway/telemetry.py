@@ -134,6 +134,11 @@ class RateLimitedLog:
         self._suppressed: dict[str, int] = {}
 
     def warning(self, key: str, msg: str, *args: object) -> None:
+        self.log(logging.WARNING, key, msg, *args)
+
+    def log(self, level: int, key: str, msg: str, *args: object, extra: dict[str, object] | None = None) -> None:
+        if not self._logger.isEnabledFor(level):
+            return
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self._interval:
@@ -142,6 +147,5 @@ class RateLimitedLog:
         suppressed = self._suppressed.pop(key, 0)
         self._last[key] = now
         if suppressed:
-            self._logger.warning(msg + " (%d similar suppressed)", *args, suppressed)
-        else:
-            self._logger.warning(msg, *args)
+            extra = {**(extra or {}), "suppressed": suppressed}
+        self._logger.log(level, msg, *args, extra=extra)

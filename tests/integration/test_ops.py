@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import pathlib
+import signal
+import socket
+import subprocess
+import sys
 
 import aiohttp
+import grpc
 import orjson
 import pytest
+import yaml
 
 from tests.conftest import StartGateway, http_port
 from tests.fakes import FakeSigilBackend
+from tests.process import GatewayProcess, free_port
 
 
 async def test_health_readiness_and_metrics(
@@ -89,3 +96,134 @@ async def test_health_readiness_and_metrics(
                 raise AssertionError(f"still serving: {r.status}")
         except aiohttp.ClientConnectionError:
             pass
+
+
+async def test_readiness_follows_the_memory_limiter(
+    start_gateway: StartGateway, sigil_backend: FakeSigilBackend
+) -> None:
+    from gateway.processors import memory_limiter
+
+    service = await start_gateway(
+        {
+            "receivers": {"sigil": {"http": {"endpoint": "127.0.0.1:0"}, "grpc": None}},
+            "exporters": {"sigil": {"endpoint": f"http://127.0.0.1:{sigil_backend.grpc_port}"}},
+            "service": {
+                "pipelines": {"p": {"receivers": ["sigil"], "exporters": ["sigil"]}},
+                "health": {"endpoint": "127.0.0.2:0"},
+            },
+        }
+    )
+    url = f"http://127.0.0.2:{service.listeners.http['127.0.0.2:0'].port}/readyz"
+    async with aiohttp.ClientSession() as s:
+        memory_limiter._REFUSING.add(-1)  # as a limiter over its soft limit does
+        try:
+            async with s.get(url) as r:
+                assert (r.status, (await r.json())["reason"]) == (503, "memory limit reached")
+        finally:
+            memory_limiter._REFUSING.discard(-1)
+        async with s.get(url) as r:
+            assert r.status == 200
+
+
+async def test_sigterm_drain_delay_keeps_accepting(sigil_backend: FakeSigilBackend, tmp_path: pathlib.Path) -> None:
+    """After SIGTERM, for service.shutdown_delay: readiness 503, the health port still answers,
+    and an application's last flush is still accepted and delivered."""
+    http_port = free_port()
+    proc = GatewayProcess(
+        {
+            "receivers": {"sigil": {"http": {"endpoint": f"127.0.0.1:{http_port}"}, "grpc": None}},
+            "exporters": {"sigil": {"endpoint": f"http://127.0.0.1:{sigil_backend.grpc_port}"}},
+            "service": {
+                "shutdown_delay": "3s",
+                "pipelines": {"p": {"receivers": ["sigil"], "exporters": ["sigil"]}},
+            },
+        },
+        tmp_path,
+    )
+    await proc.start()
+    try:
+        assert proc.proc is not None
+        proc.proc.send_signal(signal.SIGTERM)
+        body = orjson.dumps({"generations": [{"id": "last", "model": {"provider": "openai", "name": "gpt-4o"}}]})
+        async with aiohttp.ClientSession() as s:
+            while True:  # the signal is handled asynchronously: wait for readiness to flip
+                async with s.get(f"http://127.0.0.1:{proc.health_port}/readyz") as r:
+                    if r.status == 503:
+                        assert (await r.json())["reason"] == "shutting down"
+                        break
+                await asyncio.sleep(0.01)
+            async with s.post(f"http://127.0.0.1:{http_port}/api/v1/generations:export", data=body) as r:
+                assert r.status == 202
+        assert await asyncio.to_thread(proc.proc.wait, 30) == 0
+        assert [g.id for g in sigil_backend.generations()] == ["last"]
+        assert "not ready; still accepting for 3s" in proc.logs()
+    finally:
+        proc.stop()
+
+
+async def test_process_logs_are_json_lines_with_refusals_at_debug(
+    sigil_backend: FakeSigilBackend, tmp_path: pathlib.Path
+) -> None:
+    http_port, grpc_port = free_port(), free_port()
+    proc = GatewayProcess(
+        {
+            "receivers": {
+                "sigil": {
+                    "http": {"endpoint": f"127.0.0.1:{http_port}"},
+                    "grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
+                }
+            },
+            "exporters": {"sigil": {"endpoint": f"http://127.0.0.1:{sigil_backend.grpc_port}"}},
+            "service": {
+                "pipelines": {"p": {"receivers": ["sigil"], "exporters": ["sigil"]}},
+                "telemetry": {"logs": {"level": "debug", "format": "json"}},
+            },
+        },
+        tmp_path,
+    )
+    await proc.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(3):  # rate-limited: one line per route and status
+                async with s.post(f"http://127.0.0.1:{http_port}/api/v1/generations:export", data=b"{not json") as r:
+                    assert r.status == 400
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            call = channel.unary_unary("/sigil.v1.GenerationIngestService/ExportGenerations")
+            with pytest.raises(grpc.aio.AioRpcError):
+                await call(b"\xff\xff\xff")
+        assert proc.proc is not None
+        assert await proc.terminate() == 0
+    finally:
+        proc.stop()
+    lines = [orjson.loads(line) for line in proc.logs().splitlines()]  # every line is JSON
+    refused = [line for line in lines if line["msg"] == "request refused"]
+    http = [line for line in refused if line["transport"] == "http"]
+    assert len(http) == 1 and http[0]["status"] == 400 and http[0]["level"] == "debug"
+    assert [line["status"] for line in refused if line["transport"] == "grpc"] == ["INVALID_ARGUMENT"]
+    assert not [line for line in lines if line["logger"].split(".")[-1].startswith("_")]
+
+
+async def test_cannot_start_is_not_preceded_by_stopped(tmp_path: pathlib.Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "receivers": {"foglamp": {"endpoint": f"127.0.0.1:{port}"}},
+                    "exporters": {"debug": {}},
+                    "service": {"pipelines": {"p": {"receivers": ["foglamp"], "exporters": ["debug"]}}},
+                }
+            )
+        )
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "gateway", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 1
+    assert "cannot start" in out.stderr and "gateway stopped" not in out.stderr
