@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from importlib import resources
 
 from gateway import __version__
 from gateway.config import GatewayConfig, load_file, load_text
 from gateway.errors import ConfigError
+from gateway.telemetry import MULTIPROC_ENV
 
 log = logging.getLogger("gateway")
 
@@ -58,7 +61,10 @@ def _supervise(args: argparse.Namespace, workers: int) -> int:
     argv = [sys.executable, "-m", "gateway", "run", *_config_argv(args)]
     if args.log_level:
         argv += ["--log-level", args.log_level]
-    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
+    # Every worker keeps its metric values in files here, so any of them can answer a scrape
+    # with the series of all (gateway.telemetry); a fresh directory per run, removed at exit.
+    metrics_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid()), MULTIPROC_ENV: metrics_dir}
     children = [subprocess.Popen(argv, env={**env, WORKER_ENV: str(i)}) for i in range(workers)]
     log.info("started %d worker processes: %s", workers, [c.pid for c in children])
 
@@ -71,7 +77,10 @@ def _supervise(args: argparse.Namespace, workers: int) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
-    codes = [c.wait() for c in children]
+    try:
+        codes = [c.wait() for c in children]
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return max(codes)
 
 

@@ -143,6 +143,7 @@ class Health:
     async def _watch(self) -> None:
         while True:
             self.check()
+            self._svc.telemetry.update_process()
             await asyncio.sleep(EXPORTER_CHECK_INTERVAL)
 
     def check(self) -> None:

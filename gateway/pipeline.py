@@ -28,7 +28,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, ConsumeError, Overloaded, RetryableError
 from gateway.listeners import Listeners
 from gateway.model import Batch
-from gateway.telemetry import Telemetry
+from gateway.telemetry import PipelineOutput, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ def build(
         # Exporters take copies when a pipeline fans out to several, because an exporter may
         # hold a batch in its queue while another pipeline branch works on the same records.
         tail: Consumer = FanOut([exporters[ComponentId.parse(e)] for e in p.exporters], copy_batches=False)
+        tail = PipelineOutput(telemetry, name, tail)
         native = _native_kinds([exporters[ComponentId.parse(e)] for e in p.exporters])
         for ref in reversed(p.processors):
             pid = ComponentId.parse(ref)

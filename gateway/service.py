@@ -40,7 +40,7 @@ class Service:
         self, cfg: GatewayConfig, *, worker: int | None = None, config_source: ConfigSource | None = None
     ) -> None:
         self.cfg = cfg
-        self.telemetry = Telemetry()
+        self.telemetry = Telemetry(worker)
         self._worker = worker
         self._config_source = config_source
         self.graph: Graph = build(cfg, self.telemetry, worker=worker)

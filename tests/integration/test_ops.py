@@ -66,6 +66,9 @@ async def test_health_readiness_and_metrics(
             text = await r.text()
         assert 'gateway_receiver_accepted_records_total{receiver="sigil",transport="http"} 1.0' in text
         assert 'gateway_exporter_sent_records_total{exporter="sigil"} 1.0' in text
+        assert 'gateway_pipeline_records_total{pipeline="p",tenant="fake"} 1.0' in text
+        assert "gateway_process_memory_rss_bytes " in text and "gateway_build_info{" in text
+        assert "_created" not in text
         # A backend that keeps failing stalls the queue: exporter health reports it and the log
         # says so once; readiness does not depend on the backend.
         sigil_backend.grpc_status = lambda n: __import__("grpc").StatusCode.UNAVAILABLE
