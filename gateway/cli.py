@@ -14,7 +14,8 @@ import tempfile
 from importlib import resources
 
 from gateway import __version__
-from gateway.config import GatewayConfig, load_file, load_text
+from gateway.config import GatewayConfig, check, load, read_sources
+from gateway.confmap import apply_set, parse_yaml
 from gateway.errors import ConfigError
 from gateway.telemetry import MULTIPROC_ENV
 
@@ -25,14 +26,38 @@ def default_config_text() -> str:
     return resources.files("gateway").joinpath("default_config.yaml").read_text(encoding="utf-8")
 
 
+def _raw(args: argparse.Namespace) -> object:
+    """Every --config merged in order (or the embedded default), then every --set."""
+    if args.config:
+        return read_sources(args.config, args.set or [])
+    raw = parse_yaml(default_config_text(), "embedded default")
+    problems = []
+    for assignment in args.set or []:
+        try:
+            raw = apply_set(raw, assignment)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    return raw
+
+
 def _load(args: argparse.Namespace) -> GatewayConfig:
-    path: str | None = args.config
-    return load_file(path) if path else load_text(default_config_text(), source="embedded default")
+    return load(_raw(args))
+
+
+def _sources(args: argparse.Namespace) -> str:
+    return ", ".join(args.config) if args.config else "embedded default"
 
 
 def _config_argv(args: argparse.Namespace) -> list[str]:
     """The config options of this command line, for the worker processes."""
-    return ["--config", args.config] if args.config else []
+    out: list[str] = []
+    for path in args.config or []:
+        out += ["--config", path]
+    for assignment in args.set or []:
+        out += ["--set", assignment]
+    return out
 
 
 WORKER_ENV = "GATEWAY_WORKER"  # the worker number, in worker processes (gateway.health reads it too)
@@ -98,18 +123,38 @@ def die_with_parent(parent: int) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    """Every problem in one run: each file's YAML, every key of every component, the pipeline
+    references, then what building the graph of the parts that decoded finds (route conflicts,
+    durability). With --no-environment, references stay unresolved and the graph is not built
+    (it would read the files the config names): syntax, types and references only."""
     from gateway.pipeline import build
     from gateway.telemetry import Telemetry
 
     try:
-        cfg = _load(args)
-        build(cfg, Telemetry())  # wiring and route conflicts; starts nothing
+        raw = _raw(args)
     except ConfigError as exc:
-        print(f"{args.config or 'embedded default'}: {len(exc.problems)} problem(s):", file=sys.stderr)
-        for p in exc.problems:
+        return _report(args, exc.problems, [])
+    checked = check(raw, no_environment=args.no_environment)
+    problems = list(checked.problems)
+    if checked.config is not None and not args.no_environment:
+        try:
+            build(checked.config, Telemetry())  # wiring and route conflicts; starts nothing
+        except ConfigError as exc:
+            problems += [p for p in map(checked.expander.scrub, exc.problems) if p not in problems]
+        except (OSError, ValueError) as exc:
+            problems.append(checked.expander.scrub(str(exc)))
+    return _report(args, problems, checked.warnings)
+
+
+def _report(args: argparse.Namespace, problems: list[str], warnings: list[str]) -> int:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if problems:
+        print(f"{_sources(args)}: {len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
             print(f"  {p}", file=sys.stderr)
         return 1
-    print(f"{args.config or 'embedded default'}: valid")
+    print(f"{_sources(args)}: valid")
     return 0
 
 
@@ -135,6 +180,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logs.setup(args.log_level or logs_cfg.level, logs_cfg.format, None if supervising else logs.capture_stderr())
     if not args.config:
         log.info("no --config given: running the embedded default (the same as config/default.yaml)")
+    for warning in cfg.warnings:
+        log.warning("config: %s", warning)
     if supervising:
         return _supervise(args, workers)
     from gateway.service import Service
@@ -218,12 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the gateway (the embedded default without --config)")
-    run.add_argument("--config", help="YAML config file")
+    run.add_argument("--config", action="append", help="YAML config file; several merge in order")
+    run.add_argument("--set", action="append", metavar="KEY::SUB=VALUE", help="sets one value over the files")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config")
     run.add_argument("--workers", type=int, help="worker processes sharing the listeners (overrides service.workers)")
     run.set_defaults(func=_cmd_run)
     val = sub.add_parser("validate", help="check a config: exit 0, or 1 listing every problem")
-    val.add_argument("--config", help="YAML config file (the embedded default without it)")
+    val.add_argument("--config", action="append", help="YAML config file; several merge in order (default: embedded)")
+    val.add_argument("--set", action="append", metavar="KEY::SUB=VALUE", help="sets one value over the files")
+    val.add_argument(
+        "--no-environment",
+        action="store_true",
+        help="leave ${env:...} and ${file:...} unresolved and build nothing: syntax, types, references (CI)",
+    )
     val.set_defaults(func=_cmd_validate)
     from gateway.convert import FORMATS
 

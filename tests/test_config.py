@@ -151,7 +151,8 @@ service: {pipelines: {p: {receivers: [sigil], exporters: [nope]}}, extra: 1}
         "receivers::sigil::bogus: unknown key (valid keys: http, grpc, require_tenant, fake_tenant, ratings)",
         "exporters::sigil::protocol: must be one of grpc, http",
         "exporters::sigil::endpoint: is required",
-        "service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout, workers)",
+        "service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout, shutdown_delay, "
+        "workers)",
     ]
 
 
