@@ -141,10 +141,8 @@ service:
     monkeypatch.delenv("OUT_PATH", raising=False)
     code, _, err = _validate(capsys, "--config", path)
     assert code == 1
-    assert (
-        "warning: processors::redact/b::hash_key: REDACT_HASH_KEY is not set; ${env:REDACT_HASH_KEY} expands to an empty string"
-        in err
-    )
+    unset = "REDACT_HASH_KEY is not set; ${env:REDACT_HASH_KEY} expands to an empty string"
+    assert f"warning: processors::redact/b::hash_key: {unset}" in err
     assert "  exporters::file::path: OUT_PATH is not set: set OUT_PATH to the output file" in err
     monkeypatch.setenv("OUT_PATH", str(tmp_path / "out.jsonl"))
     cfg = load_sources([path])
@@ -201,10 +199,8 @@ service: {pipelines: {p: {receivers: [foglamp], exporters: [sigil]}}}
     assert code == 1
     assert SECRET not in out + err and "pa55word" not in out + err
     assert "exporters::sigil::timeout: cannot use the value of '${env:SIGIL_TOKEN}' (<redacted>)" in err
-    assert (
-        "exporters::sigil::sending_queue::queue_size: expected an integer, got the value of '${env:SIGIL_TOKEN}' (<redacted>)"
-        in err
-    )
+    hidden = "the value of '${env:SIGIL_TOKEN}' (<redacted>)"
+    assert f"exporters::sigil::sending_queue::queue_size: expected an integer, got {hidden}" in err
 
 
 def test_validate_as_a_program_exits_with_its_code(tmp_path: pathlib.Path) -> None:
