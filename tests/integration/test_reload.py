@@ -221,6 +221,7 @@ async def test_workers_die_with_a_killed_supervisor(sigil_backend: FakeSigilBack
     cfg["service"]["workers"] = 2
     proc = GatewayProcess(cfg, tmp_path)
     await proc.start()
+    await _wait_for_log(proc, "gateway started", 2)
     assert proc.proc is not None
     try:
         children_file = pathlib.Path(f"/proc/{proc.proc.pid}/task/{proc.proc.pid}/children")
