@@ -173,7 +173,7 @@ async def test_sighup_and_post_reload_in_a_process(
     first["service"]["workers"] = workers
     proc = GatewayProcess(first, tmp_path)
     await proc.start()
-    await _wait_for_log(proc, "gateway started", workers)
+    await proc.wait_for_log("gateway started", workers)
     try:
         assert await _post_tagged(http_port, "before") == 202
         await sigil_backend.wait_for(2)
@@ -187,7 +187,7 @@ async def test_sighup_and_post_reload_in_a_process(
         else:
             assert proc.proc is not None
             proc.proc.send_signal(signal.SIGHUP)
-            await _wait_for_log(proc, "config reloaded", workers)
+            await proc.wait_for_log("config reloaded", workers)
         for i in range(10):  # every worker runs the new config: tagged records are dropped
             assert await _post_tagged(http_port, f"after-{i}") == 202
         await asyncio.sleep(0.3)
@@ -196,15 +196,6 @@ async def test_sighup_and_post_reload_in_a_process(
         assert await proc.terminate() == 0
     finally:
         proc.stop()
-
-
-async def _wait_for_log(proc: GatewayProcess, text: str, count: int, timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while proc.logs().count(text) < count:
-        if loop.time() > deadline:
-            raise TimeoutError(proc.logs())
-        await asyncio.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -221,7 +212,7 @@ async def test_workers_die_with_a_killed_supervisor(sigil_backend: FakeSigilBack
     cfg["service"]["workers"] = 2
     proc = GatewayProcess(cfg, tmp_path)
     await proc.start()
-    await _wait_for_log(proc, "gateway started", 2)
+    await proc.wait_for_log("gateway started", 2)
     assert proc.proc is not None
     try:
         children_file = pathlib.Path(f"/proc/{proc.proc.pid}/task/{proc.proc.pid}/children")

@@ -39,6 +39,7 @@ async def test_every_scrape_sums_every_worker(sigil_backend: FakeSigilBackend, t
         tmp_path,
     )
     await proc.start()
+    await proc.wait_for_log("gateway started", 2)
     try:
         url = f"http://127.0.0.1:{http_port}/api/v1/generations:export"
         for i in range(7):  # fresh connections: the kernel spreads them over the workers
