@@ -81,8 +81,10 @@ class OtlpGrpcConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OtlpReceiverConfig:
-    grpc: OtlpGrpcConfig | None = dataclasses.field(default_factory=OtlpGrpcConfig)  # null: off
-    http: OtlpHttpConfig | None = dataclasses.field(default_factory=OtlpHttpConfig)  # null: off
+    # Only the transports listed open, as in the Collector: `grpc: {}` is the default endpoint,
+    # absent or null is off.
+    grpc: OtlpGrpcConfig | None = None
+    http: OtlpHttpConfig | None = None
     passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
 
     def validate(self) -> list[str]:
