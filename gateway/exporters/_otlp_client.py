@@ -38,7 +38,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gateway.errors import PermanentError, RetryableError
-from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
+from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, http_session, is_retryable_grpc
 from gateway.formats.otlp import encode_otlp_json
 from gateway.formats.otlp_metrics import encode_metrics_json
 
@@ -132,7 +132,7 @@ class OtlpClient:
                     # No serializers: bodies are encoded once per batch, before any retry.
                     self._calls[signal] = self._channel.unary_unary(spec.grpc_method)
         elif self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+            self._session = http_session(self._tls, self._timeout)
 
     async def close(self) -> None:
         if self._session is not None:

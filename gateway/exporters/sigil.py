@@ -50,7 +50,7 @@ from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import CreateSettings, Factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import DEFAULT_TIMEOUT, ExporterHelper, Payload, QueueConfig, RetryConfig
-from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, is_retryable_grpc
+from gateway.exporters._transport import TlsConfig, grpc_channel, http_retry_after, http_session, is_retryable_grpc
 from gateway.formats import sigil as sf
 from gateway.formats import sigil_native as sn
 from gateway.formats import sigil_scores as ss
@@ -192,10 +192,7 @@ class SigilExporter:
 
     async def start(self) -> None:
         # Scores and ratings use HTTP even when generations go over gRPC.
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=float(self._cfg.timeout)),
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._session = http_session(self._cfg.tls, float(self._cfg.timeout), {"User-Agent": USER_AGENT})
         if self._cfg.protocol == "grpc":
             self._channel = grpc_channel(self._cfg.endpoint, self._cfg.tls, USER_AGENT)
         await self._helper.start()
