@@ -230,17 +230,27 @@ def _cmd_components(args: argparse.Namespace) -> int:
     return 0
 
 
+# `gateway convert` exit codes (docs/operations.md, "Converting").
+CONVERT_OK = 0  # every line decoded and at least one record written
+CONVERT_FAILED = 1  # could not run: unreadable input, unwritable or existing output
+CONVERT_REJECTED = 3  # some lines or items could not be decoded (the rest was written)
+CONVERT_NOTHING = 4  # no record written
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from gateway.convert import convert, total_bytes
+    from gateway.convert import STDIO, convert, total_bytes
 
+    if args.output != STDIO and os.path.exists(args.output) and not args.force:
+        print(f"convert: {args.output} exists; --force overwrites it", file=sys.stderr)
+        return CONVERT_FAILED
     try:
         total = total_bytes(args.input)
     except OSError as exc:
         print(f"convert: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
-        return 1
+        return CONVERT_FAILED
     console = Console(stderr=True)
     columns = (TextColumn("converting"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
@@ -255,9 +265,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             )
         except OSError as exc:
             print(f"convert: {exc}", file=sys.stderr)
-            return 1
+            return CONVERT_FAILED
     print(summary.text(), file=sys.stderr)
-    return 0
+    if summary.records_out == 0:
+        return CONVERT_NOTHING
+    if summary.bad_lines or summary.rejected_items:
+        return CONVERT_REJECTED
+    return CONVERT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,11 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=_cmd_validate)
     from gateway.convert import FORMATS
 
-    conv = sub.add_parser("convert", help="translate recorded payloads between formats, offline")
+    conv = sub.add_parser(
+        "convert",
+        help="translate recorded payloads between formats, offline; exit 0 all converted, 1 failed to run, "
+        "3 lines rejected, 4 nothing converted",
+    )
     conv.add_argument("--from", dest="source", required=True, choices=FORMATS)
     conv.add_argument("--to", dest="target", required=True, choices=FORMATS)
-    conv.add_argument("input", help="file or directory; one request body per line (.gz allowed)")
-    conv.add_argument("output", help="file to write, one request body per line")
+    conv.add_argument("input", help="file or directory, or - for stdin; one request body per line (.gz allowed)")
+    conv.add_argument("output", help="file to write (or - for stdout), one request body per line")
+    conv.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     conv.set_defaults(func=_cmd_convert)
     comp = sub.add_parser("components", help="list component types and their options")
     comp.set_defaults(func=_cmd_components)
