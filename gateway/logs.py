@@ -15,6 +15,7 @@ stderr, so an interpreter crash is still printed even when the log thread is gon
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import os
@@ -128,6 +129,9 @@ def capture_stderr() -> TextIO:
     sys.stderr = out  # Python-level writes go straight out; they are not in a format anyway
     thread = threading.Thread(target=_pump, args=(read_fd,), name="stderr-to-log", daemon=True)
     thread.start()
+    # At exit the reading thread stops: give file descriptor 2 back to the real stderr, so a
+    # late write (the gRPC core shutting down) can neither block on a full pipe nor be lost.
+    atexit.register(os.dup2, original, 2)
     return out
 
 
