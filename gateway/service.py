@@ -33,6 +33,9 @@ from gateway.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 ConfigSource = Callable[[], GatewayConfig]
+# Seconds a reload gives a replaced exporter with a persistent queue before cancelling its
+# sends (the rows stay on disk for its replacement; a batch cut short is sent again).
+PERSISTENT_HANDOVER = 0.1
 
 
 class Service:
@@ -135,7 +138,8 @@ class Service:
         the old processors flush into the exporters before they stop, and the old exporters
         that go drain like at shutdown (within ``service.shutdown_timeout``). An exporter with a
         persistent queue whose settings changed is stopped before its replacement opens the
-        same directory; in that instant its old pipeline answers with a retryable 429.
+        same directory, at once (its rows stay on disk; a send cut short is repeated); in that
+        instant its old pipeline answers with a retryable 429.
         """
         async with self._reload_lock:
             if not self._started or self.stopping:
@@ -191,7 +195,8 @@ class Service:
             return [f"cannot start the new config: {exc}"]
         deadline = time.monotonic() + float(old_cfg.service.shutdown_timeout)
         for cid in shared_dirs:
-            await _bounded(old.exporters[cid].shutdown(), deadline, f"exporter {cid}")
+            # No drain: what is queued stays on disk for the replacement, so hand over at once.
+            await _bounded(old.exporters[cid].shutdown(), time.monotonic() + PERSISTENT_HANDOVER, f"exporter {cid}")
             try:
                 await new.exporters[cid].start()
             except Exception:

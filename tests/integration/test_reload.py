@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 import aiohttp
+import grpc
 import orjson
 import pytest
 import yaml
@@ -227,3 +228,43 @@ async def test_workers_die_with_a_killed_supervisor(sigil_backend: FakeSigilBack
         assert proc.logs().count("received SIGTERM: shutting down") == 2  # each drained
     finally:
         proc.stop()
+
+
+async def test_persistent_queue_carries_over_a_changed_exporter(
+    sigil_backend: FakeSigilBackend, tmp_path: pathlib.Path
+) -> None:
+    """The backend is down: rows wait on disk; the reload replaces the exporter (its timeout
+    changed) on the same directory; when the backend is back, every row arrives."""
+
+    def config(timeout: str) -> dict[str, Any]:
+        return {
+            "receivers": {"sigil": {"http": {"endpoint": "127.0.0.1:0"}}},
+            "exporters": {
+                "sigil": {
+                    "endpoint": f"http://127.0.0.1:{sigil_backend.grpc_port}",
+                    "timeout": timeout,
+                    "retry_on_failure": {"initial_interval": "20ms", "max_interval": "50ms", "max_elapsed_time": "1h"},
+                    "sending_queue": {"storage": str(tmp_path / "queue")},
+                }
+            },
+            "service": {"pipelines": {"p": {"receivers": ["sigil"], "exporters": ["sigil"]}}},
+        }
+
+    sigil_backend.grpc_status = lambda n: grpc.StatusCode.UNAVAILABLE
+    service = Service(load(config("5s"), environ={}))
+    await service.start()
+    try:
+        port = service.listeners.http["127.0.0.1:0"].port
+        for i in range(5):
+            assert await _post(port, _body(i, 0)) == 202
+        assert await service.reload(load(config("6s"), environ={})) == []
+        await service.wait_retired()
+        for i in range(5, 8):
+            assert await _post(port, _body(i, 0)) == 202
+        sigil_backend.grpc_status = lambda n: None
+        await sigil_backend.wait_for(24)
+    finally:
+        await service.shutdown()
+    assert sorted({g.id for g in sigil_backend.generations()}) == sorted(
+        f"c{c}-0-{i}" for c in range(8) for i in range(3)
+    )
