@@ -230,3 +230,47 @@ async def test_cannot_start_is_not_preceded_by_stopped(tmp_path: pathlib.Path) -
         )
     assert out.returncode == 1
     assert "cannot start" in out.stderr and "gateway stopped" not in out.stderr
+
+
+async def test_url_credentials_never_reach_the_log(tmp_path: pathlib.Path) -> None:
+    http_port = free_port()
+    proc = GatewayProcess(
+        {
+            "receivers": {"foglamp": {"endpoint": f"127.0.0.1:{http_port}"}},
+            "exporters": {
+                "lumiqtrace": {
+                    # Nothing listens there: every attempt fails and is logged.
+                    "endpoint": f"http://team:pa55w0rd@127.0.0.1:{free_port()}",
+                    "api_key": "lqt_secret_key",
+                    "retry_on_failure": {
+                        "initial_interval": "10ms",
+                        "max_interval": "20ms",
+                        "max_elapsed_time": "200ms",
+                    },
+                }
+            },
+            "service": {
+                "pipelines": {"p": {"receivers": ["foglamp"], "exporters": ["lumiqtrace"]}},
+                "telemetry": {"logs": {"level": "debug"}},
+            },
+        },
+        tmp_path,
+    )
+    await proc.start()
+    try:
+        body = (
+            pathlib.Path(__file__).parents[1] / "testdata" / "foglamp" / "rich_payload_every_field.json"
+        ).read_bytes()
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(f"http://127.0.0.1:{http_port}/ingest", data=body, headers={"Authorization": "Bearer fl_x"}) as r,
+        ):
+            assert r.status < 300, await r.text()
+        await proc.wait_for_log("lumiqtrace")
+        await asyncio.sleep(0.5)
+        assert await proc.terminate() == 0
+    finally:
+        proc.stop()
+    logs = proc.logs()
+    assert "127.0.0.1" in logs and "pa55w0rd" not in logs and "lqt_secret_key" not in logs
+    assert "<redacted>@127.0.0.1" in logs
