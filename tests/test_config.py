@@ -205,3 +205,10 @@ def test_a_receiver_opens_only_the_transports_it_lists() -> None:
         pipelines = "service: {pipelines: {p: {receivers: [sigil], exporters: [debug]}}}\n"
         load_text("receivers: {sigil: {}}\nexporters: {debug: {}}\n" + pipelines)
     assert info.value.problems == ["receivers::sigil: at least one of http, grpc must be configured"]
+
+
+def test_components_lists_choices_without_markdown_escapes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["components"]) == 0
+    out = capsys.readouterr().out
+    assert "\\|" not in out
+    assert "protocol: grpc | http = " in out
