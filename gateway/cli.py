@@ -177,7 +177,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     supervising = workers > 1 and worker_env is None
     # The gRPC core writes to file descriptor 2 itself: a serving process reads it back and logs
     # it in the configured format (the supervisor does not: its workers inherit its stderr).
-    logs.setup(args.log_level or logs_cfg.level, logs_cfg.format, None if supervising else logs.capture_stderr())
+    stream = None if supervising else logs.capture_stderr()
+    logs.setup(args.log_level or logs_cfg.level, logs_cfg.format, stream)
     if not args.config:
         log.info("no --config given: running the embedded default (the same as config/default.yaml)")
     for warning in cfg.warnings:
@@ -194,6 +195,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         service = Service(
             cfg, worker=int(worker_env) if worker_env is not None else None, config_source=lambda: _load(args)
         )
+
+        def reloaded(new: GatewayConfig) -> None:  # the log level and format follow a reload
+            logs.setup(args.log_level or new.service.telemetry.logs.level, new.service.telemetry.logs.format, stream)
+
+        service.on_reload = reloaded
         tune_gc()
         await service.run_until_signal(hangup_pending=lambda: bool(hangups))
 

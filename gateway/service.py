@@ -52,6 +52,8 @@ class Service:
         self._started = False
         self._stopped = False
         self._reload_lock = asyncio.Lock()
+        # Called with the new config after a reload succeeded (the CLI re-applies the log settings).
+        self.on_reload: Callable[[GatewayConfig], None] = lambda cfg: None
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -206,8 +208,9 @@ class Service:
         for name in list(self.telemetry.stall_probes):
             if ComponentId.parse(name) not in new.exporters:
                 del self.telemetry.stall_probes[name]
+        self.on_reload(cfg)
         log.info(
-            "config reloaded receivers=%d pipelines=%d exporters=%d (kept %d unchanged)",
+            "config reloaded receivers=%d pipelines=%d exporters=%d unchanged_exporters=%d",
             len(new.receivers),
             len(cfg.service.pipelines),
             len(new.exporters),

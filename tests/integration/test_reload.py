@@ -181,6 +181,7 @@ async def test_sighup_and_post_reload_in_a_process(
         new = _http_port_config(sigil_backend, http_port, drop=True)
         new["service"]["health"] = {"endpoint": f"127.0.0.1:{proc.health_port}"}
         new["service"]["workers"] = workers
+        new["service"]["telemetry"] = {"logs": {"format": "json"}}  # the log format follows
         proc.config_path.write_text(yaml.safe_dump(new))
         if workers == 1:
             async with aiohttp.ClientSession() as s, s.post(f"http://127.0.0.1:{proc.health_port}/-/reload") as r:
@@ -194,6 +195,9 @@ async def test_sighup_and_post_reload_in_a_process(
         await asyncio.sleep(0.3)
         assert sorted(g.id for g in sigil_backend.generations()) == ["before", "before"]
         assert proc.proc is not None and proc.proc.poll() is None  # SIGHUP did not kill it
+        reloaded = [line for line in proc.logs().splitlines() if "config reloaded" in line]
+        assert len(reloaded) == workers
+        assert all(orjson.loads(line)["msg"].startswith("config reloaded") for line in reloaded)
         assert await proc.terminate() == 0
     finally:
         proc.stop()
