@@ -213,3 +213,18 @@ def test_validate_as_a_program_exits_with_its_code(tmp_path: pathlib.Path) -> No
         timeout=60,
     )
     assert out.returncode == 1 and "duplicate key 'service'" in out.stderr
+
+
+def test_cli_set_and_several_configs(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _validate(capsys, "--set", "service::workers=0")  # over the embedded default
+    assert code == 1 and "  service::workers: must be between 1 and 256" in err
+    base = _write(
+        tmp_path,
+        "a.yaml",
+        "receivers: {foglamp: {endpoint: 127.0.0.1:4000}}\nexporters: {debug: {}}\n"
+        "service: {pipelines: {p: {receivers: [foglamp], exporters: [debug]}}}\n",
+    )
+    broken = _write(tmp_path, "b.yaml", "exporters: {debug: {verbosity: loud}}\n")
+    code, _, err = _validate(capsys, "--config", base, "--config", broken)
+    assert code == 1 and err.startswith(f"{base}, {broken}: 1 problem(s):")
+    assert _validate(capsys, "--config", base, "--config", broken, "--set", "exporters::debug={}")[0] == 0
