@@ -26,7 +26,7 @@ RELOADS = 6
 def _config(backend: FakeSigilBackend, *, batch: bool, timeout: str, health_port: int = 0) -> dict[str, Any]:
     return {
         "receivers": {"sigil": {"http": {"endpoint": "127.0.0.1:0"}, "grpc": {"endpoint": "127.0.0.1:0"}}},
-        "processors": {"batch": {"send_batch_size": 50, "timeout": "50ms"}, "memory_limiter": {}},
+        "processors": {"batch": {"send_batch_size": 50, "timeout": "50ms"}, "memory_limiter": {"limit_mib": 16384}},
         "exporters": {
             "sigil": {"endpoint": f"http://127.0.0.1:{backend.grpc_port}", "timeout": timeout},
             "sigil/copy": {"endpoint": f"http://127.0.0.1:{backend.grpc_port}"},
