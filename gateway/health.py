@@ -125,6 +125,7 @@ class Health:
         return _json({"status": "ok" if healthy else "degraded", "exporters": exporters}, 200 if healthy else 503)
 
     async def _reload(self, request: web.Request) -> web.Response:
+        log.info("reload requested by POST /-/reload from %s", request.remote)
         if os.environ.get(WORKER_ENV) is not None:
             # One worker got the request: the supervisor passes SIGHUP on to every worker.
             os.kill(os.getppid(), signal.SIGHUP)

@@ -209,6 +209,8 @@ class Service:
             if ComponentId.parse(name) not in new.exporters:
                 del self.telemetry.stall_probes[name]
         self.on_reload(cfg)
+        for warning in cfg.warnings:
+            log.warning("config: %s", warning)
         log.info(
             "config reloaded receivers=%d pipelines=%d exporters=%d unchanged_exporters=%d",
             len(new.receivers),
