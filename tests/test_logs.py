@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import pathlib
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import orjson
@@ -12,6 +15,7 @@ import pytest
 
 from gateway import logs
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -78,3 +82,22 @@ def test_fields_only_from_the_trailing_pairs() -> None:
     assert logs.split_fields("a=1 in the middle") == ("a=1 in the middle", [])
     assert logs.split_fields("text a=1 b=") == ("text", [("a", "1"), ("b", "")])
     assert logs.split_fields("only=pairs x=1") == ("only=pairs x=1", [])
+
+
+def test_what_libraries_write_to_stderr_is_logged_in_the_format() -> None:
+    script = """
+import os, time
+from gateway import logs
+logs.setup("info", "json", logs.capture_stderr())
+os.write(2, b"E1203 08:00:00.000000   123 chttp2_transport.cc:1403] boom\\n")
+os.write(2, b"I1203 08:00:00.000000   123 ev_poll_posix.cc:9] chatter\\n")
+os.write(2, b"something else\\n")
+time.sleep(0.5)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, cwd=ROOT)
+    lines = [orjson.loads(line) for line in out.stderr.splitlines()]
+    for line in lines:
+        del line["ts"]
+    assert {"level": "error", "logger": "grpc", "msg": "boom", "source": "chttp2_transport.cc:1403"} in lines
+    assert {"level": "info", "logger": "grpc", "msg": "chatter", "source": "ev_poll_posix.cc:9"} in lines
+    assert {"level": "warning", "logger": "stderr", "msg": "something else"} in lines
