@@ -10,8 +10,8 @@
 - Scalars are then resolved by :class:`Expander`: ``${env:NAME}``, ``${NAME}``,
   ``${env:NAME:-default}`` (unset or empty: the default), ``${env:NAME:?message}`` (unset or
   empty: an error with the message), ``${file:PATH}`` (the file's content, without one trailing
-  newline), ``$$`` (a literal ``$``). An unset variable without a default expands to an empty
-  string with a warning that names it. Every value read from the environment or a file is a
+  newline), ``$$`` (a literal ``$``). An unset or empty variable without a default expands to
+  an empty string with a warning that names it. Every value read from the environment or a file is a
   secret as far as messages go: it is never echoed (``<redacted>``).
 """
 
@@ -236,13 +236,14 @@ class Expander:
         if self.no_environment:
             return arg if op == ":-" else None
         value = self.environ.get(name)
-        if value is None or (value == "" and op):
+        if value is None or value == "":
             if op == ":-":
                 return arg
             if op == ":?":
                 self.problems.append(f"{where}{name} is not set: {arg or 'required'}")
                 return ""
-            self.warnings.append(f"{where}{name} is not set; {whole} expands to an empty string")
+            state = "is not set" if value is None else "is empty"
+            self.warnings.append(f"{where}{name} {state}; {whole} expands to an empty string")
             return ""
         self._secret(value)
         return value

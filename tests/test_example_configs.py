@@ -7,7 +7,7 @@ import pathlib
 import pytest
 import yaml
 
-from gateway.cli import default_config_text
+from gateway.cli import default_config_text, main
 from gateway.config import load_file
 from gateway.pipeline import build
 from gateway.telemetry import Telemetry
@@ -50,3 +50,13 @@ def test_batch_metadata_keys_are_kept_by_every_receiver(path: pathlib.Path) -> N
                 rc = raw["receivers"][rid] or {}
                 kept = {h.lower() for h in rc.get("keep_headers", (rc.get("http") or {}).get("keep_headers", []))}
                 assert keys <= kept, f"{name}: {rid} does not keep {sorted(keys - kept)} for {ref}"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG.glob("*.yaml")), ids=lambda p: p.name)
+def test_example_config_validates_without_the_environment(
+    path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What CI can run: no secrets, no mounted files (keys_file is not there)."""
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert main(["validate", "--config", str(path), "--no-environment"]) == 0, capsys.readouterr().err

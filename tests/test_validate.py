@@ -141,6 +141,11 @@ service:
     unset = "REDACT_HASH_KEY is not set; ${env:REDACT_HASH_KEY} expands to an empty string"
     assert f"warning: processors::redact/b::hash_key: {unset}" in err
     assert "  exporters::file::path: OUT_PATH is not set: set OUT_PATH to the output file" in err
+    monkeypatch.setenv("REDACT_HASH_KEY", "")  # empty is as bad as unset
+    assert (
+        "REDACT_HASH_KEY is empty; ${env:REDACT_HASH_KEY} expands to an empty string"
+        in _validate(capsys, "--config", path)[2]
+    )
     monkeypatch.setenv("OUT_PATH", str(tmp_path / "out.jsonl"))
     cfg = load_sources([path])
     assert cfg.processors[next(c for c in cfg.processors if c.name == "")].config.hash_key == SECRET
