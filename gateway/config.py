@@ -5,59 +5,29 @@ defaults; the user's YAML is laid over them by :func:`decode`, which rejects unk
 wrong types and then calls the class's own ``validate()`` (if any). Every problem is collected
 with its ``::`` path and reported at once in a :class:`~gateway.errors.ConfigError`.
 
-Scalars may reference the environment: ``${env:NAME}``, ``${env:NAME:-default}``, ``${NAME}``;
-``$$`` is a literal ``$``. A scalar that is exactly one reference takes the type of the field it
-fills (``port: ${env:PORT}`` is an integer). Durations are strings with units (``200ms``,
-``5s``, ``1m30s``); sizes are bytes or strings with units (``4MiB``, ``10MB``).
+Scalars may reference the environment and files (``${env:NAME}``, ``${env:NAME:-default}``,
+``${env:NAME:?message}``, ``${NAME}``, ``${file:PATH}``; ``$$`` is a literal ``$``), resolved
+by :mod:`gateway.confmap`, which also reads, merges and strictly parses the YAML. A scalar that
+is exactly one reference takes the type of the field it fills (``port: ${env:PORT}`` is an
+integer); an expanded value never appears in a message. Durations are strings with units
+(``200ms``, ``5s``, ``1m30s``); sizes are bytes or strings with units (``4MiB``, ``10MB``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, Union
 
-import yaml
-
 from gateway.component import ComponentId, ComponentKind, Factory
+from gateway.confmap import REDACTED, Expanded, Expander, Unresolved, apply_set, merge, parse_yaml, read_files
+from gateway.confmap import expand_env as expand_env
 from gateway.errors import ConfigError
 from gateway.units import ByteSize, Duration, parse_duration, parse_size
-
-
-class _Expanded(str):
-    """A scalar produced by environment expansion; may be read as a number or bool."""
-
-
-_ENV_REF = re.compile(r"\$\$|\$\{([^}]*)\}|\$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def expand_env(text: str, environ: Mapping[str, str]) -> str:
-    """Expands ``${env:NAME}``, ``${env:NAME:-default}``, ``${NAME}`` and ``$$``."""
-
-    def replace(match: re.Match[str]) -> str:
-        whole = match.group(0)
-        if whole == "$$":
-            return "$"
-        if whole == "$":
-            return "$"
-        ref = match.group(1)
-        if ref.startswith("env:"):
-            ref = ref[4:]
-        name, sep, default = ref.partition(":-")
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"invalid reference {whole!r}: expected ${{env:NAME}} or ${{env:NAME:-default}}")
-        value = environ.get(name)
-        if value is None or (value == "" and sep):
-            return default if sep else ""
-        return value
-
-    return _ENV_REF.sub(replace, text)
 
 
 def _join(path: str, key: str | int) -> str:
@@ -65,6 +35,8 @@ def _join(path: str, key: str | int) -> str:
 
 
 def _type_name(value: object) -> str:
+    if isinstance(value, Expanded):
+        return f"the value of {value.source!r} ({REDACTED})"
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -88,27 +60,24 @@ T = TypeVar("T")
 class Decoder:
     """Lays raw YAML values over typed config classes, collecting problems."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self.environ = os.environ if environ is None else environ
+    def __init__(self, environ: Mapping[str, str] | None = None, *, no_environment: bool = False) -> None:
+        self.expander = Expander(environ, no_environment=no_environment)
         self.problems: list[str] = []
         self.failed: set[str] = set()  # "section::id" of components whose config had problems
+        self.unresolved: list[str] = []  # paths holding references left unresolved
 
     def problem(self, path: str, message: str) -> None:
+        # With --no-environment, a value that depends on a reference cannot be judged.
+        if any(path == u or path.startswith(u + "::") for u in self.unresolved):
+            return
         self.problems.append(f"{path}: {message}" if path else message)
 
     def expand(self, raw: Any, path: str) -> Any:
-        """Expands environment references in every string of a YAML tree."""
-        if isinstance(raw, str) and "$" in raw:
-            try:
-                return _Expanded(expand_env(raw, self.environ))
-            except ValueError as exc:
-                self.problem(path, str(exc))
-                return raw
-        if isinstance(raw, list):
-            return [self.expand(item, _join(path, i)) for i, item in enumerate(raw)]
-        if isinstance(raw, dict):
-            return {key: self.expand(value, _join(path, str(key))) for key, value in raw.items()}
-        return raw
+        """Resolves references in every string of a YAML tree (see gateway.confmap)."""
+        out = self.expander.tree(raw, path)
+        self.problems.extend(self.expander.problems)
+        self.expander.problems.clear()
+        return out
 
     def decode(self, cls: type[T], raw: Any, path: str) -> T | None:
         """Builds ``cls`` from its defaults overlaid with ``raw``; None if ``raw`` has problems."""
@@ -138,6 +107,8 @@ class Decoder:
         validate = getattr(instance, "validate", None)
         if validate is not None:
             for message in validate():
+                if self.expander.no_environment and _OS_ERROR.search(message):
+                    continue  # a file the config names, not checked without the environment
                 # "field: text" or "field::sub: text" names a place inside this object.
                 head, sep, text = message.partition(": ")
                 if sep and head.split("::")[0] in fields:
@@ -155,6 +126,9 @@ class Decoder:
             inner = [a for a in args if a is not type(None)]
             return self.value(inner[0], raw, path)
         if origin is typing.Literal:
+            if isinstance(raw, Unresolved):
+                self.unresolved.append(path)
+                return args[0]
             if raw not in args:
                 self.problem(path, f"must be one of {', '.join(str(a) for a in args)}")
             return raw
@@ -173,7 +147,10 @@ class Decoder:
         return self.scalar(tp, raw, path)
 
     def scalar(self, tp: Any, raw: Any, path: str) -> Any:
-        expanded = isinstance(raw, _Expanded)
+        if isinstance(raw, Unresolved):
+            self.unresolved.append(path)
+            return _NEUTRAL.get(tp, str(raw.source))
+        expanded = isinstance(raw, Expanded)
         try:
             if tp is Duration:
                 if isinstance(raw, str):
@@ -212,15 +189,28 @@ class Decoder:
             if tp is Any:
                 return raw
         except ValueError as exc:
-            self.problem(path, str(exc))
+            message = str(exc)
+            if expanded and str(raw) in message:  # the parser quoted the value: say where it came from
+                message = f"cannot use {_type_name(raw)}: {message.replace(repr(str(raw)), REDACTED)}"
+                message = self.expander.scrub(message.replace(str(raw), REDACTED))
+            self.problem(path, message)
             return None
         raise TypeError(f"unsupported config field type {tp!r} at {path}")
+
+
+# How a validate() message quotes an OSError, or names a file it could not find.
+_OS_ERROR = re.compile(r"\[Errno \d+\]|: no such file ")
+
+# What a field holding an unresolved reference gets (validate --no-environment): any value the
+# type accepts; problems at that path are not reported.
+_NEUTRAL: dict[Any, Any] = {int: 1, float: 1.0, bool: False, Duration: Duration(1.0), ByteSize: ByteSize(1)}
 
 
 # ---------------------------------------------------------------------------------------------
 # The top-level document.
 
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+DEFAULT_SHUTDOWN_DELAY = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,7 +231,10 @@ DEFAULT_STALL_THRESHOLD = 300.0
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class HealthConfig:
     endpoint: str  # host:port serving GET /healthz and /readyz
-    exporter_stall_threshold: Duration = Duration(DEFAULT_STALL_THRESHOLD)  # /readyz 503 when a queue is stuck; 0 = off
+    # An exporter whose queue holds work without moving for longer is reported unhealthy at
+    # /healthz/exporters and in the log (readiness does not depend on it); 0 = never.
+    exporter_stall_threshold: Duration = Duration(DEFAULT_STALL_THRESHOLD)
+    reload: bool = True  # POST /-/reload re-reads and applies the config (as SIGHUP does)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,10 +251,13 @@ class TelemetryConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceConfig:
-    pipelines: dict[str, PipelineConfig]
+    pipelines: dict[str, PipelineConfig]  # pipeline name → its receivers, processors and exporters
     telemetry: TelemetryConfig = dataclasses.field(default_factory=TelemetryConfig)
     health: HealthConfig | None = None  # GET /healthz, /readyz; off when absent
     shutdown_timeout: Duration = Duration(DEFAULT_SHUTDOWN_TIMEOUT)  # seconds to drain on SIGTERM
+    # After SIGTERM: readiness is 503 and requests are still taken for this long, so load
+    # balancers stop sending before the listeners close; then the drain.
+    shutdown_delay: Duration = Duration(DEFAULT_SHUTDOWN_DELAY)
     workers: int = 1  # processes sharing the listeners (SO_REUSEPORT); one event loop each
 
     def validate(self) -> list[str]:
@@ -284,6 +280,18 @@ class GatewayConfig:
     processors: dict[ComponentId, ComponentConfig]
     exporters: dict[ComponentId, ComponentConfig]
     service: ServiceConfig
+    warnings: tuple[str, ...] = ()  # unset variables, each named (logged at start)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checked:
+    """What :func:`check` found: ``config`` holds every part that decoded (pipelines keep only
+    the references that resolve) so the graph can be built to find its problems too."""
+
+    config: GatewayConfig | None
+    problems: list[str]
+    warnings: list[str]
+    expander: Expander
 
 
 _SECTIONS: tuple[tuple[str, ComponentKind], ...] = (
@@ -294,31 +302,54 @@ _SECTIONS: tuple[tuple[str, ComponentKind], ...] = (
 
 
 def load_text(text: str, *, environ: Mapping[str, str] | None = None, source: str = "config") -> GatewayConfig:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
-    return load(raw, environ=environ)
+    return load(parse_yaml(text, source), environ=environ)
 
 
 def load_file(path: str, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return load_text(text, environ=environ, source=path)
+    return load_sources([path], environ=environ)
+
+
+def read_sources(paths: Sequence[str], sets: Sequence[str] = ()) -> Any:
+    """The files parsed and merged in order, then each ``--set``; raises ConfigError listing
+    every file's problem."""
+    docs, problems = read_files(list(paths))
+    raw: Any = None
+    for doc in docs:
+        raw = merge(raw, doc) if raw is not None else doc
+    for assignment in sets:
+        try:
+            raw = apply_set(raw, assignment)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return raw
+
+
+def load_sources(
+    paths: Sequence[str], sets: Sequence[str] = (), *, environ: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    return load(read_sources(paths, sets), environ=environ)
 
 
 def load(raw: Any, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """Decodes and checks a whole parsed document; raises ConfigError listing every problem."""
+    checked = check(raw, environ=environ)
+    if checked.problems:
+        raise ConfigError(checked.problems)
+    assert checked.config is not None
+    return checked.config
+
+
+def check(raw: Any, *, environ: Mapping[str, str] | None = None, no_environment: bool = False) -> Checked:
+    """Decodes a parsed document, collecting every problem (scrubbed of expanded values)."""
     from gateway.registry import factories  # the registry imports component modules
 
-    d = Decoder(environ)
+    d = Decoder(environ, no_environment=no_environment)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError([f"expected a mapping at the top level, got {_type_name(raw)}"])
+        return Checked(None, [f"expected a mapping at the top level, got {_type_name(raw)}"], [], d.expander)
     raw = d.expand(raw, "")
     known = {"receivers", "processors", "exporters", "service"}
     for key in raw:
@@ -332,10 +363,43 @@ def load(raw: Any, *, environ: Mapping[str, str] | None = None) -> GatewayConfig
         d.problem("service", "is required")
     if service is not None:
         _check_pipelines(d, service, sections)
-    if d.problems:
-        raise ConfigError(d.problems)
-    assert service is not None
-    return GatewayConfig(sections["receivers"], sections["processors"], sections["exporters"], service)
+    scrub = d.expander.scrub
+    warnings = [scrub(w) for w in d.expander.warnings]
+    problems = [scrub(p) for p in d.problems]
+    config = None
+    if service is not None:
+        service = _resolvable(service, sections)
+        if service.pipelines or not problems:
+            config = GatewayConfig(
+                sections["receivers"], sections["processors"], sections["exporters"], service, tuple(warnings)
+            )
+    return Checked(config, problems, warnings, d.expander)
+
+
+def _resolvable(service: ServiceConfig, sections: dict[str, dict[ComponentId, ComponentConfig]]) -> ServiceConfig:
+    """The pipelines with only references to components that decoded; those left without a
+    receiver or an exporter are dropped (their problems are already listed)."""
+    pipelines = {}
+    for name, p in service.pipelines.items():
+
+        def ok(refs: list[str], section: str) -> list[str]:
+            out = []
+            for ref in refs:
+                try:
+                    if ComponentId.parse(ref) in sections[section]:
+                        out.append(ref)
+                except ValueError:
+                    pass
+            return list(dict.fromkeys(out))
+
+        kept = PipelineConfig(
+            receivers=ok(p.receivers, "receivers"),
+            processors=ok(p.processors, "processors"),
+            exporters=ok(p.exporters, "exporters"),
+        )
+        if kept == p or (kept.receivers and kept.exporters):
+            pipelines[name] = kept
+    return dataclasses.replace(service, pipelines=pipelines)
 
 
 def _decode_components(

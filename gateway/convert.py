@@ -1,6 +1,7 @@
 """``gateway convert``: translates recorded payloads between formats, offline.
 
-Input is a file or a directory of files (read in name order; ``.gz`` files are inflated). Each
+Input is a file, a directory of files (read in name order; ``.gz`` files are inflated), or ``-``
+for standard input; output is a file or ``-`` for standard output. Each
 line is one request body of the source format: a Sigil ``ExportGenerationsRequest`` (protojson),
 a Foglamp ``/ingest`` body, an OTLP/JSON ``ExportTraceServiceRequest``, one canonical record
 (``record``), or, for LumiqTrace, one event (NDJSON bodies are event-per-line already).
@@ -13,9 +14,11 @@ from the encoders' reports. The same pure translation functions the gateway runs
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import IO, cast
 
@@ -52,7 +55,12 @@ class Summary:
         return "\n".join(out)
 
 
+STDIO = "-"  # standard input as the input, standard output as the output
+
+
 def input_files(path: str) -> list[str]:
+    if path == STDIO:
+        return [path]
     if os.path.isdir(path):
         return sorted(
             os.path.join(root, name) for root, _, names in os.walk(path) for name in names if not name.startswith(".")
@@ -61,6 +69,8 @@ def input_files(path: str) -> list[str]:
 
 
 def _open(path: str) -> IO[bytes]:
+    if path == STDIO:
+        return cast(IO[bytes], contextlib.nullcontext(sys.stdin.buffer))
     if path.endswith(".gz"):
         return cast(IO[bytes], gzip.GzipFile(path, "rb"))
     return open(path, "rb")
@@ -100,7 +110,8 @@ def convert(
         raise KeyError(f"cannot convert {src} to {dst}: {src if reader is None else dst} has no line form")
     writer = make_writer()
     pending: list[Record] = []
-    with open(out, "wb") as fh:
+    target = contextlib.nullcontext(sys.stdout.buffer) if out == STDIO else open(out, "wb")  # noqa: SIM115
+    with target as fh:
 
         def flush() -> None:
             for body in writer(pending, summary.report):
@@ -123,5 +134,8 @@ def convert(
     return summary
 
 
-def total_bytes(inp: str) -> int:
+def total_bytes(inp: str) -> int | None:
+    """Input size for the progress bar; None for standard input."""
+    if inp == STDIO:
+        return None
     return sum(os.path.getsize(p) for p in input_files(inp))

@@ -51,7 +51,7 @@ def _type_name(tp: Any) -> str:
         inner = [a for a in args if a is not type(None)]
         return _type_name(inner[0]) + " or null"
     if origin is typing.Literal:
-        return " \\| ".join(str(a) for a in args)
+        return " | ".join(str(a) for a in args)
     if origin is list:
         return f"list of {_type_name(args[0])}"
     if origin is dict:
@@ -100,9 +100,12 @@ def describe(cls: type) -> tuple[Option, ...]:
             default = "(required)" if value is dataclasses.MISSING else ("null" if value is None else "see below")
         else:
             default = "(required)" if value is dataclasses.MISSING else _format_default(value)
-            item = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+            origin = typing.get_origin(nested)
+            item = typing.get_args(nested)[-1] if origin in (list, dict) else None
             if dataclasses.is_dataclass(item) and isinstance(item, type):
-                children = describe(item)  # the options of each entry, listed as `name[].option`
+                # The options of each entry, listed as `name[].option` (list) or
+                # `name.<key>.option` (map).
+                children = describe(item)
         options.append(Option(f.name, _type_name(tp), default, comments.get(f.name, ""), children))
     return tuple(options)
 
@@ -112,5 +115,11 @@ def flatten(options: tuple[Option, ...], prefix: str = "") -> list[Option]:
     for o in options:
         name = f"{prefix}{o.name}"
         out.append(dataclasses.replace(o, name=name, children=()))
-        out.extend(flatten(o.children, f"{name}[]." if o.type.startswith("list of") else f"{name}."))
+        if o.type.startswith("list of"):
+            sub = f"{name}[]."
+        elif o.type.startswith("map of"):
+            sub = f"{name}.<name>."
+        else:
+            sub = f"{name}."
+        out.extend(flatten(o.children, sub))
     return out

@@ -12,6 +12,11 @@ connections closed after ``idle_timeout``; what is cut is counted in
 ``gateway_listener_connections_cut_total`` and logged at most every few seconds. gRPC methods
 run as client-streaming handlers, so a receiver checks credentials before the request message
 is read (see :meth:`gateway.auth.Gate.grpc_unary`).
+
+A config reload builds a new set of listeners; :meth:`Listeners.start` with ``previous`` lets
+each listener whose endpoint and options did not change take over the running server of its
+predecessor and only swap the routes behind it, so its socket never closes. Requests are
+counted per route generation, so a reload can wait for those still running on the old one.
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ import grpc
 from aiohttp import web
 
 from gateway._conn_guard import ConnectionGuard, cors_middleware
-from gateway.telemetry import Telemetry
+from gateway.telemetry import RateLimitedLog, Telemetry
 from gateway.tls import ServerTls, TlsServerConfig
 from gateway.units import Duration
 
 log = logging.getLogger(__name__)
+# Requests refused with a 4xx/5xx (bad input, 401, 429, …): debug lines, at most one per
+# route and status per interval, so a flood of bad requests cannot flood the log.
+_refused = RateLimitedLog(log, interval=5.0)
+REFUSED_BODY_CHARS = 200  # how much of a refusal's body the debug line quotes
 
 HttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GrpcUnary = Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes]]
@@ -109,6 +118,70 @@ class GrpcServerOptions:
         return []
 
 
+class Generation:
+    """One set of routes and the requests running through it; a reload retires a generation
+    and waits for it to be idle before stopping the components behind it."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def exit(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+
+class _HttpSwitch:
+    """The one handler of a running HTTP server: hands each request to the current routes."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.generation = Generation()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        gen, app = self.generation, self.app
+        gen.enter()
+        try:
+            # Application._handle resolves the route and runs it; an inner, frozen application
+            # per generation is what lets a reload swap routes under a server that stays up.
+            # match_info is cached on first read (the outer middlewares read it): forget the outer
+            # one so that handlers see the inner route's (path parameters included).
+            request._cache.pop("match_info", None)
+            response = await app._handle(request)
+        except web.HTTPException as exc:
+            _log_refused_http(request, exc.status, exc.text or "")
+            raise
+        finally:
+            gen.exit()
+        if response.status >= 400 and log.isEnabledFor(logging.DEBUG):
+            body = response.body if isinstance(response, web.Response) else None
+            text = (
+                bytes(body[:REFUSED_BODY_CHARS]).decode(errors="replace") if isinstance(body, bytes | bytearray) else ""
+            )
+            _log_refused_http(request, response.status, text)
+        return response
+
+
+class _GrpcSwitch(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """The one generic handler of a running gRPC server: looks methods up in the current table."""
+
+    def __init__(self, methods: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.methods = methods
+        self.generation = Generation()
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        return self.methods.get(handler_call_details.method)
+
+
 def _own_part(options: Any, cls: type[Any]) -> Any:
     """The listener-level fields of a receiver's server config (which may extend ``cls``)."""
     return cls(**{f.name: getattr(options, f.name) for f in dataclasses.fields(cls)})
@@ -140,6 +213,7 @@ class HttpListener:
     _server: asyncio.Server | None = None
     _tls: ServerTls | None = None
     _reload_task: asyncio.Task[None] | None = None
+    _switch: _HttpSwitch | None = None
 
     def configure(self, options: HttpServerOptions, owner: str) -> None:
         """Sets the listener's options; a second owner must ask for the same ones."""
@@ -175,8 +249,8 @@ class HttpListener:
             handler_args={"max_field_size": 65536, "auto_decompress": False},
             middlewares=[guard.middleware, *([cors_middleware(opts.cors)] if opts.cors is not None else [])],
         )
-        for (method, path), (_owner, handler) in self.routes.items():
-            app.router.add_route(method, path, handler)
+        switch = _HttpSwitch(self._routes_app())
+        app.router.add_route("*", "/{path:.*}", switch.handle)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=float(opts.idle_timeout))
         await runner.setup()
         try:
@@ -198,11 +272,47 @@ class HttpListener:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._switch = switch
         if self._tls is not None and self._tls.cfg.reload_interval:
             self._reload_task = asyncio.create_task(self._reload_tls(self._tls), name=f"tls-reload {self.endpoint}")
         sockets: tuple[Any, ...] = tuple(self._server.sockets or ())
         self.port = sockets[0].getsockname()[1] if sockets else port
         log.info("http listener started endpoint=%s port=%d tls=%s", self.endpoint, self.port, self._tls is not None)
+
+    def _routes_app(self) -> web.Application:
+        app = web.Application()
+        for (method, path), (_owner, handler) in self.routes.items():
+            app.router.add_route(method, path, handler)
+        app.freeze()
+        return app
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    def same_socket(self, other: HttpListener) -> bool:
+        """True when ``other``'s running server can serve this listener's routes as is (same
+        address and the same listener options: TLS, CORS, timeouts, connection cap)."""
+        return other._runner is not None and (other.endpoint, other.reuse_port, other.options) == (
+            self.endpoint,
+            self.reuse_port,
+            self.options,
+        )
+
+    def adopt(self, previous: HttpListener) -> Generation:
+        """Takes over ``previous``'s running server with this listener's routes; returns the
+        retired route generation (its requests may still be running)."""
+        assert previous._runner is not None and previous._switch is not None
+        self._runner, previous._runner = previous._runner, None
+        self._server, previous._server = previous._server, None
+        self._tls, previous._tls = previous._tls, None
+        self._reload_task, previous._reload_task = previous._reload_task, None
+        self._switch, previous._switch = previous._switch, None
+        self.port = previous.port
+        retired = self._switch.generation
+        self._switch.app = self._routes_app()
+        self._switch.generation = Generation()
+        return retired
 
     @staticmethod
     async def _reload_tls(tls: ServerTls) -> None:
@@ -220,6 +330,7 @@ class HttpListener:
             self._server.close()  # no new connections
         if self._runner is not None:
             runner, self._runner = self._runner, None
+            self._switch = None
             await runner.cleanup()  # ends the open ones, gracefully
         if self._server is not None:
             server, self._server = self._server, None
@@ -236,6 +347,7 @@ class GrpcListener:
     options: GrpcServerOptions = dataclasses.field(default_factory=GrpcServerOptions)
     _options_owner: str = ""
     _server: grpc.aio.Server | None = None
+    _switch: _GrpcSwitch | None = None
 
     def configure(self, options: GrpcServerOptions, owner: str) -> None:
         """Sets the listener's options; a second owner must ask for the same ones."""
@@ -276,18 +388,9 @@ class GrpcListener:
             if value:
                 options.append((key, _ms(value)))
         server = grpc.aio.server(options=options)
-        handlers = []
-        for name, (_owner, methods) in self.services.items():
-            # No (de)serializers: handlers see raw bytes so undecodable input gets a clear
-            # INVALID_ARGUMENT from the receiver, not a generic framework error.
-            rpc = {
-                m: grpc.stream_unary_rpc_method_handler(h.stream)
-                if h.stream is not None
-                else grpc.unary_unary_rpc_method_handler(h.unary)
-                for m, h in methods.items()
-            }
-            handlers.append(grpc.method_handlers_generic_handler(name, rpc))
-        server.add_generic_rpc_handlers(tuple(handlers))
+        switch = _GrpcSwitch({})
+        switch.methods = self._method_table(switch.generation)
+        server.add_generic_rpc_handlers((switch,))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         tls = self.options.tls
         if tls is not None:
@@ -298,13 +401,108 @@ class GrpcListener:
             raise OSError(f"cannot listen on {self.endpoint}")
         await server.start()
         self._server = server
+        self._switch = switch
         self.port = bound
         log.info("grpc listener started endpoint=%s port=%d tls=%s", self.endpoint, self.port, tls is not None)
+
+    def _method_table(self, gen: Generation) -> dict[str, grpc.RpcMethodHandler]:
+        # No (de)serializers: handlers see raw bytes so undecodable input gets a clear
+        # INVALID_ARGUMENT from the receiver, not a generic framework error.
+        table: dict[str, grpc.RpcMethodHandler] = {}
+        for name, (_owner, methods) in self.services.items():
+            for m, h in methods.items():
+                full = f"/{name}/{m}"
+                if h.stream is not None:
+                    table[full] = grpc.stream_unary_rpc_method_handler(_counted_stream(gen, full, h.stream))
+                else:
+                    assert h.unary is not None
+                    table[full] = grpc.unary_unary_rpc_method_handler(_counted(gen, full, h.unary))
+        return table
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def same_socket(self, other: GrpcListener) -> bool:
+        """True when ``other``'s running server can serve this listener's services as is."""
+        return other._server is not None and (
+            other.endpoint,
+            other.reuse_port,
+            other.max_message_bytes,
+            other.options,
+        ) == (self.endpoint, self.reuse_port, self.max_message_bytes, self.options)
+
+    def adopt(self, previous: GrpcListener) -> Generation:
+        """Takes over ``previous``'s running server with this listener's services; returns the
+        retired generation."""
+        assert previous._server is not None and previous._switch is not None
+        self._server, previous._server = previous._server, None
+        self._switch, previous._switch = previous._switch, None
+        self.port = previous.port
+        retired = self._switch.generation
+        gen = Generation()
+        self._switch.methods, self._switch.generation = self._method_table(gen), gen
+        return retired
 
     async def shutdown(self, grace: float = 1.0) -> None:
         if self._server is not None:
             server, self._server = self._server, None
+            self._switch = None
             await server.stop(grace)
+
+
+def _log_refused_http(request: web.Request, status: int, text: str) -> None:
+    fields = {
+        "transport": "http",
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "remote": request.remote,
+        "reason": " ".join(text[:REFUSED_BODY_CHARS].split()),
+    }
+    _refused.log(logging.DEBUG, f"{request.path}:{status}", "request refused", extra=fields)
+
+
+def _log_refused_grpc(method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    code = context.code()
+    if code is None or code == grpc.StatusCode.OK:
+        return
+    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    details = " ".join(str(context.details() or "")[:REFUSED_BODY_CHARS].split())
+    fields = {"transport": "grpc", "method": method, "status": name, "remote": context.peer(), "reason": details}
+    _refused.log(logging.DEBUG, f"{method}:{name}", "request refused", extra=fields)
+
+
+def _counted(gen: Generation, method: str, fn: GrpcUnary) -> GrpcUnary:
+    async def call(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        gen.enter()
+        try:
+            response = await fn(request, context)
+        except grpc.aio.AbortError:
+            _log_refused_grpc(method, context)
+            raise
+        finally:
+            gen.exit()
+        _log_refused_grpc(method, context)
+        return response
+
+    return call
+
+
+def _counted_stream(gen: Generation, method: str, fn: GrpcStream) -> GrpcStream:
+    async def call(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        gen.enter()
+        try:
+            response = await fn(requests, context)
+        except grpc.aio.AbortError:
+            _log_refused_grpc(method, context)
+            raise
+        finally:
+            gen.exit()
+        _log_refused_grpc(method, context)
+        return response
+
+    return call
 
 
 class Listeners:
@@ -326,17 +524,70 @@ class Listeners:
         split_endpoint(endpoint)
         return self.grpc.setdefault(endpoint, GrpcListener(endpoint, reuse_port=self.reuse_port))
 
-    async def start(self) -> None:
+    async def start(self, previous: Listeners | None = None) -> list[Generation]:
+        """Starts every listener; with ``previous`` (a reload), see :meth:`open` and
+        :meth:`take_over`. Returns the retired route generations, to wait for."""
+        await self.open(previous)
+        return await self.take_over(previous)
+
+    async def open(self, previous: Listeners | None = None) -> None:
+        """Opens the listeners ``previous`` cannot lend: a failure closes what this call opened
+        and leaves ``previous`` serving. A running listener on the same address whose socket
+        options changed is closed first (and reopened if this fails)."""
         started: list[HttpListener | GrpcListener] = []
-        everything: list[HttpListener | GrpcListener] = [*self.http.values(), *self.grpc.values()]
+        released: list[HttpListener | GrpcListener] = []
         try:
-            for listener in everything:
+            for listener in self._fresh(previous):
+                if previous is not None:
+                    released += await previous._release(listener.endpoint)
                 await listener.start()
                 started.append(listener)
         except BaseException:
             for listener in reversed(started):
                 await listener.shutdown()
+            for listener in released:  # the reload failed: the old config keeps serving
+                await listener.start()
             raise
+
+    async def take_over(self, previous: Listeners | None) -> list[Generation]:
+        """Swaps the routes of every listener whose endpoint and socket options are unchanged
+        (the socket stays open), then closes what ``previous`` has left (each finishes the
+        requests it was serving). Returns the retired route generations."""
+        if previous is None:
+            return []
+        retired: list[Generation] = []
+        for h in self.http.values():
+            old_h = previous.http.get(h.endpoint)
+            if old_h is not None and h.same_socket(old_h):
+                retired.append(h.adopt(old_h))
+        for g in self.grpc.values():
+            old_g = previous.grpc.get(g.endpoint)
+            if old_g is not None and g.same_socket(old_g):
+                retired.append(g.adopt(old_g))
+        await previous.shutdown()  # only those not taken over are still running
+        return retired
+
+    def _fresh(self, previous: Listeners | None) -> list[HttpListener | GrpcListener]:
+        fresh: list[HttpListener | GrpcListener] = []
+        for h in self.http.values():
+            old_h = previous.http.get(h.endpoint) if previous is not None else None
+            if old_h is None or not h.same_socket(old_h):
+                fresh.append(h)
+        for g in self.grpc.values():
+            old_g = previous.grpc.get(g.endpoint) if previous is not None else None
+            if old_g is None or not g.same_socket(old_g):
+                fresh.append(g)
+        return fresh
+
+    async def _release(self, endpoint: str) -> list[HttpListener | GrpcListener]:
+        """Closes the running listeners on ``endpoint`` (socket options changed, or the other
+        transport now), so the new one can bind the same address; returns them."""
+        released: list[HttpListener | GrpcListener] = []
+        for listener in (self.http.get(endpoint), self.grpc.get(endpoint)):
+            if listener is not None and listener.running:
+                await listener.shutdown()
+                released.append(listener)
+        return released
 
     async def shutdown(self) -> None:
         for h in self.http.values():

@@ -12,7 +12,7 @@ import copy
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.auth import receiver_gates
@@ -29,7 +29,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, ConsumeError, Overloaded, RetryableError
 from gateway.listeners import Listeners
 from gateway.model import Batch
-from gateway.telemetry import Telemetry
+from gateway.telemetry import PipelineOutput, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,25 @@ class Graph:
     exporters: dict[ComponentId, Exporter]
 
 
-def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None) -> Graph:
-    """Creates every component and wires them. Raises ConfigError on wiring problems."""
+def build(
+    cfg: GatewayConfig,
+    telemetry: Telemetry,
+    *,
+    worker: int | None = None,
+    reuse: Mapping[ComponentId, Exporter] | None = None,
+) -> Graph:
+    """Creates every component and wires them. Raises ConfigError on wiring problems.
+
+    ``reuse``: running exporters a config reload keeps (their config did not change), used
+    instead of new ones so their queues carry on."""
     problems: list[str] = _durability_problems(cfg)
     exporters: dict[ComponentId, Exporter] = {}
     used_exporters = {ComponentId.parse(e) for p in cfg.service.pipelines.values() for e in p.exporters}
     for cid, cc in cfg.exporters.items():
         if cid not in used_exporters:
+            continue
+        if reuse is not None and cid in reuse:
+            exporters[cid] = reuse[cid]
             continue
         exporters[cid] = cc.factory.create(CreateSettings(id=cid, telemetry=telemetry), _per_worker(cc.config, worker))
 
@@ -95,7 +107,7 @@ def build(cfg: GatewayConfig, telemetry: Telemetry, *, worker: int | None = None
     for name, p in cfg.service.pipelines.items():
         targets = [exporters[ComponentId.parse(e)] for e in p.exporters]
         # Exporters share a pipeline's batch (each gets its own lists): they only read records.
-        tail: Consumer = FanOut(targets)
+        tail: Consumer = PipelineOutput(telemetry, name, FanOut(targets))
         native = _native_kinds(targets)
         mutates = False
         for ref in reversed(p.processors):

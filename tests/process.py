@@ -76,6 +76,15 @@ class GatewayProcess:
     def logs(self) -> str:
         return self.log_path.read_text()
 
+    async def wait_for_log(self, text: str, count: int = 1, timeout: float = 20.0) -> None:
+        """Waits until ``text`` appears ``count`` times in the log (e.g. once per worker)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.logs().count(text) < count:
+            if loop.time() > deadline:
+                raise TimeoutError(self.logs())
+            await asyncio.sleep(0.05)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from gateway.cli import default_config_text, main
 from gateway.component import ComponentId
@@ -152,7 +153,8 @@ service: {pipelines: {p: {receivers: [sigil], exporters: [nope]}}, extra: 1}
         "(valid keys: http, grpc, require_tenant, fake_tenant, ratings, eval_api, auth)",
         "exporters::sigil::protocol: must be one of grpc, http",
         "exporters::sigil::endpoint: is required",
-        "service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout, workers)",
+        "service::extra: unknown key (valid keys: pipelines, telemetry, health, shutdown_timeout, shutdown_delay, "
+        "workers)",
     ]
 
 
@@ -179,3 +181,35 @@ def test_python_dash_m_gateway_validate() -> None:
     )
     assert out.returncode == 1
     assert 'exporters::sigil::protcol: unknown key (did you mean "protocol"?)' in out.stderr
+
+
+def test_a_receiver_opens_only_the_transports_it_lists() -> None:
+    def listeners(receivers: dict[str, object]) -> tuple[set[str], set[str]]:
+        cfg = load_text(
+            yaml.safe_dump(
+                {
+                    "receivers": receivers,
+                    "exporters": {"debug": {}},
+                    "service": {"pipelines": {"p": {"receivers": list(receivers), "exporters": ["debug"]}}},
+                }
+            )
+        )
+        graph = build(cfg, Telemetry())
+        return set(graph.listeners.http), set(graph.listeners.grpc)
+
+    # As in the Collector: a transport left out is off; an empty one is on at its default port.
+    assert listeners({"otlp": {"grpc": {"endpoint": "127.0.0.1:14317"}}}) == (set(), {"127.0.0.1:14317"})
+    assert listeners({"otlp": {"http": {}}}) == ({"127.0.0.1:4318"}, set())
+    assert listeners({"sigil": {"grpc": {}}}) == (set(), {"127.0.0.1:4317"})
+    assert listeners({"sigil": {"http": {}, "grpc": None}}) == ({"127.0.0.1:8080"}, set())
+    with pytest.raises(ConfigError) as info:
+        pipelines = "service: {pipelines: {p: {receivers: [sigil], exporters: [debug]}}}\n"
+        load_text("receivers: {sigil: {}}\nexporters: {debug: {}}\n" + pipelines)
+    assert info.value.problems == ["receivers::sigil: at least one of http, grpc must be configured"]
+
+
+def test_components_lists_choices_without_markdown_escapes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["components"]) == 0
+    out = capsys.readouterr().out
+    assert "\\|" not in out
+    assert "protocol: grpc | http = " in out

@@ -104,3 +104,33 @@ def test_cli_convert(tmp_path: pathlib.Path, capsys: object) -> None:
         timeout=60,
     )
     assert out.returncode == 1 and "cannot read /nonexistent" in out.stderr
+
+
+def test_cli_convert_exit_codes_and_force(tmp_path: pathlib.Path) -> None:
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_lines(src, [orjson.dumps(SIGIL)])
+    args = ["convert", "--from", "sigil", "--to", "record", str(src), str(out)]
+    assert main(args) == 0
+    written = out.read_bytes()
+    assert main(args) == 1 and out.read_bytes() == written  # no silent overwrite
+    assert main([*args, "--force"]) == 0
+    _write_lines(src, [orjson.dumps(SIGIL), b"{not json"])
+    assert main([*args, "--force"]) == 3  # a line rejected, the rest written
+    _write_lines(src, [b"{not json"])
+    assert main([*args, "--force"]) == 4  # nothing converted
+    src.write_bytes(b"")
+    assert main([*args, "--force"]) == 4
+
+
+def test_cli_convert_stdin_to_stdout() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway", "convert", "--from", "sigil", "--to", "foglamp", "-", "-"],
+        input=orjson.dumps(SIGIL) + b"\n",
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    body = orjson.loads(out.stdout)
+    assert body["version"] == "v1" and len(body["traces"][0]["spans"]) == 3
+    assert b"records written" in out.stderr  # the loss summary stays on stderr

@@ -6,8 +6,9 @@ import pathlib
 
 import pytest
 import trustme
+import yaml
 
-from gateway.cli import default_config_text
+from gateway.cli import default_config_text, main
 from gateway.config import load_file
 from gateway.pipeline import build
 from gateway.telemetry import Telemetry
@@ -40,3 +41,29 @@ def test_example_config_is_valid(path: pathlib.Path, monkeypatch: pytest.MonkeyP
 
 def test_default_example_is_the_embedded_default() -> None:
     assert (CONFIG / "default.yaml").read_text() == default_config_text()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG.glob("*.yaml")), ids=lambda p: p.name)
+def test_batch_metadata_keys_are_kept_by_every_receiver(path: pathlib.Path) -> None:
+    """``batch.metadata_keys`` only sees headers a receiver kept (``keep_headers``); a key no
+    receiver keeps silently does nothing."""
+    raw = yaml.safe_load(path.read_text())
+    for name, pipeline in raw["service"]["pipelines"].items():
+        for ref in pipeline.get("processors", []):
+            if ref.split("/")[0] != "batch":
+                continue
+            keys = {k.lower() for k in (raw["processors"][ref] or {}).get("metadata_keys", [])}
+            for rid in pipeline["receivers"]:
+                rc = raw["receivers"][rid] or {}
+                kept = {h.lower() for h in rc.get("keep_headers", (rc.get("http") or {}).get("keep_headers", []))}
+                assert keys <= kept, f"{name}: {rid} does not keep {sorted(keys - kept)} for {ref}"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG.glob("*.yaml")), ids=lambda p: p.name)
+def test_example_config_validates_without_the_environment(
+    path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What CI can run: no secrets, no mounted files (keys_file is not there)."""
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert main(["validate", "--config", str(path), "--no-environment"]) == 0, capsys.readouterr().err

@@ -16,7 +16,7 @@ from gateway import __version__
 from gateway.component import Capabilities, CreateSettings
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
-from gateway.exporters._transport import TlsConfig, http_retry_after, is_retryable_http
+from gateway.exporters._transport import TlsConfig, http_retry_after, http_session, is_retryable_http
 from gateway.formats.report import EncodeReport
 from gateway.model import Batch
 
@@ -101,7 +101,7 @@ class HttpJsonExporter:
         self._t.exporter_sent.labels(self._id).inc(payload.count)
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        self._session = http_session(self._tls, self._timeout)
         await self._helper.start()
 
     async def consume(self, batch: Batch) -> None:

@@ -42,6 +42,7 @@ from gateway.exporters._transport import (
     TlsConfig,
     grpc_channel,
     http_retry_after,
+    http_session,
     is_retryable_grpc,
     is_retryable_http,
 )
@@ -137,7 +138,7 @@ class OtlpClient:
                     # No serializers: bodies are encoded once per batch, before any retry.
                     self._calls[signal] = self._channel.unary_unary(spec.grpc_method)
         elif self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+            self._session = http_session(self._tls, self._timeout)
 
     async def close(self) -> None:
         if self._session is not None:

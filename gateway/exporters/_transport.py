@@ -1,4 +1,11 @@
-"""Transport pieces shared by exporters: TLS settings, gRPC channels, which failures to retry."""
+"""Transport pieces shared by exporters: TLS and proxy settings, HTTP sessions, gRPC channels,
+which failures to retry.
+
+Proxies: without ``tls.proxy_url`` every exporter honours ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+``NO_PROXY`` from the environment, over HTTP (aiohttp's ``trust_env``) as over gRPC (the gRPC
+core reads them itself); with it, that proxy is used for every connection of the exporter and
+the environment is not consulted.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,9 @@ import email.utils
 import functools
 import ssl
 import time
+from urllib.parse import urlsplit
 
+import aiohttp
 import grpc
 
 # gRPC codes worth retrying (OTLP spec); RESOURCE_EXHAUSTED is retried too, because a gateway
@@ -30,11 +39,19 @@ class TlsConfig:
     cert_file: str = ""  # client certificate (mTLS), PEM
     key_file: str = ""  # client key (mTLS), PEM
     insecure_skip_verify: bool = False  # HTTP only: do not verify the server certificate
+    # http://[user:password@]host:port of a proxy for this exporter (HTTP and gRPC); empty:
+    # HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment
+    proxy_url: str = ""
 
     def validate(self) -> list[str]:
+        problems = []
         if bool(self.cert_file) != bool(self.key_file):
-            return ["cert_file: must be set together with key_file"]
-        return []
+            problems.append("cert_file: must be set together with key_file")
+        if self.proxy_url:
+            parts = urlsplit(self.proxy_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problems.append("proxy_url: expected http://host:port or https://host:port")
+        return problems
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         """For aiohttp: True (default verification) or a configured context, built once per
@@ -72,9 +89,24 @@ def grpc_target(endpoint: str, tls: TlsConfig) -> tuple[str, bool]:
     return endpoint, not tls.insecure
 
 
+def http_session(tls: TlsConfig, timeout: float, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """The one place HTTP exporters make their session (see the module docstring on proxies)."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        headers=headers,
+        proxy=tls.proxy_url or None,
+        trust_env=not tls.proxy_url,
+    )
+
+
 def grpc_channel(endpoint: str, tls: TlsConfig, user_agent: str) -> grpc.aio.Channel:
     target, secure = grpc_target(endpoint, tls)
-    options = [("grpc.primary_user_agent", user_agent), ("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    options: list[tuple[str, str | int]] = [
+        ("grpc.primary_user_agent", user_agent),
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ]
+    if tls.proxy_url:
+        options.append(("grpc.http_proxy", tls.proxy_url))
     if not secure:
         return grpc.aio.insecure_channel(target, options=options)
     creds = grpc.ssl_channel_credentials(

@@ -53,6 +53,7 @@ from gateway.exporters._helper import ExporterHelper, Payload, SenderConfig
 from gateway.exporters._transport import (
     grpc_channel,
     http_retry_after,
+    http_session,
     is_retryable_grpc,
     is_retryable_http,
 )
@@ -190,10 +191,7 @@ class SigilExporter:
 
     async def start(self) -> None:
         # Scores and ratings use HTTP even when generations go over gRPC.
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=float(self._cfg.timeout)),
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._session = http_session(self._cfg.tls, float(self._cfg.timeout), {"User-Agent": USER_AGENT})
         if self._cfg.protocol == "grpc":
             self._channel = grpc_channel(self._cfg.endpoint, self._cfg.tls, USER_AGENT)
         await self._helper.start()

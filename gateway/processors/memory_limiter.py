@@ -33,6 +33,7 @@ from gateway.units import Duration
 log = logging.getLogger(__name__)
 
 DEFAULT_CHECK_INTERVAL = 1.0
+DEFAULT_SPIKE_LIMIT_MIB = 0  # 0: a fifth of limit_mib
 DEFAULT_LIMIT_MIB = 1024
 RETRY_AFTER = 1.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -53,7 +54,7 @@ def rss_bytes() -> int:
 class MemoryLimiterConfig:
     check_interval: Duration = Duration(DEFAULT_CHECK_INTERVAL)  # how often memory is read
     limit_mib: int = DEFAULT_LIMIT_MIB  # hard limit, MiB of resident memory
-    spike_limit_mib: int = 0  # headroom below the hard limit; default 20% of limit_mib
+    spike_limit_mib: int = DEFAULT_SPIKE_LIMIT_MIB  # headroom below the hard limit, MiB; 0 means 20% of limit_mib
 
     def validate(self) -> list[str]:
         problems = []

@@ -21,7 +21,7 @@ Answers as LumiqTrace documents (``wire/lumiqtrace.md`` §4), checks in this ord
 LumiqTrace deduplicates by ``event_id``. The receiver does the same for what passes through it:
 an event whose id it forwarded recently for the same key (``dedup_window`` ids are remembered,
 0 turns this off), or that appears twice in one body, is acknowledged but forwarded once, and
-counted as ``gateway_receiver_refused_records{reason="duplicate"}``. That keeps an SDK's retry
+counted as ``gateway_receiver_ignored_records{reason="duplicate"}``. That keeps an SDK's retry
 after a lost 202 from reaching backends that double count (Foglamp's roll-ups). Ids are
 remembered only once the pipeline took the batch, so a client retrying a refused batch is never
 mistaken for a duplicate.
@@ -187,7 +187,7 @@ class LumiqReceiver:
             return json_response(400, {"error": str(exc)})
         self._recent.remember(ctx.api_key, fresh)
         if len(fresh) < len(records):
-            self._t.receiver_refused.labels(self._id, "http", "duplicate").inc(len(records) - len(fresh))
+            self._t.receiver_ignored.labels(self._id, "http", "duplicate").inc(len(records) - len(fresh))
         return json_response(202, {"accepted": len(records)})
 
 

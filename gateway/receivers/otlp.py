@@ -7,7 +7,7 @@ plain or gzip, zstd or deflate compressed.
 
 Spans with ``gen_ai.*`` attributes (the current names and older ones such as ``gen_ai.system``
 and ``gen_ai.usage.prompt_tokens``) become records. Other spans are dropped and counted
-(``gateway_receiver_refused_records_total{reason="not_genai"}``), and the client is told through
+(``gateway_receiver_ignored_records_total{reason="not_genai"}``), and the client is told through
 OTLP's partial success (``rejected_spans`` with a message), which it must not retry. With
 ``passthrough_non_genai: true`` they travel instead, as records of kind ``other`` marked
 ``otlp.passthrough`` that an ``otlp`` exporter sends on as the same span and other exporters drop.
@@ -82,8 +82,10 @@ class OtlpGrpcConfig(GrpcServerOptions):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OtlpReceiverConfig:
-    grpc: OtlpGrpcConfig | None = dataclasses.field(default_factory=OtlpGrpcConfig)  # null: off
-    http: OtlpHttpConfig | None = dataclasses.field(default_factory=OtlpHttpConfig)  # null: off
+    # Only the transports listed open, as in the Collector: `grpc: {}` is the default endpoint,
+    # absent or null is off.
+    grpc: OtlpGrpcConfig | None = None
+    http: OtlpHttpConfig | None = None
     passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
     auth: ReceiverAuthConfig | None = None  # authenticator checked before any body is read (HTTP and gRPC)
 
@@ -156,7 +158,7 @@ class OtlpReceiver:
         records, other = otlp.traces_to_records(request, passthrough=passthrough)
         rejected = 0 if passthrough else other
         if rejected:
-            self._t.receiver_refused.labels(self._id, ctx.transport, "not_genai").inc(rejected)
+            self._t.receiver_ignored.labels(self._id, ctx.transport, "not_genai").inc(rejected)
         await deliver(self._next, records, ctx, self._t, self._id)
         response = ExportTraceServiceResponse()
         if rejected:

@@ -103,8 +103,10 @@ class GrpcServerConfig(GrpcServerOptions):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SigilReceiverConfig:
-    http: HttpServerConfig | None = dataclasses.field(default_factory=HttpServerConfig)  # null: off
-    grpc: GrpcServerConfig | None = dataclasses.field(default_factory=GrpcServerConfig)  # null: off
+    # Only the transports listed open, as in the Collector: `http: {}` is the default endpoint,
+    # absent or null is off.
+    http: HttpServerConfig | None = None
+    grpc: GrpcServerConfig | None = None
     require_tenant: bool = False  # X-Scope-OrgID must be present and valid (401 otherwise)
     fake_tenant: str = DEFAULT_FAKE_TENANT  # tenant when require_tenant is off and none is sent
     ratings: RatingsConfig = dataclasses.field(default_factory=RatingsConfig)  # ratings route and its state

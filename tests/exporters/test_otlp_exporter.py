@@ -146,7 +146,7 @@ def llm(n: int, **changes: Any) -> Record:
 )
 def test_config_problems(exporter: dict[str, Any], problem: str) -> None:
     raw = {
-        "receivers": {"otlp": {}},
+        "receivers": {"otlp": {"grpc": {}}},
         "exporters": {"otlp": exporter},
         "service": {"pipelines": {"p": {"receivers": ["otlp"], "exporters": ["otlp"]}}},
     }

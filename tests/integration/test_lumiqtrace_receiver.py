@@ -125,7 +125,12 @@ class Client:
 
     def refused(self, reason: str) -> float:
         labels = {"receiver": "lumiqtrace", "transport": "http", "reason": reason}
-        value = self.service.telemetry.registry.get_sample_value("gateway_receiver_refused_records_total", labels)
+        name = (
+            "gateway_receiver_ignored_records_total"
+            if reason == "duplicate"
+            else "gateway_receiver_refused_records_total"
+        )
+        value = self.service.telemetry.registry.get_sample_value(name, labels)
         return value or 0.0
 
 

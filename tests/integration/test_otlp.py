@@ -223,7 +223,8 @@ async def test_otel_sdk_spans_reach_sigil_and_file(
     transport_label = "grpc" if transport == "grpc" else "http"
     labels = {"receiver": "otlp", "transport": transport_label}
     assert _metric(service, "gateway_receiver_accepted_records_total", **labels) == 3
-    assert _metric(service, "gateway_receiver_refused_records_total", reason="not_genai", **labels) == 1
+    assert _metric(service, "gateway_receiver_ignored_records_total", reason="not_genai", **labels) == 1
+    assert _metric(service, "gateway_receiver_refused_records_total", reason="not_genai", **labels) == 0
     # Sigil holds generations only: the embedding and the tool span are dropped and counted.
     assert _metric(service, "gateway_exporter_dropped_records_total", exporter="sigil", reason="unsupported_kind") == 2
 
@@ -430,7 +431,7 @@ async def test_passthrough_sends_non_genai_spans_on_unchanged(
     assert set(arrived) == {s.name for s in sent}
     assert (
         _metric(
-            service, "gateway_receiver_refused_records_total", receiver="otlp", transport="http", reason="not_genai"
+            service, "gateway_receiver_ignored_records_total", receiver="otlp", transport="http", reason="not_genai"
         )
         == 0
     )

@@ -91,7 +91,10 @@ async def grpc_export(service: Service, body: bytes) -> tuple[bytes | None, grpc
 
 def refused(service: Service, reason: str, transport: str = "http") -> float:
     labels = {"receiver": "otlp", "transport": transport, "reason": reason}
-    return service.telemetry.registry.get_sample_value("gateway_receiver_refused_records_total", labels) or 0.0
+    name = (
+        "gateway_receiver_ignored_records_total" if reason == "not_genai" else "gateway_receiver_refused_records_total"
+    )
+    return service.telemetry.registry.get_sample_value(name, labels) or 0.0
 
 
 async def still_serving(service: Service) -> None:

@@ -94,7 +94,7 @@ def test_unreadable_and_unwritable_stores(tmp_path: pathlib.Path) -> None:
 async def test_stored_rules_apply_on_the_next_batch_and_broken_ones_are_skipped(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "s.json"
     raw = {
-        "receivers": {"sigil": {}},
+        "receivers": {"sigil": {"http": {}}},
         "processors": {
             "evaluate": {
                 "evaluators": [{"id": "digits", "kind": "regex", "config": {"pattern": "\\d"}}],

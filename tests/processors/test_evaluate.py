@@ -42,7 +42,7 @@ def _build(kind: str, config: dict[str, Any]) -> ev.Evaluator:
 
 def _problems(config: dict[str, Any]) -> list[str]:
     raw = {
-        "receivers": {"sigil": {}},
+        "receivers": {"sigil": {"http": {}, "grpc": {}}},
         "processors": {"evaluate": config},
         "exporters": {"debug": {}},
         "service": {"pipelines": {"p": {"receivers": ["sigil"], "processors": ["evaluate"], "exporters": ["debug"]}}},
@@ -292,7 +292,7 @@ def _processor(rules: list[dict[str, Any]], telemetry: Telemetry) -> tuple[Evalu
     }
     cfg = load(
         {
-            "receivers": {"sigil": {}},
+            "receivers": {"sigil": {"http": {}, "grpc": {}}},
             "processors": {"evaluate": raw},
             "exporters": {"debug": {}},
             "service": {

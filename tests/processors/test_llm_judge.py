@@ -141,7 +141,7 @@ def test_template_fields_are_the_servers() -> None:
 
 def _raw(evaluate: dict[str, Any]) -> dict[str, Any]:
     return {
-        "receivers": {"sigil": {}},
+        "receivers": {"sigil": {"http": {}}},
         "processors": {"evaluate": evaluate},
         "exporters": {"debug": {}},
         "service": {"pipelines": {"p": {"receivers": ["sigil"], "processors": ["evaluate"], "exporters": ["debug"]}}},

@@ -37,7 +37,7 @@ class Sink:
 
 def _problems(processor: dict[str, Any]) -> list[str]:
     raw = {
-        "receivers": {"sigil": {}},
+        "receivers": {"sigil": {"http": {}, "grpc": {}}},
         "processors": processor,
         "exporters": {"debug": {}},
         "service": {
