@@ -36,6 +36,7 @@ class NatsServer:
         self.routes = routes or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = store / f"{name}.log"
+        self.extra: list[str] = []  # more command-line options (auth, ...)
 
     @property
     def url(self) -> str:
@@ -46,7 +47,7 @@ class NatsServer:
         if self.cluster_port:
             routes = ",".join(f"nats://127.0.0.1:{p}" for p in self.routes if p != self.cluster_port)
             cmd += ["--cluster_name", "gw", "--cluster", f"nats://127.0.0.1:{self.cluster_port}", "--routes", routes]
-        return cmd
+        return cmd + self.extra
 
     async def start(self, timeout: float = 10.0) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process

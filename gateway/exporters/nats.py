@@ -47,7 +47,7 @@ from nats.js import api
 
 from gateway.component import CreateSettings, Factory
 from gateway.errors import PermanentError, RetryableError
-from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
+from gateway.exporters._helper import REPORT_FAILURES, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.formats import sigil_native as sn
 from gateway.formats.record_proto import RecordEncodeError
 from gateway.model import Batch, Context, Rating, Record, Score
@@ -303,7 +303,12 @@ class NatsExporter:
         await self._helper.start()
 
     async def consume(self, batch: Batch) -> None:
-        await self._helper.consume(batch)
+        # Without a queue the caller's answer waits for the PubAck, and learns of a failure.
+        token = REPORT_FAILURES.set(True)
+        try:
+            await self._helper.consume(batch)
+        finally:
+            REPORT_FAILURES.reset(token)
 
     def saturated(self) -> bool:
         return self._helper.saturated()
