@@ -1,0 +1,155 @@
+"""The scale-out tier end to end: edge gateway → NATS JetStream → backend gateways → backend.
+
+Real nats-server processes (one server, or a 3-node cluster with an R3 stream), backend gateways
+as real processes (``python -m gateway run``) that the test kills with SIGKILL, and a fake
+Foglamp as the final backend. Every span id is counted: sent by the client, acknowledged to the
+client (202), delivered to the backend; the counts are printed. Nothing acknowledged may be
+missing. Duplicates are allowed only as documented (docs/scale-out.md): a backend killed after
+its exporter delivered a message but before its ack reached NATS delivers that message again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import pathlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import nats
+import pytest
+
+from tests.conftest import StartGateway, http_port
+from tests.fakes_http import FakeFoglamp, Reply
+from tests.integration.test_nats import backend_config, edge_config, ingest_body
+from tests.nats_servers import NatsServer, cluster
+from tests.process import GatewayProcess
+
+SPANS_PER_REQUEST = 3
+
+
+@pytest.fixture
+async def foglamp() -> AsyncIterator[FakeFoglamp]:
+    fake = FakeFoglamp()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+class Client:
+    """Sends Foglamp batches and retries a 503 (or a refused connection) as an SDK would."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sent: list[str] = []
+        self.acked: list[str] = []
+        self.retries = 0
+
+    async def send(self, n: int) -> None:
+        ids = [f"r{n}-{k}" for k in range(SPANS_PER_REQUEST)]
+        self.sent.extend(ids)
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.post(
+                        f"http://127.0.0.1:{self.port}/ingest",
+                        data=ingest_body(ids, trace=f"t{n}"),
+                        headers={"Authorization": "Bearer k", "X-Scope-OrgID": "team-a"},
+                    ) as resp:
+                        if resp.status == 202:
+                            self.acked.extend(ids)
+                            return
+                        assert resp.status == 503, await resp.text()
+                except aiohttp.ClientConnectionError:
+                    pass
+                self.retries += 1
+                await asyncio.sleep(0.05)
+
+
+def report(what: str, client: Client, fake: FakeFoglamp) -> collections.Counter[str]:
+    delivered = collections.Counter(s["spanId"] for s in fake.spans())
+    duplicates = sum(n - 1 for n in delivered.values())
+    print(
+        f"\n{what}: sent={len(client.sent)} acknowledged={len(client.acked)} client_retries={client.retries} "
+        f"delivered_unique={len(delivered)} duplicates={duplicates} "
+        f"lost={len(set(client.acked) - set(delivered))}"
+    )
+    return delivered
+
+
+async def wait_delivered(fake: FakeFoglamp, ids: list[str], timeout: float = 25.0) -> None:
+    want = set(ids)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not want <= {s["spanId"] for s in fake.spans()}:
+        if asyncio.get_running_loop().time() > deadline:
+            return  # the caller's assertion shows what is missing
+        await asyncio.sleep(0.05)
+
+
+async def test_killing_a_backend_and_a_backend_outage_lose_nothing(
+    tmp_path: pathlib.Path, start_gateway: StartGateway, foglamp: FakeFoglamp
+) -> None:
+    server = NatsServer(tmp_path)
+    await server.start()
+    backends: list[GatewayProcess] = []
+    try:
+        edge = await start_gateway(edge_config(server.url))
+        for name in ("a", "b"):
+            workdir = tmp_path / name
+            workdir.mkdir()
+            # Both share the durable "gateway": they split the messages between them.
+            backends.append(GatewayProcess(backend_config(server.url, foglamp, fetch_size=4), workdir))
+        await asyncio.gather(*(b.start() for b in backends))
+        client = Client(http_port(edge))
+        down = False
+        foglamp.inject = lambda n: Reply(503, {"error": "unavailable"}) if down else None
+        for n in range(60):
+            await client.send(n)
+            if n == 20:
+                backends[0].kill()  # SIGKILL mid-stream: its unacknowledged messages go to "b"
+            if n == 35:
+                down = True  # the backend refuses everything for a while
+            if n == 45:
+                down = False
+        await wait_delivered(foglamp, client.acked)
+        delivered = report("backend killed + backend outage", client, foglamp)
+        assert set(client.acked) <= set(delivered), "acknowledged records were lost"
+        assert set(delivered) <= set(client.sent)
+        assert len(client.acked) == len(client.sent)  # NATS was up: every request was taken
+        assert sum(1 for r in foglamp.requests if r.status == 503) >= 1  # the outage really happened
+    finally:
+        for b in backends:
+            b.stop()
+        server.stop()
+
+
+async def test_r3_stream_survives_losing_its_leader_node(
+    tmp_path: pathlib.Path, start_gateway: StartGateway, foglamp: FakeFoglamp
+) -> None:
+    nodes = cluster(tmp_path)
+    await asyncio.gather(*(n.start() for n in nodes))
+    urls = [n.url for n in nodes]
+    try:
+        fast_retry: dict[str, Any] = {"initial_interval": "100ms", "max_interval": "500ms", "max_elapsed_time": "3s"}
+        edge = await start_gateway(edge_config(urls, stream={"replicas": 3}, retry_on_failure=fast_retry))
+        await start_gateway(backend_config(urls, foglamp))
+        client = Client(http_port(edge))
+        for n in range(10):
+            await client.send(n)
+        nc = await nats.connect(urls)
+        info = await nc.jsm().stream_info("LLM_TELEMETRY")
+        await nc.close()
+        assert info.config.num_replicas == 3
+        assert info.cluster is not None
+        leader = next(node for node in nodes if node.name == info.cluster.leader)
+        leader.stop()  # the stream's leader goes away; the two others elect a new one
+        for n in range(10, 30):
+            await client.send(n)
+        await wait_delivered(foglamp, client.acked)
+        delivered = report(f"R3 stream, leader {leader.name} stopped", client, foglamp)
+        assert set(client.acked) <= set(delivered), "acknowledged records were lost"
+        assert len(client.acked) == len(client.sent)  # the client's retries got every batch in
+    finally:
+        for node in nodes:
+            node.stop()
