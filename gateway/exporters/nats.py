@@ -287,7 +287,9 @@ class NatsExporter:
         except (nats.errors.MaxPayloadError, nats.errors.BadSubjectError) as exc:
             raise PermanentError(f"publish to {msg.subject}: {type(exc).__name__}: {exc}") from None
         except nats.js.errors.NoStreamResponseError:
-            raise RetryableError(f"publish to {msg.subject}: no stream answered (is it in {self._cfg.stream.name}?)")
+            raise RetryableError(
+                f"publish to {msg.subject}: no stream answered (is it in {self._cfg.stream.name}?)"
+            ) from None
         except (nats.errors.Error, TimeoutError) as exc:
             # Timeouts, reconnects, and JetStream refusals (a full stream, no quorum) may pass.
             raise RetryableError(f"publish to {msg.subject}: {type(exc).__name__}: {exc}") from None

@@ -197,7 +197,12 @@ class NatsReceiver:
                 )
             except (nats.errors.Error, TimeoutError) as exc:
                 self._warn.warning(
-                    "subscribe", "receiver %s: cannot bind consumer %s on %s yet: %r", self._id, cfg.durable, cfg.stream, exc
+                    "subscribe",
+                    "receiver %s: cannot bind consumer %s on %s yet: %r",
+                    self._id,
+                    cfg.durable,
+                    cfg.stream,
+                    exc,
                 )
                 await self._sleep(RESUBSCRIBE_WAIT)
         return None

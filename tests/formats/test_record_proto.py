@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway._proto.gateway.record.v1 import record_pb2 as pb
 from gateway.formats import record_proto as rp
 from gateway.model import (
     Artifact,
@@ -281,7 +282,7 @@ def test_unencodable_values_name_the_field() -> None:
     ("data", "message"),
     [
         (b"\xff\xff", "invalid protobuf gateway.record.v1.Batch"),
-        (rp.pb.Batch(records=[rp.pb.Record(kind="starship")]).SerializeToString(), "'starship' is not a valid Kind"),
+        (pb.Batch(records=[pb.Record(kind="starship")]).SerializeToString(), "'starship' is not a valid Kind"),
     ],
 )
 def test_bad_bytes_are_a_decode_error(data: bytes, message: str) -> None:

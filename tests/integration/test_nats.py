@@ -30,7 +30,18 @@ T0 = 1_776_679_200_000  # epoch ms
 
 
 def ingest_body(ids: list[str], trace: str = "t1") -> bytes:
-    spans = [{"spanId": i, "spanType": "llm", "name": "call", "provider": "openai", "modelId": "gpt-4o", "startTime": T0, "endTime": T0 + 5} for i in ids]
+    spans = [
+        {
+            "spanId": i,
+            "spanType": "llm",
+            "name": "call",
+            "provider": "openai",
+            "modelId": "gpt-4o",
+            "startTime": T0,
+            "endTime": T0 + 5,
+        }
+        for i in ids
+    ]
     return orjson.dumps({"version": "v1", "traces": [{"traceId": trace, "traceName": "demo", "spans": spans}]})
 
 
@@ -64,7 +75,9 @@ def edge_config(url: Any, **nats_options: Any) -> dict[str, Any]:
 
 def backend_config(url: Any, fake: FakeFoglamp, **nats_options: Any) -> dict[str, Any]:
     return {
-        "receivers": {"nats": {"url": url, "ack_wait": "2s", "nak_delay": "100ms", "max_nak_delay": "500ms", **nats_options}},
+        "receivers": {
+            "nats": {"url": url, "ack_wait": "2s", "nak_delay": "100ms", "max_nak_delay": "500ms", **nats_options}
+        },
         "exporters": {
             "foglamp": {
                 "endpoint": fake.url,
