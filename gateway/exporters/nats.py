@@ -105,13 +105,13 @@ class StreamConfig:
 class NatsExporterConfig:
     url: Any = DEFAULT_URL  # a server URL, or a list of them (a cluster); nats:// or tls://
     subject: str = DEFAULT_SUBJECT  # where batches go; {tenant} is the batch's tenant
-    stream: StreamConfig = dataclasses.field(default_factory=StreamConfig)
+    stream: StreamConfig = dataclasses.field(default_factory=StreamConfig)  # the stream; created when absent
     encoding: EncodingName = "record"  # record (lossless) or a wire format other consumers read
     max_message_bytes: ByteSize = ByteSize(DEFAULT_MAX_MESSAGE)  # larger batches are split (server max_payload)
-    auth: NatsAuthConfig = dataclasses.field(default_factory=NatsAuthConfig)
-    tls: NatsTlsConfig = dataclasses.field(default_factory=NatsTlsConfig)
+    auth: NatsAuthConfig = dataclasses.field(default_factory=NatsAuthConfig)  # one of token, user, NKey, creds
+    tls: NatsTlsConfig = dataclasses.field(default_factory=NatsTlsConfig)  # TLS to the servers
     timeout: Duration = Duration(DEFAULT_TIMEOUT)  # connect, and the wait for each PubAck, seconds
-    retry_on_failure: RetryConfig = dataclasses.field(default_factory=lambda: DEFAULT_RETRY)
+    retry_on_failure: RetryConfig = dataclasses.field(default_factory=lambda: DEFAULT_RETRY)  # short: the client waits
     # No queue by default: the client's answer waits for the PubAck.
     sending_queue: QueueConfig = dataclasses.field(default_factory=lambda: QueueConfig(enabled=False))
 

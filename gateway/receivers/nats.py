@@ -94,8 +94,8 @@ class NatsReceiverConfig:
     max_nak_delay: Duration = Duration(DEFAULT_MAX_NAK_DELAY)  # cap of that delay, doubling per delivery
     dead_letter_subject: str = ""  # where terminated messages are published first; empty: nowhere
     keep_headers: list[str] = dataclasses.field(default_factory=list)  # Gateway-Header-* names to keep
-    auth: NatsAuthConfig = dataclasses.field(default_factory=NatsAuthConfig)
-    tls: NatsTlsConfig = dataclasses.field(default_factory=NatsTlsConfig)
+    auth: NatsAuthConfig = dataclasses.field(default_factory=NatsAuthConfig)  # one of token, user, NKey, creds
+    tls: NatsTlsConfig = dataclasses.field(default_factory=NatsTlsConfig)  # TLS to the servers
     timeout: Duration = Duration(DEFAULT_TIMEOUT)  # connect and JetStream API calls, seconds
 
     def validate(self) -> list[str]:
