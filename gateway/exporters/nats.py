@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -287,6 +288,9 @@ class NatsExporter:
         except (nats.errors.MaxPayloadError, nats.errors.BadSubjectError) as exc:
             raise PermanentError(f"publish to {msg.subject}: {type(exc).__name__}: {exc}") from None
         except nats.js.errors.NoStreamResponseError:
+            if self._cfg.stream.create:  # the stream was deleted: make it again for the retry
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
+                    await self._ensure_stream()
             raise RetryableError(
                 f"publish to {msg.subject}: no stream answered (is it in {self._cfg.stream.name}?)"
             ) from None

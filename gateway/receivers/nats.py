@@ -155,6 +155,13 @@ class NatsReceiver:
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._consume()
+        except Exception:  # never silently: without this task the receiver takes nothing
+            log.exception("receiver %s: consumer stopped", self._id)
+            raise
+
+    async def _consume(self) -> None:
         cfg = self._cfg
         connecting = asyncio.create_task(
             connect(self._nc, cfg.url, cfg.auth, cfg.tls, name=f"gateway {self._id}", timeout=float(cfg.timeout))
@@ -176,6 +183,10 @@ class NatsReceiver:
             except (nats.errors.Error, TimeoutError) as exc:  # a reconnect, a node going away
                 self._warn.warning("fetch", "receiver %s: fetch failed: %r", self._id, exc)
                 await self._sleep(RESUBSCRIBE_WAIT)
+                # Bind again: a consumer that was deleted (or lost with its servers) is recreated.
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
+                    await sub.unsubscribe()
+                sub = await self._subscribe()
                 continue
             await asyncio.gather(*(self._handle(m) for m in msgs))
 

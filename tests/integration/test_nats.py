@@ -7,12 +7,14 @@ processes, kills them, and stops NATS nodes of a cluster.
 from __future__ import annotations
 
 import asyncio
+import os
 import pathlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import nats
+import nkeys
 import orjson
 import pytest
 from nats.js import api
@@ -76,7 +78,14 @@ def edge_config(url: Any, **nats_options: Any) -> dict[str, Any]:
 def backend_config(url: Any, fake: FakeFoglamp, **nats_options: Any) -> dict[str, Any]:
     return {
         "receivers": {
-            "nats": {"url": url, "ack_wait": "2s", "nak_delay": "100ms", "max_nak_delay": "500ms", **nats_options}
+            "nats": {
+                "url": url,
+                "ack_wait": "2s",
+                "fetch_wait": "250ms",
+                "nak_delay": "100ms",
+                "max_nak_delay": "500ms",
+                **nats_options,
+            }
         },
         "exporters": {
             "foglamp": {
@@ -98,8 +107,8 @@ async def foglamp() -> AsyncIterator[FakeFoglamp]:
     await fake.stop()
 
 
-async def read_stream(url: str, n: int, stream: str = "LLM_TELEMETRY") -> list[Any]:
-    nc = await nats.connect(url)
+async def read_stream(url: str, n: int, stream: str = "LLM_TELEMETRY", **options: Any) -> list[Any]:
+    nc = await nats.connect(url, **options)
     try:
         sub = await nc.jetstream().pull_subscribe("", stream=stream)
         msgs: list[Any] = []
@@ -292,3 +301,37 @@ async def test_service_shuts_down_cleanly_without_nats(tmp_path: pathlib.Path) -
     await service.start()
     await asyncio.sleep(0.2)
     await asyncio.wait_for(service.shutdown(), 5)
+
+
+async def test_nkey_seed_auth(tmp_path: pathlib.Path, start_gateway: StartGateway) -> None:
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode()
+    seed_file = tmp_path / "user.nk"
+    seed_file.write_bytes(seed)
+    conf = tmp_path / "server.conf"
+    conf.write_text(f'authorization {{ users = [ {{ nkey: "{public}" }} ] }}\n')
+    srv = NatsServer(tmp_path)
+    srv.extra = ["-c", str(conf)]
+    await srv.start()
+    try:
+        edge = await start_gateway(edge_config(srv.url, auth={"nkey_seed_file": str(seed_file)}))
+        assert await post(http_port(edge), ingest_body(["s1"])) == 202
+        (msg,) = await read_stream(srv.url, 1, nkeys_seed=str(seed_file))
+        assert decode(msg.headers[HEADER], msg.data).records[0].span_id == "s1"
+    finally:
+        srv.stop()
+
+
+async def test_a_deleted_stream_and_consumer_are_made_again(
+    server: NatsServer, start_gateway: StartGateway, foglamp: FakeFoglamp
+) -> None:
+    edge = await start_gateway(edge_config(server.url))
+    await start_gateway(backend_config(server.url, foglamp))
+    assert await post(http_port(edge), ingest_body(["s1"])) == 202
+    await foglamp.wait_for(1)
+    nc = await nats.connect(server.url)
+    await nc.jsm().delete_stream("LLM_TELEMETRY")  # an operator's mistake: stream and consumer gone
+    await nc.close()
+    assert await post(http_port(edge), ingest_body(["s2"])) == 202  # the exporter made the stream again
+    await foglamp.wait_for(2, timeout=15)  # the receiver bound a new consumer
+    assert sorted(s["spanId"] for s in foglamp.spans()) == ["s1", "s2"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import pathlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -24,7 +24,7 @@ from tests.conftest import StartGateway, http_port
 from tests.fakes_http import FakeFoglamp, Reply
 from tests.integration.test_nats import backend_config, edge_config, ingest_body
 from tests.nats_servers import NatsServer, cluster
-from tests.process import GatewayProcess
+from tests.process import GatewayProcess, free_port
 
 SPANS_PER_REQUEST = 3
 
@@ -87,40 +87,56 @@ async def wait_delivered(fake: FakeFoglamp, ids: list[str], timeout: float = 25.
         await asyncio.sleep(0.05)
 
 
-async def test_killing_a_backend_and_a_backend_outage_lose_nothing(
-    tmp_path: pathlib.Path, start_gateway: StartGateway, foglamp: FakeFoglamp
-) -> None:
+async def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_killing_gateways_and_a_backend_outage_lose_nothing(tmp_path: pathlib.Path, foglamp: FakeFoglamp) -> None:
     server = NatsServer(tmp_path)
     await server.start()
+    edge_port = free_port()
+    edge_cfg = edge_config(server.url)
+    edge_cfg["receivers"]["foglamp"]["endpoint"] = f"127.0.0.1:{edge_port}"
+    (tmp_path / "edge").mkdir()
+    edge = GatewayProcess(edge_cfg, tmp_path / "edge")
     backends: list[GatewayProcess] = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        # Both share the durable "gateway": they split the messages between them.
+        backends.append(GatewayProcess(backend_config(server.url, foglamp, fetch_size=4), tmp_path / name))
     try:
-        edge = await start_gateway(edge_config(server.url))
-        for name in ("a", "b"):
-            workdir = tmp_path / name
-            workdir.mkdir()
-            # Both share the durable "gateway": they split the messages between them.
-            backends.append(GatewayProcess(backend_config(server.url, foglamp, fetch_size=4), workdir))
-        await asyncio.gather(*(b.start() for b in backends))
-        client = Client(http_port(edge))
+        await asyncio.gather(edge.start(), *(b.start() for b in backends))
+        client = Client(edge_port)
         down = False
         foglamp.inject = lambda n: Reply(503, {"error": "unavailable"}) if down else None
-        for n in range(60):
-            await client.send(n)
-            if n == 20:
-                backends[0].kill()  # SIGKILL mid-stream: its unacknowledged messages go to "b"
-            if n == 35:
-                down = True  # the backend refuses everything for a while
-            if n == 45:
-                down = False
+        requests = iter(range(80))
+
+        async def worker() -> None:
+            for n in requests:
+                await client.send(n)
+
+        senders = [asyncio.create_task(worker()) for _ in range(4)]
+        await wait_until(lambda: len(foglamp.spans()) >= 45)
+        backends[0].kill()  # SIGKILL mid-stream: its unacknowledged messages go to "b"
+        await wait_until(lambda: len(client.acked) >= 90)
+        edge.kill()  # SIGKILL with requests in flight: their clients get no answer and retry
+        await edge.start()
+        await wait_until(lambda: len(client.acked) >= 120)
+        down = True  # the final backend refuses everything for a while
+        await wait_until(lambda: sum(1 for r in foglamp.requests if r.status == 503) >= 5)
+        down = False
+        await asyncio.gather(*senders)
         await wait_delivered(foglamp, client.acked)
-        delivered = report("backend killed + backend outage", client, foglamp)
+        delivered = report("edge and backend killed + backend outage", client, foglamp)
         assert set(client.acked) <= set(delivered), "acknowledged records were lost"
         assert set(delivered) <= set(client.sent)
-        assert len(client.acked) == len(client.sent)  # NATS was up: every request was taken
-        assert sum(1 for r in foglamp.requests if r.status == 503) >= 1  # the outage really happened
+        assert len(client.acked) == len(client.sent)  # every request was retried until taken
     finally:
-        for b in backends:
-            b.stop()
+        for process in (edge, *backends):
+            process.stop()
         server.stop()
 
 
