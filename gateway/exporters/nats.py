@@ -109,6 +109,7 @@ class NatsExporterConfig:
     stream: StreamConfig = dataclasses.field(default_factory=StreamConfig)  # the stream; created when absent
     encoding: EncodingName = "record"  # record (lossless) or a wire format other consumers read
     max_message_bytes: ByteSize = ByteSize(DEFAULT_MAX_MESSAGE)  # larger batches are split (server max_payload)
+    deduplicate: bool = True  # Nats-Msg-Id from the content: a resent batch is stored once
     auth: NatsAuthConfig = dataclasses.field(default_factory=NatsAuthConfig)  # one of token, user, NKey, creds
     tls: NatsTlsConfig = dataclasses.field(default_factory=NatsTlsConfig)  # TLS to the servers
     timeout: Duration = Duration(DEFAULT_TIMEOUT)  # connect, and the wait for each PubAck, seconds
@@ -222,20 +223,13 @@ class NatsExporter:
         return []
 
     def _message(self, subject: str, headers: dict[str, str], body: Body) -> _Message:
-        digest = hashlib.sha256()
-        for part in (subject.encode(), b"\0", body.kind.encode(), b"\0", body.data):
-            digest.update(part)
-        return _Message(
-            subject,
-            {
-                "Nats-Msg-Id": digest.hexdigest(),
-                HEADER: body.kind,
-                "Content-Type": CONTENT_TYPES[body.kind],
-                HEADER_ITEMS: str(body.count),
-                **headers,
-            },
-            body.data,
-        )
+        out = {HEADER: body.kind, "Content-Type": CONTENT_TYPES[body.kind], HEADER_ITEMS: str(body.count), **headers}
+        if self._cfg.deduplicate:
+            digest = hashlib.sha256()
+            for part in (subject.encode(), b"\0", body.kind.encode(), b"\0", body.data):
+                digest.update(part)
+            out["Nats-Msg-Id"] = digest.hexdigest()
+        return _Message(subject, out, body.data)
 
     # -- sending -----------------------------------------------------------------------------
 

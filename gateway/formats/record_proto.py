@@ -332,59 +332,85 @@ def _int(m: Any, overflow: Mapping[str, str], name: str, field: str | None = Non
 
 
 def _record_from_pb(m: pb.Record) -> Record:
-    overflow = {e.key: e.value for e in m.int_overflow}
-    r = Record(kind=Kind(m.kind), status=Status(m.status))
-    for name in (*_RECORD_STRINGS, *_RECORD_BYTES):
-        setattr(r, name, getattr(m, name))
-    for name in _RECORD_LISTS:
-        setattr(r, name, list(getattr(m, name)))
-    for name in (*_RECORD_OPTIONALS, "effective_version"):
-        setattr(r, name, _opt(m, name))
-    for name in _RECORD_INTS:
-        setattr(r, name, _int(m, overflow, name))
-    if m.HasField("customer"):
-        c = m.customer
-        r.customer = Customer(id=c.id, name=_opt(c, "name"), image_url=_opt(c, "image_url"))
-    r.trace_metadata = {e.key: e.value for e in m.trace_metadata}
-    r.tags = {e.key: e.value for e in m.tags}
-    r.eval_scores = {e.key: e.value for e in m.eval_scores}
-    r.input = [_message_from_pb(x) for x in m.input]
-    r.output = [_message_from_pb(x) for x in m.output]
-    r.tools = [
-        ToolDefinition(
-            name=t.name,
-            description=t.description,
-            type=t.type,
-            input_schema_json=t.input_schema_json,
-            deferred=t.deferred,
-        )
-        for t in m.tools
-    ]
-    r.artifacts = [
-        Artifact(
-            kind=int(overflow.get(f"artifacts.{i}.kind", a.kind)),
-            name=a.name,
-            content_type=a.content_type,
-            payload=a.payload,
-            record_id=a.record_id,
-            uri=a.uri,
-        )
-        for i, a in enumerate(m.artifacts)
-    ]
-    u = m.usage
-    r.usage = Usage(
-        **{name: _int(u, overflow, name, f"usage.{name}") for name in _USAGE_INTS},
-        input_includes_cache=_opt(u, "input_includes_cache"),
-    )
-    r.metadata = _map_from_pb(m.metadata)
-    r.extra = _map_from_pb(m.extra)
-    r.input_state = _map_from_pb(m.input_state) if m.HasField("input_state") else None
-    r.output_state = _map_from_pb(m.output_state) if m.HasField("output_state") else None
+    # Only the fields that are set are read (ListFields): most records leave most fields empty,
+    # and reading a field through upb costs as much as setting it.
+    r = Record()
+    overflow: dict[str, str] = {}
+    for fd, value in m.ListFields():
+        name = fd.name
+        how = _RECORD_FIELDS.get(name)
+        if how is None:
+            setattr(r, name, value)  # strings, bytes, optional scalars, 64-bit ints
+        elif how == "list":
+            setattr(r, name, list(value))
+        elif how == "strings":
+            setattr(r, name, {e.key: e.value for e in value})
+        elif how == "map":
+            setattr(r, name, _map_from_pb(value))
+        elif how == "messages":
+            setattr(r, name, [_message_from_pb(x) for x in value])
+        elif name == "kind":
+            r.kind = Kind(value)
+        elif name == "status":
+            r.status = Status(value)
+        elif name == "customer":
+            r.customer = Customer(id=value.id, name=_opt(value, "name"), image_url=_opt(value, "image_url"))
+        elif name == "usage":
+            r.usage = Usage(**{f.name: v for f, v in value.ListFields()})
+        elif name == "tools":
+            r.tools = [
+                ToolDefinition(
+                    name=t.name,
+                    description=t.description,
+                    type=t.type,
+                    input_schema_json=t.input_schema_json,
+                    deferred=t.deferred,
+                )
+                for t in value
+            ]
+        elif name == "artifacts":
+            r.artifacts = [
+                Artifact(
+                    kind=a.kind,
+                    name=a.name,
+                    content_type=a.content_type,
+                    payload=a.payload,
+                    record_id=a.record_id,
+                    uri=a.uri,
+                )
+                for a in value
+            ]
+        elif name == "int_overflow":
+            overflow = {e.key: e.value for e in value}
+    for key, text in overflow.items():
+        head, _, rest = key.partition(".")
+        if head == "usage":
+            setattr(r.usage, rest, int(text))
+        elif head == "artifacts":
+            r.artifacts[int(rest.partition(".")[0])].kind = int(text)
+        else:
+            setattr(r, key, int(text))
     return r
 
 
+# How _record_from_pb turns a set field into the model's value; absent: as it is.
+_RECORD_FIELDS: Final[dict[str, str]] = {
+    **{name: "list" for name in _RECORD_LISTS},
+    "trace_metadata": "strings",
+    "tags": "strings",
+    "eval_scores": "strings",
+    "metadata": "map",
+    "extra": "map",
+    "input_state": "map",
+    "output_state": "map",
+    "input": "messages",
+    "output": "messages",
+    **{name: "special" for name in ("kind", "status", "customer", "usage", "tools", "artifacts", "int_overflow")},
+}
+
+
 def _message_from_pb(m: pb.Message) -> Message:
-    parts = [Part(PartKind(p.kind), **{name: getattr(p, name) for name in _PART_FIELDS}) for p in m.parts]
+    parts = [Part(PartKind(p.kind), **{f.name: v for f, v in p.ListFields() if f.name != "kind"}) for p in m.parts]
     return Message(role=Role(m.role), parts=parts, name=m.name)
 
 
