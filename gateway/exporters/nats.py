@@ -173,7 +173,8 @@ class NatsExporter:
         self._connecting: asyncio.Task[None] | None = None
         self._warn = RateLimitedLog(log)
         # A Sigil pass-through batch goes out as it came when the stream speaks Sigil.
-        self.native_kinds = frozenset({sn.KIND}) if cfg.encoding == "sigil_proto" else frozenset()
+        sigil = cfg.encoding == "sigil_proto"
+        self.native_kinds = frozenset({sn.KIND, sn.KIND_SENT_AS_PROTOBUF}) if sigil else frozenset()
         scores = takes_scores(cfg.encoding)
         self._helper = ExporterHelper(
             settings,

@@ -175,20 +175,37 @@ class NatsReceiver:
         closing.cancel()
         connecting.result()
         sub = await self._subscribe()
-        while sub is not None and not self._closing.is_set():
-            try:
-                msgs = await sub.fetch(cfg.fetch_size, timeout=float(cfg.fetch_wait))
-            except nats.errors.TimeoutError:
-                continue
-            except (nats.errors.Error, TimeoutError) as exc:  # a reconnect, a node going away
-                self._warn.warning("fetch", "receiver %s: fetch failed: %r", self._id, exc)
-                await self._sleep(RESUBSCRIBE_WAIT)
-                # Bind again: a consumer that was deleted (or lost with its servers) is recreated.
-                with contextlib.suppress(nats.errors.Error, TimeoutError):
-                    await sub.unsubscribe()
-                sub = await self._subscribe()
-                continue
-            await asyncio.gather(*(self._handle(m) for m in msgs))
+        # Up to fetch_size messages in hand; a slot freed by one is filled by the next fetch, so a
+        # message whose delivery is slow (exporter retries) does not hold up the others.
+        in_hand: set[asyncio.Task[None]] = set()
+        try:
+            while sub is not None and not self._closing.is_set():
+                if len(in_hand) >= cfg.fetch_size:
+                    _, in_hand = await asyncio.wait(in_hand, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    msgs = await sub.fetch(cfg.fetch_size - len(in_hand), timeout=float(cfg.fetch_wait))
+                except nats.errors.TimeoutError:
+                    continue
+                except (nats.errors.Error, TimeoutError) as exc:  # a reconnect, a node going away
+                    self._warn.warning("fetch", "receiver %s: fetch failed: %r", self._id, exc)
+                    await self._sleep(RESUBSCRIBE_WAIT)
+                    # Bind again: a consumer that was deleted (or lost with its servers) is recreated.
+                    with contextlib.suppress(nats.errors.Error, TimeoutError):
+                        await sub.unsubscribe()
+                    sub = await self._subscribe()
+                    continue
+                in_hand.update(asyncio.create_task(self._handle(m)) for m in msgs)
+                in_hand = {t for t in in_hand if not t.done()}
+        except asyncio.CancelledError:
+            # Shutdown's deadline: stop now; what was not acknowledged is redelivered.
+            for task in in_hand:
+                task.cancel()
+            if in_hand:
+                await asyncio.wait(in_hand)
+            raise
+        if in_hand:  # closing: finish what is in hand (ack or nak)
+            await asyncio.wait(in_hand)
 
     async def _subscribe(self) -> Any:
         """Binds the durable (creating it when absent); waits for the stream to exist."""

@@ -335,3 +335,27 @@ async def test_a_deleted_stream_and_consumer_are_made_again(
     assert await post(http_port(edge), ingest_body(["s2"])) == 202  # the exporter made the stream again
     await foglamp.wait_for(2, timeout=15)  # the receiver bound a new consumer
     assert sorted(s["spanId"] for s in foglamp.spans()) == ["s1", "s2"]
+
+
+async def test_sigil_batches_go_to_a_sigil_stream_as_they_came(server: NatsServer, start_gateway: StartGateway) -> None:
+    edge = await start_gateway(
+        {
+            "receivers": {"sigil": {"http": {"endpoint": "127.0.0.1:0"}, "grpc": None}},
+            "exporters": {"nats": {"url": server.url, "encoding": "sigil_proto"}},
+            "service": {"pipelines": {"p": {"receivers": ["sigil"], "exporters": ["nats"]}}},
+        }
+    )
+    generation = {"id": "g1", "model": {"provider": "openai", "name": "gpt-4o"}, "mode": "GENERATION_MODE_SYNC"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://127.0.0.1:{http_port(edge)}/api/v1/generations:export",
+            json={"generations": [generation]},
+            headers={"X-Scope-OrgID": "team-a"},
+        ) as resp,
+    ):
+        assert resp.status == 202, await resp.text()
+    (msg,) = await read_stream(server.url, 1)
+    assert msg.headers[HEADER] == "sigil/generations"
+    (record,) = decode(msg.headers[HEADER], msg.data).records
+    assert (record.id, record.model, record.provider) == ("g1", "gpt-4o", "openai")

@@ -148,8 +148,9 @@ async def test_r3_stream_survives_losing_its_leader_node(
     urls = [n.url for n in nodes]
     try:
         fast_retry: dict[str, Any] = {"initial_interval": "100ms", "max_interval": "500ms", "max_elapsed_time": "3s"}
-        edge = await start_gateway(edge_config(urls, stream={"replicas": 3}, retry_on_failure=fast_retry))
-        await start_gateway(backend_config(urls, foglamp))
+        # Short JetStream API timeouts: while the new cluster elects its leaders, calls go unanswered.
+        edge = await start_gateway(edge_config(urls, stream={"replicas": 3}, retry_on_failure=fast_retry, timeout="1s"))
+        await start_gateway(backend_config(urls, foglamp, timeout="1s"))
         client = Client(http_port(edge))
         for n in range(10):
             await client.send(n)
