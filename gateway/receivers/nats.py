@@ -195,7 +195,7 @@ class NatsReceiver:
                         await sub.unsubscribe()
                     sub = await self._subscribe()
                     continue
-                in_hand.update(asyncio.create_task(self._handle(m)) for m in msgs)
+                in_hand.update(asyncio.create_task(self._handle_safely(m)) for m in msgs)
                 in_hand = {t for t in in_hand if not t.done()}
         except asyncio.CancelledError:
             # Shutdown's deadline: stop now; what was not acknowledged is redelivered.
@@ -240,6 +240,13 @@ class NatsReceiver:
             await asyncio.wait_for(self._closing.wait(), seconds)
 
     # -- one message -------------------------------------------------------------------------
+
+    async def _handle_safely(self, msg: Msg) -> None:
+        try:
+            await self._handle(msg)
+        except Exception as exc:  # a bug downstream: keep the message (redelivered later), keep going
+            log.exception("receiver %s: unexpected error on message %s", self._id, msg.metadata.sequence.stream)
+            await self._nak(msg, RetryableError(f"unexpected {type(exc).__name__}"))
 
     async def _handle(self, msg: Msg) -> None:
         headers = msg.headers or {}

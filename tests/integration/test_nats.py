@@ -359,3 +359,24 @@ async def test_sigil_batches_go_to_a_sigil_stream_as_they_came(server: NatsServe
     assert msg.headers[HEADER] == "sigil/generations"
     (record,) = decode(msg.headers[HEADER], msg.data).records
     assert (record.id, record.model, record.provider) == ("g1", "gpt-4o", "openai")
+
+
+async def test_a_permanent_refusal_terminates_the_message_to_the_dead_letter_subject(
+    server: NatsServer, start_gateway: StartGateway, foglamp: FakeFoglamp
+) -> None:
+    nc = await nats.connect(server.url)
+    await nc.jetstream().add_stream(api.StreamConfig(name="DEAD", subjects=["llm.dead"]))
+    await nc.close()
+    foglamp.inject = lambda n: Reply(400, {"error": "invalid payload"}) if n == 0 else None
+    edge = await start_gateway(edge_config(server.url))
+    backend = await start_gateway(backend_config(server.url, foglamp, dead_letter_subject="llm.dead"))
+    assert await post(http_port(edge), ingest_body(["bad"])) == 202
+    (dead,) = await read_stream(server.url, 1, stream="DEAD")
+    assert dead.headers["Gateway-Dead-Letter-Reason"].startswith("refused: POST http://")
+    assert dead.headers["Gateway-Tenant"] == "team-a"  # the original headers travel on
+    assert [s.span_id for s in decode(dead.headers[HEADER], dead.data).records] == ["bad"]
+    assert await post(http_port(edge), ingest_body(["good"])) == 202
+    await foglamp.wait_for(1)
+    assert [s["spanId"] for s in foglamp.spans()] == ["good"]  # "bad" was not redelivered
+    labels = {"receiver": "nats", "transport": "nats", "reason": "refused"}
+    assert backend.telemetry.registry.get_sample_value("gateway_receiver_refused_records_total", labels) == 1

@@ -106,7 +106,9 @@ async def test_killing_gateways_and_a_backend_outage_lose_nothing(tmp_path: path
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         # Both share the durable "gateway": they split the messages between them.
-        backends.append(GatewayProcess(backend_config(server.url, foglamp, fetch_size=4), tmp_path / name))
+        cfg = backend_config(server.url, foglamp, fetch_size=4)
+        cfg["exporters"]["foglamp"]["headers"] = {"X-Backend": name}  # who delivered what
+        backends.append(GatewayProcess(cfg, tmp_path / name))
     try:
         await asyncio.gather(edge.start(), *(b.start() for b in backends))
         client = Client(edge_port)
@@ -120,6 +122,7 @@ async def test_killing_gateways_and_a_backend_outage_lose_nothing(tmp_path: path
 
         senders = [asyncio.create_task(worker()) for _ in range(4)]
         await wait_until(lambda: len(foglamp.spans()) >= 45)
+        assert {r.headers.get("X-Backend") for r in foglamp.requests} >= {"a"}
         backends[0].kill()  # SIGKILL mid-stream: its unacknowledged messages go to "b"
         await wait_until(lambda: len(client.acked) >= 90)
         edge.kill()  # SIGKILL with requests in flight: their clients get no answer and retry
@@ -134,6 +137,8 @@ async def test_killing_gateways_and_a_backend_outage_lose_nothing(tmp_path: path
         assert set(client.acked) <= set(delivered), "acknowledged records were lost"
         assert set(delivered) <= set(client.sent)
         assert len(client.acked) == len(client.sent)  # every request was retried until taken
+        # One durable, two gateways: both took a share (and "a" its share before it was killed).
+        assert {r.headers.get("X-Backend") for r in foglamp.requests} == {"a", "b"}
     finally:
         for process in (edge, *backends):
             process.stop()
