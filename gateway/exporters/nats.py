@@ -1,6 +1,7 @@
 """``nats`` exporter: publishes each batch to a NATS JetStream stream.
 
-A batch is one message (or several, when it is larger than ``max_message_bytes``) on the
+A batch is one message (or several, when it is larger than ``max_message_bytes``: a record
+that alone is larger is dropped and counted as ``reason="too_large"``) on the
 subject ``subject`` with ``{tenant}`` replaced by the batch's tenant (as one subject token: see
 :func:`gateway.nats_client.subject_token`; ``_`` without a tenant). A publish succeeds only when
 the stream answered with its PubAck: the message is stored (on ``replicas`` servers). By default

@@ -380,3 +380,23 @@ async def test_a_permanent_refusal_terminates_the_message_to_the_dead_letter_sub
     assert [s["spanId"] for s in foglamp.spans()] == ["good"]  # "bad" was not redelivered
     labels = {"receiver": "nats", "transport": "nats", "reason": "refused"}
     assert backend.telemetry.registry.get_sample_value("gateway_receiver_refused_records_total", labels) == 1
+
+
+async def test_batches_larger_than_a_message_are_split_and_an_oversized_record_is_dropped(
+    server: NatsServer, start_gateway: StartGateway
+) -> None:
+    edge = await start_gateway(edge_config(server.url, max_message_bytes="1KiB"))
+    ids = [f"s{i}" for i in range(40)]
+    assert await post(http_port(edge), ingest_body(ids)) == 202
+    nc = await nats.connect(server.url)
+    info = await nc.jsm().stream_info("LLM_TELEMETRY")
+    await nc.close()
+    msgs = await read_stream(server.url, info.state.messages)
+    assert len(msgs) > 1
+    assert all(len(m.data) <= 1024 for m in msgs)
+    assert sorted(r.span_id for m in msgs for r in decode(m.headers[HEADER], m.data).records) == sorted(ids)
+    huge = orjson.loads(ingest_body(["big"]))
+    huge["traces"][0]["spans"][0]["output"] = "x" * 2048
+    assert await post(http_port(edge), orjson.dumps(huge)) == 202  # accepted, and counted as dropped
+    labels = {"exporter": "nats", "reason": "too_large"}
+    assert edge.telemetry.registry.get_sample_value("gateway_exporter_dropped_records_total", labels) == 1
