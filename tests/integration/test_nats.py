@@ -17,6 +17,7 @@ import nats
 import nkeys
 import orjson
 import pytest
+import trustme
 from nats.js import api
 
 from gateway.config import Decoder, load
@@ -400,3 +401,34 @@ async def test_batches_larger_than_a_message_are_split_and_an_oversized_record_i
     assert await post(http_port(edge), orjson.dumps(huge)) == 202  # accepted, and counted as dropped
     labels = {"exporter": "nats", "reason": "too_large"}
     assert edge.telemetry.registry.get_sample_value("gateway_exporter_dropped_records_total", labels) == 1
+
+
+async def test_mutual_tls(tmp_path: pathlib.Path, start_gateway: StartGateway) -> None:
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    client_cert = ca.issue_cert("gateway@example.net")
+    files = {
+        "ca": ca.cert_pem,
+        "server.crt": server_cert.cert_chain_pems[0],
+        "server.key": server_cert.private_key_pem,
+        "client.crt": client_cert.cert_chain_pems[0],
+        "client.key": client_cert.private_key_pem,
+    }
+    for name, blob in files.items():
+        blob.write_to_path(str(tmp_path / name))
+    srv = NatsServer(tmp_path)
+    srv.extra = ["--tlsverify", "--tlscert", str(tmp_path / "server.crt"), "--tlskey", str(tmp_path / "server.key")]
+    srv.extra += ["--tlscacert", str(tmp_path / "ca")]
+    await srv.start()
+    fast = {"timeout": "1s", "retry_on_failure": {"initial_interval": "50ms", "max_elapsed_time": "200ms"}}
+    try:
+        tls = {"ca_file": str(tmp_path / "ca"), "cert_file": str(tmp_path / "client.crt")}
+        tls["key_file"] = str(tmp_path / "client.key")
+        trusted = await start_gateway(edge_config(f"tls://127.0.0.1:{srv.port}", tls=tls, **fast))
+        assert await post(http_port(trusted), ingest_body(["s1"])) == 202
+        without_client_cert = await start_gateway(
+            edge_config(srv.url, tls={"enabled": True, "ca_file": str(tmp_path / "ca")}, **fast)
+        )
+        assert await post(http_port(without_client_cert), ingest_body(["s2"])) == 503
+    finally:
+        srv.stop()
