@@ -51,7 +51,6 @@ from gateway.component import CreateSettings, Factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import REPORT_FAILURES, ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.formats import sigil_native as sn
-from gateway.formats.record_proto import RecordEncodeError
 from gateway.model import Batch, Context, Rating, Record, Score
 from gateway.nats_client import DEFAULT_URL, NatsAuthConfig, NatsTlsConfig, connect, subject_token, url_problems
 from gateway.nats_encodings import CONTENT_TYPES, HEADER, Body, EncodingName, encode, encode_native, takes_scores
@@ -209,8 +208,8 @@ class NatsExporter:
         its parts fit; a single record that alone is too large is dropped and counted."""
         try:
             encoded = encode(self._cfg.encoding, records, scores, ratings)
-        except RecordEncodeError as exc:
-            raise PermanentError(str(exc)) from None
+        except (ValueError, TypeError) as exc:  # RecordEncodeError; a value a wire schema refuses
+            raise PermanentError(f"cannot encode as {self._cfg.encoding}: {exc}") from None
         if all(len(b.data) <= self._cfg.max_message_bytes for b in encoded.bodies):
             dropped.update(encoded.dropped)
             return encoded.bodies
