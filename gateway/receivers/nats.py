@@ -321,7 +321,9 @@ class NatsReceiver:
                 self._warn.warning("dlq", "receiver %s: dead-letter publish failed, retrying later: %r", self._id, exc)
                 await self._reply(msg, msg.nak(float(self._cfg.nak_delay)))
                 return
-        log.warning("receiver %s: message %s terminated: %s", self._id, msg.metadata.sequence.stream, reason)
+        self._warn.warning(
+            "term", "receiver %s: message %s terminated: %s", self._id, msg.metadata.sequence.stream, reason
+        )
         await self._reply(msg, msg.term())
 
     async def _reply(self, msg: Msg, reply: Any) -> None:
