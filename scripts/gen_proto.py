@@ -34,7 +34,11 @@ PROTO_DIR = ROOT / "proto"
 OUT_DIR = ROOT / "gateway" / "_proto"
 OUT_PACKAGE = "gateway._proto"
 # Relative to PROTO_DIR; the directory is also the output package under gateway/_proto/.
-PROTO_FILES = ("sigil/v1/generation_ingest.proto", "agento11y/v1/generation_ingest.proto")
+PROTO_FILES = (
+    "sigil/v1/generation_ingest.proto",
+    "agento11y/v1/generation_ingest.proto",
+    "gateway/record/v1/record.proto",  # the nats `record` encoding; no services, no well-known types
+)
 
 _POOL_INIT = '''"""Generated protobuf modules: committed, never edited by hand.
 
@@ -86,14 +90,19 @@ def _replace_once(text: str, old: str, new: str, where: str) -> str:
     return text.replace(old, new)
 
 
+_WKT_IMPORTS = (
+    "from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2\n"
+    "from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2\n"
+)
+_NO_IMPORTS = "# @@protoc_insertion_point(imports)\n"
+
+
 def _fix_pb2(text: str, module: str, where: str) -> str:
-    text = _replace_once(
-        text,
-        "from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2\n"
-        "from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2\n",
-        f"from {OUT_PACKAGE} import POOL as _POOL  # preloaded with Struct and Timestamp\n",
-        where,
-    )
+    pool_import = f"from {OUT_PACKAGE} import POOL as _POOL  # preloaded with Struct and Timestamp\n"
+    if _WKT_IMPORTS in text:
+        text = _replace_once(text, _WKT_IMPORTS, pool_import, where)
+    else:  # a schema that imports no well-known types (gateway/record/v1)
+        text = _replace_once(text, _NO_IMPORTS, _NO_IMPORTS + pool_import, where)
     text = _replace_once(text, "_descriptor_pool.Default().AddSerializedFile(", "_POOL.AddSerializedFile(", where)
     short = module.removeprefix(OUT_PACKAGE + ".")
     text = _replace_once(
@@ -149,7 +158,8 @@ def generate() -> dict[str, str]:
             files[f"{base}.py"] = _fix_pb2(pb2, module, f"{base}.py")
             files[f"{base}.pyi"] = (workdir / f"{base}.pyi").read_text()
             grpc_src = (workdir / f"{base}_grpc.py").read_text()
-            files[f"{base}_grpc.py"] = _fix_pb2_grpc(grpc_src, module, f"{base}_grpc.py")
+            if "Stub" in grpc_src:  # protoc writes a stub module even for a file without services
+                files[f"{base}_grpc.py"] = _fix_pb2_grpc(grpc_src, module, f"{base}_grpc.py")
     return files
 
 

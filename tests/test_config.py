@@ -40,7 +40,7 @@ EXPECTED_PROBLEMS: dict[str, list[str]] = {
         "service::pipelines::p::exporters: a pipeline needs at least one exporter",
     ],
     "unknown_component_type": [
-        'receivers::kafka: unknown receiver type "kafka" (known: foglamp, lumiqtrace, otlp, sigil)',
+        'receivers::kafka: unknown receiver type "kafka" (known: foglamp, lumiqtrace, nats, otlp, sigil)',
     ],
     "basic_auth_without_password": [
         "exporters::sigil::auth: generation export auth mode 'basic' requires basic_password",

@@ -14,7 +14,8 @@ so a batch split into several requests never duplicates the ones that got throug
 
 * ``consume`` puts the batch on the bounded queue and returns at once; a full queue raises
   :class:`~gateway.errors.Overloaded`, which receivers turn into 429/503 + ``Retry-After``.
-  With the queue disabled, ``consume`` sends in the caller's task (the client waits).
+  With the queue disabled, ``consume`` sends in the caller's task (the client waits); a caller
+  that sets :data:`REPORT_FAILURES` gets the error of a batch given up on.
 * ``num_consumers`` workers take batches off the queue and send them with retries.
 * ``shutdown`` stops intake, drains the queue until the service's deadline, and stops retrying.
 * Scores and ratings reach ``encode`` only when the exporter says it takes them
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import logging
 import random
@@ -58,6 +60,11 @@ DEFAULT_RANDOMIZATION = 0.5
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_NUM_CONSUMERS = 10
 QUEUE_FULL_RETRY_AFTER = 1.0
+
+# Set by a caller that must learn whether an unqueued send was given up on (the nats receiver
+# acknowledges a message only after delivery): with the queue disabled, ``consume`` then raises
+# the error that ended the send instead of returning, as the Collector's exporterhelper does.
+REPORT_FAILURES: contextvars.ContextVar[bool] = contextvars.ContextVar("report_failures", default=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,7 +225,7 @@ class ExporterHelper:
         if not self._accepting:
             raise Overloaded("exporter is shutting down", retry_after=QUEUE_FULL_RETRY_AFTER)
         if self._queue is None:
-            await self._send_with_retry(batch)
+            await self._send_with_retry(batch, raise_failure=REPORT_FAILURES.get())
             return
         try:
             self._queue.put(batch)
@@ -258,18 +265,21 @@ class ExporterHelper:
                 self._in_flight -= 1
                 self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
 
-    async def _send_with_retry(self, batch: Batch) -> bool:
+    async def _send_with_retry(self, batch: Batch, *, raise_failure: bool = False) -> bool:
         """Sends a batch; False only when shutdown interrupted it and the persistent queue keeps
-        it for the next start (the caller must not acknowledge it then)."""
+        it for the next start (the caller must not acknowledge it then). With ``raise_failure``
+        a batch given up on raises the last error once it is counted."""
         self._t.batch_size.labels(self._id).observe(len(batch))
         try:
             payloads = list(self._encode(batch))
         except PermanentError as exc:
             self._warn.warning("encode", "exporter %s: cannot encode batch: %s", self._id, exc)
             self._t.exporter_failed.labels(self._id, "encode").inc(len(batch))
+            if raise_failure:
+                raise
             return True
         for i, payload in enumerate(payloads):
-            outcome = await self._send_one(payload)
+            outcome = await self._send_one(payload, raise_failure=raise_failure)
             if outcome == "interrupted":
                 return False
             if outcome == "dropped":
@@ -279,7 +289,9 @@ class ExporterHelper:
                 return True
         return True
 
-    async def _send_one(self, payload: Payload) -> Literal["sent", "dropped", "interrupted"]:
+    async def _send_one(
+        self, payload: Payload, *, raise_failure: bool = False
+    ) -> Literal["sent", "dropped", "interrupted"]:
         """Sends one payload with retries. "dropped": given up on, and counted; "interrupted":
         shutdown stopped the retries and the persistent queue keeps the batch for the next start
         (a send cut short at the deadline can surface as an RPC error, not a cancellation)."""
@@ -294,6 +306,8 @@ class ExporterHelper:
                 self._last_progress = time.monotonic()
                 self._warn.warning("permanent", "exporter %s: dropping %d records: %s", self._id, n, exc)
                 self._t.exporter_failed.labels(self._id, "permanent").inc(n)
+                if raise_failure:
+                    raise
                 return "dropped"
             except RetryableError as exc:
                 delay = backoff.next_delay(exc.retry_after)
@@ -306,6 +320,8 @@ class ExporterHelper:
                         "giveup", "exporter %s: giving up on %d records (%s): %s", self._id, n, reason, exc
                     )
                     self._t.exporter_failed.labels(self._id, reason).inc(n)
+                    if raise_failure:
+                        raise
                     return "dropped"
                 self._t.exporter_retries.labels(self._id).inc()
                 self._warn.warning("retry", "exporter %s: retrying in %.2fs after: %s", self._id, delay, exc)
