@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import grpc
 from aiohttp import web
@@ -413,7 +413,7 @@ class GrpcListener:
             for m, h in methods.items():
                 full = f"/{name}/{m}"
                 if h.stream is not None:
-                    table[full] = grpc.stream_unary_rpc_method_handler(_counted_stream(gen, full, h.stream))
+                    table[full] = grpc.stream_unary_rpc_method_handler(_counted(gen, full, h.stream))
                 else:
                     assert h.unary is not None
                     table[full] = grpc.unary_unary_rpc_method_handler(_counted(gen, full, h.unary))
@@ -473,11 +473,16 @@ def _log_refused_grpc(method: str, context: grpc.aio.ServicerContext[Any, Any]) 
     _refused.log(logging.DEBUG, f"{method}:{name}", "request refused", extra=fields)
 
 
-def _counted(gen: Generation, method: str, fn: GrpcUnary) -> GrpcUnary:
-    async def call(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+_Call = TypeVar("_Call", GrpcUnary, GrpcStream)
+
+
+def _counted(gen: Generation, method: str, fn: _Call) -> _Call:
+    """``fn`` counted in the route generation ``gen`` and its refusals logged (unary or stream)."""
+
+    async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         gen.enter()
         try:
-            response = await fn(request, context)
+            response: bytes = await fn(request, context)
         except grpc.aio.AbortError:
             _log_refused_grpc(method, context)
             raise
@@ -486,23 +491,7 @@ def _counted(gen: Generation, method: str, fn: GrpcUnary) -> GrpcUnary:
         _log_refused_grpc(method, context)
         return response
 
-    return call
-
-
-def _counted_stream(gen: Generation, method: str, fn: GrpcStream) -> GrpcStream:
-    async def call(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        gen.enter()
-        try:
-            response = await fn(requests, context)
-        except grpc.aio.AbortError:
-            _log_refused_grpc(method, context)
-            raise
-        finally:
-            gen.exit()
-        _log_refused_grpc(method, context)
-        return response
-
-    return call
+    return cast(_Call, call)
 
 
 class Listeners:
