@@ -49,6 +49,7 @@ from gateway import __version__
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
+from gateway.exporters._dead_letter import DeadLetterEntry
 from gateway.exporters._helper import ExporterHelper, Payload, SenderConfig
 from gateway.exporters._transport import (
     grpc_channel,
@@ -184,6 +185,7 @@ class SigilExporter:
             self._send,
             retry=cfg.retry_on_failure,
             queue=cfg.sending_queue,
+            dead_letter=cfg.dead_letter,
             takes_scores=True,
             takes_ratings=True,
         )
@@ -197,6 +199,10 @@ class SigilExporter:
         if self._cfg.protocol == "grpc":
             self._channel = grpc_channel(self._cfg.endpoint, self._cfg.tls, USER_AGENT)
         await self._helper.start()
+
+    async def replay(self, entry: DeadLetterEntry) -> None:
+        """Sends a dead-lettered batch again (``gateway replay``), bypassing the queue."""
+        await self._helper.send_now(entry.batch, parts=entry.parts, parts_sent=entry.parts_sent)
 
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)
