@@ -29,6 +29,7 @@ errors are retried like generations.
       sigil:
         endpoint: https://sigil.example.net     # gRPC: http:// plaintext, https:// or host:port TLS
         protocol: grpc                          # grpc | http
+        schema: sigil-2026-03                   # server generation: sigil-2026-03 | sdk-0.9 | agento11y-2026-08
         api_endpoint: https://sigil.example.net # scores and ratings (HTTP); default: endpoint
         auth: {mode: basic, tenant_id: "${env:SIGIL_TENANT}", basic_password: "${env:SIGIL_TOKEN}"}
 """
@@ -60,6 +61,7 @@ from gateway.exporters._transport import (
 from gateway.formats import sigil as sf
 from gateway.formats.sigil import native as sn
 from gateway.formats.sigil import scores as ss
+from gateway.formats.sigil.targets import DEFAULT_SCHEMA, SCHEMAS, SchemaName
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
 
@@ -118,6 +120,9 @@ class SigilExporterConfig(SenderConfig):
     service_package: Literal["sigil.v1", "agento11y.v1"] = "sigil.v1"  # gRPC service names
     auth: AuthConfig = dataclasses.field(default_factory=AuthConfig)
     forward_tenant: bool = False  # send the batch's tenant as X-Scope-OrgID (overrides auth's)
+    # The server schema to write for: sigil-2026-03 | sdk-0.9 | agento11y-2026-08 (fields the
+    # target lacks are left out or converted; see docs/mapping.md)
+    schema: SchemaName = DEFAULT_SCHEMA
 
     def validate(self) -> list[str]:
         problems = SenderConfig.validate(self)
@@ -175,6 +180,7 @@ class SigilExporter:
         self._session: aiohttp.ClientSession | None = None
         self._channel: grpc.aio.Channel | None = None
         self._api = api_base_url(cfg)
+        self._schema = SCHEMAS[cfg.schema]
         # Generations a Sigil receiver kept as messages: sent as they are over gRPC, written as
         # protojson straight from the messages over HTTP.
         kinds = {sn.KIND, sn.KIND_SENT_AS_PROTOBUF} if cfg.protocol == "grpc" else {sn.KIND}
@@ -230,6 +236,7 @@ class SigilExporter:
         steps: list[Record] = []
         native = batch.native
         if isinstance(native, sn.SigilGenerations):
+            native = native.fitted(self._schema)
             body = native.request_json() if http else native.request_bytes()
             payloads.append(Payload(len(native), _Request(False, body, headers)))
         else:
@@ -243,9 +250,9 @@ class SigilExporter:
                 self._t.exporter_dropped.labels(self._id, "unsupported_kind").inc(dropped)
         if generations:
             body = (
-                sf.encode_generations_json(generations)
+                sf.encode_generations_json(generations, self._schema)
                 if http
-                else sf.generations_request(generations).SerializeToString()
+                else sf.generations_request(generations, self._schema).SerializeToString()
             )
             payloads.append(Payload(len(generations), _Request(False, body, headers)))
         if steps:

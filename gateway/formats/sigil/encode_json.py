@@ -28,6 +28,7 @@ from gateway.formats.sigil.common import (
 )
 from gateway.formats.sigil.decode_proto import _part_from_proto, generation_to_record, struct_to_dict
 from gateway.formats.sigil.encode_proto import part_to_proto
+from gateway.formats.sigil.targets import FULL, Schema, fit_dict
 from gateway.model import TOKEN_COUNTS, Message, Part, Record, ToolDefinition
 
 _MODE_NAMES: Final = {common.MODE_SYNC: "GENERATION_MODE_SYNC", common.MODE_STREAM: "GENERATION_MODE_STREAM"}
@@ -281,9 +282,9 @@ def _part_dict(part: pb.Part) -> dict[str, Any]:
     return _part(_part_from_proto(part))
 
 
-def encode_generation_messages_json(messages: Iterable[pb.Generation]) -> bytes:
+def encode_generation_messages_json(messages: Iterable[pb.Generation], schema: Schema = FULL) -> bytes:
     """``encode_generations_json`` of the records these messages would become."""
-    generations = [message_generation_dict(g) for g in messages]
+    generations = [fit_dict(message_generation_dict(g), schema) for g in messages]
     return orjson.dumps({"generations": generations} if generations else {})
 
 
@@ -357,9 +358,10 @@ def workflow_step_dict(record: Record) -> dict[str, Any]:
     return out
 
 
-def encode_generations_json(records: Iterable[Record]) -> bytes:
-    """The ``ExportGenerationsRequest`` body for records (``{}`` when there are none)."""
-    generations = [generation_dict(record) for record in records]
+def encode_generations_json(records: Iterable[Record], schema: Schema = FULL) -> bytes:
+    """The ``ExportGenerationsRequest`` body for records (``{}`` when there are none), with only
+    the fields ``schema`` knows (:mod:`.targets`)."""
+    generations = [fit_dict(generation_dict(record), schema) for record in records]
     return orjson.dumps({"generations": generations} if generations else {})
 
 

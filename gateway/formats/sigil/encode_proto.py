@@ -10,6 +10,7 @@ from typing import Any
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats.sigil import common
 from gateway.formats.sigil.common import outgoing_id
+from gateway.formats.sigil.targets import FULL, Schema, fit_message
 from gateway.model import (
     Message,
     Part,
@@ -176,9 +177,10 @@ def record_to_workflow_step(record: Record) -> pb.WorkflowStep:
     return step
 
 
-def generations_request(records: Iterable[Record]) -> pb.ExportGenerationsRequest:
-    """The gRPC request for records (serialise it for either service name)."""
-    return pb.ExportGenerationsRequest(generations=[record_to_generation(r) for r in records])
+def generations_request(records: Iterable[Record], schema: Schema = FULL) -> pb.ExportGenerationsRequest:
+    """The gRPC request for records (serialise it for either service name), with only the
+    fields ``schema`` knows (:mod:`.targets`)."""
+    return pb.ExportGenerationsRequest(generations=[fit_message(record_to_generation(r), schema) for r in records])
 
 
 def workflow_steps_request(records: Iterable[Record]) -> pb.ExportWorkflowStepsRequest:
