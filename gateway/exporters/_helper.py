@@ -53,7 +53,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from gateway.component import CreateSettings
-from gateway.errors import Overloaded, PermanentError, RetryableError
+from gateway.errors import BadInput, Overloaded, PermanentError, RetryableError
 from gateway.exporters._dead_letter import DeadLetter, DeadLetterConfig
 from gateway.exporters._queue import MemoryQueue, PersistentQueue, QueueFull, QueueUnavailable, SendingQueue
 from gateway.exporters._transport import TlsConfig
@@ -264,6 +264,10 @@ class ExporterHelper:
             self._queue.put(batch)
         except QueueFull:
             raise Overloaded(f"sending queue of {self._id} is full", retry_after=QUEUE_FULL_RETRY_AFTER) from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            # The batch cannot be written to the queue (the receivers' checks should prevent it):
+            # the sender's data, refused before it is acknowledged, never a 500.
+            raise BadInput(f"sending queue of {self._id} cannot store this batch: {exc}") from None
         except QueueUnavailable as exc:
             # Not Overloaded: receivers answer 503 (the gateway cannot store), not 429.
             raise RetryableError(
