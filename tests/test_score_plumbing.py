@@ -57,7 +57,11 @@ async def test_fan_out_gives_each_branch_its_own_lists() -> None:
 
 async def test_batch_processor_merges_and_flushes_scores() -> None:
     sink = Sink()
-    proc = BatchProcessor(_settings("batch"), BatchConfig(send_batch_size=3, send_batch_max_size=3, timeout=0.05), sink)  # type: ignore[arg-type]
+    proc = BatchProcessor(
+        _settings("batch"),
+        BatchConfig(acknowledge="buffer", send_batch_size=3, send_batch_max_size=3, timeout=0.05),
+        sink,
+    )  # type: ignore[arg-type]
     await proc.consume(_batch(scores=1))  # a score-only batch waits for the timeout
     await asyncio.sleep(0.15)
     assert [(len(b.records), len(b.scores)) for b in sink.batches] == [(0, 1)]

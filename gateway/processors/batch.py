@@ -10,8 +10,14 @@ processor refuses intake (429 / RESOURCE_EXHAUSTED at the receiver) instead of g
 and ratings are buffered beside the records and count toward these sizes like records; they
 leave with a batch's last records.
 
-The client's 2xx comes when its records are buffered here, before export: put processors that
-must refuse a request (``auth``, ``memory_limiter``) before ``batch``.
+With ``acknowledge: export`` (the default) a request is answered once the batch holding its
+records has been handed to the exporters: queued, or on disk with a persistent queue, so a 2xx
+still means what it means without ``batch``, and a refusal downstream (a full queue, a disk that
+cannot be written) reaches the client as its retryable error instead of being lost. A request
+waits at most ``timeout`` for that. With ``acknowledge: buffer`` the client's 2xx comes when its
+records are buffered here, before export: faster, but what the exporters refuse afterwards is only
+counted (``export_refused``), and the gateway refuses it in front of a persistent queue. Either
+way, put processors that must refuse a request (``auth``, ``memory_limiter``) before ``batch``.
 
 .. code-block:: yaml
 
@@ -20,6 +26,7 @@ must refuse a request (``auth``, ``memory_limiter``) before ``batch``.
         send_batch_size: 512
         timeout: 200ms
         metadata_keys: [x-team]
+        acknowledge: export     # export | buffer
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from typing import Literal
 
 from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.errors import ConsumeError, Overloaded
@@ -41,6 +49,7 @@ DEFAULT_SEND_BATCH_SIZE = 8192
 DEFAULT_TIMEOUT = 0.2
 DEFAULT_CARDINALITY_LIMIT = 1000
 DEFAULT_MAX_BUFFERED = 100_000
+DEFAULT_ACKNOWLEDGE = "export"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +60,9 @@ class BatchConfig:
     metadata_keys: list[str] = dataclasses.field(default_factory=list)  # headers that split batches
     metadata_cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT  # distinct key combinations kept
     max_buffered_records: int = DEFAULT_MAX_BUFFERED  # intake is refused beyond this
+    # When a client is answered: once its batch is handed to the exporters (export), or as soon
+    # as its records are buffered here (buffer; a later refusal is then only counted)
+    acknowledge: Literal["export", "buffer"] = DEFAULT_ACKNOWLEDGE
 
     def validate(self) -> list[str]:
         problems = []
@@ -77,6 +89,8 @@ class _Pending:
     scores: list[Score] = dataclasses.field(default_factory=list)
     ratings: list[Rating] = dataclasses.field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
+    # Requests waiting for this batch to be handed on (acknowledge: export).
+    waiters: list[asyncio.Future[None]] = dataclasses.field(default_factory=list)
 
     def size(self) -> int:
         # Scores and ratings count like records: each is one item to buffer and send.
@@ -146,8 +160,17 @@ class BatchProcessor:
             pending.timer = loop.call_later(float(self._cfg.timeout), self._flush_later, key)
         pending.add(batch)
         self._buffered += n
+        waiter: asyncio.Future[None] | None = None
+        if self._cfg.acknowledge == "export":
+            waiter = asyncio.get_running_loop().create_future()
+            # Read the outcome even when the client went away, so it is never reported as lost.
+            waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+            pending.waiters.append(waiter)
         if pending.size() >= self._cfg.send_batch_size:
             self._flush_later(key)
+        if waiter is not None:
+            # Shielded: a client that goes away does not take its records out of the batch.
+            await asyncio.shield(waiter)
 
     def _flush_later(self, key: tuple[str, ...]) -> None:
         pending = self._pending.pop(key, None)
@@ -173,6 +196,7 @@ class BatchProcessor:
 
     async def _send(self, pending: _Pending) -> None:
         chunks = self._chunks(pending)
+        refusal: ConsumeError | None = None
         try:
             for i, batch in enumerate(chunks):
                 if i == len(chunks) - 1:
@@ -183,11 +207,24 @@ class BatchProcessor:
                 try:
                     await self._next.consume(batch)
                 except ConsumeError as exc:
+                    refusal = refusal or exc
+                    if pending.waiters:
+                        continue  # the waiting clients get the refusal and retry
                     # The client already has its 2xx; all that is left is to count the loss.
                     self._t.processor_dropped.labels(self._id, self._pipeline, "export_refused").inc(n)
                     self._warn.warning("refused", "batch %s: next consumer refused %d items: %s", self._id, n, exc)
+        except BaseException as exc:
+            refusal = refusal or ConsumeError(f"batch {self._id}: could not hand the batch on: {exc!r}")
+            raise
         finally:
             self._buffered -= pending.size()
+            for waiter in pending.waiters:
+                if waiter.done():
+                    continue
+                if refusal is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(refusal)
 
     async def shutdown(self) -> None:
         self._closed = True
