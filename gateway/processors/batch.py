@@ -49,7 +49,7 @@ DEFAULT_SEND_BATCH_SIZE = 8192
 DEFAULT_TIMEOUT = 0.2
 DEFAULT_CARDINALITY_LIMIT = 1000
 DEFAULT_MAX_BUFFERED = 100_000
-DEFAULT_ACKNOWLEDGE = "export"
+DEFAULT_ACKNOWLEDGE: Literal["export", "buffer"] = "export"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -205,9 +205,9 @@ async def test_batch_by_size_timeout_and_tenant() -> None:
     sink = Sink()
     proc = BatchProcessor(
         _settings("batch"),
-        BatchConfig(acknowledge="buffer", send_batch_size=3, send_batch_max_size=3, timeout=0.05),
+        BatchConfig(acknowledge="buffer", send_batch_size=3, send_batch_max_size=3, timeout=Duration(0.05)),
         sink,
-    )  # type: ignore[arg-type]
+    )
     await proc.consume(Batch([Record(id=str(i)) for i in range(7)], Context(tenant="a")))
     await proc.consume(Batch([Record(id="b1")], Context(tenant="b")))
     await asyncio.sleep(0.01)
