@@ -59,15 +59,21 @@ from gateway.exporters._transport import (
     is_retryable_http,
 )
 from gateway.formats import sigil as sf
+from gateway.formats.sigil import encode_json as sf_json
 from gateway.formats.sigil import native as sn
 from gateway.formats.sigil import scores as ss
 from gateway.formats.sigil.targets import DEFAULT_SCHEMA, SCHEMAS, SchemaName
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
+from gateway.units import ByteSize
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"llm-telemetry-gateway/{__version__}"
+# The Sigil server's gRPC receive limit (grpc-go's default 4 MiB raised to 16 MiB), less room for
+# the request's own framing.
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024
+_FRAMING_BYTES = 6  # per item: a tag and a length (JSON: a comma), at most
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +129,9 @@ class SigilExporterConfig(SenderConfig):
     # The server schema to write for: sigil-2026-03 | sdk-0.9 | agento11y-2026-08 (fields the
     # target lacks are left out or converted; see docs/mapping.md)
     schema: SchemaName = DEFAULT_SCHEMA
+    # Largest request body, bytes: a batch above it is split into several requests (the Sigil
+    # server's gRPC limit is 16 MiB; a generation alone above it is sent alone)
+    max_request_bytes: ByteSize = ByteSize(DEFAULT_MAX_REQUEST_BYTES)
 
     def validate(self) -> list[str]:
         problems = SenderConfig.validate(self)
@@ -132,7 +141,27 @@ class SigilExporterConfig(SenderConfig):
             problems.append("endpoint: must start with http:// or https:// when protocol is http")
         if self.api_endpoint and not self.api_endpoint.startswith(("http://", "https://")):
             problems.append("api_endpoint: must start with http:// or https://")
+        if self.max_request_bytes < 1:
+            problems.append("max_request_bytes: must be at least 1")
         return problems
+
+
+def split_by_size(items: list[bytes], limit: int) -> list[list[bytes]]:
+    """Consecutive groups of items whose framed size stays within ``limit`` (an item larger than
+    ``limit`` goes alone); the order is kept."""
+    groups: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for item in items:
+        n = len(item) + _FRAMING_BYTES
+        if current and size + n > limit:
+            groups.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += n
+    if current:
+        groups.append(current)
+    return groups
 
 
 def _merge_headers(cfg: SigilExporterConfig, tenant: str) -> dict[str, str]:
@@ -231,15 +260,19 @@ class SigilExporter:
     def _encode(self, batch: Batch) -> list[Payload]:
         headers = _merge_headers(self._cfg, batch.context.tenant)
         http = self._cfg.protocol == "http"
-        payloads = []
-        generations: list[Record] = []
-        steps: list[Record] = []
+        payloads: list[Payload] = []
+        steps_payloads: list[Payload] = []
         native = batch.native
+        items: list[bytes] = []
         if isinstance(native, sn.SigilGenerations):
             native = native.fitted(self._schema)
-            body = native.request_json() if http else native.request_bytes()
-            payloads.append(Payload(len(native), _Request(False, body, headers)))
+            if http:
+                items = sf_json.message_json_items(native.messages, self._schema)
+            else:
+                items = [m.SerializeToString() for m in native.messages]
         else:
+            generations: list[Record] = []
+            steps: list[Record] = []
             for r in batch.records:
                 if r.kind == Kind.LLM:
                     generations.append(r)
@@ -248,18 +281,19 @@ class SigilExporter:
             dropped = len(batch.records) - len(generations) - len(steps)
             if dropped:
                 self._t.exporter_dropped.labels(self._id, "unsupported_kind").inc(dropped)
-        if generations:
-            body = (
-                sf.encode_generations_json(generations, self._schema)
-                if http
-                else sf.generations_request(generations, self._schema).SerializeToString()
-            )
-            payloads.append(Payload(len(generations), _Request(False, body, headers)))
-        if steps:
-            body = (
-                sf.encode_workflow_steps_json(steps) if http else sf.workflow_steps_request(steps).SerializeToString()
-            )
-            payloads.append(Payload(len(steps), _Request(True, body, headers)))
+            if http:
+                items = sf_json.generation_json_items(generations, self._schema)
+                step_items = sf_json.workflow_step_json_items(steps)
+            else:
+                items = [m.SerializeToString() for m in sf.generations_request(generations, self._schema).generations]
+                step_items = [m.SerializeToString() for m in sf.workflow_steps_request(steps).workflow_steps]
+            for group in split_by_size(step_items, self._cfg.max_request_bytes):
+                body = sf_json.join_json_items("workflow_steps", group) if http else sn.frame_request(group)
+                steps_payloads.append(Payload(len(group), _Request(True, body, headers)))
+        for group in split_by_size(items, self._cfg.max_request_bytes):
+            body = sf_json.join_json_items("generations", group) if http else sn.frame_request(group)
+            payloads.append(Payload(len(group), _Request(False, body, headers)))
+        payloads.extend(steps_payloads)
         # After the generations: Sigil accepts a score only for a generation it already has.
         api_headers = {"Content-Type": "application/json", **headers}
         if batch.scores:

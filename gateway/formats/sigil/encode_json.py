@@ -369,3 +369,28 @@ def encode_workflow_steps_json(records: Iterable[Record]) -> bytes:
     """The ``ExportWorkflowStepsRequest`` body for records (``{}`` when there are none)."""
     steps = [workflow_step_dict(record) for record in records]
     return orjson.dumps({"workflow_steps": steps} if steps else {})
+
+
+# --------------------------------------------------------------------------- in pieces
+
+
+def generation_json_items(records: Iterable[Record], schema: Schema = FULL) -> list[bytes]:
+    """Each generation's protojson object on its own, for an exporter that splits requests by
+    size; :func:`join_json_items` makes the same body as :func:`encode_generations_json`."""
+    return [orjson.dumps(fit_dict(generation_dict(record), schema)) for record in records]
+
+
+def message_json_items(messages: Iterable[pb.Generation], schema: Schema = FULL) -> list[bytes]:
+    """:func:`generation_json_items` for pass-through messages."""
+    return [orjson.dumps(fit_dict(message_generation_dict(g), schema)) for g in messages]
+
+
+def workflow_step_json_items(records: Iterable[Record]) -> list[bytes]:
+    return [orjson.dumps(workflow_step_dict(record)) for record in records]
+
+
+def join_json_items(key: str, items: list[bytes]) -> bytes:
+    """``{"<key>":[item,...]}`` (``{}`` when there are none), as orjson writes it."""
+    if not items:
+        return b"{}"
+    return b'{"' + key.encode() + b'":[' + b",".join(items) + b"]}"

@@ -107,14 +107,19 @@ class SigilGenerations:
         Framed by hand (field 1, length-delimited, per message): the same bytes as building the
         request, without copying every message into it first (twice as fast).
         """
-        out: list[bytes] = []
-        append = out.append
-        for message in self.messages:
-            data = message.SerializeToString()
-            append(_GENERATIONS_TAG)
-            append(_varint(len(data)))
-            append(data)
-        return b"".join(out)
+        return frame_request([message.SerializeToString() for message in self.messages])
+
+
+def frame_request(serialized: list[bytes]) -> bytes:
+    """An Export*Request (repeated field 1) from its items, each already serialized: the same
+    bytes as building the request, without copying every message into it first (twice as fast)."""
+    out: list[bytes] = []
+    append = out.append
+    for data in serialized:
+        append(_GENERATIONS_TAG)
+        append(_varint(len(data)))
+        append(data)
+    return b"".join(out)
 
 
 _GENERATIONS_TAG: Final = b"\n"  # field 1, wire type 2
