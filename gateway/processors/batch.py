@@ -1,7 +1,9 @@
 """``batch`` processor: groups records into larger batches before the exporters.
 
-A batch is sent when it reaches ``send_batch_size`` records or when ``timeout`` has passed since
-its first record; no batch sent on is larger than ``send_batch_max_size`` (0: no cap). Batches
+A batch is sent when it reaches ``send_batch_size`` records, ``send_batch_max_bytes`` bytes, or
+when ``timeout`` has passed since its first record; no batch sent on is larger than
+``send_batch_max_size`` records or ``send_batch_max_bytes`` bytes (0: no cap; bytes are
+approximate, see :mod:`._sizing`, and a single record above the cap goes alone). Batches
 are kept apart per tenant (so a forwarded ``X-Scope-OrgID`` stays right) and per value of each
 ``metadata_keys`` entry (request headers the receiver kept); past
 ``metadata_cardinality_limit`` distinct keys, new keys are refused with a retryable error.
@@ -40,8 +42,9 @@ from typing import Literal
 from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.errors import ConsumeError, Overloaded
 from gateway.model import Batch, Context, Native, Rating, Record, Score
+from gateway.processors._sizing import batch_bytes, record_bytes
 from gateway.telemetry import RateLimitedLog
-from gateway.units import Duration
+from gateway.units import ByteSize, Duration
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ DEFAULT_ACKNOWLEDGE: Literal["export", "buffer"] = "export"
 class BatchConfig:
     send_batch_size: int = DEFAULT_SEND_BATCH_SIZE  # records that trigger a send
     send_batch_max_size: int = 0  # upper bound of one sent batch; 0 = no cap
+    send_batch_max_bytes: ByteSize = ByteSize(0)  # upper bound of one sent batch in bytes (approximate); 0 = no cap
     timeout: Duration = Duration(DEFAULT_TIMEOUT)  # max wait after a batch's first record
     metadata_keys: list[str] = dataclasses.field(default_factory=list)  # headers that split batches
     metadata_cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT  # distinct key combinations kept
@@ -72,6 +76,8 @@ class BatchConfig:
             problems.append("send_batch_max_size: must be 0 or at least send_batch_size")
         if self.timeout <= 0:
             problems.append("timeout: must be greater than 0")
+        if self.send_batch_max_bytes < 0:
+            problems.append("send_batch_max_bytes: must be 0 or more")
         if self.metadata_cardinality_limit < 1:
             problems.append("metadata_cardinality_limit: must be at least 1")
         if self.max_buffered_records < self.send_batch_size:
@@ -91,6 +97,7 @@ class _Pending:
     timer: asyncio.TimerHandle | None = None
     # Requests waiting for this batch to be handed on (acknowledge: export).
     waiters: list[asyncio.Future[None]] = dataclasses.field(default_factory=list)
+    bytes: int = 0  # approximate, counted only with send_batch_max_bytes
 
     def size(self) -> int:
         # Scores and ratings count like records: each is one item to buffer and send.
@@ -160,13 +167,16 @@ class BatchProcessor:
             pending.timer = loop.call_later(float(self._cfg.timeout), self._flush_later, key)
         pending.add(batch)
         self._buffered += n
+        cap = self._cfg.send_batch_max_bytes
+        if cap:
+            pending.bytes += batch_bytes(batch)
         waiter: asyncio.Future[None] | None = None
         if self._cfg.acknowledge == "export":
             waiter = asyncio.get_running_loop().create_future()
             # Read the outcome even when the client went away, so it is never reported as lost.
             waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
             pending.waiters.append(waiter)
-        if pending.size() >= self._cfg.send_batch_size:
+        if pending.size() >= self._cfg.send_batch_size or (cap and pending.bytes >= cap):
             self._flush_later(key)
         if waiter is not None:
             # Shielded: a client that goes away does not take its records out of the batch.
@@ -184,15 +194,39 @@ class BatchProcessor:
 
     def _chunks(self, pending: _Pending) -> list[Batch]:
         size = self._cfg.send_batch_max_size
+        cap = int(self._cfg.send_batch_max_bytes)
         if pending.natives:
             first, rest = pending.natives[0], pending.natives[1:]
             native = first.join(rest) if rest else first
+            if cap and pending.bytes > cap:
+                # Natives are not sized one by one: split evenly to stay under the cap on average.
+                per_item = max(1, pending.bytes // max(1, len(native)))
+                by_bytes = max(1, cap // per_item)
+                size = min(size, by_bytes) if size else by_bytes
             parts = native.chunks(size) if size and len(native) > size else [native]
             return [Batch(None, pending.context, native=part) for part in parts]
         records = pending.records
+        if cap and pending.bytes > cap:
+            return [Batch(group, pending.context) for group in self._groups_by_bytes(records, size, cap)]
         if not size or len(records) <= size:
             return [Batch(records, pending.context)]
         return [Batch(records[i : i + size], pending.context) for i in range(0, len(records), size)]
+
+    @staticmethod
+    def _groups_by_bytes(records: list[Record], size: int, cap: int) -> list[list[Record]]:
+        groups: list[list[Record]] = []
+        current: list[Record] = []
+        used = 0
+        for r in records:
+            n = record_bytes(r)
+            if current and (used + n > cap or (size and len(current) >= size)):
+                groups.append(current)
+                current, used = [], 0
+            current.append(r)
+            used += n
+        if current:
+            groups.append(current)
+        return groups
 
     async def _send(self, pending: _Pending) -> None:
         chunks = self._chunks(pending)

@@ -20,7 +20,7 @@ from gateway.processors.filter import FilterConfig, matches, selector_matches
 from gateway.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 from gateway.processors.redact import RedactConfig, Redactor, luhn_ok
 from gateway.telemetry import Telemetry
-from gateway.units import Duration
+from gateway.units import ByteSize, Duration
 
 
 def _settings(name: str) -> CreateSettings:
@@ -264,6 +264,23 @@ async def test_batch_answers_once_handed_on_and_passes_refusals_back() -> None:
     assert [type(r) for r in results] == [Overloaded, Overloaded]  # each client told, none lost
     await proc.shutdown()
     await proc2.shutdown()
+
+
+async def test_batch_caps_bytes() -> None:
+    sink = Sink()
+    cfg = BatchConfig(
+        acknowledge="buffer", send_batch_size=1000, send_batch_max_bytes=ByteSize(10_000), timeout=Duration(10.0)
+    )
+    proc = BatchProcessor(_settings("batch"), cfg, sink)
+    big = [Record(id=str(i), system_prompt="x" * 3000) for i in range(7)]  # about 3.5 KB each
+    await proc.consume(Batch(big, Context()))  # over the cap: flushed at once, split
+    await asyncio.sleep(0.01)
+    assert [len(b.records) for b in sink.batches] == [2, 2, 2, 1]
+    assert [r.id for b in sink.batches for r in b.records] == [str(i) for i in range(7)]
+    await proc.consume(Batch([Record(id="huge", system_prompt="x" * 50_000)], Context()))
+    await asyncio.sleep(0.01)
+    assert [r.id for r in sink.batches[-1].records] == ["huge"]  # alone, not refused
+    await proc.shutdown()
 
 
 def _native(*ids: str) -> SigilGenerations:
