@@ -150,6 +150,13 @@ class Telemetry:
             ["exporter", "reason"],
             registry=r,
         )
+        self.memory_bytes = Gauge(
+            "gateway_processor_memory_bytes",
+            "What memory_limiter measured at its last check, by measure: held (bytes the exporters "
+            "hold in memory, approximate) and process (resident memory after returning free pages).",
+            ["processor", "measure"],
+            registry=r,
+        )
         self.exporter_queue_size = Gauge(
             "gateway_exporter_queue_size", "Batches waiting in the sending queue.", ["exporter"], registry=r
         )
@@ -167,6 +174,9 @@ class Telemetry:
         # Progress probes of exporter queues, read by /readyz: name -> seconds since the queue
         # last made progress while it had work (0 when idle or moving).
         self.stall_probes: dict[str, Callable[[], float]] = {}
+        # Memory probes, read by memory_limiter: name -> approximate bytes that component holds
+        # (exporter queues and sends in flight).
+        self.memory_probes: dict[str, Callable[[], int]] = {}
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -55,7 +55,7 @@ from typing import Any, Literal
 from gateway.component import CreateSettings
 from gateway.errors import BadInput, Overloaded, PermanentError, RetryableError
 from gateway.exporters._dead_letter import DeadLetter, DeadLetterConfig
-from gateway.exporters._queue import MemoryQueue, PersistentQueue, QueueFull, QueueUnavailable, SendingQueue
+from gateway.exporters._queue import Entry, MemoryQueue, PersistentQueue, QueueFull, QueueUnavailable, SendingQueue
 from gateway.exporters._transport import TlsConfig
 from gateway.model import Batch
 from gateway.telemetry import RateLimitedLog
@@ -198,6 +198,7 @@ class ExporterHelper:
         self._dead_letter = DeadLetter(dead_letter, self._id) if dead_letter and dead_letter.path else None
         self._queue: SendingQueue | None = None
         self._in_flight = 0
+        self._sending: set[Entry] = set()  # entries the workers are sending (memory held)
         self._workers: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
         self._accepting = True
@@ -205,6 +206,13 @@ class ExporterHelper:
         self._t.exporter_queue_capacity.labels(self._id).set(queue.queue_size if queue.enabled else 0)
         self._last_progress = time.monotonic()
         self._t.stall_probes[self._id] = self.stalled_for
+        self._t.memory_probes[self._id] = self.held_bytes
+
+    def held_bytes(self) -> int:
+        """Approximate bytes of the batches this exporter holds in memory: queued (in memory)
+        and being sent; what the memory limiter counts."""
+        queued = self._queue.held_bytes() if self._queue is not None else 0
+        return queued + sum(e.held_bytes() for e in self._sending)
 
     def saturated(self) -> bool:
         """The queue is full: a new batch would be refused."""
@@ -306,6 +314,7 @@ class ExporterHelper:
         assert self._queue is not None
         entry = await self._queue.get()
         self._in_flight += 1
+        self._sending.add(entry)
         try:
             finished = await self._send_with_retry(entry.batch)
         except asyncio.CancelledError:
@@ -320,6 +329,7 @@ class ExporterHelper:
                 self._queue.ack(entry)
         finally:
             self._in_flight -= 1
+            self._sending.discard(entry)
             self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
 
     async def _send_with_retry(self, batch: Batch, *, parts: int = 0, parts_sent: int = 0) -> bool:

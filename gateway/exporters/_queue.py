@@ -40,6 +40,7 @@ from google.protobuf.message import DecodeError
 from gateway import formats
 from gateway.formats import record_json
 from gateway.model import Batch, Context, Native, Rating, Record, Score
+from gateway.sizing import batch_bytes
 from gateway.telemetry import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,16 @@ class QueueUnavailable(Exception):
     """The persistent queue cannot store a batch now (disk full, I/O error); may pass."""
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, eq=False)  # identity: the helper keeps a set of them
 class Entry:
     batch: Batch
     key: int = 0  # row id in the persistent queue; 0 in memory
+    size: int = -1  # approximate bytes held in memory (gateway.sizing); -1 until first asked
+
+    def held_bytes(self) -> int:
+        if self.size < 0:
+            self.size = batch_bytes(self.batch)
+        return self.size
 
 
 class SendingQueue(Protocol):
@@ -70,6 +77,8 @@ class SendingQueue(Protocol):
     def ack(self, entry: Entry) -> None: ...
 
     def size(self) -> int: ...
+
+    def held_bytes(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -99,6 +108,10 @@ class MemoryQueue:
 
     def size(self) -> int:
         return len(self._items)
+
+    def held_bytes(self) -> int:
+        """Approximate bytes of the batches waiting in memory."""
+        return sum(e.held_bytes() for e in self._items)
 
     def close(self) -> None:
         return None
@@ -303,6 +316,9 @@ class PersistentQueue:
 
     def size(self) -> int:
         return self._count
+
+    def held_bytes(self) -> int:
+        return 0  # waiting batches are on disk; those in flight the helper counts
 
     def close(self) -> None:
         self._db.close()

@@ -3,7 +3,7 @@
 A batch is sent when it reaches ``send_batch_size`` records, ``send_batch_max_bytes`` bytes, or
 when ``timeout`` has passed since its first record; no batch sent on is larger than
 ``send_batch_max_size`` records or ``send_batch_max_bytes`` bytes (0: no cap; bytes are
-approximate, see :mod:`._sizing`, and a single record above the cap goes alone). Batches
+approximate, see :mod:`gateway.sizing`, and a single record above the cap goes alone). Batches
 are kept apart per tenant (so a forwarded ``X-Scope-OrgID`` stays right) and per value of each
 ``metadata_keys`` entry (request headers the receiver kept); past
 ``metadata_cardinality_limit`` distinct keys, new keys are refused with a retryable error.
@@ -42,7 +42,7 @@ from typing import Literal
 from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.errors import ConsumeError, Overloaded
 from gateway.model import Batch, Context, Native, Rating, Record, Score
-from gateway.processors._sizing import batch_bytes, record_bytes
+from gateway.sizing import batch_bytes, record_bytes
 from gateway.telemetry import RateLimitedLog
 from gateway.units import ByteSize, Duration
 
