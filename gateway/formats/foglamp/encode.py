@@ -169,6 +169,13 @@ def _usage(usage: Usage, report: EncodeReport) -> dict[str, int] | None:
         if cached:
             values["input_tokens"] = values["input_tokens"] + cached
             report.adjusted["input_tokens_plus_cache"] += 1
+            # A total of the exclusive counts would now be less than input + output: raise it
+            # with the input (a total that already held the cache stays as it is).
+            total = values["total_tokens"]
+            floor = values["input_tokens"] + (values["output_tokens"] or 0)
+            if isinstance(total, int) and total < floor:
+                values["total_tokens"] = floor
+                report.adjusted["total_tokens_plus_cache"] += 1
     out: dict[str, int] = {}
     for wire, attr in USAGE_MAP:
         if values[attr] is None:

@@ -65,6 +65,18 @@ def test_sigil_style_usage_adds_cache_to_input_tokens() -> None:
     assert one_span(rec(usage=inclusive))[1]["usage"] == {"inputTokens": 1000, "cachedInputTokens": 900}
 
 
+def test_sigil_total_tokens_stay_at_least_input_plus_output() -> None:
+    # Sigil's total is input + output in exclusive counts; once input carries the cache, a total
+    # left as it was would be lower than Foglamp's own input + output.
+    usage = Usage(input_tokens=100, output_tokens=20, total_tokens=120, cache_read_input_tokens=900)
+    _, wire, report = one_span(rec(usage=usage))
+    assert (wire["usage"]["inputTokens"], wire["usage"]["totalTokens"]) == (1000, 1020)
+    assert report.adjusted["total_tokens_plus_cache"] == 1
+    # A total that already counted the cache is kept.
+    usage = Usage(input_tokens=100, output_tokens=20, total_tokens=1020, cache_read_input_tokens=900)
+    assert one_span(rec(usage=usage))[1]["usage"]["totalTokens"] == 1020
+
+
 def test_unknown_usage_is_omitted_not_zeroed() -> None:
     _, wire, _ = one_span(rec(usage=Usage()))
     assert "usage" not in wire
