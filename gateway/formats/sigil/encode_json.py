@@ -142,7 +142,9 @@ def generation_dict(record: Record) -> dict[str, Any]:
         out["output"] = _messages(r.output)
     if r.tools:
         out["tools"] = [_tool(tool) for tool in r.tools]
-    out["usage"] = _usage(r)
+    usage = _usage(r)
+    if usage:  # no usage stays no usage (an empty one would read as counts of zero)
+        out["usage"] = usage
     if r.stop_reason:
         out["stop_reason"] = r.stop_reason
     _put_timestamp(out, "started_at", r.start_ns)
@@ -221,7 +223,7 @@ def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
             _tool(ToolDefinition(t.name, t.description, t.type, t.input_schema_json, t.deferred)) for t in g.tools
         ]
     u = g.usage
-    out["usage"] = _usage_dict(
+    usage = _usage_dict(
         u.input_tokens,
         u.output_tokens,
         u.total_tokens,
@@ -230,6 +232,8 @@ def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
         u.reasoning_tokens,
         inclusive=u.input_semantics == common.SEMANTICS_INCLUSIVE,
     )
+    if usage:
+        out["usage"] = usage
     if g.stop_reason:
         out["stop_reason"] = g.stop_reason
     for key in ("started_at", "completed_at"):

@@ -16,6 +16,7 @@ from gateway.model import (
     Part,
     PartKind,
     Record,
+    Usage,
 )
 
 _NS_PER_S = 1_000_000_000
@@ -71,6 +72,22 @@ def _messages_to_proto(messages: Sequence[Message]) -> list[dict[str, Any]]:
     ]
 
 
+def _usage(u: Usage) -> dict[str, int] | None:
+    """TokenUsage, or None for a record without usage (an empty one would read as zeros)."""
+    counts = (u.input_tokens, u.output_tokens, u.total_tokens, u.cache_read_input_tokens, u.cache_write_input_tokens)
+    if not any(counts) and not u.reasoning_tokens and not u.input_includes_cache:
+        return None
+    return {
+        "input_tokens": u.input_tokens or 0,
+        "output_tokens": u.output_tokens or 0,
+        "total_tokens": u.total_tokens or 0,
+        "cache_read_input_tokens": u.cache_read_input_tokens or 0,
+        "cache_write_input_tokens": u.cache_write_input_tokens or 0,
+        "reasoning_tokens": u.reasoning_tokens or 0,
+        "input_semantics": common.SEMANTICS_INCLUSIVE if u.input_includes_cache else 0,
+    }
+
+
 def record_to_generation(record: Record) -> pb.Generation:
     """The Generation for a record; the inverse of :func:`generation_to_record`.
 
@@ -102,15 +119,7 @@ def record_to_generation(record: Record) -> pb.Generation:
             }
             for t in r.tools
         ],
-        usage={
-            "input_tokens": u.input_tokens or 0,
-            "output_tokens": u.output_tokens or 0,
-            "total_tokens": u.total_tokens or 0,
-            "cache_read_input_tokens": u.cache_read_input_tokens or 0,
-            "cache_write_input_tokens": u.cache_write_input_tokens or 0,
-            "reasoning_tokens": u.reasoning_tokens or 0,
-            "input_semantics": common.SEMANTICS_INCLUSIVE if u.input_includes_cache else 0,
-        },
+        usage=_usage(u),
         stop_reason=r.stop_reason,
         tags=r.tags,
         raw_artifacts=[

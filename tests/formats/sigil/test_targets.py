@@ -125,3 +125,15 @@ def test_nothing_to_fit_is_not_copied() -> None:
     assert fit_message(g, SCHEMAS["sigil-2026-03"]) is g
     native = SigilGenerations([g])
     assert native.fitted(SCHEMAS["sigil-2026-03"]) is native
+
+
+def test_no_usage_stays_no_usage() -> None:
+    # A generation sent without usage used to gain an empty one on the record (fan-out) path,
+    # which a server reads as counts of zero.
+    record = Record(id="g", provider="openai", model="gpt-4o")
+    body = orjson.loads(sf.encode_generations_json([record]))
+    assert "usage" not in body["generations"][0]
+    [message] = sf.generations_request([record]).generations
+    assert not message.HasField("usage")
+    native = SigilGenerations([pb.Generation(id="g", model=pb.ModelRef(provider="openai", name="gpt-4o"))])
+    assert "usage" not in orjson.loads(native.request_json())["generations"][0]
