@@ -30,8 +30,9 @@ OPERATION_SYNC: Final = "generateText"
 OPERATION_STREAM: Final = "streamText"
 
 # Metadata keys the server projects; the first key of each pair wins.
-USER_ID_KEYS: Final = ("sigil.user.id", "user.id")
-TITLE_KEYS: Final = ("sigil.conversation.title", "conversation_title")
+# agento11y SDKs spell Sigil's metadata keys with their own prefix (wire/sigil.md §1).
+USER_ID_KEYS: Final = ("sigil.user.id", "user.id", "agento11y.user.id")
+TITLE_KEYS: Final = ("sigil.conversation.title", "conversation_title", "agento11y.conversation.title")
 
 # protojson Timestamp range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
 MIN_TIMESTAMP_SECONDS: Final = -62135596800

@@ -137,3 +137,17 @@ def test_no_usage_stays_no_usage() -> None:
     assert not message.HasField("usage")
     native = SigilGenerations([pb.Generation(id="g", model=pb.ModelRef(provider="openai", name="gpt-4o"))])
     assert "usage" not in orjson.loads(native.request_json())["generations"][0]
+
+
+def test_agento11y_user_and_title_keys_are_read_and_stripped_by_metadata_only() -> None:
+    from gateway.formats.sigil import decode_generations_json
+    from gateway.processors.content import apply
+
+    metadata = {"agento11y.conversation.title": "secret title", "agento11y.user.id": "u1"}
+    body = orjson.dumps({"generations": [{"id": "g", "model": {"provider": "p", "name": "m"}, "metadata": metadata}]})
+    [record] = decode_generations_json(body)
+    assert isinstance(record, Record)
+    assert (record.user_id, record.conversation_title) == ("u1", "secret title")
+    apply(record, "metadata_only", 0)
+    assert record.conversation_title == "" and "agento11y.conversation.title" not in record.metadata
+    assert b"secret title" not in sf.encode_generations_json([record])
