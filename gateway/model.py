@@ -246,6 +246,9 @@ class Context:
     receiver: str = ""  # component id as configured: "<type>" or "<type>/<name>"
     transport: str = ""  # "http" or "grpc"
     tenant: str = ""
+    # The receiver filled in its placeholder tenant because none was sent: an exporter that
+    # forwards tenants keeps its configured one instead.
+    tenant_is_default: bool = False
     bearer_token: str = ""  # presented credentials, as sent (never logged)
     api_key: str = ""
     basic_user: str = ""

@@ -128,6 +128,8 @@ def encode_batch(batch: Batch) -> bytes:
     }
     # Scores and ratings ride in the head line, and only when present, so that entries written
     # before they existed still decode.
+    if ctx.tenant_is_default:
+        head["tenant_is_default"] = True
     if batch.scores:
         head["scores"] = batch.scores
     if batch.ratings:
@@ -160,6 +162,7 @@ def decode_batch(data: bytes) -> Batch:
             receiver=str(ctx["receiver"]),
             transport=str(ctx["transport"]),
             tenant=str(ctx["tenant"]),
+            tenant_is_default=bool(ctx.get("tenant_is_default", False)),
             headers=dict(ctx["headers"]),
         )
         scores = [record_json.build(Score, item) for item in ctx.get("scores", [])]

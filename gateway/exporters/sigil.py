@@ -164,9 +164,10 @@ def split_by_size(items: list[bytes], limit: int) -> list[list[bytes]]:
     return groups
 
 
-def _merge_headers(cfg: SigilExporterConfig, tenant: str) -> dict[str, str]:
+def _merge_headers(cfg: SigilExporterConfig, tenant: str, *, tenant_is_default: bool = False) -> dict[str, str]:
     headers = cfg.auth.headers()
-    if cfg.forward_tenant and tenant:
+    # A placeholder tenant the receiver filled in is not the client's: the configured one stays.
+    if cfg.forward_tenant and tenant and not tenant_is_default:
         headers["X-Scope-OrgID"] = tenant
     # Explicit headers win over auth-derived ones, case-insensitively (as in the SDK).
     explicit = {k.lower() for k in cfg.headers}
@@ -258,7 +259,7 @@ class SigilExporter:
                 await channel.close()
 
     def _encode(self, batch: Batch) -> list[Payload]:
-        headers = _merge_headers(self._cfg, batch.context.tenant)
+        headers = _merge_headers(self._cfg, batch.context.tenant, tenant_is_default=batch.context.tenant_is_default)
         http = self._cfg.protocol == "http"
         payloads: list[Payload] = []
         steps_payloads: list[Payload] = []

@@ -136,7 +136,7 @@ class BatchProcessor:
         return None
 
     def _key(self, ctx: Context) -> tuple[str, ...]:
-        return (ctx.tenant, *(ctx.headers.get(k, "") for k in self._keys))
+        return (ctx.tenant, str(ctx.tenant_is_default), *(ctx.headers.get(k, "") for k in self._keys))
 
     async def consume(self, batch: Batch) -> None:
         if self._closed:
@@ -159,6 +159,7 @@ class BatchProcessor:
                     receiver=ctx.receiver,
                     transport=ctx.transport,
                     tenant=ctx.tenant,
+                    tenant_is_default=ctx.tenant_is_default,
                     headers={k: ctx.headers[k] for k in self._keys if k in ctx.headers},
                 )
             )

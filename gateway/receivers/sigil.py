@@ -215,6 +215,11 @@ class SigilReceiver:
 
     # -- shared ------------------------------------------------------------------------------
 
+    def _defaulted(self, presented: list[str]) -> bool:
+        """Whether _resolve_tenant answered with the placeholder (no usable tenant was sent)."""
+        usable = len(presented) == 1 and bool(presented[0]) and not tenant_error(presented[0])
+        return not self._cfg.require_tenant and not usable
+
     def _resolve_tenant(self, presented: list[str]) -> str:
         """Returns the tenant or raises Unauthenticated with the server's text."""
         if not self._cfg.require_tenant:
@@ -258,8 +263,10 @@ class SigilReceiver:
 
     def _http_tenant(self, request: web.Request, ctx: Context) -> web.Response | None:
         """Sets the context's tenant; the 401 refusing the request when there is none."""
+        presented = request.headers.getall("X-Scope-OrgID", [])
         try:
-            ctx.tenant = self._resolve_tenant(request.headers.getall("X-Scope-OrgID", []))
+            ctx.tenant = self._resolve_tenant(presented)
+            ctx.tenant_is_default = self._defaulted(presented)
         except Unauthenticated as exc:
             self._t.receiver_refused.labels(self._id, "http", "unauthenticated").inc()
             return _text(401, str(exc))
@@ -413,6 +420,7 @@ class SigilReceiver:
         ctx, md = grpc_context(self._id, context)
         try:
             ctx.tenant = self._resolve_tenant(md.get("x-scope-orgid", []))
+            ctx.tenant_is_default = self._defaulted(md.get("x-scope-orgid", []))
         except Unauthenticated as exc:
             self._t.receiver_refused.labels(self._id, "grpc", "unauthenticated").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
