@@ -199,6 +199,7 @@ class ExporterHelper:
         self._queue: SendingQueue | None = None
         self._in_flight = 0
         self._sending: set[Entry] = set()  # entries the workers are sending (memory held)
+        self._cut_records = 0  # records whose send shutdown cut short (in-memory queue: lost)
         self._workers: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
         self._accepting = True
@@ -318,7 +319,10 @@ class ExporterHelper:
         try:
             finished = await self._send_with_retry(entry.batch)
         except asyncio.CancelledError:
-            # Shutdown cut this send short: the entry stays queued (on disk, if persistent).
+            # Shutdown cut this send short: the entry stays queued if persistent, else it is lost
+            # (counted by shutdown).
+            if not isinstance(self._queue, PersistentQueue):
+                self._cut_records += len(entry.batch)
             raise
         except Exception:  # one bad batch never kills the worker
             log.exception("exporter %s: unexpected error sending a batch", self._id)
@@ -438,10 +442,17 @@ class ExporterHelper:
             left = queue.size()
             if left and isinstance(queue, PersistentQueue):
                 log.warning("exporter %s: %d batches left in %s for the next start", self._id, left, queue.path)
-            elif left:
-                lost = 0
+            elif not isinstance(queue, PersistentQueue):
+                # Sends the cut stopped: an in-memory queue no longer holds those batches.
+                lost = self._cut_records
                 while queue.size():
                     lost += len((await queue.get()).batch)
-                log.warning("exporter %s: %d queued records not sent before shutdown", self._id, lost)
-                self._t.exporter_failed.labels(self._id, "shutdown").inc(lost)
+                if lost:
+                    log.warning(
+                        "exporter %s: %d acknowledged records not sent before shutdown (lost; a persistent "
+                        "queue would keep them)",
+                        self._id,
+                        lost,
+                    )
+                    self._t.exporter_failed.labels(self._id, "shutdown").inc(lost)
             queue.close()

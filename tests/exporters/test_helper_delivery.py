@@ -93,3 +93,24 @@ async def test_file_write_failure_goes_to_the_dead_letter_file(tmp_path: pathlib
     assert "cannot write" in entry.error
     labels = {"exporter": "file", "reason": "permanent"}
     assert t.registry.get_sample_value("gateway_exporter_dead_letter_records_total", labels) == 2
+
+
+async def test_shutdown_counts_every_acknowledged_record_it_gives_up() -> None:
+    # In-memory queue, a backend that never answers: one batch in flight, two queued. The
+    # service's deadline cuts the drain; all of them are counted and logged as lost.
+    t = Telemetry()
+
+    async def send(p: Payload) -> None:
+        await asyncio.Event().wait()
+
+    helper = ExporterHelper(
+        _settings("e", t), lambda b: [Payload(len(b), b)], send, retry=RetryConfig(), queue=QueueConfig(num_consumers=1)
+    )
+    await helper.start()
+    for ids in (("a", "b"), ("c",), ("d", "e", "f")):
+        await helper.consume(_batch(*ids))
+    await asyncio.sleep(0.05)  # the worker has taken the first batch
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(helper.shutdown(), 0.2)
+    labels = {"exporter": "e", "reason": "shutdown"}
+    assert t.registry.get_sample_value("gateway_exporter_send_failed_records_total", labels) == 6
