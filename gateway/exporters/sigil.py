@@ -126,12 +126,10 @@ class SigilExporterConfig(SenderConfig):
     service_package: Literal["sigil.v1", "agento11y.v1"] = "sigil.v1"  # gRPC service names
     auth: AuthConfig = dataclasses.field(default_factory=AuthConfig)
     forward_tenant: bool = False  # send the batch's tenant as X-Scope-OrgID (overrides auth's)
-    # The server schema to write for: sigil-2026-03 | sdk-0.9 | agento11y-2026-08 (fields the
-    # target lacks are left out or converted; see docs/mapping.md)
-    schema: SchemaName = DEFAULT_SCHEMA
-    # Largest request body, bytes: a batch above it is split into several requests (the Sigil
-    # server's gRPC limit is 16 MiB; a generation alone above it is sent alone)
-    max_request_bytes: ByteSize = ByteSize(DEFAULT_MAX_REQUEST_BYTES)
+    # Fields the target lacks are left out or converted (docs/mapping.md, "Schema targets").
+    schema: SchemaName = DEFAULT_SCHEMA  # the server generation written for
+    # The Sigil server's gRPC limit is 16 MiB; one generation above it is sent alone.
+    max_request_bytes: ByteSize = ByteSize(DEFAULT_MAX_REQUEST_BYTES)  # larger batches are split into requests
 
     def validate(self) -> list[str]:
         problems = SenderConfig.validate(self)

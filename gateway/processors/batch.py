@@ -64,9 +64,8 @@ class BatchConfig:
     metadata_keys: list[str] = dataclasses.field(default_factory=list)  # headers that split batches
     metadata_cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT  # distinct key combinations kept
     max_buffered_records: int = DEFAULT_MAX_BUFFERED  # intake is refused beyond this
-    # When a client is answered: once its batch is handed to the exporters (export), or as soon
-    # as its records are buffered here (buffer; a later refusal is then only counted)
-    acknowledge: Literal["export", "buffer"] = DEFAULT_ACKNOWLEDGE
+    # buffer: a refusal after the answer is only counted
+    acknowledge: Literal["export", "buffer"] = DEFAULT_ACKNOWLEDGE  # answer once handed to exporters, or once buffered
 
     def validate(self) -> list[str]:
         problems = []
