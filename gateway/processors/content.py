@@ -143,7 +143,7 @@ def apply(r: Record, mode: Mode, max_bytes: int) -> None:
     elif mode == "no_tool_content" and r.kind == Kind.TOOL:
         r.tool_arguments_json = b""
         r.tool_result_json = b""
-        # Some formats (Foglamp) carry a tool span's arguments and result as its input and
+        # Some formats carry a tool span's arguments and result as its input and
         # output messages: on a tool span those are tool content too.
         _strip_messages(r.input)
         _strip_messages(r.output)
