@@ -1,4 +1,4 @@
-"""Command line: ``gateway run|validate|components|convert``. The only module that exits."""
+"""Command line: ``gateway run|validate|components|convert|replay``. The only module that exits."""
 
 from __future__ import annotations
 
@@ -280,6 +280,24 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return CONVERT_OK
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from gateway import logs
+    from gateway.replay import replay
+
+    logs.setup(args.log_level or "info", "logfmt")
+    try:
+        summary = asyncio.run(replay(_load(args), args.exporter, args.dead_letter))
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"replay: {p}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 1
+    print(summary.text())
+    return 0 if summary.failed == 0 else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="Translating gateway for LLM telemetry.")
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
@@ -313,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("output", help="file to write (or - for stdout), one request body per line")
     conv.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     conv.set_defaults(func=_cmd_convert)
+    rep = sub.add_parser("replay", help="send an exporter's dead-letter entries again (exit 2 if some fail again)")
+    rep.add_argument("--config", action="append", required=True, help="YAML config file (the fixed one); several merge")
+    rep.add_argument("--set", action="append", metavar="KEY::SUB=VALUE", help="sets one value over the files")
+    rep.add_argument("--exporter", required=True, help="exporter id, e.g. sigil/cloud")
+    rep.add_argument("--dead-letter", help="dead-letter file (default: the exporter's dead_letter.path)")
+    rep.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
+    rep.set_defaults(func=_cmd_replay)
     comp = sub.add_parser("components", help="list component types and their options")
     comp.set_defaults(func=_cmd_components)
     return parser

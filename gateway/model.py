@@ -246,6 +246,9 @@ class Context:
     receiver: str = ""  # component id as configured: "<type>" or "<type>/<name>"
     transport: str = ""  # "http" or "grpc"
     tenant: str = ""
+    # The receiver filled in its placeholder tenant because none was sent: an exporter that
+    # forwards tenants keeps its configured one instead.
+    tenant_is_default: bool = False
     # Presented credentials, as sent: never logged, so kept out of repr (a Batch's repr shows it).
     bearer_token: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)

@@ -156,8 +156,9 @@ def build(
 
 
 def _durability_problems(cfg: GatewayConfig) -> list[str]:
-    """A batch processor answers the client before records reach the exporters, so in front of
-    a persistent queue it would be the hole in "2xx means on disk" (the Collector's #12443)."""
+    """A batch processor that answers the client before records reach the exporters
+    (``acknowledge: buffer``) would, in front of a persistent queue, be the hole in "2xx means on
+    disk" (the Collector's #12443); with ``acknowledge: export`` it answers only then."""
     problems = []
     for name, p in cfg.service.pipelines.items():
         durable = [
@@ -169,11 +170,12 @@ def _durability_problems(cfg: GatewayConfig) -> list[str]:
         if not durable:
             continue
         for i, ref in enumerate(p.processors):
-            if ComponentId.parse(ref).type == "batch":
+            pc = cfg.processors.get(ComponentId.parse(ref))
+            if pc is not None and getattr(pc.config, "acknowledge", "") == "buffer":
                 problems.append(
                     f"service::pipelines::{name}::processors::{i}: {ref} would acknowledge records before "
-                    f"they are on disk in the persistent queue of {', '.join(durable)}; remove it "
-                    "(the persistent queue stores each request durably before its 2xx)"
+                    f"they are on disk in the persistent queue of {', '.join(durable)}; set its "
+                    "acknowledge: export (the default) or remove it"
                 )
     return problems
 

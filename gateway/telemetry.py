@@ -168,6 +168,34 @@ class Telemetry:
             ["exporter", "outcome"],
             registry=r,
         )
+        self.exporter_queue_errors = Counter(
+            "gateway_exporter_queue_errors",
+            "Storage errors of a persistent sending queue (disk full, I/O error), by operation: put "
+            "(the client was answered 503 + Retry-After), ack (retried later), get (retried later).",
+            ["exporter", "operation"],
+            registry=r,
+        )
+        self.exporter_worker_restarts = Counter(
+            "gateway_exporter_worker_restarts",
+            "Sending-queue workers that failed unexpectedly and were restarted after a pause.",
+            ["exporter"],
+            registry=r,
+        )
+        self.exporter_dead_letter = Counter(
+            "gateway_exporter_dead_letter_records",
+            "Records an exporter gave up on and wrote to its dead-letter file, by reason (permanent, "
+            "encode, retries_exhausted); reason dead_letter_full or dead_letter_error: could not be "
+            "written there either (lost, also counted in send_failed).",
+            ["exporter", "reason"],
+            registry=r,
+        )
+        self.memory_bytes = Gauge(
+            "gateway_processor_memory_bytes",
+            "What memory_limiter measured at its last check, by measure: held (bytes the exporters "
+            "hold in memory, approximate) and process (resident memory after returning free pages).",
+            ["processor", "measure"],
+            registry=r,
+        )
         self.exporter_queue_size = Gauge(
             "gateway_exporter_queue_size", "Batches waiting in the sending queue.", ["exporter"], registry=r
         )
@@ -208,6 +236,9 @@ class Telemetry:
         # Progress probes of exporter queues, read by /readyz: name -> seconds since the queue
         # last made progress while it had work (0 when idle or moving).
         self.stall_probes: dict[str, Callable[[], float]] = {}
+        # Memory probes, read by memory_limiter: name -> approximate bytes that component holds
+        # (exporter queues and sends in flight).
+        self.memory_probes: dict[str, Callable[[], int]] = {}
 
     # -- metric construction: a `worker` label first when workers share the exposition --------
 

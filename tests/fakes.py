@@ -31,6 +31,9 @@ class Received:
     accepted: bool = True  # False when the fake answered with an injected failure
 
 
+GRPC_MAX_RECEIVE = 16 * 1024 * 1024
+
+
 class FakeSigilBackend:
     """Records every request; ``reject_ids`` are rejected per item; ``fail_with`` overrides."""
 
@@ -99,7 +102,8 @@ class FakeSigilBackend:
         await site.start()
         self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-        self._server = grpc.aio.server()
+        # The Sigil server raises grpc-go's 4 MiB receive limit to 16 MiB.
+        self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", GRPC_MAX_RECEIVE)])
         handlers = []
         for package in ("sigil.v1", "agento11y.v1"):
             handlers.append(

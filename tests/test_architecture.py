@@ -15,6 +15,7 @@ GENERIC = [
     "gateway/component.py",
     "gateway/config.py",
     "gateway/units.py",
+    "gateway/sizing.py",
     "gateway/errors.py",
     "gateway/listeners.py",
     "gateway/telemetry.py",

@@ -59,7 +59,7 @@ EXPECTED_PROBLEMS: dict[str, list[str]] = {
     ],
     "batch_before_persistent_queue": [
         "service::pipelines::p::processors::0: batch would acknowledge records before they are on disk in the "
-        "persistent queue of sigil; remove it (the persistent queue stores each request durably before its 2xx)"
+        "persistent queue of sigil; set its acknowledge: export (the default) or remove it"
     ],
 }
 

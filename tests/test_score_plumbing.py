@@ -21,6 +21,7 @@ from gateway.processors.filter import FilterConfig, FilterProcessor
 from gateway.receivers._common import deliver
 from gateway.receivers._sigil_ratings import RatingsConfig, RatingStore, parse_page
 from gateway.telemetry import Telemetry
+from gateway.units import Duration
 from tests.fakes import FakeSigilBackend
 
 
@@ -57,7 +58,11 @@ async def test_fan_out_gives_each_branch_its_own_lists() -> None:
 
 async def test_batch_processor_merges_and_flushes_scores() -> None:
     sink = Sink()
-    proc = BatchProcessor(_settings("batch"), BatchConfig(send_batch_size=3, send_batch_max_size=3, timeout=0.05), sink)  # type: ignore[arg-type]
+    proc = BatchProcessor(
+        _settings("batch"),
+        BatchConfig(acknowledge="buffer", send_batch_size=3, send_batch_max_size=3, timeout=Duration(0.05)),
+        sink,
+    )
     await proc.consume(_batch(scores=1))  # a score-only batch waits for the timeout
     await asyncio.sleep(0.15)
     assert [(len(b.records), len(b.scores)) for b in sink.batches] == [(0, 1)]

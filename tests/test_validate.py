@@ -41,7 +41,7 @@ receivers:
   sigil/a: {http: {endpoint: 127.0.0.1:18080}, grpc: null}
   sigil/b: {http: {endpoint: 127.0.0.1:18080}, grpc: null}
 processors:
-  batch: {}
+  batch: {acknowledge: buffer}
 exporters:
   sigil: {endpoint: http://127.0.0.1:1, sending_queue: {storage: QDIR}}
   file: {path: x.jsonl, formatt: sigil}
@@ -56,7 +56,7 @@ service:
         '  exporters::file::formatt: unknown key (did you mean "format"?)',
         '  service::pipelines::p::exporters::2: "otlp" is not defined under exporters',
         "  service::pipelines::p::processors::0: batch would acknowledge records before they are on disk in the "
-        "persistent queue of sigil; remove it (the persistent queue stores each request durably before its 2xx)",
+        "persistent queue of sigil; set its acknowledge: export (the default) or remove it",
         "  receivers::sigil/b: sigil/b and sigil/a both claim * /api/v1/generations:export on endpoint 127.0.0.1:18080",
     ]
     assert err.splitlines()[0].endswith(": 4 problem(s):")

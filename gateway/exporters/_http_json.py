@@ -15,6 +15,7 @@ import aiohttp
 from gateway import __version__
 from gateway.component import Capabilities, CreateSettings
 from gateway.errors import PermanentError, RetryableError
+from gateway.exporters._dead_letter import DeadLetterConfig, DeadLetterEntry
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.exporters._transport import TlsConfig, http_retry_after, http_session, is_retryable_http
 from gateway.formats.report import EncodeReport
@@ -53,6 +54,7 @@ class HttpJsonExporter:
         tls: TlsConfig,
         retry: RetryConfig,
         queue: QueueConfig,
+        dead_letter: DeadLetterConfig | None = None,
     ) -> None:
         self.url = url
         self.headers = {"User-Agent": USER_AGENT, **headers}
@@ -62,7 +64,13 @@ class HttpJsonExporter:
         self._t = settings.telemetry
         self._session: aiohttp.ClientSession | None = None
         self._helper = ExporterHelper(
-            settings, self._encode, self._send, retry=retry, queue=queue, takes_scores=self.takes_scores
+            settings,
+            self._encode,
+            self._send,
+            retry=retry,
+            queue=queue,
+            takes_scores=self.takes_scores,
+            dead_letter=dead_letter,
         )
 
     # -- for subclasses ----------------------------------------------------------------------
@@ -103,6 +111,10 @@ class HttpJsonExporter:
     async def start(self) -> None:
         self._session = http_session(self._tls, self._timeout)
         await self._helper.start()
+
+    async def replay(self, entry: DeadLetterEntry) -> None:
+        """Sends a dead-lettered batch again (``gateway replay``), bypassing the queue."""
+        await self._helper.send_now(entry.batch, parts=entry.parts, parts_sent=entry.parts_sent)
 
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)

@@ -11,6 +11,14 @@ mode with ``synchronous=NORMAL``: a committed batch survives a crash of the proc
 OS's page cache and the WAL), which is the failure this queue is for. A row that cannot be decoded
 is moved to the ``dead`` table and counted, and a database file that cannot be opened is renamed
 aside (``*.corrupt-<time>``) and replaced, so a bad entry never stops the gateway.
+
+Storage errors (a full disk, an I/O error) never escape as anything but :class:`QueueUnavailable`
+from ``put`` (the helper answers the client 503 + ``Retry-After``; nothing was acknowledged). An
+``ack`` whose DELETE cannot be written is remembered in memory and retried on every later
+operation, so the batch is not handed out again by this process and the workers carry on; if
+the process dies before the DELETE lands, the batch is delivered again after the restart (at
+least once). Reads that fail are retried by ``get`` after a pause. Each failure is reported
+through ``on_error(operation)`` (a metric) and logged at most once in a while.
 """
 
 from __future__ import annotations
@@ -32,18 +40,33 @@ from google.protobuf.message import DecodeError
 from gateway import formats
 from gateway.formats import record_json
 from gateway.model import Batch, Context, Native, Rating, Record, Score
+from gateway.sizing import batch_bytes
+from gateway.telemetry import RateLimitedLog
 
 log = logging.getLogger(__name__)
+
+
+STORAGE_RETRY_INTERVAL = 1.0  # seconds between attempts to read a queue whose storage fails
 
 
 class QueueFull(Exception):
     pass
 
 
-@dataclasses.dataclass(slots=True)
+class QueueUnavailable(Exception):
+    """The persistent queue cannot store a batch now (disk full, I/O error); may pass."""
+
+
+@dataclasses.dataclass(slots=True, eq=False)  # identity: the helper keeps a set of them
 class Entry:
     batch: Batch
     key: int = 0  # row id in the persistent queue; 0 in memory
+    size: int = -1  # approximate bytes held in memory (gateway.sizing); -1 until first asked
+
+    def held_bytes(self) -> int:
+        if self.size < 0:
+            self.size = batch_bytes(self.batch)
+        return self.size
 
 
 class SendingQueue(Protocol):
@@ -54,6 +77,8 @@ class SendingQueue(Protocol):
     def ack(self, entry: Entry) -> None: ...
 
     def size(self) -> int: ...
+
+    def held_bytes(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -84,6 +109,10 @@ class MemoryQueue:
     def size(self) -> int:
         return len(self._items)
 
+    def held_bytes(self) -> int:
+        """Approximate bytes of the batches waiting in memory."""
+        return sum(e.held_bytes() for e in self._items)
+
     def close(self) -> None:
         return None
 
@@ -99,6 +128,8 @@ def encode_batch(batch: Batch) -> bytes:
     }
     # Scores and ratings ride in the head line, and only when present, so that entries written
     # before they existed still decode.
+    if ctx.tenant_is_default:
+        head["tenant_is_default"] = True
     if batch.scores:
         head["scores"] = batch.scores
     if batch.ratings:
@@ -131,6 +162,7 @@ def decode_batch(data: bytes) -> Batch:
             receiver=str(ctx["receiver"]),
             transport=str(ctx["transport"]),
             tenant=str(ctx["tenant"]),
+            tenant_is_default=bool(ctx.get("tenant_is_default", False)),
             headers=dict(ctx["headers"]),
         )
         scores = [record_json.build(Score, item) for item in ctx.get("scores", [])]
@@ -160,13 +192,18 @@ class PersistentQueue:
         exporter_id: str,
         capacity: int,
         on_corrupt: collections.abc.Callable[[int], None],
+        on_error: collections.abc.Callable[[str], None] = lambda operation: None,
     ) -> None:
         os.makedirs(directory, exist_ok=True)
         self.path = db_path(directory, exporter_id)
         self._capacity = capacity
         self._on_corrupt = on_corrupt
+        self._on_error = on_error
+        self._warn = RateLimitedLog(log)
         self._db = self._open()
         self._in_flight: set[int] = set()
+        # Acknowledged rows whose DELETE could not be written yet (see the module docstring).
+        self._unacked: set[int] = set()
         self._ready = asyncio.Event()
         self._count: int = int(self._db.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
         if self._count:
@@ -192,24 +229,55 @@ class PersistentQueue:
         db.execute("SELECT COUNT(*) FROM queue").fetchone()  # fails here on a corrupt file
         return db
 
+    def _failed(self, operation: str, exc: sqlite3.Error) -> None:
+        self._on_error(operation)
+        self._warn.warning(operation, "persistent queue %s: %s failed: %s", self.path, operation, exc)
+
+    def _flush_acks(self) -> None:
+        """Retries the DELETEs of acknowledged rows that could not be written before."""
+        if not self._unacked:
+            return
+        keys = tuple(self._unacked)
+        try:
+            self._db.execute(f"DELETE FROM queue WHERE id IN ({','.join('?' * len(keys))})", keys)
+        except sqlite3.Error as exc:
+            self._failed("ack", exc)
+            return
+        self._unacked.difference_update(keys)
+        log.info(
+            "persistent queue %s: storage writable again; %d pending acknowledgements written", self.path, len(keys)
+        )
+
     def put(self, batch: Batch) -> None:
         if self._count >= self._capacity:
             raise QueueFull
-        self._db.execute("INSERT INTO queue (added, data) VALUES (?, ?)", (time.time(), encode_batch(batch)))
+        data = encode_batch(batch)
+        self._flush_acks()
+        try:
+            self._db.execute("INSERT INTO queue (added, data) VALUES (?, ?)", (time.time(), data))
+        except sqlite3.Error as exc:
+            self._failed("put", exc)
+            raise QueueUnavailable(f"cannot write {self.path}: {exc}") from None
         self._count += 1
         self._ready.set()
 
     def _next_row(self) -> tuple[int, bytes] | None:
-        placeholders = ",".join("?" * len(self._in_flight))
+        skip = tuple(self._in_flight | self._unacked)
         query = "SELECT id, data FROM queue"
-        if self._in_flight:
-            query += f" WHERE id NOT IN ({placeholders})"
-        row = self._db.execute(query + " ORDER BY id LIMIT 1", tuple(self._in_flight)).fetchone()
+        if skip:
+            query += f" WHERE id NOT IN ({','.join('?' * len(skip))})"
+        row = self._db.execute(query + " ORDER BY id LIMIT 1", skip).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     async def get(self) -> Entry:
         while True:
-            row = self._next_row()
+            self._flush_acks()
+            try:
+                row = self._next_row()
+            except sqlite3.Error as exc:
+                self._failed("get", exc)
+                await asyncio.sleep(STORAGE_RETRY_INTERVAL)
+                continue
             if row is None:
                 self._ready.clear()
                 await self._ready.wait()
@@ -219,24 +287,41 @@ class PersistentQueue:
                 batch = decode_batch(data)
             except ValueError as exc:
                 log.error("persistent queue %s: entry %d moved to the dead table: %s", self.path, key, exc)
-                self._db.execute(
-                    "INSERT INTO dead (id, added, data, error) SELECT id, added, data, ? FROM queue WHERE id = ?",
-                    (str(exc), key),
-                )
-                self._db.execute("DELETE FROM queue WHERE id = ?", (key,))
+                self._set_aside(key, str(exc))
                 self._count -= 1
                 self._on_corrupt(1)
                 continue
             self._in_flight.add(key)
             return Entry(batch, key)
 
+    def _set_aside(self, key: int, error: str) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO dead (id, added, data, error) SELECT id, added, data, ? FROM queue WHERE id = ?",
+                (error, key),
+            )
+            self._db.execute("DELETE FROM queue WHERE id = ?", (key,))
+        except sqlite3.Error as exc:
+            # Left in the queue table and skipped in this process; decoded again after a restart.
+            self._failed("ack", exc)
+            self._unacked.add(key)
+
     def ack(self, entry: Entry) -> None:
+        """Removes a finished entry; never raises (a failed DELETE is retried later)."""
         self._in_flight.discard(entry.key)
-        self._db.execute("DELETE FROM queue WHERE id = ?", (entry.key,))
         self._count -= 1
+        self._flush_acks()
+        try:
+            self._db.execute("DELETE FROM queue WHERE id = ?", (entry.key,))
+        except sqlite3.Error as exc:
+            self._failed("ack", exc)
+            self._unacked.add(entry.key)
 
     def size(self) -> int:
         return self._count
+
+    def held_bytes(self) -> int:
+        return 0  # waiting batches are on disk; those in flight the helper counts
 
     def close(self) -> None:
         self._db.close()

@@ -33,6 +33,7 @@ from typing import Literal
 from gateway import formats
 from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError
+from gateway.exporters._dead_letter import DeadLetterConfig, DeadLetterEntry, writable_problem
 from gateway.exporters._helper import ExporterHelper, Payload, QueueConfig, RetryConfig
 from gateway.formats.report import EncodeReport
 from gateway.model import Batch
@@ -63,9 +64,14 @@ class FileExporterConfig:
     rotation: RotationConfig = dataclasses.field(default_factory=RotationConfig)  # off by default
     # A single writer keeps lines in arrival order.
     sending_queue: QueueConfig = dataclasses.field(default_factory=lambda: QueueConfig(num_consumers=1))
+    dead_letter: DeadLetterConfig = dataclasses.field(default_factory=DeadLetterConfig)
 
     def validate(self) -> list[str]:
         problems = [] if self.path.strip() else ["path: must not be empty"]
+        # Checked here so a path the gateway cannot write fails validate and start, instead of
+        # every batch being acknowledged and then dropped.
+        if self.path.strip() and (problem := writable_problem(self.path)):
+            problems.append(f"path: {problem}")
         writable = sorted(name for name, f in formats.formats().items() if f.line_writer is not None)
         if self.format not in writable:
             problems.append(f"format: unknown format {self.format!r}: expected one of {', '.join(writable)}")
@@ -84,7 +90,12 @@ class FileExporter:
         self._writer = make_writer()
         self._opened_at: float | None = None  # when this process first wrote the live file
         self._helper = ExporterHelper(
-            settings, self._encode, self._send, retry=RetryConfig(enabled=False), queue=cfg.sending_queue
+            settings,
+            self._encode,
+            self._send,
+            retry=RetryConfig(enabled=False),
+            queue=cfg.sending_queue,
+            dead_letter=cfg.dead_letter,
         )
 
     def _encode(self, batch: Batch) -> list[Payload]:
@@ -147,6 +158,10 @@ class FileExporter:
 
     async def start(self) -> None:
         await self._helper.start()
+
+    async def replay(self, entry: DeadLetterEntry) -> None:
+        """Sends a dead-lettered batch again (``gateway replay``), bypassing the queue."""
+        await self._helper.send_now(entry.batch, parts=entry.parts, parts_sent=entry.parts_sent)
 
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)

@@ -83,6 +83,7 @@ class LumiqExporter(HttpJsonExporter):
             tls=cfg.tls,
             retry=cfg.retry_on_failure,
             queue=cfg.sending_queue,
+            dead_letter=cfg.dead_letter,
         )
 
     def encode(self, batch: Batch) -> tuple[list[Payload], EncodeReport]:

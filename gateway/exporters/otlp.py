@@ -48,6 +48,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from gateway import __version__
 from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
+from gateway.exporters._dead_letter import DeadLetterEntry
 from gateway.exporters._helper import Backoff, ExporterHelper, Payload, SenderConfig
 from gateway.exporters._otlp_client import OtlpClient
 from gateway.exporters._transport import grpc_target
@@ -143,7 +144,12 @@ class OtlpExporter:
             user_agent=USER_AGENT,
         )
         self._helper = ExporterHelper(
-            settings, self._encode, self._send, retry=cfg.retry_on_failure, queue=cfg.sending_queue
+            settings,
+            self._encode,
+            self._send,
+            retry=cfg.retry_on_failure,
+            queue=cfg.sending_queue,
+            dead_letter=cfg.dead_letter,
         )
         self._aggregator: MetricsAggregator | None = None
         if cfg.metrics.enabled:
@@ -170,6 +176,10 @@ class OtlpExporter:
             raise
         if self._aggregator is not None and self._metrics_task is None:
             self._metrics_task = asyncio.create_task(self._metrics_loop(), name=f"{self._id}-metrics")
+
+    async def replay(self, entry: DeadLetterEntry) -> None:
+        """Sends a dead-lettered batch again (``gateway replay``), bypassing the queue."""
+        await self._helper.send_now(entry.batch, parts=entry.parts, parts_sent=entry.parts_sent)
 
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)

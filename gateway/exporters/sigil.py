@@ -29,6 +29,7 @@ errors are retried like generations.
       sigil:
         endpoint: https://sigil.example.net     # gRPC: http:// plaintext, https:// or host:port TLS
         protocol: grpc                          # grpc | http
+        schema: sigil-2026-03                   # server generation: sigil-2026-03 | sdk-0.9 | agento11y-2026-08
         api_endpoint: https://sigil.example.net # scores and ratings (HTTP); default: endpoint
         auth: {mode: basic, tenant_id: "${env:SIGIL_TENANT}", basic_password: "${env:SIGIL_TOKEN}"}
 """
@@ -49,6 +50,7 @@ from gateway import __version__
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
+from gateway.exporters._dead_letter import DeadLetterEntry
 from gateway.exporters._helper import ExporterHelper, Payload, SenderConfig
 from gateway.exporters._transport import (
     grpc_channel,
@@ -58,14 +60,21 @@ from gateway.exporters._transport import (
     is_retryable_http,
 )
 from gateway.formats import sigil as sf
+from gateway.formats.sigil import encode_json as sf_json
 from gateway.formats.sigil import native as sn
 from gateway.formats.sigil import scores as ss
+from gateway.formats.sigil.targets import DEFAULT_SCHEMA, SCHEMAS, SchemaName
 from gateway.model import Batch, Kind, Record
 from gateway.telemetry import RateLimitedLog
+from gateway.units import ByteSize
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"llm-telemetry-gateway/{__version__}"
+# The Sigil server's gRPC receive limit (grpc-go's default 4 MiB raised to 16 MiB), less room for
+# the request's own framing.
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024 - 64 * 1024
+_FRAMING_BYTES = 6  # per item: a tag and a length (JSON: a comma), at most
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +127,10 @@ class SigilExporterConfig(SenderConfig):
     service_package: Literal["sigil.v1", "agento11y.v1"] = "sigil.v1"  # gRPC service names
     auth: AuthConfig = dataclasses.field(default_factory=AuthConfig)
     forward_tenant: bool = False  # send the batch's tenant as X-Scope-OrgID (overrides auth's)
+    # Fields the target lacks are left out or converted (docs/mapping.md, "Schema targets").
+    schema: SchemaName = DEFAULT_SCHEMA  # the server generation written for
+    # The Sigil server's gRPC limit is 16 MiB; one generation above it is sent alone.
+    max_request_bytes: ByteSize = ByteSize(DEFAULT_MAX_REQUEST_BYTES)  # larger batches are split into requests
 
     def validate(self) -> list[str]:
         problems = SenderConfig.validate(self)
@@ -127,12 +140,33 @@ class SigilExporterConfig(SenderConfig):
             problems.append("endpoint: must start with http:// or https:// when protocol is http")
         if self.api_endpoint and not self.api_endpoint.startswith(("http://", "https://")):
             problems.append("api_endpoint: must start with http:// or https://")
+        if self.max_request_bytes < 1:
+            problems.append("max_request_bytes: must be at least 1")
         return problems
 
 
-def _merge_headers(cfg: SigilExporterConfig, tenant: str) -> dict[str, str]:
+def split_by_size(items: list[bytes], limit: int) -> list[list[bytes]]:
+    """Consecutive groups of items whose framed size stays within ``limit`` (an item larger than
+    ``limit`` goes alone); the order is kept."""
+    groups: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for item in items:
+        n = len(item) + _FRAMING_BYTES
+        if current and size + n > limit:
+            groups.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += n
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _merge_headers(cfg: SigilExporterConfig, tenant: str, *, tenant_is_default: bool = False) -> dict[str, str]:
     headers = cfg.auth.headers()
-    if cfg.forward_tenant and tenant:
+    # A placeholder tenant the receiver filled in is not the client's: the configured one stays.
+    if cfg.forward_tenant and tenant and not tenant_is_default:
         headers["X-Scope-OrgID"] = tenant
     # Explicit headers win over auth-derived ones, case-insensitively (as in the SDK).
     explicit = {k.lower() for k in cfg.headers}
@@ -175,6 +209,7 @@ class SigilExporter:
         self._session: aiohttp.ClientSession | None = None
         self._channel: grpc.aio.Channel | None = None
         self._api = api_base_url(cfg)
+        self._schema = SCHEMAS[cfg.schema]
         # Generations a Sigil receiver kept as messages: sent as they are over gRPC, written as
         # protojson straight from the messages over HTTP.
         kinds = {sn.KIND, sn.KIND_SENT_AS_PROTOBUF} if cfg.protocol == "grpc" else {sn.KIND}
@@ -185,6 +220,7 @@ class SigilExporter:
             self._send,
             retry=cfg.retry_on_failure,
             queue=cfg.sending_queue,
+            dead_letter=cfg.dead_letter,
             takes_scores=True,
             takes_ratings=True,
         )
@@ -195,6 +231,10 @@ class SigilExporter:
         if self._cfg.protocol == "grpc":
             self._channel = grpc_channel(self._cfg.endpoint, self._cfg.tls, USER_AGENT)
         await self._helper.start()
+
+    async def replay(self, entry: DeadLetterEntry) -> None:
+        """Sends a dead-lettered batch again (``gateway replay``), bypassing the queue."""
+        await self._helper.send_now(entry.batch, parts=entry.parts, parts_sent=entry.parts_sent)
 
     async def consume(self, batch: Batch) -> None:
         await self._helper.consume(batch)
@@ -215,16 +255,21 @@ class SigilExporter:
                 await channel.close()
 
     def _encode(self, batch: Batch) -> list[Payload]:
-        headers = _merge_headers(self._cfg, batch.context.tenant)
+        headers = _merge_headers(self._cfg, batch.context.tenant, tenant_is_default=batch.context.tenant_is_default)
         http = self._cfg.protocol == "http"
-        payloads = []
-        generations: list[Record] = []
-        steps: list[Record] = []
+        payloads: list[Payload] = []
+        steps_payloads: list[Payload] = []
         native = batch.native
+        items: list[bytes] = []
         if isinstance(native, sn.SigilGenerations):
-            body = native.request_json() if http else native.request_bytes()
-            payloads.append(Payload(len(native), _Request(False, body, headers)))
+            native = native.fitted(self._schema)
+            if http:
+                items = sf_json.message_json_items(native.messages, self._schema)
+            else:
+                items = [m.SerializeToString() for m in native.messages]
         else:
+            generations: list[Record] = []
+            steps: list[Record] = []
             for r in batch.records:
                 if r.kind == Kind.LLM:
                     generations.append(r)
@@ -233,18 +278,19 @@ class SigilExporter:
             dropped = len(batch.records) - len(generations) - len(steps)
             if dropped:
                 self._t.exporter_dropped.labels(self._id, "unsupported_kind").inc(dropped)
-        if generations:
-            body = (
-                sf.encode_generations_json(generations)
-                if http
-                else sf.generations_request(generations).SerializeToString()
-            )
-            payloads.append(Payload(len(generations), _Request(False, body, headers)))
-        if steps:
-            body = (
-                sf.encode_workflow_steps_json(steps) if http else sf.workflow_steps_request(steps).SerializeToString()
-            )
-            payloads.append(Payload(len(steps), _Request(True, body, headers)))
+            if http:
+                items = sf_json.generation_json_items(generations, self._schema)
+                step_items = sf_json.workflow_step_json_items(steps)
+            else:
+                items = [m.SerializeToString() for m in sf.generations_request(generations, self._schema).generations]
+                step_items = [m.SerializeToString() for m in sf.workflow_steps_request(steps).workflow_steps]
+            for group in split_by_size(step_items, self._cfg.max_request_bytes):
+                body = sf_json.join_json_items("workflow_steps", group) if http else sn.frame_request(group)
+                steps_payloads.append(Payload(len(group), _Request(True, body, headers)))
+        for group in split_by_size(items, self._cfg.max_request_bytes):
+            body = sf_json.join_json_items("generations", group) if http else sn.frame_request(group)
+            payloads.append(Payload(len(group), _Request(False, body, headers)))
+        payloads.extend(steps_payloads)
         # After the generations: Sigil accepts a score only for a generation it already has.
         api_headers = {"Content-Type": "application/json", **headers}
         if batch.scores:

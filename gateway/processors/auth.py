@@ -64,6 +64,7 @@ class AuthProcessor:
     async def consume(self, batch: Batch) -> None:
         try:
             batch.context.tenant = await self.authenticate(batch.context)
+            batch.context.tenant_is_default = False
         except Unauthenticated as exc:
             reason = "missing_key" if str(exc) == MISSING else "invalid_key"
             self._t.processor_dropped.labels(self._id, self._pipeline, reason).inc(len(batch))

@@ -4,7 +4,7 @@
 
 * ``full``: unchanged.
 * ``no_tool_content``: generations unchanged; tool-execution spans lose their arguments and
-  results.
+  results (in their tool fields, and in their input and output messages where a format keeps them there).
 * ``metadata_only``: the structure stays, every text goes. Cleared: the system prompt, raw
   artifacts, the conversation title, the text of every text and thinking part (the part stays,
   empty), tool-call arguments, tool-result contents, tool descriptions and schemas, tool-span
@@ -143,6 +143,10 @@ def apply(r: Record, mode: Mode, max_bytes: int) -> None:
     elif mode == "no_tool_content" and r.kind == Kind.TOOL:
         r.tool_arguments_json = b""
         r.tool_result_json = b""
+        # Some formats carry a tool span's arguments and result as its input and
+        # output messages: on a tool span those are tool content too.
+        _strip_messages(r.input)
+        _strip_messages(r.output)
     if max_bytes:
         truncate(r, max_bytes)
     declared = r.metadata.get(MODE_KEY)

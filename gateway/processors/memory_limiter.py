@@ -1,11 +1,19 @@
-"""``memory_limiter`` processor: refuses new data while the process uses too much memory.
+"""``memory_limiter`` processor: refuses new data while the gateway holds too much memory.
 
-Every ``check_interval`` it reads the process's resident memory. Above the soft limit
-(``limit_mib - spike_limit_mib``) it refuses data with a retryable error (receivers answer
-429/503 + ``Retry-After`` or ``RESOURCE_EXHAUSTED``), and it also raises a process-wide flag
-that receivers check *before* reading and parsing a body, so a flood of large requests is turned
-away without being parsed. Above the hard limit (``limit_mib``) it also forces a garbage
-collection. Intake resumes as soon as memory is below the soft limit again.
+Every ``check_interval`` it measures two things and takes the larger:
+
+* what it controls: the bytes the exporters hold in memory (batches in in-memory sending queues
+  and batches being sent, approximately, see :mod:`gateway.sizing`), and
+* the allocator's view: the process's resident memory. Resident memory does not fall by itself
+  after a burst (freed memory stays with the allocator), so above the soft limit the limiter
+  first collects garbage and asks the C allocator to return free pages (``malloc_trim``, glibc)
+  and reads it again: what it reports then is what is really in use.
+
+Above the soft limit (``limit_mib - spike_limit_mib``) it refuses data with a retryable error
+(receivers answer 429/503 + ``Retry-After`` or ``RESOURCE_EXHAUSTED``), and it also raises a
+process-wide flag that receivers check *before* reading and parsing a body, so a flood of large
+requests is turned away without being parsed. Intake resumes at the first check below the soft
+limit: as the queues drain, the held bytes fall, and trimming lets resident memory follow.
 
 .. code-block:: yaml
 
@@ -20,10 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import dataclasses
 import gc
 import logging
 import os
+from collections.abc import Callable
 
 from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.errors import Overloaded
@@ -37,6 +48,24 @@ DEFAULT_SPIKE_LIMIT_MIB = 0  # 0: a fifth of limit_mib
 DEFAULT_LIMIT_MIB = 1024
 RETRY_AFTER = 1.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _malloc_trim() -> Callable[[], None]:
+    """``malloc_trim(0)`` where the C library has it (glibc), else nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes = [ctypes.c_size_t]
+
+    def release() -> None:
+        trim(0)
+
+    return release
+
+
+release_free_memory = _malloc_trim()
 
 
 def rss_bytes() -> int:
@@ -84,18 +113,36 @@ class MemoryLimiter:
         # Counts items, never reads them: a pass-through may go on through it.
         self.capabilities = Capabilities(passes_native=True, refusing=lambda: self.refusing)
 
-    def check(self, rss: int | None = None) -> None:
-        rss = rss_bytes() if rss is None else rss
-        if rss > self._cfg.limit_mib * 1024 * 1024:
-            gc.collect()
+    def held_bytes(self) -> int:
+        """What the exporters hold in memory (their probes in the telemetry)."""
+        return sum(probe() for probe in list(self._t.memory_probes.values()))
+
+    def check(self, rss: int | None = None, held: int | None = None) -> None:
+        """Measures (or takes the given measures, in tests) and refuses or accepts accordingly."""
+        held = self.held_bytes() if held is None else held
+        soft = self._cfg.soft_limit_bytes
+        if rss is None:
             rss = rss_bytes()
-        refusing = rss > self._cfg.soft_limit_bytes
+            if rss > soft:
+                # Maybe only memory the allocator kept after a burst: give it back and look again.
+                gc.collect()
+                release_free_memory()
+                rss = rss_bytes()
+        self._t.memory_bytes.labels(self._id, "held").set(held)
+        self._t.memory_bytes.labels(self._id, "process").set(rss)
+        used = max(held, rss)
+        refusing = used > soft
         if refusing != self.refusing:
             self.refusing = refusing
             if refusing:
-                log.warning("memory_limiter %s: %d MiB in use, refusing data", self._id, rss >> 20)
+                log.warning(
+                    "memory_limiter %s: %d MiB in use (%d MiB held by exporters), refusing data",
+                    self._id,
+                    rss >> 20,
+                    held >> 20,
+                )
             else:
-                log.info("memory_limiter %s: %d MiB in use, accepting data again", self._id, rss >> 20)
+                log.info("memory_limiter %s: %d MiB in use, accepting data again", self._id, used >> 20)
 
     async def _watch(self) -> None:
         while True:

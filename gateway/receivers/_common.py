@@ -27,6 +27,30 @@ def refusal_reason(exc: ConsumeError) -> str:
     return "refused"
 
 
+# What every exporter (and the persistent queue) can write: a signed 64-bit count of nanoseconds,
+# 1677-09-21 to 2262-04-11. Refused at the door, so nothing is acknowledged and dropped later.
+MIN_TIMESTAMP_NS = -(2**63)
+MAX_TIMESTAMP_NS = 2**63 - 1
+_TIMESTAMP_RANGE = "1677-09-21T00:12:43Z to 2262-04-11T23:47:16Z"
+
+
+def timestamp_problem(
+    records: list[Record] | None, scores: list[Score] | None, ratings: list[Rating] | None
+) -> str | None:
+    """Why a batch cannot be taken: the first timestamp outside the range exporters can write."""
+    items: list[tuple[str, str, int | None]] = []
+    for r in records or ():
+        items.append(("start time", r.id, r.start_ns))
+        items.append(("end time", r.id, r.end_ns))
+    items.extend(("created_at", s.id, s.created_ns) for s in scores or ())
+    items.extend(("created_at", r.id, r.created_ns) for r in ratings or ())
+    for what, item_id, ns in items:
+        if ns is not None and not MIN_TIMESTAMP_NS <= ns <= MAX_TIMESTAMP_NS:
+            name = f" of {item_id!r}" if item_id else ""
+            return f"{what}{name} is outside the range the gateway can store and send ({_TIMESTAMP_RANGE})"
+    return None
+
+
 async def deliver(
     next_: Consumer,
     records: list[Record] | None,
@@ -44,6 +68,10 @@ async def deliver(
     n = len(batch) + len(batch.scores) + len(batch.ratings)
     if not n:
         return
+    problem = timestamp_problem(records, scores, ratings)
+    if problem:
+        telemetry.receiver_refused.labels(receiver, ctx.transport, "bad_input").inc(n)
+        raise BadInput(problem)
     try:
         await next_.consume(batch)
     except ConsumeError as exc:

@@ -40,13 +40,13 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-import orjson
 from aiohttp import web
 
 from gateway.auth import Gate, ReceiverAuthConfig
 from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import ConsumeError, Overloaded, RetryableError, Unauthenticated
 from gateway.formats import foglamp as ff
+from gateway.formats.foglamp import body as foglamp_body
 from gateway.receivers._common import deliver
 from gateway.receivers._http import (
     BadEncoding,
@@ -195,8 +195,8 @@ class FoglampReceiver:
         except BodyTimeout:
             return self._refuse("timeout", 408, {"error": "request timeout"})
         try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            obj = foglamp_body.loads(body)  # as JSON.parse does: lone surrogates accepted
+        except ValueError:
             return self._refuse("bad_input", 400, {"error": "invalid JSON body"})
         try:
             records = ff.decode_ingest(obj)

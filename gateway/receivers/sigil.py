@@ -236,6 +236,11 @@ class SigilReceiver:
 
     # -- shared ------------------------------------------------------------------------------
 
+    def _defaulted(self, presented: list[str]) -> bool:
+        """Whether _resolve_tenant answered with the placeholder (no usable tenant was sent)."""
+        usable = len(presented) == 1 and bool(presented[0]) and not tenant_error(presented[0])
+        return not self._cfg.require_tenant and not usable
+
     def _resolve_tenant(self, presented: list[str]) -> str:
         """Returns the tenant or raises Unauthenticated with the server's text."""
         if not self._cfg.require_tenant:
@@ -287,8 +292,10 @@ class SigilReceiver:
         if principal is not None:
             principal.apply(ctx)
             return None
+        presented = request.headers.getall("X-Scope-OrgID", [])
         try:
-            ctx.tenant = self._resolve_tenant(request.headers.getall("X-Scope-OrgID", []))
+            ctx.tenant = self._resolve_tenant(presented)
+            ctx.tenant_is_default = self._defaulted(presented)
         except Unauthenticated as exc:
             self._t.receiver_refused.labels(self._id, "http", "unauthenticated").inc()
             return _text(401, str(exc))
@@ -454,6 +461,7 @@ class SigilReceiver:
         else:
             try:
                 ctx.tenant = self._resolve_tenant(md.get("x-scope-orgid", []))
+                ctx.tenant_is_default = self._defaulted(md.get("x-scope-orgid", []))
             except Unauthenticated as exc:
                 self._t.receiver_refused.labels(self._id, "grpc", "unauthenticated").inc()
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))

@@ -36,7 +36,9 @@ def _config(
         exporter["sending_queue"]["storage"] = storage
     return {
         "receivers": {"sigil": {"http": {"endpoint": f"127.0.0.1:{http_port}"}, "grpc": None}},
-        "processors": {"batch": {"send_batch_size": 1000, "timeout": "1h"}} if processors else {},
+        "processors": {"batch": {"send_batch_size": 1000, "timeout": "1h", "acknowledge": "buffer"}}
+        if processors
+        else {},
         "exporters": {"sigil": exporter},
         "service": {
             "shutdown_timeout": "10s",

@@ -402,3 +402,23 @@ async def test_health_otlp_root_and_wrong_methods(client: Client) -> None:
             },
         )
     await client.still_serving()
+
+
+# -- what JSON.parse accepts --------------------------------------------------------------------
+
+
+async def test_lone_surrogate_from_a_cut_emoji_is_accepted_like_foglamp(client: Client) -> None:
+    # The Foglamp SDK cuts long strings by UTF-16 length: a cut inside an emoji leaves "\ud83d".
+    # Foglamp (JSON.parse) answers 202; a 400 would lose the batch (the SDK does not retry it).
+    data = body(trace(spans=[span(name="cut")])).replace(b'"name":"cut"', b'"name":"cut \\ud83d"')
+    assert b"\\ud83d" in data
+    status, answer, _ = await client.post(data)
+    assert (status, answer) == (202, {"accepted": 1})
+    [record] = client.records()
+    assert record["name"] == "cut \ufffd"  # as Foglamp stores it: U+FFFD
+
+
+async def test_not_json_is_still_refused(client: Client) -> None:
+    for data in (b'{"version": "v1", "traces": [NaN]}', b"{", b'{"a": "\\ud83d'):
+        status, answer, _ = await client.post(data)
+        assert (status, answer) == (400, {"error": "invalid JSON body"})

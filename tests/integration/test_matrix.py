@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from gateway.formats import sigil as sf
+from gateway.formats.sigil.targets import DEFAULT_SCHEMA, SCHEMAS
 from gateway.model import Kind, Record
 from gateway.service import Service
 from tests.conftest import StartGateway, http_port
@@ -139,7 +140,8 @@ class SigilTarget:
         generations = [r for r in records if r.kind is Kind.LLM]
         steps = [r for r in records if r.kind is Kind.WORKFLOW_STEP]
         wire = (
-            list(sf.generations_request(generations).generations),
+            # The exporter's default schema target (sigil-2026-03) leaves out what that server lacks.
+            list(sf.generations_request(generations, SCHEMAS[DEFAULT_SCHEMA]).generations),
             list(sf.workflow_steps_request(steps).workflow_steps),
         )
         return wire, len(generations) + len(steps)

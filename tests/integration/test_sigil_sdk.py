@@ -143,6 +143,8 @@ def _gateway_config(exporter_protocol: str, backend: FakeSigilBackend) -> dict[s
             "sigil": {
                 "endpoint": endpoint,
                 "protocol": exporter_protocol,
+                # The SDK's own schema (the default, sigil-2026-03, leaves out its lineage fields).
+                "schema": "sdk-0.9",
                 "auth": {"mode": "tenant", "tenant_id": "team-a"},
                 "retry_on_failure": {"initial_interval": "50ms", "max_interval": "200ms"},
             }

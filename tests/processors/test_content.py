@@ -285,3 +285,33 @@ def test_metadata_only_drops_every_otlp_content_key() -> None:
     r = Record(kind=Kind.TOOL, extra={key: "SECRET" for key in CONTENT_EXTRA_KEYS})
     apply(r, "full", 0)
     assert set(r.extra) == CONTENT_EXTRA_KEYS  # only metadata_only strips
+
+
+def test_no_tool_content_strips_foglamp_tool_span_input_and_output() -> None:
+    # Foglamp tool spans carry the tool's arguments and result as the span's input and output.
+    from gateway.formats import foglamp as ff
+
+    body = {
+        "version": "v1",
+        "traces": [
+            {
+                "traceId": "t",
+                "traceName": "demo",
+                "spans": [
+                    {
+                        "spanId": "s",
+                        "spanType": "tool",
+                        "name": "weather",
+                        "startTime": 1_776_679_200_000,
+                        "endTime": 1_776_679_200_005,
+                        "input": '{"city":"Paris secret"}',
+                        "output": "sunny secret",
+                    }
+                ],
+            }
+        ],
+    }
+    [tool] = ff.decode_ingest(body)
+    apply(tool, "no_tool_content", 0)
+    [wire], _ = ff.encode_batches([tool])
+    assert b"secret" not in repr(wire).encode()

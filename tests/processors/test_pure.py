@@ -20,7 +20,7 @@ from gateway.processors.filter import FilterConfig, matches, selector_matches
 from gateway.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 from gateway.processors.redact import RedactConfig, Redactor, luhn_ok
 from gateway.telemetry import Telemetry
-from gateway.units import Duration
+from gateway.units import ByteSize, Duration
 
 
 def _settings(name: str) -> CreateSettings:
@@ -203,7 +203,11 @@ def test_redact_config_messages() -> None:
 
 async def test_batch_by_size_timeout_and_tenant() -> None:
     sink = Sink()
-    proc = BatchProcessor(_settings("batch"), BatchConfig(send_batch_size=3, send_batch_max_size=3, timeout=0.05), sink)  # type: ignore[arg-type]
+    proc = BatchProcessor(
+        _settings("batch"),
+        BatchConfig(acknowledge="buffer", send_batch_size=3, send_batch_max_size=3, timeout=Duration(0.05)),
+        sink,
+    )
     await proc.consume(Batch([Record(id=str(i)) for i in range(7)], Context(tenant="a")))
     await proc.consume(Batch([Record(id="b1")], Context(tenant="b")))
     await asyncio.sleep(0.01)
@@ -220,6 +224,7 @@ async def test_batch_by_size_timeout_and_tenant() -> None:
 async def test_batch_bounds() -> None:
     sink = Sink()
     cfg = BatchConfig(
+        acknowledge="buffer",
         send_batch_size=10,
         max_buffered_records=10,
         metadata_keys=["x-team"],
@@ -236,6 +241,48 @@ async def test_batch_bounds() -> None:
     assert sum(len(b.records) for b in sink.batches) == 5
 
 
+async def test_batch_answers_once_handed_on_and_passes_refusals_back() -> None:
+    sink = Sink()
+    proc = BatchProcessor(_settings("batch"), BatchConfig(send_batch_size=3, timeout=Duration(10.0)), sink)
+    first = asyncio.create_task(proc.consume(Batch([Record(id="1")], Context())))
+    await asyncio.sleep(0.01)
+    assert not first.done() and sink.batches == []  # buffered, not yet answered
+    await proc.consume(Batch([Record(id="2"), Record(id="3")], Context()))  # fills the batch
+    await first
+    assert [r.id for r in sink.batches[0].records] == ["1", "2", "3"]
+
+    class Refusing:
+        async def consume(self, batch: Batch) -> None:
+            raise Overloaded("queue full", retry_after=1.0)
+
+    proc2 = BatchProcessor(_settings("batch"), BatchConfig(send_batch_size=2, timeout=Duration(10.0)), Refusing())
+    results = await asyncio.gather(
+        proc2.consume(Batch([Record(id="a")], Context())),
+        proc2.consume(Batch([Record(id="b")], Context())),
+        return_exceptions=True,
+    )
+    assert [type(r) for r in results] == [Overloaded, Overloaded]  # each client told, none lost
+    await proc.shutdown()
+    await proc2.shutdown()
+
+
+async def test_batch_caps_bytes() -> None:
+    sink = Sink()
+    cfg = BatchConfig(
+        acknowledge="buffer", send_batch_size=1000, send_batch_max_bytes=ByteSize(10_000), timeout=Duration(10.0)
+    )
+    proc = BatchProcessor(_settings("batch"), cfg, sink)
+    big = [Record(id=str(i), system_prompt="x" * 3000) for i in range(7)]  # about 3.5 KB each
+    await proc.consume(Batch(big, Context()))  # over the cap: flushed at once, split
+    await asyncio.sleep(0.01)
+    assert [len(b.records) for b in sink.batches] == [2, 2, 2, 1]
+    assert [r.id for b in sink.batches for r in b.records] == [str(i) for i in range(7)]
+    await proc.consume(Batch([Record(id="huge", system_prompt="x" * 50_000)], Context()))
+    await asyncio.sleep(0.01)
+    assert [r.id for r in sink.batches[-1].records] == ["huge"]  # alone, not refused
+    await proc.shutdown()
+
+
 def _native(*ids: str) -> SigilGenerations:
     model = pb.ModelRef(provider="p", name="m")
     return SigilGenerations([pb.Generation(id=i, model=model) for i in ids])
@@ -244,7 +291,9 @@ def _native(*ids: str) -> SigilGenerations:
 async def test_batch_keeps_natives_of_one_kind_and_chunks_them() -> None:
     sink = Sink()
     proc = BatchProcessor(
-        _settings("batch"), BatchConfig(send_batch_size=5, send_batch_max_size=4, timeout=Duration(10.0)), sink
+        _settings("batch"),
+        BatchConfig(acknowledge="buffer", send_batch_size=5, send_batch_max_size=4, timeout=Duration(10.0)),
+        sink,
     )
     await proc.consume(Batch(None, Context(tenant="a"), native=_native("1", "2", "3")))
     await proc.consume(Batch(None, Context(tenant="a"), native=_native("4", "5", "6")))
@@ -257,7 +306,9 @@ async def test_batch_keeps_natives_of_one_kind_and_chunks_them() -> None:
 
 async def test_batch_mixing_natives_and_records_keeps_the_order() -> None:
     sink = Sink()
-    proc = BatchProcessor(_settings("batch"), BatchConfig(send_batch_size=10, timeout=Duration(10.0)), sink)
+    proc = BatchProcessor(
+        _settings("batch"), BatchConfig(acknowledge="buffer", send_batch_size=10, timeout=Duration(10.0)), sink
+    )
     await proc.consume(Batch(None, Context(), native=_native("1", "2")))
     await proc.consume(Batch([Record(id="r")], Context()))
     await proc.consume(Batch(None, Context(), native=_native("3")))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -134,6 +135,8 @@ async def _raw_exchange(port: int, head: bytes) -> bytes:
         return await asyncio.wait_for(reader.read(65536), 10)
     finally:
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
 
 async def test_refused_before_the_body_is_read(gateway: tuple[Service, Spy]) -> None:

@@ -5,6 +5,7 @@ idle connections are closed (keepalive settings reach the server). CORS for brow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ async def test_slow_headers_are_cut(start_gateway: StartGateway, tmp_path: Path)
     for reader, writer in (silent, trickle):
         assert (await _read_all(reader)).startswith(b"HTTP/1.1 408 ")
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
     assert _cut(service, "header_timeout") == 2
     await _still_serving(service)
 
@@ -63,6 +66,8 @@ async def test_slow_body_gets_408(start_gateway: StartGateway, tmp_path: Path) -
     )
     answer = await asyncio.wait_for(reader.read(4096), 10)
     writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert _refused(service, "sigil", "timeout") == 1
     await _still_serving(service)
@@ -76,9 +81,13 @@ async def test_connection_cap(start_gateway: StartGateway, tmp_path: Path) -> No
     extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", port)
     assert (await _read_all(extra_reader)).startswith(b"HTTP/1.1 503 ")
     extra_writer.close()
+    with contextlib.suppress(OSError):
+        await extra_writer.wait_closed()
     assert _cut(service, "max_connections") >= 1
     for _, writer in held:
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
         await writer.wait_closed()
     for _ in range(100):  # the server notices the closes
         try:
@@ -174,6 +183,8 @@ async def test_process_wide_cap_follows_the_open_file_limit(
     reader, writer = await asyncio.open_connection("127.0.0.1", http_port(service, HTTP))
     assert (await _read_all(reader)).startswith(b"HTTP/1.1 503 ")
     writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     for _, w in held:
         w.close()
     assert _cut(service, "max_connections") == 1

@@ -169,6 +169,13 @@ def _usage(usage: Usage, report: EncodeReport) -> dict[str, int] | None:
         if cached:
             values["input_tokens"] = values["input_tokens"] + cached
             report.adjusted["input_tokens_plus_cache"] += 1
+            # A total of the exclusive counts would now be less than input + output: raise it
+            # with the input (a total that already held the cache stays as it is).
+            total = values["total_tokens"]
+            floor = values["input_tokens"] + (values["output_tokens"] or 0)
+            if isinstance(total, int) and total < floor:
+                values["total_tokens"] = floor
+                report.adjusted["total_tokens_plus_cache"] += 1
     out: dict[str, int] = {}
     for wire, attr in USAGE_MAP:
         if values[attr] is None:
@@ -373,6 +380,34 @@ def _span_chunks(
     return chunks
 
 
+# The trace-level fields of a record: two traces sent with one traceId but different values here
+# stay two trace objects, each with its own (they used to merge under the first one's).
+_TRACE_FIELDS: Final = (
+    "trace_name",
+    "agent_name",
+    "session_id",
+    "customer",
+    "workflow_name",
+    "workflow_run_id",
+    "trace_metadata",
+)
+
+
+def _join_trace(candidates: list[tuple[dict[str, Any], list[Record]]], rec: Record) -> list[Record] | None:
+    """Puts ``rec`` in the first group of its trace id whose trace-level fields it agrees with
+    (a field set on only one side agrees: a child span without them joins its root), else in a
+    new group, which it returns."""
+    fields = {name: value for name in _TRACE_FIELDS if (value := getattr(rec, name))}
+    for known, group in candidates:
+        if all(known.get(name, value) == value for name, value in fields.items()):
+            known.update(fields)
+            group.append(rec)
+            return None
+    group = [rec]
+    candidates.append((fields, group))
+    return group
+
+
 def encode_batches(
     records: Iterable[Record],
     *,
@@ -388,10 +423,14 @@ def encode_batches(
     compact JSON (``orjson.dumps`` of a returned dict).
     """
     report = EncodeReport()
-    groups: dict[str, list[Record]] = {}
+    groups: list[tuple[str, list[Record]]] = []
+    by_id: dict[str, list[tuple[dict[str, Any], list[Record]]]] = {}
     for rec in records:
         report.records_in += 1
-        groups.setdefault(_trace_id(rec, report), []).append(rec)
+        trace_id = _trace_id(rec, report)
+        new = _join_trace(by_id.setdefault(trace_id, []), rec)
+        if new is not None:
+            groups.append((trace_id, new))
 
     bodies: list[dict[str, Any]] = []
     traces: list[dict[str, Any]] = []
@@ -403,7 +442,7 @@ def encode_batches(
             bodies.append({"version": "v1", "traces": traces})
             traces, body_size = [], _BODY_OVERHEAD
 
-    for trace_id, group in groups.items():
+    for trace_id, group in groups:
         envelope = _envelope(trace_id, group, report)
         envelope_size = len(orjson.dumps({**envelope, "spans": []}))
         span_limit = max_body_bytes - _BODY_OVERHEAD - envelope_size

@@ -23,10 +23,11 @@ Issues are plain ``{"code", "path", "message"}`` dicts with full paths from the 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from gateway.formats.foglamp import url
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 MAX_TRACES: Final = 1000
@@ -228,24 +229,7 @@ def check_metadata(issues: Issues, value: object, path: Path) -> None:
         issues.add("custom", path, MSG_METADATA_KEYS, cont=True)
 
 
-# WHATWG URL parsing (what `new URL()` accepts) approximated: a scheme is required, and the
-# "special" schemes need a non-empty host made of host characters and an optional numeric port.
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-_SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
-_HOST = re.compile(r"[^\s/?#\\@<>^|%\[\]:]+(:[0-9]*)?|\[[0-9A-Fa-f:.]+\](:[0-9]*)?")
-
-
-def is_url(value: str) -> bool:
-    match = _SCHEME.match(value)
-    if match is None:
-        return False
-    scheme = match.group()[:-1].lower()
-    if scheme not in _SPECIAL_SCHEMES:
-        return True
-    rest = value[match.end() :].lstrip("/\\")
-    authority = re.split(r"[/?#\\]", rest, maxsplit=1)[0]
-    host = authority.rpartition("@")[2]
-    return _HOST.fullmatch(host) is not None
+is_url = url.is_url  # what zod's url() accepts (see gateway/formats/foglamp/url.py)
 
 
 def _check_url(issues: Issues, value: object, path: Path) -> None:
@@ -253,7 +237,7 @@ def _check_url(issues: Issues, value: object, path: Path) -> None:
     if not isinstance(value, str):
         _invalid_type(issues, "string", value, path)
         return
-    trimmed = value.strip()
+    trimmed = url.js_trim(value)
     if is_url(trimmed):
         value = trimmed
     else:

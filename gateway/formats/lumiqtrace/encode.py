@@ -141,6 +141,14 @@ def _token_count(value: int | None, report: EncodeReport, what: str) -> int:
     return 0
 
 
+def _metadata_environment(rec: Record) -> str:
+    for source in (rec.trace_metadata, rec.metadata):
+        value = source.get("environment")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
 def _is_model_call(rec: Record) -> bool:
     if rec.kind in (Kind.LLM, Kind.EMBEDDING):
         return True
@@ -256,7 +264,8 @@ def _event(
     _usage_fields(rec, event, report)
     event["cost_usd"] = _cost(rec, tags, pricing, report)  # may add the cost_status tag
     _outcome(rec, event, report)
-    event["environment"] = rec.environment or environment_default
+    # A trace's metadata.environment (Foglamp) or a record's metadata environment names it too.
+    event["environment"] = rec.environment or _metadata_environment(rec) or environment_default
     _labels(rec, event, tags, report)
     event["sdk_version"] = rec.sdk_version or sdk_version
     if rec.extra.get(EXTRA_SPAN_KIND) in SPAN_KINDS:

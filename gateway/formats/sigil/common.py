@@ -10,9 +10,10 @@ metadata projection into :class:`~gateway.model.Record`, JSON value normalisatio
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
+import os
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -29,8 +30,9 @@ OPERATION_SYNC: Final = "generateText"
 OPERATION_STREAM: Final = "streamText"
 
 # Metadata keys the server projects; the first key of each pair wins.
-USER_ID_KEYS: Final = ("sigil.user.id", "user.id")
-TITLE_KEYS: Final = ("sigil.conversation.title", "conversation_title")
+# agento11y SDKs spell Sigil's metadata keys with their own prefix (wire/sigil.md §1).
+USER_ID_KEYS: Final = ("sigil.user.id", "user.id", "agento11y.user.id")
+TITLE_KEYS: Final = ("sigil.conversation.title", "conversation_title", "agento11y.conversation.title")
 
 # protojson Timestamp range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
 MIN_TIMESTAMP_SECONDS: Final = -62135596800
@@ -40,9 +42,7 @@ _NS_PER_S: Final = 1_000_000_000
 # Integers up to 2**53 survive a round trip through a double (Struct numbers are doubles).
 _MAX_EXACT_INT: Final = 2**53
 
-# The server's `gen-<n>` ids come from a process-local counter; itertools.count is
-# atomic under the GIL, so HTTP and gRPC handlers in any thread can share it.
-_generation_ids = itertools.count(1)
+_UUID7_RANDOM_BITS: Final = 74
 
 
 class SigilDecodeError(ValueError):
@@ -89,8 +89,21 @@ def export_results(items: Iterable[_Identified]) -> list[ExportResult]:
 
 
 def next_generation_id() -> str:
-    """The server's default id for a generation sent without one."""
-    return f"gen-{next(_generation_ids)}"
+    """The default id for a generation sent without one: ``gen-<UUIDv7>``.
+
+    The server numbers them ``gen-<n>`` from a process-local counter, which repeats across
+    processes and restarts (a backend then refuses the second generation with the same id); a
+    UUIDv7 (RFC 9562: 48-bit Unix milliseconds, then 74 random bits) is unique across both and
+    still sorts by time."""
+    return f"gen-{uuid7()}"
+
+
+def uuid7() -> uuid.UUID:
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big") >> (80 - _UUID7_RANDOM_BITS)
+    rand_a, rand_b = rand >> 62, rand & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return uuid.UUID(int=value)
 
 
 def now_ns() -> int:

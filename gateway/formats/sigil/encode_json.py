@@ -28,6 +28,7 @@ from gateway.formats.sigil.common import (
 )
 from gateway.formats.sigil.decode_proto import _part_from_proto, generation_to_record, struct_to_dict
 from gateway.formats.sigil.encode_proto import part_to_proto
+from gateway.formats.sigil.targets import FULL, Schema, fit_dict
 from gateway.model import TOKEN_COUNTS, Message, Part, Record, ToolDefinition
 
 _MODE_NAMES: Final = {common.MODE_SYNC: "GENERATION_MODE_SYNC", common.MODE_STREAM: "GENERATION_MODE_STREAM"}
@@ -141,7 +142,9 @@ def generation_dict(record: Record) -> dict[str, Any]:
         out["output"] = _messages(r.output)
     if r.tools:
         out["tools"] = [_tool(tool) for tool in r.tools]
-    out["usage"] = _usage(r)
+    usage = _usage(r)
+    if usage:  # no usage stays no usage (an empty one would read as counts of zero)
+        out["usage"] = usage
     if r.stop_reason:
         out["stop_reason"] = r.stop_reason
     _put_timestamp(out, "started_at", r.start_ns)
@@ -220,7 +223,7 @@ def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
             _tool(ToolDefinition(t.name, t.description, t.type, t.input_schema_json, t.deferred)) for t in g.tools
         ]
     u = g.usage
-    out["usage"] = _usage_dict(
+    usage = _usage_dict(
         u.input_tokens,
         u.output_tokens,
         u.total_tokens,
@@ -229,6 +232,8 @@ def message_generation_dict(g: pb.Generation) -> dict[str, Any]:
         u.reasoning_tokens,
         inclusive=u.input_semantics == common.SEMANTICS_INCLUSIVE,
     )
+    if usage:
+        out["usage"] = usage
     if g.stop_reason:
         out["stop_reason"] = g.stop_reason
     for key in ("started_at", "completed_at"):
@@ -281,9 +286,9 @@ def _part_dict(part: pb.Part) -> dict[str, Any]:
     return _part(_part_from_proto(part))
 
 
-def encode_generation_messages_json(messages: Iterable[pb.Generation]) -> bytes:
+def encode_generation_messages_json(messages: Iterable[pb.Generation], schema: Schema = FULL) -> bytes:
     """``encode_generations_json`` of the records these messages would become."""
-    generations = [message_generation_dict(g) for g in messages]
+    generations = [fit_dict(message_generation_dict(g), schema) for g in messages]
     return orjson.dumps({"generations": generations} if generations else {})
 
 
@@ -357,9 +362,10 @@ def workflow_step_dict(record: Record) -> dict[str, Any]:
     return out
 
 
-def encode_generations_json(records: Iterable[Record]) -> bytes:
-    """The ``ExportGenerationsRequest`` body for records (``{}`` when there are none)."""
-    generations = [generation_dict(record) for record in records]
+def encode_generations_json(records: Iterable[Record], schema: Schema = FULL) -> bytes:
+    """The ``ExportGenerationsRequest`` body for records (``{}`` when there are none), with only
+    the fields ``schema`` knows (:mod:`.targets`)."""
+    generations = [fit_dict(generation_dict(record), schema) for record in records]
     return orjson.dumps({"generations": generations} if generations else {})
 
 
@@ -367,3 +373,28 @@ def encode_workflow_steps_json(records: Iterable[Record]) -> bytes:
     """The ``ExportWorkflowStepsRequest`` body for records (``{}`` when there are none)."""
     steps = [workflow_step_dict(record) for record in records]
     return orjson.dumps({"workflow_steps": steps} if steps else {})
+
+
+# --------------------------------------------------------------------------- in pieces
+
+
+def generation_json_items(records: Iterable[Record], schema: Schema = FULL) -> list[bytes]:
+    """Each generation's protojson object on its own, for an exporter that splits requests by
+    size; :func:`join_json_items` makes the same body as :func:`encode_generations_json`."""
+    return [orjson.dumps(fit_dict(generation_dict(record), schema)) for record in records]
+
+
+def message_json_items(messages: Iterable[pb.Generation], schema: Schema = FULL) -> list[bytes]:
+    """:func:`generation_json_items` for pass-through messages."""
+    return [orjson.dumps(fit_dict(message_generation_dict(g), schema)) for g in messages]
+
+
+def workflow_step_json_items(records: Iterable[Record]) -> list[bytes]:
+    return [orjson.dumps(workflow_step_dict(record)) for record in records]
+
+
+def join_json_items(key: str, items: list[bytes]) -> bytes:
+    """``{"<key>":[item,...]}`` (``{}`` when there are none), as orjson writes it."""
+    if not items:
+        return b"{}"
+    return b'{"' + key.encode() + b'":[' + b",".join(items) + b"]}"

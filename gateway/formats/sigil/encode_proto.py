@@ -10,11 +10,13 @@ from typing import Any
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats.sigil import common
 from gateway.formats.sigil.common import outgoing_id
+from gateway.formats.sigil.targets import FULL, Schema, fit_message
 from gateway.model import (
     Message,
     Part,
     PartKind,
     Record,
+    Usage,
 )
 
 _NS_PER_S = 1_000_000_000
@@ -70,6 +72,22 @@ def _messages_to_proto(messages: Sequence[Message]) -> list[dict[str, Any]]:
     ]
 
 
+def _usage(u: Usage) -> dict[str, int] | None:
+    """TokenUsage, or None for a record without usage (an empty one would read as zeros)."""
+    counts = (u.input_tokens, u.output_tokens, u.total_tokens, u.cache_read_input_tokens, u.cache_write_input_tokens)
+    if not any(counts) and not u.reasoning_tokens and not u.input_includes_cache:
+        return None
+    return {
+        "input_tokens": u.input_tokens or 0,
+        "output_tokens": u.output_tokens or 0,
+        "total_tokens": u.total_tokens or 0,
+        "cache_read_input_tokens": u.cache_read_input_tokens or 0,
+        "cache_write_input_tokens": u.cache_write_input_tokens or 0,
+        "reasoning_tokens": u.reasoning_tokens or 0,
+        "input_semantics": common.SEMANTICS_INCLUSIVE if u.input_includes_cache else 0,
+    }
+
+
 def record_to_generation(record: Record) -> pb.Generation:
     """The Generation for a record; the inverse of :func:`generation_to_record`.
 
@@ -101,15 +119,7 @@ def record_to_generation(record: Record) -> pb.Generation:
             }
             for t in r.tools
         ],
-        usage={
-            "input_tokens": u.input_tokens or 0,
-            "output_tokens": u.output_tokens or 0,
-            "total_tokens": u.total_tokens or 0,
-            "cache_read_input_tokens": u.cache_read_input_tokens or 0,
-            "cache_write_input_tokens": u.cache_write_input_tokens or 0,
-            "reasoning_tokens": u.reasoning_tokens or 0,
-            "input_semantics": common.SEMANTICS_INCLUSIVE if u.input_includes_cache else 0,
-        },
+        usage=_usage(u),
         stop_reason=r.stop_reason,
         tags=r.tags,
         raw_artifacts=[
@@ -176,9 +186,10 @@ def record_to_workflow_step(record: Record) -> pb.WorkflowStep:
     return step
 
 
-def generations_request(records: Iterable[Record]) -> pb.ExportGenerationsRequest:
-    """The gRPC request for records (serialise it for either service name)."""
-    return pb.ExportGenerationsRequest(generations=[record_to_generation(r) for r in records])
+def generations_request(records: Iterable[Record], schema: Schema = FULL) -> pb.ExportGenerationsRequest:
+    """The gRPC request for records (serialise it for either service name), with only the
+    fields ``schema`` knows (:mod:`.targets`)."""
+    return pb.ExportGenerationsRequest(generations=[fit_message(record_to_generation(r), schema) for r in records])
 
 
 def workflow_steps_request(records: Iterable[Record]) -> pb.ExportWorkflowStepsRequest:

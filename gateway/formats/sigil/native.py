@@ -40,6 +40,7 @@ from gateway.formats.sigil.decode_proto import generation_to_record
 from gateway.formats.sigil.decode_proto import parse_message as _parse
 from gateway.formats.sigil.encode_json import encode_generation_messages_json
 from gateway.formats.sigil.protojson import Fail, as_bytes, as_int64, as_timestamp
+from gateway.formats.sigil.targets import FULL, Schema, fit_message, needs_fitting
 from gateway.model import Native, Record
 
 KIND: Final = "sigil.generations"
@@ -90,9 +91,15 @@ class SigilGenerations:
         """Inverse of :meth:`to_bytes`; raises ``google.protobuf.message.DecodeError``."""
         return cls(list(pb.ExportGenerationsRequest.FromString(data).generations))
 
-    def request_json(self) -> bytes:
+    def request_json(self, schema: Schema = FULL) -> bytes:
         """The SDK-shaped protojson body the record path would send for these generations."""
-        return encode_generation_messages_json(self.messages)
+        return encode_generation_messages_json(self.messages, schema)
+
+    def fitted(self, schema: Schema) -> SigilGenerations:
+        """These generations with only the fields ``schema`` knows (itself when nothing changes)."""
+        if not any(needs_fitting(m, schema) for m in self.messages):
+            return self
+        return SigilGenerations([fit_message(m, schema) for m in self.messages])
 
     def request_bytes(self) -> bytes:
         """The ``ExportGenerationsRequest`` carrying these generations, serialized.
@@ -100,14 +107,19 @@ class SigilGenerations:
         Framed by hand (field 1, length-delimited, per message): the same bytes as building the
         request, without copying every message into it first (twice as fast).
         """
-        out: list[bytes] = []
-        append = out.append
-        for message in self.messages:
-            data = message.SerializeToString()
-            append(_GENERATIONS_TAG)
-            append(_varint(len(data)))
-            append(data)
-        return b"".join(out)
+        return frame_request([message.SerializeToString() for message in self.messages])
+
+
+def frame_request(serialized: list[bytes]) -> bytes:
+    """An Export*Request (repeated field 1) from its items, each already serialized: the same
+    bytes as building the request, without copying every message into it first (twice as fast)."""
+    out: list[bytes] = []
+    append = out.append
+    for data in serialized:
+        append(_GENERATIONS_TAG)
+        append(_varint(len(data)))
+        append(data)
+    return b"".join(out)
 
 
 _GENERATIONS_TAG: Final = b"\n"  # field 1, wire type 2

@@ -90,6 +90,9 @@ _SCORE: dict[str, Any] = {
     "metadata": gj.MAP,
     "created_at": gj.TIME,
     "source": _SOURCE,
+    # agento11y SDK 0.21.0 adds it; no server schema we know has it, so it is accepted (a 400
+    # would refuse the whole request) and not forwarded (the March server would refuse it).
+    "report_role": gj.STRING,
 }
 _RATING: dict[str, Any] = {
     "rating_id": gj.STRING,

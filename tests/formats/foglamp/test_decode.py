@@ -371,6 +371,22 @@ def test_contract_rule(body: object, expected: list[tuple[str, list[Any], str]])
         ("https://", False),
         ("https://example.com:port/", False),
         ("https://exa mple.com/", False),
+        # As zod (JS trim, then WHATWG new URL()) decides; these used to disagree.
+        ("https://example.com:65536/", False),
+        ("https://example.com:65535/", True),
+        ("http://1.2.3.4.5/", False),
+        ("http://256.1.1.1/", False),
+        ("http://1.2.3.256/", False),
+        ("http://1.2.65535/", True),  # a last part fills the remaining bytes
+        ("http://0x7f.1/", True),
+        ("http://xn--/", False),
+        ("http://xn--nxasmq6b.com/", True),
+        ("http://[1:2:3]/", False),
+        ("http://[::1%25eth0]/", False),
+        ("\ufeffhttps://example.com/", True),  # JS trim() removes a BOM
+        ("http://%41.com/", True),  # percent-decoded host
+        ("http://%zz.com/", False),
+        ("http://b\u00fccher.de/", True),
     ],
 )
 def test_customer_image_url_must_be_a_url(url: str, valid: bool) -> None:

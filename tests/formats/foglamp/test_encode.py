@@ -65,6 +65,18 @@ def test_sigil_style_usage_adds_cache_to_input_tokens() -> None:
     assert one_span(rec(usage=inclusive))[1]["usage"] == {"inputTokens": 1000, "cachedInputTokens": 900}
 
 
+def test_sigil_total_tokens_stay_at_least_input_plus_output() -> None:
+    # Sigil's total is input + output in exclusive counts; once input carries the cache, a total
+    # left as it was would be lower than Foglamp's own input + output.
+    usage = Usage(input_tokens=100, output_tokens=20, total_tokens=120, cache_read_input_tokens=900)
+    _, wire, report = one_span(rec(usage=usage))
+    assert (wire["usage"]["inputTokens"], wire["usage"]["totalTokens"]) == (1000, 1020)
+    assert report.adjusted["total_tokens_plus_cache"] == 1
+    # A total that already counted the cache is kept.
+    usage = Usage(input_tokens=100, output_tokens=20, total_tokens=1020, cache_read_input_tokens=900)
+    assert one_span(rec(usage=usage))[1]["usage"]["totalTokens"] == 1020
+
+
 def test_unknown_usage_is_omitted_not_zeroed() -> None:
     _, wire, _ = one_span(rec(usage=Usage()))
     assert "usage" not in wire
@@ -356,3 +368,30 @@ def test_lumiqtrace_events_become_valid_foglamp_traces() -> None:
     ]
     assert body["traces"][0]["traceName"] == "chat"  # no names on that wire: the operation labels it
     assert report.adjusted["status_collapsed"] == 2  # timeout and rate_limited
+
+
+def test_two_traces_with_one_trace_id_keep_their_own_customer_and_session() -> None:
+    # Two Foglamp traces sent with one traceId used to merge: the second one's spans then
+    # carried the first one's customer and session.
+    body = {
+        "version": "v1",
+        "traces": [
+            {"traceId": "t", "traceName": "a", "sessionId": "s-a", "customer": {"id": "c-a"},
+             "spans": [{"spanId": "1", "spanType": "llm", "name": "x", "startTime": T0_MS, "endTime": T0_MS + 1}]},
+            {"traceId": "t", "traceName": "b", "sessionId": "s-b", "customer": {"id": "c-b"},
+             "spans": [{"spanId": "2", "spanType": "llm", "name": "y", "startTime": T0_MS, "endTime": T0_MS + 1}]},
+        ],
+    }  # fmt: skip
+    [out], _ = encode_batches(decode_ingest(body))
+    got = [
+        (t["traceName"], t["sessionId"], t["customer"]["id"], [s["spanId"] for s in t["spans"]]) for t in out["traces"]
+    ]
+    assert got == [("a", "s-a", "c-a", ["1"]), ("b", "s-b", "c-b", ["2"])]
+
+
+def test_child_spans_without_trace_fields_join_their_root() -> None:
+    root = rec(span_id="r", session_id="s", trace_name="n")
+    child = rec(span_id="c", parent_span_id="r")
+    [out], _ = encode_batches([root, child])
+    [wire_trace] = out["traces"]
+    assert wire_trace["sessionId"] == "s" and [s["spanId"] for s in wire_trace["spans"]] == ["r", "c"]

@@ -513,3 +513,11 @@ def test_derived_event_ids_are_uuid5(name: str) -> None:
     except UnicodeEncodeError:
         return  # lone surrogates cannot be hashed either way
     assert lq_encode._uuid5(name) == str(uuid.uuid5(lf.EVENT_ID_NAMESPACE, name))
+
+
+def test_trace_metadata_environment_reaches_environment() -> None:
+    # A Foglamp trace's metadata.environment used to be replaced by the gateway's default.
+    assert one_event(rec(trace_metadata={"environment": "staging"}))["environment"] == "staging"
+    assert one_event(rec(metadata={"environment": "prod-eu"}))["environment"] == "prod-eu"
+    assert one_event(rec(environment="dev", trace_metadata={"environment": "staging"}))["environment"] == "dev"
+    assert one_event(rec())["environment"] == "gw-env"

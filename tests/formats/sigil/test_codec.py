@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,8 +73,8 @@ def test_defaults(decode: Decode) -> None:
         pb.ExportGenerationsRequest(generations=[valid(), valid(), valid(mode=pb.GENERATION_MODE_STREAM)])
     )
     assert isinstance(first, Record) and isinstance(second, Record) and isinstance(streamed, Record)
-    n = int(first.id.removeprefix("gen-"))
-    assert (second.id, streamed.id) == (f"gen-{n + 1}", f"gen-{n + 2}")
+    ids = [uuid.UUID(r.id.removeprefix("gen-")) for r in (first, second, streamed)]
+    assert len(set(ids)) == 3 and all(u.version == 7 for u in ids)
     assert (first.stream, first.operation) == (False, "generateText")
     assert (streamed.stream, streamed.operation) == (True, "streamText")
     assert (first.start_ns, first.end_ns) == (NOW_NS, NOW_NS)
@@ -508,3 +511,13 @@ def test_records_without_an_id_get_a_deterministic_one() -> None:
     assert a.startswith("gen_") and len(a) == 20
     assert orjson.loads(sigil.encode_generations_json([r]))["generations"][0]["id"] == a
     assert sigil.record_to_generation(Record(span_id="s2")).id != a
+
+
+def test_default_ids_are_unique_across_processes() -> None:
+    # Two gateway processes (or one restarted) must not give two generations the same id.
+    code = "from gateway.formats.sigil.common import next_generation_id; print(next_generation_id())"
+    ids = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(ids) == 2 and all(i.startswith("gen-") for i in ids)

@@ -32,7 +32,9 @@ MODEL = {"provider": "openai", "name": "gpt-5"}
 
 
 def _fresh_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sigil_common, "_generation_ids", itertools.count(1))
+    # Default ids are random (UUIDv7); a counter makes two decoders' outputs comparable.
+    counter = itertools.count(1)
+    monkeypatch.setattr(sigil_common, "next_generation_id", lambda: f"gen-{next(counter)}")
 
 
 def accepted(items: list[pb.Generation | ItemError]) -> list[pb.Generation]:

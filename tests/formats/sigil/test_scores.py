@@ -243,3 +243,10 @@ def test_go_float_format(value: float, text: str) -> None:
 def test_go_json_maps_sorted_structs_in_order() -> None:
     value = {"z": 1, "metadata": {"b": {"d": 1, "c": 2}, "a": "\u2028&"}}
     assert gj.dumps(value) == '{"z":1,"metadata":{"a":"\\u2028\\u0026","b":{"c":2,"d":1}}}'
+
+
+def test_agento11y_report_role_is_accepted_not_forwarded() -> None:
+    # agento11y SDK 0.21.0 sends report_role; refusing it made the whole request a 400.
+    score = _one({**BASE, "value": {"bool": True}, "report_role": "grader"})
+    assert isinstance(score, Score) and score.value is True
+    assert b"report_role" not in ss.encode_scores_request([score])
