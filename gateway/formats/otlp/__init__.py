@@ -8,6 +8,8 @@ Modules, by direction:
 * :mod:`.encode`: records -> spans (:func:`records_to_traces`).
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
+* :mod:`.openinference`: OpenInference's attribute names as data, read by
+  :mod:`.decode_openinference` (spans with ``openinference.span.kind``).
 * :mod:`.content` (message and tool JSON in the conventions' part shapes) and :mod:`.values`
   (attribute values, ids, the ``otlp.*`` extra keys): shared by both directions.
 
@@ -17,6 +19,7 @@ Modules, by direction:
 from __future__ import annotations
 
 from gateway.formats import Format, LineStats
+from gateway.formats.otlp import openinference
 from gateway.formats.otlp.decode import is_passthrough, traces_to_records
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME, records_to_traces
 from gateway.formats.otlp.semconv import VERSIONS, content_attribute_names
@@ -48,7 +51,11 @@ __all__ = [
 PASSTHROUGH = EXTRA_PASSTHROUGH  # Record.extra marker of a non-GenAI span kept for OTLP only
 # Record.extra keys of content attributes kept raw (a shape the record fields could not hold), for
 # every convention version: a processor stripping content must drop these too.
-CONTENT_EXTRA_KEYS = frozenset(EXTRA_ATTR + name for sc in VERSIONS.values() for name in content_attribute_names(sc))
+CONTENT_EXTRA_KEYS = frozenset(
+    {EXTRA_ATTR + name for sc in VERSIONS.values() for name in content_attribute_names(sc)}
+    | {EXTRA_ATTR + name for name in openinference.CONTENT_ATTRIBUTES}
+    | {openinference.CONTENT_EXTRA}
+)
 
 
 def _read_line(line: bytes, stats: LineStats) -> list[Record]:

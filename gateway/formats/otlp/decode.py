@@ -1,7 +1,8 @@
 """OTLP spans -> records (the receiving direction).
 
 A span is a GenAI span when any attribute starts with ``gen_ai.`` (current, deprecated and Sigil
-names all do) or carries one of the gateway's record markers. Attribute names are looked up in
+names all do), carries one of the gateway's record markers, or is an OpenInference span
+(``openinference.span.kind``, read first by :mod:`.decode_openinference`). Attribute names are looked up in
 the receiver index of :mod:`.semconv` (current names of every version plus the aliases); a name
 that maps to a record field fills the field, anything else is kept in ``Record.extra`` under
 ``otlp.attr.<current name>``. A value of the wrong type for its field is kept in ``extra`` rather
@@ -19,8 +20,9 @@ import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from gateway.formats.otlp import content
+from gateway.formats.otlp import content, decode_openinference
 from gateway.formats.otlp import values as v
+from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
 from gateway.formats.otlp.semconv import (
     AMBIGUOUS_CACHE_ALIASES,
     DEFAULT,
@@ -36,6 +38,7 @@ from gateway.model import Status as RecordStatus
 
 # Spans the gateway emitted for records that have no gen_ai.* attribute still carry one of these.
 _RECORD_MARKERS = frozenset({EXTENSIONS.record_kind, EXTENSIONS.record_id, EXTENSIONS.generation_id})
+_EXCEPTION_EVENT = "exception"  # the OpenTelemetry span event of a recorded exception
 _ENVIRONMENT = "\0environment"  # carries the resource's environment to the record, never kept
 
 # error.type values that say more than "error" about the outcome.
@@ -43,6 +46,10 @@ ERROR_TYPE_STATUS = {
     "timeout": RecordStatus.TIMEOUT,
     "rate_limit": RecordStatus.RATE_LIMITED,
     "rate_limited": RecordStatus.RATE_LIMITED,
+    "rate_limit_error": RecordStatus.RATE_LIMITED,  # Anthropic's error type, as OpenLLMetry sends it
+    "429": RecordStatus.RATE_LIMITED,
+    "RateLimitError": RecordStatus.RATE_LIMITED,  # the openai and anthropic SDKs' exception class
+    "APITimeoutError": RecordStatus.TIMEOUT,
     "cancelled": RecordStatus.ABORTED,
     "aborted": RecordStatus.ABORTED,
 }
@@ -83,7 +90,10 @@ def traces_to_records(
             scope_base = dict(base)
             _scope_extra(ss, scope_base)
             for span in ss.spans:
-                if any(kv.key.startswith("gen_ai.") or kv.key in _RECORD_MARKERS for kv in span.attributes):
+                if any(
+                    kv.key.startswith("gen_ai.") or kv.key in _RECORD_MARKERS or kv.key == OI_SPAN_KIND
+                    for kv in span.attributes
+                ):
                     records.append(reader.record(span, scope_base))
                     continue
                 rest_count += 1
@@ -155,8 +165,11 @@ class _Reader:
         if _ENVIRONMENT in extra:
             record.environment = extra.pop(_ENVIRONMENT)
         state = _State()
-        for kv in span.attributes:
-            self._attribute(record, kv.key, v.to_python(kv.value), state)
+        attributes = [(kv.key, v.to_python(kv.value)) for kv in span.attributes]
+        if any(key == OI_SPAN_KIND for key, _ in attributes):
+            state.kind, attributes = decode_openinference.read(record, attributes)
+        for key, value in attributes:
+            self._attribute(record, key, value, state)
         self._resolve(record, state)
         self._span_details(record, span)
         return record
@@ -219,8 +232,11 @@ class _Reader:
         extra = record.extra
         extra[v.EXTRA_SPAN_KIND] = int(span.kind)
         if span.status.code == Status.STATUS_CODE_ERROR:
-            record.status = ERROR_TYPE_STATUS.get(record.error_type, RecordStatus.ERROR)
-            record.error_message = span.status.message
+            if not record.error_type:
+                # OpenInference and others record the error only as an exception event.
+                _exception_event(record, span)
+            record.status = ERROR_TYPE_STATUS.get(record.error_type.rsplit(".", 1)[-1], RecordStatus.ERROR)
+            record.error_message = span.status.message or record.error_message
         elif span.status.code == Status.STATUS_CODE_OK:
             extra[v.EXTRA_STATUS_CODE] = int(span.status.code)
         if span.trace_state:
@@ -258,6 +274,19 @@ class _Reader:
                 }
                 for link in span.links
             ]
+
+
+def _exception_event(record: Record, span: Span) -> None:
+    for event in span.events:
+        if event.name != _EXCEPTION_EVENT:
+            continue
+        attributes = v.attributes_to_dict(event.attributes)
+        kind, message = attributes.get("exception.type"), attributes.get("exception.message")
+        if isinstance(kind, str):
+            record.error_type = kind
+        if isinstance(message, str):
+            record.error_message = message
+        return
 
 
 def _infer_kind(record: Record) -> Kind:

@@ -1,0 +1,173 @@
+"""Real instrumentation packages around the real ``openai`` client, against a fake OpenAI server,
+exporting with the OpenTelemetry SDK's OTLP exporters to a gateway started here, which sends
+to a fake Sigil backend and a file.
+
+Checked per instrumentation: provider, request and response models, tokens (cache and reasoning
+too), input and output messages, tool calls and definitions, finish reasons, errors and ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import openai
+import orjson
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from gateway.formats import record_json
+from gateway.model import Kind, PartKind, Record, Role
+from gateway.model import Status as RecordStatus
+from gateway.service import Service
+from tests.conftest import StartGateway, http_port
+from tests.fake_llm import RATE_LIMITED_MODEL, RESPONSE_MODEL, TOOL_ARGUMENTS, FakeOpenAI
+from tests.fakes import FakeSigilBackend
+
+ANY = "127.0.0.1:0"
+TOOLS: Any = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def capture_content() -> Iterator[None]:
+    name = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+    old = os.environ.get(name)
+    os.environ[name] = "true"
+    yield
+    if old is None:
+        del os.environ[name]
+    else:
+        os.environ[name] = old
+
+
+async def start(start_gateway: StartGateway, sigil: FakeSigilBackend, out: pathlib.Path, **otlp: Any) -> Service:
+    return await start_gateway(
+        {
+            "receivers": {"otlp": {"grpc": None, "http": {"endpoint": ANY}, **otlp}},
+            "exporters": {
+                "sigil": {"endpoint": f"http://127.0.0.1:{sigil.grpc_port}"},
+                "file": {"path": str(out)},
+            },
+            "service": {"pipelines": {"p": {"receivers": ["otlp"], "exporters": ["sigil", "file"]}}},
+        }
+    )
+
+
+def chat_calls(fake: FakeOpenAI) -> None:
+    """One chat call answered with a tool call, one refused with a 429."""
+    client = openai.OpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0)
+    client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"}],
+        tools=TOOLS,
+        temperature=0.2,
+        max_tokens=200,
+    )
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model=RATE_LIMITED_MODEL, messages=[{"role": "user", "content": "x"}])
+    client.close()
+
+
+def traced(
+    service: Service, instrument: Callable[[TracerProvider], Callable[[], None]], fake: FakeOpenAI
+) -> list[ReadableSpan]:
+    """Runs the calls with ``instrument`` on, exporting OTLP/HTTP to the gateway; the spans sent."""
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    endpoint = f"http://127.0.0.1:{http_port(service)}/v1/traces"
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    uninstrument = instrument(provider)
+    try:
+        chat_calls(fake)
+    finally:
+        uninstrument()
+        provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+async def file_records(path: pathlib.Path, n: int) -> list[Record]:
+    async def loop() -> list[Record]:
+        while True:
+            if path.exists():
+                lines = path.read_bytes().splitlines()
+                if len(lines) >= n:
+                    return [record_json.from_dict(orjson.loads(line)) for line in lines]
+            await asyncio.sleep(0.02)
+
+    return await asyncio.wait_for(loop(), 10)
+
+
+def assert_chat_record(record: Record, *, system_in_input: bool = False) -> None:
+    assert (record.kind, record.provider, record.model) == (Kind.LLM, "openai", "gpt-4o")
+    assert record.response_model == RESPONSE_MODEL
+    u = record.usage
+    assert (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.reasoning_tokens) == (1000, 50, 900, 20)
+    assert u.input_includes_cache is True
+    assert record.stop_reason == "tool_calls"
+    assert (record.max_tokens, record.temperature) == (200, pytest.approx(0.2))
+    texts = [(m.role, p.text) for m in record.input for p in m.parts if p.kind is PartKind.TEXT]
+    assert (Role.USER, "Weather in Paris?") in texts
+    assert record.system_prompt == "Be brief." or (system_in_input and (Role.SYSTEM, "Be brief.") in texts)
+    (call,) = [p for m in record.output for p in m.parts if p.kind is PartKind.TOOL_CALL]
+    assert (call.tool_call_id, call.tool_name) == ("call_1", "get_weather")
+    assert orjson.loads(call.tool_input_json) == orjson.loads(TOOL_ARGUMENTS)
+    (tool,) = record.tools
+    assert (tool.name, tool.description) == ("get_weather", "Weather for a city")
+    assert orjson.loads(tool.input_schema_json) == TOOLS[0]["function"]["parameters"]
+
+
+def assert_rate_limited(record: Record) -> None:
+    assert record.model == RATE_LIMITED_MODEL
+    assert record.status is RecordStatus.RATE_LIMITED
+    assert "429" in record.error_message
+
+
+def _openinference(provider: TracerProvider) -> Callable[[], None]:
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    return instrumentor.uninstrument
+
+
+async def test_openinference_openai(
+    start_gateway: StartGateway, sigil_backend: FakeSigilBackend, fake_openai: FakeOpenAI, tmp_path: pathlib.Path
+) -> None:
+    out = tmp_path / "records.jsonl"
+    service = await start(start_gateway, sigil_backend, out)
+    spans = await asyncio.to_thread(traced, service, _openinference, fake_openai)
+    assert len(spans) == 2
+    ok, limited = sorted(await file_records(out, 2), key=lambda r: r.start_ns or 0)
+    assert_chat_record(ok)
+    assert_rate_limited(limited)
+    assert ok.span_id == f"{spans[0].context.span_id:016x}"
+    await sigil_backend.wait_for(2)
+    gen = next(g for g in sigil_backend.generations() if g.model.name == "gpt-4o")
+    assert (gen.model.provider, gen.response_model, gen.stop_reason) == ("openai", RESPONSE_MODEL, "tool_calls")
+    assert (gen.usage.input_tokens, gen.usage.cache_read_input_tokens, gen.usage.reasoning_tokens) == (1000, 900, 20)
+    assert gen.system_prompt == "Be brief." and [t.name for t in gen.tools] == ["get_weather"]
+    assert [p.tool_call.name for m in gen.output for p in m.parts if p.HasField("tool_call")] == ["get_weather"]
