@@ -128,7 +128,7 @@ def assert_chat_record(record: Record, *, system_in_input: bool = False) -> None
     assert (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.reasoning_tokens) == (1000, 50, 900, 20)
     assert u.input_includes_cache is True
     assert record.stop_reason == "tool_calls"
-    assert (record.max_tokens, record.temperature) == (200, pytest.approx(0.2))
+    assert record.max_tokens == 200 and record.temperature == pytest.approx(0.2)
     texts = [(m.role, p.text) for m in record.input for p in m.parts if p.kind is PartKind.TEXT]
     assert (Role.USER, "Weather in Paris?") in texts
     assert record.system_prompt == "Be brief." or (system_in_input and (Role.SYSTEM, "Be brief.") in texts)
@@ -151,7 +151,7 @@ def _openinference(provider: TracerProvider) -> Callable[[], None]:
 
     instrumentor = OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
-    return instrumentor.uninstrument
+    return lambda: instrumentor.uninstrument()
 
 
 async def test_openinference_openai(

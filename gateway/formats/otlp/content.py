@@ -206,10 +206,19 @@ def parse_tool_definitions(value: Any) -> list[ToolDefinition]:
                 name=_str(body.get("name")),
                 description=_str(body.get("description")),
                 type=_str(item.get("type")),
-                input_schema_json=dumps(body["parameters"]) if "parameters" in body else b"",
+                input_schema_json=_schema(body),
             )
         )
     return tools
+
+
+def _schema(body: dict[str, Any]) -> bytes:
+    """A tool's parameter schema as JSON: ``parameters`` (conventions, OpenAI) or Anthropic's
+    ``input_schema``."""
+    for key in ("parameters", "input_schema"):
+        if key in body:
+            return dumps(body[key])
+    return b""
 
 
 def _dict_to_part(item: Any) -> Part | None:

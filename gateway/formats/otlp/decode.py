@@ -98,7 +98,7 @@ def traces_to_records(
                     continue
                 rest_count += 1
                 if passthrough:
-                    record = reader.record(span, scope_base)
+                    record = reader.record(span, scope_base, genai=False)
                     record.kind = Kind.OTHER
                     record.extra[v.EXTRA_PASSTHROUGH] = True
                     records.append(record)
@@ -151,7 +151,7 @@ class _Reader:
         self.extensions = _extension_handlers()
         self.kinds = v.operation_kinds(semconv)
 
-    def record(self, span: Span, base: dict[str, Any]) -> Record:
+    def record(self, span: Span, base: dict[str, Any], *, genai: bool = True) -> Record:
         record = Record(
             name=span.name,
             trace_id=span.trace_id.hex(),
@@ -171,7 +171,7 @@ class _Reader:
         for key, value in attributes:
             self._attribute(record, key, value, state)
         self._resolve(record, state)
-        self._span_details(record, span)
+        self._span_details(record, span, genai)
         return record
 
     def _attribute(self, record: Record, key: str, value: Any, state: _State) -> None:
@@ -228,12 +228,13 @@ class _Reader:
             # OTLP input_tokens include the cache counts; Sigil's own names leave it open.
             usage.input_includes_cache = None if state.ambiguous_cache else True
 
-    def _span_details(self, record: Record, span: Span) -> None:
+    def _span_details(self, record: Record, span: Span, genai: bool) -> None:
         extra = record.extra
         extra[v.EXTRA_SPAN_KIND] = int(span.kind)
         if span.status.code == Status.STATUS_CODE_ERROR:
-            if not record.error_type:
-                # OpenInference and others record the error only as an exception event.
+            if genai and not record.error_type:
+                # OpenInference and others record the error only as an exception event (a
+                # pass-through span is given back as it came, so it gains no error.type).
                 _exception_event(record, span)
             record.status = ERROR_TYPE_STATUS.get(record.error_type.rsplit(".", 1)[-1], RecordStatus.ERROR)
             record.error_message = span.status.message or record.error_message
