@@ -70,7 +70,7 @@ def test_llm_span_with_flattened_messages_tools_and_counts() -> None:
             "llm.output_messages.0.message.role": "assistant",
             "llm.output_messages.0.message.content": "A cat.",
             "llm.finish_reason": "end_turn",
-            "llm.tools.0.tool.json_schema": '{"name": "look", "description": "Look", "input_schema": {"type": "object"}}',
+            "llm.tools.0.tool.json_schema": orjson.dumps({"name": "look", "input_schema": {"type": "object"}}).decode(),
             "session.id": "s-1",
             "user.id": "u-1",
             "metadata": '{"team": "search"}',
