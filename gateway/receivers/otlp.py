@@ -1,12 +1,17 @@
-"""``otlp`` receiver: OTLP traces carrying GenAI attributes, over gRPC and HTTP.
+"""``otlp`` receiver: OTLP traces carrying GenAI attributes, and logs carrying GenAI events.
 
-gRPC ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` (one server with the sigil
-receiver's services when both name the same endpoint) and HTTP ``POST /v1/traces`` with
-``application/x-protobuf`` or ``application/json`` (OTLP/JSON: hex ids, integer enums) bodies,
-plain or gzip, zstd or deflate compressed.
+gRPC ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` and
+``opentelemetry.proto.collector.logs.v1.LogsService/Export`` (one server with the sigil
+receiver's services when both name the same endpoint) and HTTP ``POST /v1/traces`` and
+``POST /v1/logs`` with ``application/x-protobuf`` or ``application/json`` (OTLP/JSON: hex ids,
+integer enums) bodies, plain or gzip, zstd or deflate compressed.
 
 Spans with ``gen_ai.*`` attributes (the current names and older ones such as ``gen_ai.system``
-and ``gen_ai.usage.prompt_tokens``) become records. Other spans are dropped and counted
+and ``gen_ai.usage.prompt_tokens``) or OpenInference's ``openinference.span.kind`` become records.
+GenAI events sent as logs (``gen_ai.user.message``, ``gen_ai.choice``,
+``gen_ai.client.inference.operation.details``, ...) give their span's record its content: see
+:mod:`gateway.receivers._otlp_join` for how the two sides wait for each other (``logs.join_wait``,
+``logs.max_pending``); other log records are refused like non-GenAI spans. Other spans are dropped and counted
 (``gateway_receiver_refused_records_total{reason="not_genai"}``), and the client is told through
 OTLP's partial success (``rejected_spans`` with a message), which it must not retry. With
 ``passthrough_non_genai: true`` they travel instead, as records of kind ``other`` marked
@@ -27,6 +32,7 @@ with ``RetryInfo``) when the pipeline cannot take the data now.
         grpc: {endpoint: 127.0.0.1:4317}
         http: {endpoint: 127.0.0.1:4318}
         passthrough_non_genai: false
+        logs: {join_wait: 5s, max_pending: 10000}
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -41,6 +48,11 @@ import orjson
 from aiohttp import web
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
@@ -50,17 +62,23 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import otlp
+from gateway.formats.otlp import decode_logs
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE
 from gateway.model import Context, Record
 from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 from gateway.receivers._http import retry_after as retry_after_header
-from gateway.units import ByteSize
+from gateway.receivers._otlp_join import JoinBuffer
+from gateway.units import ByteSize, Duration
 
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 DEFAULT_HTTP_ENDPOINT = "127.0.0.1:4318"
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+DEFAULT_JOIN_WAIT = 5.0  # seconds a span or its events wait for the other side
+DEFAULT_MAX_PENDING = 10_000  # spans (and as many event groups) waiting at once
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 PRESSURE_RETRY_AFTER = 1.0  # seconds a client is asked to wait when memory is short
@@ -79,15 +97,40 @@ class OtlpGrpcConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OtlpLogsConfig:
+    join_wait: Duration = Duration(DEFAULT_JOIN_WAIT)  # how long a span and its events wait for each other
+    max_pending: int = DEFAULT_MAX_PENDING  # spans (and event groups) waiting at most; more are let go
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.join_wait < 0:
+            problems.append("join_wait: must not be negative")
+        if self.max_pending < 1:
+            problems.append("max_pending: must be at least 1")
+        return problems
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OtlpReceiverConfig:
     grpc: OtlpGrpcConfig | None = dataclasses.field(default_factory=OtlpGrpcConfig)  # null: off
     http: OtlpHttpConfig | None = dataclasses.field(default_factory=OtlpHttpConfig)  # null: off
     passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
+    # GenAI events as OTLP logs (/v1/logs, LogsService), joined to their spans; null: logs refused
+    logs: OtlpLogsConfig | None = dataclasses.field(default_factory=OtlpLogsConfig)
 
     def validate(self) -> list[str]:
         if self.http is None and self.grpc is None:
             return ["at least one of http, grpc must be configured"]
         return []
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Signal:
+    """What differs between the traces and the logs endpoints."""
+
+    decode_json: Callable[[bytes], Any]
+    decode_protobuf: Callable[[bytes], Any]
+    consume: Callable[[Any, Context], Awaitable[Any]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,20 +172,37 @@ class OtlpReceiver:
         self._t = settings.telemetry
         self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
         self._grpc_seconds = self._t.receiver_request_duration.labels(self._id, "grpc")
+        self._join: JoinBuffer | None = None
+        if cfg.logs is not None:
+            self._join = JoinBuffer(
+                receiver=self._id,
+                wait=float(cfg.logs.join_wait),
+                max_pending=cfg.logs.max_pending,
+                send=self._send_joined,
+                telemetry=self._t,
+            )
+        self._traces = _Signal(otlp.decode_traces_json, otlp.decode_traces_protobuf, self._consume)
+        self._logs = _Signal(decode_logs.decode_logs_json, decode_logs.decode_logs_protobuf, self._consume_logs)
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
             # Every method, so that the 405 is this receiver's answer and not a bare one.
             listener.add_route("*", TRACES_PATH, self._http, self._id)
+            if self._join is not None:
+                listener.add_route("*", LOGS_PATH, self._http_logs, self._id)
         if cfg.grpc is not None:
             g = settings.listeners.grpc_listener(cfg.grpc.endpoint)
             g.max_message_bytes = max(g.max_message_bytes, int(cfg.grpc.max_recv_msg_size))
             g.add_service(TRACE_SERVICE, {"Export": self._grpc}, self._id)
+            if self._join is not None:
+                g.add_service(LOGS_SERVICE, {"Export": self._grpc_logs}, self._id)
 
     async def start(self) -> None:
-        return None
+        if self._join is not None:
+            self._join.start()
 
     async def shutdown(self) -> None:
-        return None
+        if self._join is not None:
+            await self._join.shutdown()
 
     async def _consume(self, request: ExportTraceServiceRequest, ctx: Context) -> ExportTraceServiceResponse:
         records: list[Record]
@@ -151,6 +211,8 @@ class OtlpReceiver:
         rejected = 0 if passthrough else other
         if rejected:
             self._t.receiver_refused.labels(self._id, ctx.transport, "not_genai").inc(rejected)
+        if self._join is not None:
+            records = self._join.spans(records, ctx)
         await deliver(self._next, records, ctx, self._t, self._id)
         response = ExportTraceServiceResponse()
         if rejected:
@@ -166,23 +228,53 @@ class OtlpReceiver:
             )
         return response
 
+    async def _consume_logs(self, request: ExportLogsServiceRequest, ctx: Context) -> ExportLogsServiceResponse:
+        assert self._join is not None
+        events, rejected = decode_logs.logs_to_events(request)
+        if rejected:
+            self._t.receiver_refused.labels(self._id, ctx.transport, "not_genai").inc(rejected)
+        self._t.receiver_accepted.labels(self._id, ctx.transport).inc(len(events))
+        for record, span_ctx in self._join.events(events):
+            # Sent with the context of the request that brought the span (its tenant, its
+            # credentials); a refusal is counted by the buffer, not answered to this sender.
+            await self._join.deliver([record], span_ctx)
+        response = ExportLogsServiceResponse()
+        if rejected:
+            response.partial_success.CopyFrom(
+                ExportLogsPartialSuccess(
+                    rejected_log_records=rejected,
+                    error_message=(
+                        f"{rejected} log records were dropped: this endpoint takes GenAI events "
+                        "(gen_ai.* event names with a span id) only"
+                    ),
+                )
+            )
+        return response
+
+    async def _send_joined(self, records: list[Record], ctx: Context) -> None:
+        await deliver(self._next, records, ctx, self._t, self._id)
+
     # -- gRPC --------------------------------------------------------------------------------
 
     async def _grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         with self._grpc_seconds.time():
-            return await self._handle_grpc(data, context)
+            return await self._handle_grpc(data, context, self._traces)
 
-    async def _handle_grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+    async def _grpc_logs(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        with self._grpc_seconds.time():
+            return await self._handle_grpc(data, context, self._logs)
+
+    async def _handle_grpc(self, data: bytes, context: grpc.aio.ServicerContext[Any, Any], signal: _Signal) -> bytes:
         if self._saturated():
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
             await _abort(context, _PRESSURE)
         try:
-            request = otlp.decode_traces_protobuf(data)
+            request = signal.decode_protobuf(data)
         except BadInput as exc:
             self._t.receiver_refused.labels(self._id, "grpc", "bad_input").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            response = await self._consume(request, grpc_context(self._id, context)[0])
+            response = await signal.consume(request, grpc_context(self._id, context)[0])
         except ConsumeError as exc:
             await _abort(context, _failure(exc))
         return bytes(response.SerializeToString())
@@ -191,9 +283,13 @@ class OtlpReceiver:
 
     async def _http(self, request: web.Request) -> web.Response:
         with self._http_seconds.time():
-            return await self._handle_http(request)
+            return await self._handle_http(request, self._traces)
 
-    async def _handle_http(self, request: web.Request) -> web.Response:
+    async def _http_logs(self, request: web.Request) -> web.Response:
+        with self._http_seconds.time():
+            return await self._handle_http(request, self._logs)
+
+    async def _handle_http(self, request: web.Request, signal: _Signal) -> web.Response:
         assert self._cfg.http is not None
         ctype = request.content_type
         if request.method != "POST":
@@ -219,13 +315,13 @@ class OtlpReceiver:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, "the request body could not be read")
         try:
-            req = otlp.decode_traces_json(body) if as_json else otlp.decode_traces_protobuf(body)
+            req = signal.decode_json(body) if as_json else signal.decode_protobuf(body)
         except BadInput as exc:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, str(exc))
         ctx = capture_context(request, self._id, tuple(self._cfg.http.keep_headers))
         try:
-            response = await self._consume(req, ctx)
+            response = await signal.consume(req, ctx)
         except ConsumeError as exc:
             return _failure_response(as_json, _failure(exc))
         if not as_json:
@@ -233,8 +329,10 @@ class OtlpReceiver:
         out: dict[str, Any] = {}
         if response.HasField("partial_success"):
             ps = response.partial_success
+            rejected = ps.rejected_spans if signal is self._traces else ps.rejected_log_records
+            key = "rejectedSpans" if signal is self._traces else "rejectedLogRecords"
             # OTLP/JSON: int64 as a decimal string.
-            out["partialSuccess"] = {"rejectedSpans": str(ps.rejected_spans), "errorMessage": ps.error_message}
+            out["partialSuccess"] = {key: str(rejected), "errorMessage": ps.error_message}
         return web.Response(status=200, body=orjson.dumps(out), content_type=JSON)
 
 
@@ -282,5 +380,8 @@ def _create(settings: ReceiverSettings, cfg: OtlpReceiverConfig, next_: Consumer
 
 
 FACTORY = receiver_factory(
-    "otlp", OtlpReceiverConfig, _create, "OTLP traces with GenAI attributes (gRPC, HTTP protobuf/JSON)."
+    "otlp",
+    OtlpReceiverConfig,
+    _create,
+    "OTLP traces with GenAI or OpenInference attributes, and logs with GenAI events (gRPC, HTTP protobuf/JSON).",
 )
