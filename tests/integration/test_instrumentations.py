@@ -17,7 +17,10 @@ from typing import Any
 import openai
 import orjson
 import pytest
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -171,3 +174,75 @@ async def test_openinference_openai(
     assert (gen.usage.input_tokens, gen.usage.cache_read_input_tokens, gen.usage.reasoning_tokens) == (1000, 900, 20)
     assert gen.system_prompt == "Be brief." and [t.name for t in gen.tools] == ["get_weather"]
     assert [p.tool_call.name for m in gen.output for p in m.parts if p.HasField("tool_call")] == ["get_weather"]
+
+
+def traced_with_logs(
+    service: Service, instrument: Callable[[TracerProvider, LoggerProvider], Callable[[], None]], fake: FakeOpenAI
+) -> tuple[list[ReadableSpan], int]:
+    """As :func:`traced`, with a logger provider exporting OTLP/HTTP logs (events) too; the spans
+    and the number of log records sent."""
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    base = f"http://127.0.0.1:{http_port(service)}"
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=base + "/v1/traces")))
+    logs = LoggerProvider()
+    log_memory = InMemoryLogRecordExporter()
+    logs.add_log_record_processor(SimpleLogRecordProcessor(log_memory))
+    logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=base + "/v1/logs")))
+    uninstrument = instrument(provider, logs)
+    try:
+        chat_calls(fake)
+    finally:
+        uninstrument()
+        provider.shutdown()
+        logs.shutdown()
+    return list(memory.get_finished_spans()), len(log_memory.get_finished_logs())
+
+
+def _openai_v2(provider: TracerProvider, logs: LoggerProvider) -> Callable[[], None]:
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider, logger_provider=logs)
+    return lambda: instrumentor.uninstrument()
+
+
+async def test_openai_v2_content_as_log_events(
+    start_gateway: StartGateway,
+    sigil_backend: FakeSigilBackend,
+    fake_openai: FakeOpenAI,
+    tmp_path: pathlib.Path,
+    capture_content: None,
+) -> None:
+    out = tmp_path / "records.jsonl"
+    service = await start(start_gateway, sigil_backend, out)
+    spans, n_logs = await asyncio.to_thread(traced_with_logs, service, _openai_v2, fake_openai)
+    assert len(spans) == 2 and n_logs == 4  # system, user, choice; user of the refused call
+    ok, limited = sorted(await file_records(out, 2), key=lambda r: r.start_ns or 0)
+    # openai-v2 sends gen_ai.* attributes on the span and the content as events.
+    assert (ok.kind, ok.provider, ok.model, ok.response_model) == (Kind.LLM, "openai", "gpt-4o", RESPONSE_MODEL)
+    assert (ok.usage.input_tokens, ok.usage.output_tokens, ok.stop_reason) == (1000, 50, "tool_calls")
+    assert ok.system_prompt == "Be brief."
+    assert [(m.role, p.text) for m in ok.input for p in m.parts] == [(Role.USER, "Weather in Paris?")]
+    (call,) = [p for m in ok.output for p in m.parts]
+    assert (call.kind, call.tool_call_id, call.tool_name) == (PartKind.TOOL_CALL, "call_1", "get_weather")
+    assert (ok.response_id, ok.span_id) == ("chatcmpl-1", f"{spans[0].context.span_id:016x}")
+    assert_rate_limited_v2(limited)
+    assert joins(service, "joined") == 2
+    await sigil_backend.wait_for(2)
+    gen = next(g for g in sigil_backend.generations() if g.model.name == "gpt-4o")
+    assert gen.system_prompt == "Be brief." and gen.stop_reason == "tool_calls"
+    assert [p.text for m in gen.input for p in m.parts] == ["Weather in Paris?"]
+    assert [p.tool_call.id for m in gen.output for p in m.parts] == ["call_1"]
+
+
+def assert_rate_limited_v2(record: Record) -> None:
+    assert record.model == RATE_LIMITED_MODEL and record.error_type == "RateLimitError"
+    assert record.status is RecordStatus.RATE_LIMITED
+    assert [(m.role, p.text) for m in record.input for p in m.parts] == [(Role.USER, "x")]
+
+
+def joins(service: Service, outcome: str) -> float:
+    labels = {"receiver": "otlp", "outcome": outcome}
+    return service.telemetry.registry.get_sample_value("gateway_receiver_joins_total", labels) or 0.0
