@@ -187,7 +187,7 @@ def traced_with_logs(
     base = f"http://127.0.0.1:{http_port(service)}"
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=base + "/v1/traces")))
     logs = LoggerProvider()
-    log_memory = InMemoryLogRecordExporter()
+    log_memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     logs.add_log_record_processor(SimpleLogRecordProcessor(log_memory))
     logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=base + "/v1/logs")))
     uninstrument = instrument(provider, logs)
@@ -203,7 +203,7 @@ def traced_with_logs(
 def _openai_v2(provider: TracerProvider, logs: LoggerProvider) -> Callable[[], None]:
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
-    instrumentor = OpenAIInstrumentor()
+    instrumentor = OpenAIInstrumentor()  # type: ignore[no-untyped-call]
     instrumentor.instrument(tracer_provider=provider, logger_provider=logs)
     return lambda: instrumentor.uninstrument()
 

@@ -79,8 +79,8 @@ def test_bad_protobuf() -> None:
         decode_logs_protobuf(b"\x0a\xff\xff\xff\xff garbage")
 
 
-def event(name: str, body: Any = None, t: int = 0, **attributes: Any) -> GenAiEvent:
-    return GenAiEvent(TRACE, SPAN, name, t, body, dict(attributes))
+def event(name: str, body: Any = None, t: int = 0, attributes: dict[str, Any] | None = None) -> GenAiEvent:
+    return GenAiEvent(TRACE, SPAN, name, t, body, attributes or {})
 
 
 def test_deprecated_message_events_fill_the_record() -> None:
@@ -113,7 +113,7 @@ def test_operation_details_event_carries_the_content_attributes() -> None:
         [
             event(
                 "gen_ai.client.inference.operation.details",
-                **{
+                attributes={
                     "gen_ai.input.messages": [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}],
                     "gen_ai.output.messages": out,
                     "gen_ai.system_instructions": '[{"type":"text","content":"sys"}]',
