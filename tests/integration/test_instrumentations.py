@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pathlib
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -124,13 +125,13 @@ async def file_records(path: pathlib.Path, n: int) -> list[Record]:
     return await asyncio.wait_for(loop(), 10)
 
 
-def assert_chat_record(record: Record, *, system_in_input: bool = False) -> None:
+def assert_chat_record(record: Record, *, system_in_input: bool = False, finish: str = "tool_calls") -> None:
     assert (record.kind, record.provider, record.model) == (Kind.LLM, "openai", "gpt-4o")
     assert record.response_model == RESPONSE_MODEL
     u = record.usage
     assert (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.reasoning_tokens) == (1000, 50, 900, 20)
     assert u.input_includes_cache is True
-    assert record.stop_reason == "tool_calls"
+    assert record.stop_reason == finish
     assert record.max_tokens == 200 and record.temperature == pytest.approx(0.2)
     texts = [(m.role, p.text) for m in record.input for p in m.parts if p.kind is PartKind.TEXT]
     assert (Role.USER, "Weather in Paris?") in texts
@@ -140,6 +141,7 @@ def assert_chat_record(record: Record, *, system_in_input: bool = False) -> None
     assert orjson.loads(call.tool_input_json) == orjson.loads(TOOL_ARGUMENTS)
     (tool,) = record.tools
     assert (tool.name, tool.description) == ("get_weather", "Weather for a city")
+    assert record.response_id == "chatcmpl-1" or record.response_id == ""
     assert orjson.loads(tool.input_schema_json) == TOOLS[0]["function"]["parameters"]
 
 
@@ -246,3 +248,34 @@ def assert_rate_limited_v2(record: Record) -> None:
 def joins(service: Service, outcome: str) -> float:
     labels = {"receiver": "otlp", "outcome": outcome}
     return service.telemetry.registry.get_sample_value("gateway_receiver_joins_total", labels) or 0.0
+
+
+def _traceloop(provider: TracerProvider) -> Callable[[], None]:
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()
+    with warnings.catch_warnings():
+        # It imports pydantic models with class-based config (a deprecation warning) when enabled.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        instrumentor.instrument(tracer_provider=provider)
+    return lambda: instrumentor.uninstrument()
+
+
+async def test_traceloop_openai(
+    start_gateway: StartGateway, sigil_backend: FakeSigilBackend, fake_openai: FakeOpenAI, tmp_path: pathlib.Path
+) -> None:
+    out = tmp_path / "records.jsonl"
+    service = await start(start_gateway, sigil_backend, out)
+    spans = await asyncio.to_thread(traced, service, _traceloop, fake_openai)
+    assert len(spans) == 2
+    ok, limited = sorted(await file_records(out, 2), key=lambda r: r.start_ns or 0)
+    # OpenLLMetry writes the conventions' names, its own gen_ai.is_streaming and total tokens, and
+    # the conventions' finish-reason value.
+    assert_chat_record(ok, system_in_input=True, finish="tool_call")
+    assert (ok.stream, ok.usage.total_tokens, ok.response_id) == (False, 1050, "chatcmpl-1")
+    assert_rate_limited(limited)
+    assert limited.error_type == "RateLimitError"
+    await sigil_backend.wait_for(2)
+    gen = next(g for g in sigil_backend.generations() if g.model.name == "gpt-4o")
+    assert (gen.usage.input_tokens, gen.usage.cache_read_input_tokens, gen.usage.reasoning_tokens) == (1000, 900, 20)
+    assert gen.stop_reason == "tool_call" and [t.name for t in gen.tools] == ["get_weather"]

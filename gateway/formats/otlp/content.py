@@ -70,8 +70,9 @@ def messages_to_json(
         item: dict[str, Any] = {"role": role, "parts": [p for p in map(_part_to_dict, message.parts) if p]}
         if message.name:
             item["name"] = message.name
-        if output:  # finish_reason is required on output messages: one message per choice
-            item["finish_reason"] = finish_reasons[index] if index < len(finish_reasons) else fallback_finish
+        reason = finish_reasons[index] if index < len(finish_reasons) else fallback_finish
+        if output and reason:  # one message per choice; left out when the source did not say
+            item["finish_reason"] = reason
         items.append(item)
     return orjson.dumps(items).decode()
 

@@ -26,6 +26,7 @@ from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
 from gateway.formats.otlp.semconv import (
     AMBIGUOUS_CACHE_ALIASES,
     DEFAULT,
+    EXTENSION_ALIASES,
     EXTENSIONS,
     OUTPUT_TYPE_ALIASES,
     SemConv,
@@ -66,6 +67,7 @@ class _State:
     record_name: str | None = None
     customer: dict[str, str] = field(default_factory=dict)
     kind: Kind | None = None
+    message_finish_reasons: list[str] = field(default_factory=list)  # inside gen_ai.output.messages
 
 
 # A handler stores a value in the record and says whether it could (False: keep it in extra).
@@ -223,6 +225,9 @@ class _Reader:
         else:
             for key, value in state.customer.items():
                 record.extra[v.EXTRA_ATTR + getattr(EXTENSIONS, "customer_" + key)] = value
+        if not record.stop_reason and state.message_finish_reasons:
+            # The reason is inside the output messages only (no gen_ai.response.finish_reasons).
+            record.stop_reason = state.message_finish_reasons[0]
         usage = record.usage
         if usage.input_tokens is not None:
             # OTLP input_tokens include the cache counts; Sigil's own names leave it open.
@@ -373,10 +378,24 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def _finish_reasons(record: Record, value: Any, state: _State) -> bool:
+    if isinstance(value, str):
+        # logfire sends the list as a JSON string; one bare reason is read as a list of one.
+        try:
+            value = orjson.loads(value) if value.startswith("[") else [value]
+        except orjson.JSONDecodeError:
+            return False
     if not _is_str_list(value):
         return False
     record.stop_reason = value[0] if value else ""
     return len(value) == 1  # the full list stays in extra when stop_reason cannot hold it
+
+
+def _output_messages(record: Record, value: Any, state: _State) -> bool:
+    try:
+        record.output, state.message_finish_reasons = content.parse_messages(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _ttfc(record: Record, value: Any, state: _State) -> bool:
@@ -438,7 +457,7 @@ def _field_handlers() -> dict[str, _Handler]:
         "tool_call_result": _setter("tool_result_json", lambda _: True, _json_bytes),
         # Per-message finish reasons repeat gen_ai.response.finish_reasons, which is kept.
         "input_messages": _parsed("input", lambda value: content.parse_messages(value)[0]),
-        "output_messages": _parsed("output", lambda value: content.parse_messages(value)[0]),
+        "output_messages": _output_messages,
         "system_instructions": _parsed("system_prompt", content.parse_system_instructions),
         "tool_definitions": _parsed("tools", content.parse_tool_definitions),
         "error_type": _setter("error_type", s),
@@ -448,6 +467,13 @@ def _field_handlers() -> dict[str, _Handler]:
 
 
 def _extension_handlers() -> dict[str, _Handler]:
+    handlers = _own_extension_handlers()
+    for alias, logical in EXTENSION_ALIASES.items():
+        handlers[alias] = handlers[getattr(EXTENSIONS, logical)]
+    return handlers
+
+
+def _own_extension_handlers() -> dict[str, _Handler]:
     x, s, i, lst = EXTENSIONS, _is_str, _is_int, _is_str_list
     return {
         x.generation_id: _collect("ids", x.generation_id),

@@ -271,7 +271,9 @@ class _Writer:
                 content.messages_to_json(record.input, output=False, finish_reasons=(), fallback_finish=""),
             )
         if record.output:
-            fallback = record.stop_reason or ("stop" if record.status is RecordStatus.OK else "error")
+            # An unknown reason is left out rather than invented (a made-up "stop" used to hide a
+            # real tool call from backends that read the messages).
+            fallback = record.stop_reason
             put(
                 a.output_messages,
                 content.messages_to_json(

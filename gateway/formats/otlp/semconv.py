@@ -367,6 +367,19 @@ ATTRIBUTE_ALIASES: Mapping[str, str] = MappingProxyType(
         # semantic-conventions-genai (unreleased) rename of cache_creation.
         "gen_ai.usage.cache_write.input_tokens": "usage_cache_creation_input_tokens",
         "deployment.environment": "deployment_environment",  # resource, renamed in 1.27
+        # OpenLLMetry (Traceloop) names beside the conventions' own.
+        "gen_ai.is_streaming": "request_stream",
+        "llm.is_streaming": "request_stream",
+        "gen_ai.user": "user_id",
+    }
+)
+
+# Vendor names for record fields that the conventions do not cover -> ExtensionNames field name.
+EXTENSION_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "gen_ai.usage.total_tokens": "usage_total_tokens",  # OpenLLMetry
+        "llm.usage.total_tokens": "usage_total_tokens",  # OpenLLMetry < 0.40
+        "operation.cost": "cost_usd",  # logfire
     }
 )
 
