@@ -1,9 +1,10 @@
-"""A fake OpenAI Chat Completions server on loopback, for tests that drive the real ``openai``
-client (and the instrumentation packages wrapped around it).
+"""A fake OpenAI Chat Completions and Anthropic Messages server on loopback, for tests that drive
+the real ``openai`` and ``anthropic`` clients (and the instrumentation packages wrapped around them).
 
 ``POST /v1/chat/completions`` answers with one tool call (``get_weather``), cached and reasoning
-token counts; model ``rate-limited`` gets OpenAI's 429 error body. Requests are kept in
-:attr:`FakeOpenAI.requests`.
+token counts; model ``rate-limited`` gets OpenAI's 429 error body. ``POST /v1/messages`` answers
+the same tool call in Anthropic's shape, with cache read and cache creation counts. Requests are
+kept in :attr:`FakeOpenAI.requests`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ USAGE = {
     "completion_tokens_details": {"reasoning_tokens": 20},
 }
 
+ANTHROPIC_RESPONSE_MODEL = "claude-sonnet-4-5-20250929"
+# Anthropic's input_tokens exclude the cache counts.
+ANTHROPIC_USAGE = {
+    "input_tokens": 100,
+    "output_tokens": 40,
+    "cache_read_input_tokens": 900,
+    "cache_creation_input_tokens": 50,
+}
+
 
 class FakeOpenAI:
     def __init__(self) -> None:
@@ -37,6 +47,7 @@ class FakeOpenAI:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/messages", self._messages)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -68,5 +79,27 @@ class FakeOpenAI:
                 "model": RESPONSE_MODEL,
                 "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls", "logprobs": None}],
                 "usage": USAGE,
+            }
+        )
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        if body.get("model") == RATE_LIMITED_MODEL:
+            error = {"type": "rate_limit_error", "message": "Number of request tokens has exceeded your rate limit"}
+            return web.json_response({"type": "error", "error": error}, status=429)
+        return web.json_response(
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": ANTHROPIC_RESPONSE_MODEL,
+                "content": [
+                    {"type": "text", "text": "Let me check."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+                ],
+                "stop_reason": "tool_use",
+                "stop_sequence": None,
+                "usage": ANTHROPIC_USAGE,
             }
         )

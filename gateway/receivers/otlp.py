@@ -11,7 +11,10 @@ and ``gen_ai.usage.prompt_tokens``) or OpenInference's ``openinference.span.kind
 GenAI events sent as logs (``gen_ai.user.message``, ``gen_ai.choice``,
 ``gen_ai.client.inference.operation.details``, ...) give their span's record its content: see
 :mod:`gateway.receivers._otlp_join` for how the two sides wait for each other (``logs.join_wait``,
-``logs.max_pending``); other log records are refused like non-GenAI spans. Other spans are dropped and counted
+``logs.max_pending``); other log records are refused like non-GenAI spans. One call reported by
+two instrumentations (``dedup.pairs``) is sent once: see :mod:`gateway.receivers._otlp_dedup`.
+
+Other spans are dropped and counted
 (``gateway_receiver_refused_records_total{reason="not_genai"}``), and the client is told through
 OTLP's partial success (``rejected_spans`` with a message), which it must not retry. With
 ``passthrough_non_genai: true`` they travel instead, as records of kind ``other`` marked
@@ -33,6 +36,7 @@ with ``RetryInfo``) when the pipeline cannot take the data now.
         http: {endpoint: 127.0.0.1:4318}
         passthrough_non_genai: false
         logs: {join_wait: 5s, max_pending: 10000}
+        dedup: {enabled: true, wait: 2s}
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from gateway.model import Context, Record
 from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 from gateway.receivers._http import retry_after as retry_after_header
+from gateway.receivers._otlp_dedup import Dedup
 from gateway.receivers._otlp_join import JoinBuffer
 from gateway.units import ByteSize, Duration
 
@@ -79,6 +84,10 @@ TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 DEFAULT_JOIN_WAIT = 5.0  # seconds a span or its events wait for the other side
 DEFAULT_MAX_PENDING = 10_000  # spans (and as many event groups) waiting at once
+DEFAULT_DEDUP_WAIT = 2.0  # seconds a record of a known pair waits for its twin
+# Instrumentation scopes known to report the same call twice; the first of each pair is kept.
+# OpenLLMetry's anthropic instrumentation and the anthropic SDK's own tracing (both on by default).
+DEFAULT_DEDUP_PAIRS = (("opentelemetry.instrumentation.anthropic", "com.anthropic.sdk.python"),)
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 PRESSURE_RETRY_AFTER = 1.0  # seconds a client is asked to wait when memory is short
@@ -111,12 +120,33 @@ class OtlpLogsConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OtlpDedupConfig:
+    enabled: bool = True  # send one record for a call two instrumentations reported
+    wait: Duration = Duration(DEFAULT_DEDUP_WAIT)  # how long a record of a pair waits for its twin
+    max_pending: int = DEFAULT_MAX_PENDING  # records waiting or remembered at most; more go on unchecked
+    # pairs of instrumentation scope names reporting the same calls; the first one's record is kept
+    pairs: list[list[str]] = dataclasses.field(default_factory=lambda: [list(p) for p in DEFAULT_DEDUP_PAIRS])
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.wait < 0:
+            problems.append("wait: must not be negative")
+        if self.max_pending < 1:
+            problems.append("max_pending: must be at least 1")
+        for i, pair in enumerate(self.pairs):
+            if len(pair) != 2 or pair[0] == pair[1]:
+                problems.append(f"pairs: entry {i} must name two different scopes")
+        return problems
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OtlpReceiverConfig:
     grpc: OtlpGrpcConfig | None = dataclasses.field(default_factory=OtlpGrpcConfig)  # null: off
     http: OtlpHttpConfig | None = dataclasses.field(default_factory=OtlpHttpConfig)  # null: off
     passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
     # GenAI events as OTLP logs (/v1/logs, LogsService), joined to their spans; null: logs refused
     logs: OtlpLogsConfig | None = dataclasses.field(default_factory=OtlpLogsConfig)
+    dedup: OtlpDedupConfig = dataclasses.field(default_factory=OtlpDedupConfig)  # one call reported twice
 
     def validate(self) -> list[str]:
         if self.http is None and self.grpc is None:
@@ -181,6 +211,16 @@ class OtlpReceiver:
                 send=self._send_joined,
                 telemetry=self._t,
             )
+        self._dedup: Dedup | None = None
+        if cfg.dedup.enabled and cfg.dedup.pairs:
+            self._dedup = Dedup(
+                receiver=self._id,
+                pairs=cfg.dedup.pairs,
+                wait=float(cfg.dedup.wait),
+                max_pending=cfg.dedup.max_pending,
+                send=self._send_joined,
+                telemetry=self._t,
+            )
         self._traces = _Signal(otlp.decode_traces_json, otlp.decode_traces_protobuf, self._consume)
         self._logs = _Signal(decode_logs.decode_logs_json, decode_logs.decode_logs_protobuf, self._consume_logs)
         if cfg.http is not None:
@@ -199,8 +239,12 @@ class OtlpReceiver:
     async def start(self) -> None:
         if self._join is not None:
             self._join.start()
+        if self._dedup is not None:
+            self._dedup.start()
 
     async def shutdown(self) -> None:
+        if self._dedup is not None:
+            await self._dedup.shutdown()
         if self._join is not None:
             await self._join.shutdown()
 
@@ -211,6 +255,8 @@ class OtlpReceiver:
         rejected = 0 if passthrough else other
         if rejected:
             self._t.receiver_refused.labels(self._id, ctx.transport, "not_genai").inc(rejected)
+        if self._dedup is not None:
+            records = self._dedup.records(records, ctx)
         if self._join is not None:
             records = self._join.spans(records, ctx)
         await deliver(self._next, records, ctx, self._t, self._id)

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import anthropic
 import openai
 import orjson
 import pytest
@@ -31,7 +32,13 @@ from gateway.model import Kind, PartKind, Record, Role
 from gateway.model import Status as RecordStatus
 from gateway.service import Service
 from tests.conftest import StartGateway, http_port
-from tests.fake_llm import RATE_LIMITED_MODEL, RESPONSE_MODEL, TOOL_ARGUMENTS, FakeOpenAI
+from tests.fake_llm import (
+    ANTHROPIC_RESPONSE_MODEL,
+    RATE_LIMITED_MODEL,
+    RESPONSE_MODEL,
+    TOOL_ARGUMENTS,
+    FakeOpenAI,
+)
 from tests.fakes import FakeSigilBackend
 
 ANY = "127.0.0.1:0"
@@ -279,3 +286,92 @@ async def test_traceloop_openai(
     gen = next(g for g in sigil_backend.generations() if g.model.name == "gpt-4o")
     assert (gen.usage.input_tokens, gen.usage.cache_read_input_tokens, gen.usage.reasoning_tokens) == (1000, 900, 20)
     assert gen.stop_reason == "tool_call" and [t.name for t in gen.tools] == ["get_weather"]
+
+
+def anthropic_calls(fake: FakeOpenAI, provider: TracerProvider) -> None:
+    """Two answered calls and one refused with a 429, with the SDK's own tracing on (its default)."""
+    client = anthropic.Anthropic(
+        base_url=f"http://127.0.0.1:{fake.port}",
+        api_key="test-key",
+        max_retries=0,
+        open_telemetry={"tracer_provider": provider},
+    )
+    for _ in range(2):
+        client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=300,
+            system="Be brief.",
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+            tools=[
+                {
+                    "name": "get_weather",
+                    "description": "Weather for a city",
+                    "input_schema": TOOLS[0]["function"]["parameters"],
+                }
+            ],
+        )
+    with pytest.raises(anthropic.RateLimitError):
+        client.messages.create(model=RATE_LIMITED_MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    client.close()
+
+
+def traced_anthropic(service: Service, fake: FakeOpenAI) -> list[ReadableSpan]:
+    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    endpoint = f"http://127.0.0.1:{http_port(service)}/v1/traces"
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    instrumentor = AnthropicInstrumentor()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        instrumentor.instrument(tracer_provider=provider)
+    try:
+        anthropic_calls(fake, provider)
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+async def test_traceloop_anthropic_and_the_sdks_own_tracing_give_one_record_per_call(
+    start_gateway: StartGateway, sigil_backend: FakeSigilBackend, fake_openai: FakeOpenAI, tmp_path: pathlib.Path
+) -> None:
+    out = tmp_path / "records.jsonl"
+    service = await start(start_gateway, sigil_backend, out)
+    spans = await asyncio.to_thread(traced_anthropic, service, fake_openai)
+    scopes = sorted({s.instrumentation_scope.name for s in spans if s.instrumentation_scope is not None})
+    assert len(spans) == 6 and scopes == ["com.anthropic.sdk.python", "opentelemetry.instrumentation.anthropic"]
+    records = sorted(await file_records(out, 3), key=lambda r: r.start_ns or 0)
+    assert len(records) == 3
+    # The first call: the SDK's span came alone (its partner's scope not seen yet) and was sent;
+    # the twin that followed was dropped. Then both scopes are known and the twins are merged.
+    assert joins(service, "duplicate_dropped") == 1 and joins(service, "duplicate_merged") == 2
+    first, second, limited = records
+    for record in (first, second):
+        assert (record.provider, record.model, record.response_model) == (
+            "anthropic",
+            "claude-sonnet-4-5",
+            ANTHROPIC_RESPONSE_MODEL,
+        )
+        u = record.usage
+        assert (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_write_input_tokens) == (
+            1050,
+            40,
+            900,
+            50,
+        )
+    # The merged record is OpenLLMetry's (content, tool definitions with Anthropic's input_schema)
+    # with what only the SDK's span had (server.address).
+    assert second.extra["otlp.scope.name"] == "opentelemetry.instrumentation.anthropic"
+    assert second.extra["otlp.attr.server.address"] == "127.0.0.1"
+    assert second.stop_reason == "tool_call" and second.system_prompt == "Be brief."
+    (tool,) = second.tools
+    assert orjson.loads(tool.input_schema_json) == TOOLS[0]["function"]["parameters"]
+    calls = [p for m in second.output for p in m.parts if p.kind is PartKind.TOOL_CALL]
+    assert [(c.tool_call_id, c.tool_name) for c in calls] == [("toolu_1", "get_weather")]
+    assert limited.status is RecordStatus.RATE_LIMITED and limited.model == RATE_LIMITED_MODEL
+    await sigil_backend.wait_for(3)
+    await asyncio.sleep(0.2)  # nothing more may come
+    assert len(sigil_backend.generations()) == 3
