@@ -95,7 +95,7 @@ PRESSURE_RETRY_AFTER = 1.0  # seconds a client is asked to wait when memory is s
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OtlpHttpConfig(BodyLimits):
-    endpoint: str = DEFAULT_HTTP_ENDPOINT  # host:port; serves POST /v1/traces
+    endpoint: str = DEFAULT_HTTP_ENDPOINT  # host:port; serves POST /v1/traces and /v1/logs
     keep_headers: list[str] = dataclasses.field(default_factory=list)  # copied into the context
 
 
@@ -119,13 +119,16 @@ class OtlpLogsConfig:
         return problems
 
 
+def _default_pairs() -> list[list[str]]:
+    return [list(pair) for pair in DEFAULT_DEDUP_PAIRS]
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OtlpDedupConfig:
     enabled: bool = True  # send one record for a call two instrumentations reported
     wait: Duration = Duration(DEFAULT_DEDUP_WAIT)  # how long a record of a pair waits for its twin
     max_pending: int = DEFAULT_MAX_PENDING  # records waiting or remembered at most; more go on unchecked
-    # pairs of instrumentation scope names reporting the same calls; the first one's record is kept
-    pairs: list[list[str]] = dataclasses.field(default_factory=lambda: [list(p) for p in DEFAULT_DEDUP_PAIRS])
+    pairs: list[list[str]] = dataclasses.field(default_factory=_default_pairs)  # scope pairs; the first is kept
 
     def validate(self) -> list[str]:
         problems = []
@@ -144,8 +147,7 @@ class OtlpReceiverConfig:
     grpc: OtlpGrpcConfig | None = dataclasses.field(default_factory=OtlpGrpcConfig)  # null: off
     http: OtlpHttpConfig | None = dataclasses.field(default_factory=OtlpHttpConfig)  # null: off
     passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
-    # GenAI events as OTLP logs (/v1/logs, LogsService), joined to their spans; null: logs refused
-    logs: OtlpLogsConfig | None = dataclasses.field(default_factory=OtlpLogsConfig)
+    logs: OtlpLogsConfig | None = dataclasses.field(default_factory=OtlpLogsConfig)  # GenAI events; null: no logs
     dedup: OtlpDedupConfig = dataclasses.field(default_factory=OtlpDedupConfig)  # one call reported twice
 
     def validate(self) -> list[str]:
