@@ -95,6 +95,7 @@ class OtlpExporterConfig(SenderConfig):
     resource_attributes: dict[str, str] = dataclasses.field(default_factory=dict)  # e.g. service.name
     include_content: bool = True  # content attributes; never for metadata_only records
     semconv_version: str = DEFAULT_VERSION  # GenAI semantic-convention names to emit
+    emit_deprecated: bool = False  # also write deprecated names kept from the source, for old backends
     max_request_size: ByteSize = ByteSize(DEFAULT_MAX_REQUEST_SIZE)  # split larger trace requests
     traces: OtlpTracesConfig = dataclasses.field(default_factory=OtlpTracesConfig)
     metrics: OtlpMetricsConfig = dataclasses.field(default_factory=OtlpMetricsConfig)
@@ -215,6 +216,7 @@ class OtlpExporter:
             resource_attributes=self._resource,
             include_content=self._cfg.include_content,
             semconv=self._semconv,
+            emit_deprecated=self._cfg.emit_deprecated,
         )
         if len(records) > 1 and request.ByteSize() > int(self._cfg.max_request_size):
             # Halving keeps a resource's spans together as far as possible; a single record

@@ -426,6 +426,33 @@ OPERATION_ALIASES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# Deprecated attributes with a current name (semconv 1.41.1's registry: "Replaced by ..."); a
+# value kept under the old name is emitted under the new one (and the old one only on request).
+DEPRECATED_RENAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "gen_ai.openai.request.service_tier": "openai.request.service_tier",
+        "gen_ai.openai.response.service_tier": "openai.response.service_tier",
+        "gen_ai.openai.response.system_fingerprint": "openai.response.system_fingerprint",
+    }
+)
+# Deprecated and removed with no replacement (content now in gen_ai.input/output.messages).
+DEPRECATED_REMOVED = frozenset({"gen_ai.prompt", "gen_ai.completion"})
+
+# Provider finish-reason values -> the conventions' values (gen_ai.response.finish_reasons).
+FINISH_REASON_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "end_turn": "stop",  # Anthropic
+        "stop_sequence": "stop",  # Anthropic
+        "max_tokens": "length",  # Anthropic
+        "tool_use": "tool_call",  # Anthropic
+        "tool_calls": "tool_call",  # OpenAI
+        "function_call": "tool_call",  # OpenAI (legacy)
+        "STOP": "stop",  # Gemini
+        "MAX_TOKENS": "length",  # Gemini
+        "SAFETY": "content_filter",  # Gemini
+    }
+)
+
 OUTPUT_TYPE_ALIASES: Mapping[str, str] = MappingProxyType(
     {"json_object": "json", "json_schema": "json"}  # old gen_ai.openai.request.response_format
 )
