@@ -166,7 +166,10 @@ class _Writer:
         original_kind = extra.get(v.EXTRA_SPAN_KIND)
         if isinstance(original_kind, int) and not isinstance(original_kind, bool):
             span.kind = original_kind  # type: ignore[assignment]
-            span.name = _str(extra.get(v.EXTRA_SPAN_NAME)) or record.name or name
+            # A relayed GenAI span is named as the conventions say ({operation} {model}); its own
+            # name travels as gateway.record.name. A pass-through span keeps its name.
+            original_name = _str(extra.get(v.EXTRA_SPAN_NAME)) or record.name or name
+            span.name = original_name if is_passthrough(record) or record.kind is Kind.OTHER else name
         else:
             span.kind = _SPAN_KINDS[record.kind]
             span.name = name
