@@ -20,7 +20,7 @@ import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from gateway.formats.otlp import content, decode_openinference
+from gateway.formats.otlp import content, decode_legacy, decode_openinference
 from gateway.formats.otlp import values as v
 from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
 from gateway.formats.otlp.semconv import (
@@ -39,6 +39,7 @@ from gateway.model import Status as RecordStatus
 
 # Spans the gateway emitted for records that have no gen_ai.* attribute still carry one of these.
 _RECORD_MARKERS = frozenset({EXTENSIONS.record_kind, EXTENSIONS.record_id, EXTENSIONS.generation_id})
+ANTHROPIC_STOP_REASON = "anthropic.message.stop_reason"  # the anthropic SDK's own tracing
 _EXCEPTION_EVENT = "exception"  # the OpenTelemetry span event of a recorded exception
 _ENVIRONMENT = "\0environment"  # carries the resource's environment to the record, never kept
 
@@ -68,6 +69,7 @@ class _State:
     customer: dict[str, str] = field(default_factory=dict)
     kind: Kind | None = None
     message_finish_reasons: list[str] = field(default_factory=list)  # inside gen_ai.output.messages
+    vendor_stop_reason: str = ""  # a provider SDK's own stop-reason attribute
 
 
 # A handler stores a value in the record and says whether it could (False: keep it in extra).
@@ -170,8 +172,13 @@ class _Reader:
         attributes = [(kv.key, v.to_python(kv.value)) for kv in span.attributes]
         if any(key == OI_SPAN_KIND for key, _ in attributes):
             state.kind, attributes = decode_openinference.read(record, attributes)
+        legacy = [(key, value) for key, value in attributes if decode_legacy.is_legacy(key)]
+        if legacy:
+            attributes = [(key, value) for key, value in attributes if not decode_legacy.is_legacy(key)]
         for key, value in attributes:
             self._attribute(record, key, value, state)
+        if legacy:
+            decode_legacy.read(record, legacy)  # after the current names, which win
         self._resolve(record, state)
         self._span_details(record, span, genai)
         return record
@@ -228,6 +235,8 @@ class _Reader:
         if not record.stop_reason and state.message_finish_reasons:
             # The reason is inside the output messages only (no gen_ai.response.finish_reasons).
             record.stop_reason = state.message_finish_reasons[0]
+        if not record.stop_reason and state.vendor_stop_reason:
+            record.stop_reason = state.vendor_stop_reason
         usage = record.usage
         if usage.input_tokens is not None:
             # OTLP input_tokens include the cache counts; Sigil's own names leave it open.
@@ -260,6 +269,8 @@ class _Reader:
             extra[v.EXTRA_DROPPED] = dropped
         if span.flags:
             extra[v.EXTRA_FLAGS] = span.flags
+        if span.events and genai:
+            decode_legacy.events(record, [(e.name, v.attributes_to_dict(e.attributes)) for e in span.events])
         if span.events:
             extra[v.EXTRA_EVENTS] = [
                 {
@@ -470,7 +481,16 @@ def _extension_handlers() -> dict[str, _Handler]:
     handlers = _own_extension_handlers()
     for alias, logical in EXTENSION_ALIASES.items():
         handlers[alias] = handlers[getattr(EXTENSIONS, logical)]
+    handlers[ANTHROPIC_STOP_REASON] = _vendor_stop_reason
     return handlers
+
+
+def _vendor_stop_reason(record: Record, value: Any, state: _State) -> bool:
+    """The anthropic SDK's own ``anthropic.message.stop_reason``: the stop reason when the
+    conventions' finish reasons are absent (they win, whatever the order); kept in extra too."""
+    if isinstance(value, str) and value:
+        state.vendor_stop_reason = value
+    return False
 
 
 def _own_extension_handlers() -> dict[str, _Handler]:
