@@ -46,7 +46,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from gateway.formats.otlp import content
+from gateway.formats.otlp import content, encode_openinference
 from gateway.formats.otlp import values as v
 from gateway.formats.otlp.decode import is_passthrough
 from gateway.formats.otlp.semconv import (
@@ -79,6 +79,12 @@ _SPAN_KINDS = {
 }
 
 
+GEN_AI = "gen_ai"  # the GenAI semantic conventions' attributes
+OPENINFERENCE = "openinference"  # OpenInference's (Arize Phoenix) attributes
+CONVENTIONS = (GEN_AI, OPENINFERENCE)
+_GEN_AI_PREFIX = "gen_ai."
+
+
 def records_to_traces(
     records: Iterable[Record],
     *,
@@ -86,10 +92,13 @@ def records_to_traces(
     include_content: bool,
     semconv: SemConv = DEFAULT,
     emit_deprecated: bool = False,
+    conventions: Iterable[str] = (GEN_AI,),
 ) -> ExportTraceServiceRequest:
     """One export request for a batch of records (rules in the module docstring). With
     ``emit_deprecated`` a deprecated attribute kept from the source is emitted beside its
-    current name."""
+    current name. ``conventions`` names the attribute sets written: :data:`GEN_AI`, and/or
+    :data:`OPENINFERENCE` (:mod:`.encode_openinference`)."""
+    conventions = frozenset(conventions)
     writer = _writer(semconv)
     request = ExportTraceServiceRequest()
     defaults: dict[str, Any] = {semconv.attrs.service_name: DEFAULT_SERVICE_NAME, **resource_attributes}
@@ -122,7 +131,7 @@ def records_to_traces(
             ss.scope.name, ss.scope.version = scope_key[0], scope_key[1]
             group[1][scope_key] = ss
         with_content = include_content and record.metadata.get(CAPTURE_MODE_KEY) != "metadata_only"
-        writer.span(ss.spans.add(), record, with_content, emit_deprecated)
+        writer.span(ss.spans.add(), record, with_content, emit_deprecated, conventions)
     return request
 
 
@@ -157,7 +166,14 @@ class _Writer:
         # The kind each well-known operation implies on the way back in (_otlp_receive).
         self.operation_kinds = v.operation_kinds(semconv)
 
-    def span(self, span: Span, record: Record, include_content: bool, emit_deprecated: bool = False) -> None:
+    def span(
+        self,
+        span: Span,
+        record: Record,
+        include_content: bool,
+        emit_deprecated: bool = False,
+        conventions: frozenset[str] = frozenset({"gen_ai"}),
+    ) -> None:
         sc, extra = self.semconv, record.extra
         operation = normalize_operation(record.operation, self.kind_operations.get(record.kind, ""), sc)
         _set_ids(span, record)
@@ -201,6 +217,15 @@ class _Writer:
                 if not emit_deprecated:
                     continue
             v.add_attribute(attrs, attr, _typed(attr, value, self.semconv))
+        if OPENINFERENCE in conventions and not is_passthrough(record):
+            present = {kv.key for kv in attrs}
+            for key, value in encode_openinference.attributes(record, include_content):
+                if key not in present:
+                    v.add_attribute(attrs, key, value)
+        if GEN_AI not in conventions and not is_passthrough(record):
+            kept = [kv for kv in attrs if not kv.key.startswith(_GEN_AI_PREFIX)]
+            del attrs[:]
+            attrs.extend(kept)
         self._status(span, record)
         _span_details(span, extra)
 
