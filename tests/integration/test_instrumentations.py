@@ -4,6 +4,9 @@ to a fake Sigil backend and a file.
 
 Checked per instrumentation: provider, request and response models, tokens (cache and reasoning
 too), input and output messages, tool calls and definitions, finish reasons, errors and ids.
+
+The clients and instrumentations are imported inside the tests: they add about 70 MiB to the test
+process, which other tests' gateways (with a 256 MiB memory limiter) would otherwise count.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import anthropic
-import openai
 import orjson
 import pytest
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -89,6 +90,8 @@ async def start(start_gateway: StartGateway, sigil: FakeSigilBackend, out: pathl
 
 def chat_calls(fake: FakeOpenAI) -> None:
     """One chat call answered with a tool call, one refused with a 429."""
+    import openai
+
     client = openai.OpenAI(base_url=fake.base_url, api_key="test-key", max_retries=0)
     client.chat.completions.create(
         model="gpt-4o",
@@ -290,6 +293,8 @@ async def test_traceloop_openai(
 
 def anthropic_calls(fake: FakeOpenAI, provider: TracerProvider) -> None:
     """Two answered calls and one refused with a 429, with the SDK's own tracing on (its default)."""
+    import anthropic
+
     client = anthropic.Anthropic(
         base_url=f"http://127.0.0.1:{fake.port}",
         api_key="test-key",
