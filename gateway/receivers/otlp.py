@@ -19,6 +19,8 @@ Other spans are dropped and counted
 OTLP's partial success (``rejected_spans`` with a message), which it must not retry. With
 ``passthrough_non_genai: true`` they travel instead, as records of kind ``other`` marked
 ``otlp.passthrough`` that an ``otlp`` exporter sends on as the same span and other exporters drop.
+``keep_genai_ancestors: true`` passes on only the ancestors of GenAI spans, so trees stay whole
+(see :mod:`gateway.receivers._otlp_ancestors` for how and what it costs).
 
 Answers follow the OTLP specification: 200 with an ``ExportTraceServiceResponse`` in the
 request's encoding; failures carry a ``google.rpc.Status`` in the request's encoding: 400
@@ -72,6 +74,7 @@ from gateway.model import Context, Record
 from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, capture_context, read_body
 from gateway.receivers._http import retry_after as retry_after_header
+from gateway.receivers._otlp_ancestors import Ancestors
 from gateway.receivers._otlp_dedup import Dedup
 from gateway.receivers._otlp_join import JoinBuffer
 from gateway.units import ByteSize, Duration
@@ -147,6 +150,7 @@ class OtlpReceiverConfig:
     grpc: OtlpGrpcConfig | None = dataclasses.field(default_factory=OtlpGrpcConfig)  # null: off
     http: OtlpHttpConfig | None = dataclasses.field(default_factory=OtlpHttpConfig)  # null: off
     passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
+    keep_genai_ancestors: bool = False  # pass on the non-GenAI ancestors of GenAI spans only
     logs: OtlpLogsConfig | None = dataclasses.field(default_factory=OtlpLogsConfig)  # GenAI events; null: no logs
     dedup: OtlpDedupConfig = dataclasses.field(default_factory=OtlpDedupConfig)  # one call reported twice
 
@@ -213,6 +217,7 @@ class OtlpReceiver:
                 send=self._send_joined,
                 telemetry=self._t,
             )
+        self._ancestors = Ancestors(DEFAULT_MAX_PENDING) if cfg.keep_genai_ancestors else None
         self._dedup: Dedup | None = None
         if cfg.dedup.enabled and cfg.dedup.pairs:
             self._dedup = Dedup(
@@ -253,8 +258,11 @@ class OtlpReceiver:
     async def _consume(self, request: ExportTraceServiceRequest, ctx: Context) -> ExportTraceServiceResponse:
         records: list[Record]
         passthrough = self._cfg.passthrough_non_genai
-        records, other = otlp.traces_to_records(request, passthrough=passthrough)
+        ancestors = self._ancestors if not passthrough else None
+        records, other = otlp.traces_to_records(request, passthrough=passthrough or ancestors is not None)
         rejected = 0 if passthrough else other
+        if ancestors is not None:
+            records, rejected = ancestors.filter(records)
         if rejected:
             self._t.receiver_refused.labels(self._id, ctx.transport, "not_genai").inc(rejected)
         if self._dedup is not None:
