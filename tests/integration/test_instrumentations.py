@@ -380,3 +380,32 @@ async def test_traceloop_anthropic_and_the_sdks_own_tracing_give_one_record_per_
     await sigil_backend.wait_for(3)
     await asyncio.sleep(0.2)  # nothing more may come
     assert len(sigil_backend.generations()) == 3
+
+
+def _traceloop_events(provider: TracerProvider, logs: LoggerProvider) -> Callable[[], None]:
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor(use_attributes=False)  # content as log events
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        instrumentor.instrument(tracer_provider=provider, logger_provider=logs)
+    return lambda: instrumentor.uninstrument()
+
+
+async def test_traceloop_openai_content_as_log_events(
+    start_gateway: StartGateway, sigil_backend: FakeSigilBackend, fake_openai: FakeOpenAI, tmp_path: pathlib.Path
+) -> None:
+    out = tmp_path / "records.jsonl"
+    service = await start(start_gateway, sigil_backend, out)
+    spans, n_logs = await asyncio.to_thread(traced_with_logs, service, _traceloop_events, fake_openai)
+    # 4 events; 8 after test_traceloop_openai in the same process: its uninstrument leaves a wrapper
+    # whose events name spans of its shut-down provider (they expire in the join buffer, unmatched).
+    assert len(spans) == 2 and n_logs in (4, 8), n_logs
+    ok, limited = sorted(await file_records(out, 2), key=lambda r: r.start_ns or 0)
+    assert ok.system_prompt == "Be brief." and ok.stop_reason == "tool_call"
+    assert [(m.role, p.text) for m in ok.input for p in m.parts] == [(Role.USER, "Weather in Paris?")]
+    (call,) = [p for m in ok.output for p in m.parts]
+    assert (call.kind, call.tool_call_id, call.tool_name) == (PartKind.TOOL_CALL, "call_1", "get_weather")
+    assert (ok.usage.cache_read_input_tokens, ok.usage.reasoning_tokens) == (900, 20)
+    assert_rate_limited_v2(limited)
+    await sigil_backend.wait_for(2)

@@ -166,6 +166,9 @@ def apply_events(record: Record, events: list[GenAiEvent], semconv: SemConv = DE
             inputs.append(_message(role, body))
         elif event.name == CHOICE_EVENT:
             message = body.get("message")
+            if isinstance(body.get("tool_calls"), list):
+                # OpenLLMetry puts the tool calls beside the message, not in it.
+                message = {**(message if isinstance(message, dict) else {}), "tool_calls": body["tool_calls"]}
             index = body.get("index")
             reason = body.get("finish_reason")
             outputs.append(
