@@ -4,7 +4,11 @@ Modules, by direction:
 
 * :mod:`.wire`: request bodies (protobuf, and OTLP/JSON written by hand) <-> ``ExportTraceServiceRequest``.
 * :mod:`.decode`: spans -> records (:func:`traces_to_records`); non-GenAI spans optionally kept as
-  pass-through records that only OTLP exporters send.
+  pass-through records that only OTLP exporters send. Attribute handlers in
+  :mod:`.decode_attributes`; OpenInference spans via :mod:`.decode_openinference`; older shapes
+  (OpenLLMetry's indexed attributes, content events) via :mod:`.decode_legacy`.
+* :mod:`.decode_logs`: OTLP logs -> GenAI events, and events -> their span's record content.
+* :mod:`.encode_openinference`: records -> OpenInference attributes (``conventions``).
 * :mod:`.encode`: records -> spans (:func:`records_to_traces`).
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
