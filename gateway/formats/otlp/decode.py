@@ -19,13 +19,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from gateway.formats.otlp import decode_legacy, decode_openinference
 from gateway.formats.otlp import values as v
+from gateway.formats.otlp.aliases import AMBIGUOUS_CACHE_ALIASES, OUTPUT_TYPE_ALIASES
 from gateway.formats.otlp.decode_attributes import PREFIXES, State, extension_handlers, field_handlers
 from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
 from gateway.formats.otlp.semconv import (
-    AMBIGUOUS_CACHE_ALIASES,
     DEFAULT,
     EXTENSIONS,
-    OUTPUT_TYPE_ALIASES,
     SemConv,
     normalize_operation,
     normalize_provider,

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import orjson
 
 from gateway.formats.otlp import content
-from gateway.formats.otlp.semconv import EXTENSION_ALIASES, EXTENSIONS
+from gateway.formats.otlp.aliases import EXTENSION_ALIASES
+from gateway.formats.otlp.semconv import EXTENSIONS
 from gateway.model import Kind, Record
 
 ANTHROPIC_STOP_REASON = "anthropic.message.stop_reason"  # the anthropic SDK's own tracing

@@ -48,14 +48,16 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from gateway.formats.otlp import content, encode_openinference
 from gateway.formats.otlp import values as v
-from gateway.formats.otlp.decode import is_passthrough
-from gateway.formats.otlp.semconv import (
+from gateway.formats.otlp.aliases import (
     ATTRIBUTE_ALIASES,
-    DEFAULT,
     DEPRECATED_REMOVED,
     DEPRECATED_RENAMES,
-    EXTENSIONS,
     FINISH_REASON_ALIASES,
+)
+from gateway.formats.otlp.decode import is_passthrough
+from gateway.formats.otlp.semconv import (
+    DEFAULT,
+    EXTENSIONS,
     SemConv,
     content_attribute_names,
     normalize_operation,

@@ -16,7 +16,7 @@ from gateway.formats.otlp import (
     records_to_traces,
     traces_to_records,
 )
-from gateway.formats.otlp.semconv import ATTRIBUTE_ALIASES
+from gateway.formats.otlp.aliases import ATTRIBUTE_ALIASES
 from gateway.formats.otlp.values import attributes_to_dict, set_any
 from gateway.model import (
     Customer,

@@ -16,7 +16,8 @@ from gateway.formats.otlp import (
     records_to_traces,
     traces_to_records,
 )
-from gateway.formats.otlp.semconv import ATTRIBUTE_ALIASES, DEFAULT
+from gateway.formats.otlp.aliases import ATTRIBUTE_ALIASES
+from gateway.formats.otlp.semconv import DEFAULT
 from gateway.formats.otlp.values import attributes_to_dict
 from gateway.model import (
     Kind,

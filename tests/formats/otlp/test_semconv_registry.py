@@ -16,8 +16,8 @@ import re
 import pytest
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 
+from gateway.formats.otlp.aliases import ATTRIBUTE_ALIASES, DEPRECATED_REMOVED, DEPRECATED_RENAMES
 from gateway.formats.otlp.encode_metrics import MetricsAggregator
-from gateway.formats.otlp.semconv import ATTRIBUTE_ALIASES, DEPRECATED_REMOVED, DEPRECATED_RENAMES
 from gateway.model import Kind, Message, Part, PartKind, Record, Role, Usage
 from gateway.model import Status as RecordStatus
 from tests.formats.otlp.test_encode import attrs, emit, only_span
