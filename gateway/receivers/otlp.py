@@ -289,7 +289,6 @@ class OtlpReceiver:
         events, rejected = decode_logs.logs_to_events(request)
         if rejected:
             self._t.receiver_refused.labels(self._id, ctx.transport, "not_genai").inc(rejected)
-        self._t.receiver_accepted.labels(self._id, ctx.transport).inc(len(events))
         for record, span_ctx in self._join.events(events):
             # Sent with the context of the request that brought the span (its tenant, its
             # credentials); a refusal is counted by the buffer, not answered to this sender.
