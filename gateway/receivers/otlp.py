@@ -114,12 +114,8 @@ class OtlpLogsConfig:
     max_pending: int = DEFAULT_MAX_PENDING  # spans (and event groups) waiting at most; more are let go
 
     def validate(self) -> list[str]:
-        problems = []
-        if self.join_wait < 0:
-            problems.append("join_wait: must not be negative")
-        if self.max_pending < 1:
-            problems.append("max_pending: must be at least 1")
-        return problems
+        # A negative duration does not parse; 0 turns waiting off (events still join a later span).
+        return ["max_pending: must be at least 1"] if self.max_pending < 1 else []
 
 
 def _default_pairs() -> list[list[str]]:
@@ -135,8 +131,6 @@ class OtlpDedupConfig:
 
     def validate(self) -> list[str]:
         problems = []
-        if self.wait < 0:
-            problems.append("wait: must not be negative")
         if self.max_pending < 1:
             problems.append("max_pending: must be at least 1")
         for i, pair in enumerate(self.pairs):

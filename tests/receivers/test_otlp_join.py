@@ -127,3 +127,27 @@ def test_zero_wait_never_holds(telemetry: Telemetry) -> None:
     join = buffer(Sink(), telemetry, wait=0)
     join.events([user("zz")])
     assert len(join.spans([span("g1")], Context())) == 1
+
+
+def test_bad_logs_and_dedup_options_are_reported_with_paths() -> None:
+    from gateway.config import load
+    from gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load(
+            {
+                "receivers": {
+                    "otlp": {
+                        "logs": {"join_wait": "0s", "max_pending": 0},
+                        "dedup": {"pairs": [["a"], ["b", "b"]]},
+                    }
+                },
+                "exporters": {"file": {"path": "/dev/null"}},
+                "service": {"pipelines": {"p": {"receivers": ["otlp"], "exporters": ["file"]}}},
+            }
+        )
+    assert info.value.problems == [
+        "receivers::otlp::logs::max_pending: must be at least 1",
+        "receivers::otlp::dedup::pairs: entry 0 must name two different scopes",
+        "receivers::otlp::dedup::pairs: entry 1 must name two different scopes",
+    ]
