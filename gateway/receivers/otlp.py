@@ -114,7 +114,7 @@ class OtlpLogsConfig:
     max_pending: int = DEFAULT_MAX_PENDING  # spans (and event groups) waiting at most; more are let go
 
     def validate(self) -> list[str]:
-        # A negative duration does not parse; 0 turns waiting off (events still join a later span).
+        # A negative duration does not parse; 0 turns the waiting off.
         return ["max_pending: must be at least 1"] if self.max_pending < 1 else []
 
 
