@@ -72,6 +72,12 @@ class Telemetry:
             ["endpoint", "reason"],
             registry=r,
         )
+        self.receiver_joins = Counter(
+            "gateway_receiver_joins",
+            "Items a receiver's join buffer (content arriving apart from its span) handled, by outcome.",
+            ["receiver", "outcome"],
+            registry=r,
+        )
         self.receiver_request_duration = Histogram(
             "gateway_receiver_request_duration_seconds",
             "Time from request received to response, per receiver.",

@@ -65,6 +65,13 @@ USER_AGENT = f"llm-telemetry-gateway/{__version__}"
 DEFAULT_METRICS_INTERVAL = 60.0
 # The gRPC default receive limit (the Collector's too); larger requests are split.
 DEFAULT_MAX_REQUEST_SIZE = 4 * 1024 * 1024
+# Span attribute sets: the GenAI semantic conventions, OpenInference (Phoenix, Arize), or both.
+Convention = Literal["gen_ai", "openinference"]
+DEFAULT_CONVENTIONS: tuple[Convention, ...] = ("gen_ai",)
+
+
+def _default_conventions() -> list[Convention]:
+    return list(DEFAULT_CONVENTIONS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +103,8 @@ class OtlpExporterConfig(SenderConfig):
     resource_attributes: dict[str, str] = dataclasses.field(default_factory=dict)  # e.g. service.name
     include_content: bool = True  # content attributes; never for metadata_only records
     semconv_version: str = DEFAULT_VERSION  # GenAI semantic-convention names to emit
+    emit_deprecated: bool = False  # also write deprecated names kept from the source, for old backends
+    conventions: list[Convention] = dataclasses.field(default_factory=_default_conventions)  # gen_ai, openinference
     max_request_size: ByteSize = ByteSize(DEFAULT_MAX_REQUEST_SIZE)  # split larger trace requests
     traces: OtlpTracesConfig = dataclasses.field(default_factory=OtlpTracesConfig)
     metrics: OtlpMetricsConfig = dataclasses.field(default_factory=OtlpMetricsConfig)
@@ -117,6 +126,8 @@ class OtlpExporterConfig(SenderConfig):
         if self.semconv_version not in VERSIONS:
             known = ", ".join(sorted(VERSIONS))
             problems.append(f"semconv_version: unknown version {self.semconv_version!r} (known: {known})")
+        if not self.conventions:
+            problems.append("conventions: name at least one of gen_ai, openinference")
         if self.max_request_size < 1024:
             problems.append("max_request_size: must be at least 1KiB")
         if not (self.traces.enabled or self.metrics.enabled):
@@ -225,6 +236,8 @@ class OtlpExporter:
             resource_attributes=self._resource,
             include_content=self._cfg.include_content,
             semconv=self._semconv,
+            emit_deprecated=self._cfg.emit_deprecated,
+            conventions=self._cfg.conventions,
         )
         if len(records) > 1 and request.ByteSize() > int(self._cfg.max_request_size):
             # Halving keeps a resource's spans together as far as possible; a single record

@@ -1,16 +1,26 @@
-"""``otlp`` receiver: OTLP traces carrying GenAI attributes, over gRPC and HTTP.
+"""``otlp`` receiver: OTLP traces carrying GenAI attributes, and logs carrying GenAI events.
 
-gRPC ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` (one server with the sigil
-receiver's services when both name the same endpoint) and HTTP ``POST /v1/traces`` with
-``application/x-protobuf`` or ``application/json`` (OTLP/JSON: hex ids, integer enums) bodies,
-plain or gzip, zstd or deflate compressed.
+gRPC ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` and
+``opentelemetry.proto.collector.logs.v1.LogsService/Export`` (one server with the sigil
+receiver's services when both name the same endpoint) and HTTP ``POST /v1/traces`` and
+``POST /v1/logs`` with ``application/x-protobuf`` or ``application/json`` (OTLP/JSON: hex ids,
+integer enums) bodies, plain or gzip, zstd or deflate compressed.
 
 Spans with ``gen_ai.*`` attributes (the current names and older ones such as ``gen_ai.system``
-and ``gen_ai.usage.prompt_tokens``) become records. Other spans are dropped and counted
+and ``gen_ai.usage.prompt_tokens``) or OpenInference's ``openinference.span.kind`` become records.
+GenAI events sent as logs (``gen_ai.user.message``, ``gen_ai.choice``,
+``gen_ai.client.inference.operation.details``, ...) give their span's record its content: see
+:mod:`gateway.receivers._otlp_join` for how the two sides wait for each other (``logs.join_wait``,
+``logs.max_pending``); other log records are refused like non-GenAI spans. One call reported by
+two instrumentations (``dedup.pairs``) is sent once: see :mod:`gateway.receivers._otlp_dedup`.
+
+Other spans are dropped and counted
 (``gateway_receiver_ignored_records_total{reason="not_genai"}``), and the client is told through
 OTLP's partial success (``rejected_spans`` with a message), which it must not retry. With
 ``passthrough_non_genai: true`` they travel instead, as records of kind ``other`` marked
 ``otlp.passthrough`` that an ``otlp`` exporter sends on as the same span and other exporters drop.
+``keep_genai_ancestors: true`` passes on only the ancestors of GenAI spans, so trees stay whole
+(see :mod:`gateway.receivers._otlp_ancestors` for how and what it costs).
 
 Answers follow the OTLP specification: 200 with an ``ExportTraceServiceResponse`` in the
 request's encoding; failures carry a ``google.rpc.Status`` in the request's encoding: 400
@@ -28,6 +38,8 @@ with ``RetryInfo``) when the pipeline cannot take the data now.
         http: {endpoint: 127.0.0.1:4318}
         passthrough_non_genai: false
         auth: {authenticator: auth}   # optional: credentials checked before any body is read
+        logs: {join_wait: 5s, max_pending: 10000}
+        dedup: {enabled: true, wait: 2s}
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -42,6 +55,11 @@ import orjson
 from aiohttp import web
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
@@ -52,17 +70,29 @@ from gateway.auth import Gate, Principal, ReceiverAuthConfig
 from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import otlp
+from gateway.formats.otlp import decode_logs
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE, GrpcServerOptions
 from gateway.model import Context, Record
 from gateway.receivers._common import deliver, grpc_context
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTimeout, BodyTooLarge, capture_context, read_body
 from gateway.receivers._http import retry_after as retry_after_header
-from gateway.units import ByteSize
+from gateway.receivers._otlp_ancestors import Ancestors
+from gateway.receivers._otlp_dedup import Dedup
+from gateway.receivers._otlp_join import JoinBuffer
+from gateway.units import ByteSize, Duration
 
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 DEFAULT_HTTP_ENDPOINT = "127.0.0.1:4318"
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+DEFAULT_JOIN_WAIT = 5.0  # seconds a span or its events wait for the other side
+DEFAULT_MAX_PENDING = 10_000  # spans (and as many event groups) waiting at once
+DEFAULT_DEDUP_WAIT = 2.0  # seconds a record of a known pair waits for its twin
+# Instrumentation scopes known to report the same call twice; the first of each pair is kept.
+# OpenLLMetry's anthropic instrumentation and the anthropic SDK's own tracing (both on by default).
+DEFAULT_DEDUP_PAIRS = (("opentelemetry.instrumentation.anthropic", "com.anthropic.sdk.python"),)
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 PRESSURE_RETRY_AFTER = 1.0  # seconds a client is asked to wait when memory is short
@@ -70,7 +100,7 @@ PRESSURE_RETRY_AFTER = 1.0  # seconds a client is asked to wait when memory is s
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OtlpHttpConfig(BodyLimits):
-    endpoint: str = DEFAULT_HTTP_ENDPOINT  # host:port; serves POST /v1/traces
+    endpoint: str = DEFAULT_HTTP_ENDPOINT  # host:port; serves POST /v1/traces and /v1/logs
     keep_headers: list[str] = dataclasses.field(default_factory=list)  # copied into the context
 
 
@@ -81,6 +111,37 @@ class OtlpGrpcConfig(GrpcServerOptions):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OtlpLogsConfig:
+    join_wait: Duration = Duration(DEFAULT_JOIN_WAIT)  # how long a span and its events wait for each other
+    max_pending: int = DEFAULT_MAX_PENDING  # spans (and event groups) waiting at most; more are let go
+
+    def validate(self) -> list[str]:
+        # A negative duration does not parse; 0 turns the waiting off.
+        return ["max_pending: must be at least 1"] if self.max_pending < 1 else []
+
+
+def _default_pairs() -> list[list[str]]:
+    return [list(pair) for pair in DEFAULT_DEDUP_PAIRS]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class OtlpDedupConfig:
+    enabled: bool = True  # send one record for a call two instrumentations reported
+    wait: Duration = Duration(DEFAULT_DEDUP_WAIT)  # how long a record of a pair waits for its twin
+    max_pending: int = DEFAULT_MAX_PENDING  # records waiting or remembered at most; more go on unchecked
+    pairs: list[list[str]] = dataclasses.field(default_factory=_default_pairs)  # scope pairs; the first is kept
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.max_pending < 1:
+            problems.append("max_pending: must be at least 1")
+        for i, pair in enumerate(self.pairs):
+            if len(pair) != 2 or pair[0] == pair[1]:
+                problems.append(f"pairs: entry {i} must name two different scopes")
+        return problems
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class OtlpReceiverConfig:
     # Only the transports listed open, as in the Collector: `grpc: {}` is the default endpoint,
     # absent or null is off.
@@ -88,11 +149,23 @@ class OtlpReceiverConfig:
     http: OtlpHttpConfig | None = None
     passthrough_non_genai: bool = False  # pass spans without gen_ai attributes on to otlp exporters
     auth: ReceiverAuthConfig | None = None  # authenticator checked before any body is read (HTTP and gRPC)
+    keep_genai_ancestors: bool = False  # pass on the non-GenAI ancestors of GenAI spans only
+    logs: OtlpLogsConfig | None = dataclasses.field(default_factory=OtlpLogsConfig)  # GenAI events; null: no logs
+    dedup: OtlpDedupConfig = dataclasses.field(default_factory=OtlpDedupConfig)  # one call reported twice
 
     def validate(self) -> list[str]:
         if self.http is None and self.grpc is None:
             return ["at least one of http, grpc must be configured"]
         return []
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Signal:
+    """What differs between the traces and the logs endpoints."""
+
+    decode_json: Callable[[bytes], Any]
+    decode_protobuf: Callable[[bytes], Any]
+    consume: Callable[[Any, Context], Awaitable[Any]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -135,30 +208,69 @@ class OtlpReceiver:
         self._http_seconds = self._t.receiver_request_duration.labels(self._id, "http")
         self._grpc_seconds = self._t.receiver_request_duration.labels(self._id, "grpc")
         self._gate = settings.auth or Gate(self._id, [])
+        self._join: JoinBuffer | None = None
+        if cfg.logs is not None:
+            self._join = JoinBuffer(
+                receiver=self._id,
+                wait=float(cfg.logs.join_wait),
+                max_pending=cfg.logs.max_pending,
+                send=self._send_joined,
+                telemetry=self._t,
+            )
+        self._ancestors = Ancestors(DEFAULT_MAX_PENDING) if cfg.keep_genai_ancestors else None
+        self._dedup: Dedup | None = None
+        if cfg.dedup.enabled and cfg.dedup.pairs:
+            self._dedup = Dedup(
+                receiver=self._id,
+                pairs=cfg.dedup.pairs,
+                wait=float(cfg.dedup.wait),
+                max_pending=cfg.dedup.max_pending,
+                send=self._send_joined,
+                telemetry=self._t,
+            )
+        self._traces = _Signal(otlp.decode_traces_json, otlp.decode_traces_protobuf, self._consume)
+        self._logs = _Signal(decode_logs.decode_logs_json, decode_logs.decode_logs_protobuf, self._consume_logs)
         if cfg.http is not None:
             listener = settings.listeners.http_listener(cfg.http.endpoint)
             listener.configure(cfg.http, self._id)
             # Every method, so that the 405 is this receiver's answer and not a bare one.
             listener.add_route("*", TRACES_PATH, self._http, self._id)
+            if self._join is not None:
+                listener.add_route("*", LOGS_PATH, self._http_logs, self._id)
         if cfg.grpc is not None:
             g = settings.listeners.grpc_listener(cfg.grpc.endpoint)
             g.configure(cfg.grpc, self._id)
             g.max_message_bytes = max(g.max_message_bytes, int(cfg.grpc.max_recv_msg_size))
             g.add_service(TRACE_SERVICE, {"Export": self._gate.grpc_unary(self._grpc)}, self._id)
+            if self._join is not None:
+                g.add_service(LOGS_SERVICE, {"Export": self._gate.grpc_unary(self._grpc_logs)}, self._id)
 
     async def start(self) -> None:
-        return None
+        if self._join is not None:
+            self._join.start()
+        if self._dedup is not None:
+            self._dedup.start()
 
     async def shutdown(self) -> None:
-        return None
+        if self._dedup is not None:
+            await self._dedup.shutdown()
+        if self._join is not None:
+            await self._join.shutdown()
 
     async def _consume(self, request: ExportTraceServiceRequest, ctx: Context) -> ExportTraceServiceResponse:
         records: list[Record]
         passthrough = self._cfg.passthrough_non_genai
-        records, other = otlp.traces_to_records(request, passthrough=passthrough)
+        ancestors = self._ancestors if not passthrough else None
+        records, other = otlp.traces_to_records(request, passthrough=passthrough or ancestors is not None)
         rejected = 0 if passthrough else other
+        if ancestors is not None:
+            records, rejected = ancestors.filter(records)
         if rejected:
             self._t.receiver_ignored.labels(self._id, ctx.transport, "not_genai").inc(rejected)
+        if self._dedup is not None:
+            records = self._dedup.records(records, ctx)
+        if self._join is not None:
+            records = self._join.spans(records, ctx)
         await deliver(self._next, records, ctx, self._t, self._id)
         response = ExportTraceServiceResponse()
         if rejected:
@@ -174,22 +286,57 @@ class OtlpReceiver:
             )
         return response
 
+    async def _consume_logs(self, request: ExportLogsServiceRequest, ctx: Context) -> ExportLogsServiceResponse:
+        assert self._join is not None
+        events, rejected = decode_logs.logs_to_events(request)
+        if rejected:
+            self._t.receiver_ignored.labels(self._id, ctx.transport, "not_genai").inc(rejected)
+        for record, span_ctx in self._join.events(events):
+            # Sent with the context of the request that brought the span (its tenant, its
+            # credentials); a refusal is counted by the buffer, not answered to this sender.
+            await self._join.deliver([record], span_ctx)
+        response = ExportLogsServiceResponse()
+        if rejected:
+            response.partial_success.CopyFrom(
+                ExportLogsPartialSuccess(
+                    rejected_log_records=rejected,
+                    error_message=(
+                        f"{rejected} log records were dropped: this endpoint takes GenAI events "
+                        "(gen_ai.* event names with a span id) only"
+                    ),
+                )
+            )
+        return response
+
+    async def _send_joined(self, records: list[Record], ctx: Context) -> None:
+        await deliver(self._next, records, ctx, self._t, self._id)
+
     # -- gRPC --------------------------------------------------------------------------------
 
     async def _grpc(
         self, data: bytes, context: grpc.aio.ServicerContext[Any, Any], principal: Principal | None
     ) -> bytes:
         with self._grpc_seconds.time():
-            return await self._handle_grpc(data, context, principal)
+            return await self._handle_grpc(data, context, principal, self._traces)
+
+    async def _grpc_logs(
+        self, data: bytes, context: grpc.aio.ServicerContext[Any, Any], principal: Principal | None
+    ) -> bytes:
+        with self._grpc_seconds.time():
+            return await self._handle_grpc(data, context, principal, self._logs)
 
     async def _handle_grpc(
-        self, data: bytes, context: grpc.aio.ServicerContext[Any, Any], principal: Principal | None
+        self,
+        data: bytes,
+        context: grpc.aio.ServicerContext[Any, Any],
+        principal: Principal | None,
+        signal: _Signal,
     ) -> bytes:
         if self._saturated():
             self._t.receiver_refused.labels(self._id, "grpc", "overloaded").inc()
             await _abort(context, _PRESSURE)
         try:
-            request = otlp.decode_traces_protobuf(data)
+            request = signal.decode_protobuf(data)
         except BadInput as exc:
             self._t.receiver_refused.labels(self._id, "grpc", "bad_input").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -197,7 +344,7 @@ class OtlpReceiver:
         if principal is not None:
             principal.apply(ctx)
         try:
-            response = await self._consume(request, ctx)
+            response = await signal.consume(request, ctx)
         except ConsumeError as exc:
             await _abort(context, _failure(exc))
         return bytes(response.SerializeToString())
@@ -206,9 +353,13 @@ class OtlpReceiver:
 
     async def _http(self, request: web.Request) -> web.Response:
         with self._http_seconds.time():
-            return await self._handle_http(request)
+            return await self._handle_http(request, self._traces)
 
-    async def _handle_http(self, request: web.Request) -> web.Response:
+    async def _http_logs(self, request: web.Request) -> web.Response:
+        with self._http_seconds.time():
+            return await self._handle_http(request, self._logs)
+
+    async def _handle_http(self, request: web.Request, signal: _Signal) -> web.Response:
         assert self._cfg.http is not None
         ctype = request.content_type
         if request.method != "POST":
@@ -241,7 +392,7 @@ class OtlpReceiver:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, "the request body could not be read")
         try:
-            req = otlp.decode_traces_json(body) if as_json else otlp.decode_traces_protobuf(body)
+            req = signal.decode_json(body) if as_json else signal.decode_protobuf(body)
         except BadInput as exc:
             refused.labels(self._id, "http", "bad_input").inc()
             return _status(as_json, 400, code_pb2.INVALID_ARGUMENT, str(exc))
@@ -249,7 +400,7 @@ class OtlpReceiver:
         if principal is not None:
             principal.apply(ctx)
         try:
-            response = await self._consume(req, ctx)
+            response = await signal.consume(req, ctx)
         except ConsumeError as exc:
             return _failure_response(as_json, _failure(exc))
         if not as_json:
@@ -257,8 +408,10 @@ class OtlpReceiver:
         out: dict[str, Any] = {}
         if response.HasField("partial_success"):
             ps = response.partial_success
+            rejected = ps.rejected_spans if signal is self._traces else ps.rejected_log_records
+            key = "rejectedSpans" if signal is self._traces else "rejectedLogRecords"
             # OTLP/JSON: int64 as a decimal string.
-            out["partialSuccess"] = {"rejectedSpans": str(ps.rejected_spans), "errorMessage": ps.error_message}
+            out["partialSuccess"] = {key: str(rejected), "errorMessage": ps.error_message}
         return web.Response(status=200, body=orjson.dumps(out), content_type=JSON)
 
 
@@ -306,5 +459,8 @@ def _create(settings: ReceiverSettings, cfg: OtlpReceiverConfig, next_: Consumer
 
 
 FACTORY = receiver_factory(
-    "otlp", OtlpReceiverConfig, _create, "OTLP traces with GenAI attributes (gRPC, HTTP protobuf/JSON)."
+    "otlp",
+    OtlpReceiverConfig,
+    _create,
+    "OTLP traces with GenAI or OpenInference attributes, and logs with GenAI events (gRPC, HTTP protobuf/JSON).",
 )

@@ -4,10 +4,16 @@ Modules, by direction:
 
 * :mod:`.wire`: request bodies (protobuf, and OTLP/JSON written by hand) <-> ``ExportTraceServiceRequest``.
 * :mod:`.decode`: spans -> records (:func:`traces_to_records`); non-GenAI spans optionally kept as
-  pass-through records that only OTLP exporters send.
+  pass-through records that only OTLP exporters send. Attribute handlers in
+  :mod:`.decode_attributes`; OpenInference spans via :mod:`.decode_openinference`; older shapes
+  (OpenLLMetry's indexed attributes, content events) via :mod:`.decode_legacy`.
+* :mod:`.decode_logs`: OTLP logs -> GenAI events, and events -> their span's record content.
+* :mod:`.encode_openinference`: records -> OpenInference attributes (``conventions``).
 * :mod:`.encode`: records -> spans (:func:`records_to_traces`).
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
+* :mod:`.openinference`: OpenInference's attribute names as data, read by
+  :mod:`.decode_openinference` (spans with ``openinference.span.kind``).
 * :mod:`.content` (message and tool JSON in the conventions' part shapes) and :mod:`.values`
   (attribute values, ids, the ``otlp.*`` extra keys): shared by both directions.
 
@@ -17,6 +23,7 @@ Modules, by direction:
 from __future__ import annotations
 
 from gateway.formats import Format, LineStats
+from gateway.formats.otlp import openinference
 from gateway.formats.otlp.decode import is_passthrough, traces_to_records
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME, records_to_traces
 from gateway.formats.otlp.semconv import VERSIONS, content_attribute_names
@@ -48,7 +55,11 @@ __all__ = [
 PASSTHROUGH = EXTRA_PASSTHROUGH  # Record.extra marker of a non-GenAI span kept for OTLP only
 # Record.extra keys of content attributes kept raw (a shape the record fields could not hold), for
 # every convention version: a processor stripping content must drop these too.
-CONTENT_EXTRA_KEYS = frozenset(EXTRA_ATTR + name for sc in VERSIONS.values() for name in content_attribute_names(sc))
+CONTENT_EXTRA_KEYS = frozenset(
+    {EXTRA_ATTR + name for sc in VERSIONS.values() for name in content_attribute_names(sc)}
+    | {EXTRA_ATTR + name for name in openinference.CONTENT_ATTRIBUTES}
+    | {openinference.CONTENT_EXTRA}
+)
 
 
 def _read_line(line: bytes, stats: LineStats) -> list[Record]:

@@ -70,8 +70,9 @@ def messages_to_json(
         item: dict[str, Any] = {"role": role, "parts": [p for p in map(_part_to_dict, message.parts) if p]}
         if message.name:
             item["name"] = message.name
-        if output:  # finish_reason is required on output messages: one message per choice
-            item["finish_reason"] = finish_reasons[index] if index < len(finish_reasons) else fallback_finish
+        reason = finish_reasons[index] if index < len(finish_reasons) else fallback_finish
+        if output and reason:  # one message per choice; left out when the source did not say
+            item["finish_reason"] = reason
         items.append(item)
     return orjson.dumps(items).decode()
 
@@ -206,10 +207,19 @@ def parse_tool_definitions(value: Any) -> list[ToolDefinition]:
                 name=_str(body.get("name")),
                 description=_str(body.get("description")),
                 type=_str(item.get("type")),
-                input_schema_json=dumps(body["parameters"]) if "parameters" in body else b"",
+                input_schema_json=_schema(body),
             )
         )
     return tools
+
+
+def _schema(body: dict[str, Any]) -> bytes:
+    """A tool's parameter schema as JSON: ``parameters`` (conventions, OpenAI) or Anthropic's
+    ``input_schema``."""
+    for key in ("parameters", "input_schema"):
+        if key in body:
+            return dumps(body[key])
+    return b""
 
 
 def _dict_to_part(item: Any) -> Part | None:

@@ -1,7 +1,8 @@
 """OTLP spans -> records (the receiving direction).
 
 A span is a GenAI span when any attribute starts with ``gen_ai.`` (current, deprecated and Sigil
-names all do) or carries one of the gateway's record markers. Attribute names are looked up in
+names all do), carries one of the gateway's record markers, or is an OpenInference span
+(``openinference.span.kind``, read first by :mod:`.decode_openinference`). Attribute names are looked up in
 the receiver index of :mod:`.semconv` (current names of every version plus the aliases); a name
 that maps to a record field fills the field, anything else is kept in ``Record.extra`` under
 ``otlp.attr.<current name>``. A value of the wrong type for its field is kept in ``extra`` rather
@@ -11,21 +12,19 @@ than dropped.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from gateway.formats.otlp import content
+from gateway.formats.otlp import decode_legacy, decode_openinference
 from gateway.formats.otlp import values as v
+from gateway.formats.otlp.aliases import AMBIGUOUS_CACHE_ALIASES, OUTPUT_TYPE_ALIASES
+from gateway.formats.otlp.decode_attributes import PREFIXES, State, extension_handlers, field_handlers
+from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
 from gateway.formats.otlp.semconv import (
-    AMBIGUOUS_CACHE_ALIASES,
     DEFAULT,
     EXTENSIONS,
-    OUTPUT_TYPE_ALIASES,
     SemConv,
     normalize_operation,
     normalize_provider,
@@ -36,6 +35,7 @@ from gateway.model import Status as RecordStatus
 
 # Spans the gateway emitted for records that have no gen_ai.* attribute still carry one of these.
 _RECORD_MARKERS = frozenset({EXTENSIONS.record_kind, EXTENSIONS.record_id, EXTENSIONS.generation_id})
+_EXCEPTION_EVENT = "exception"  # the OpenTelemetry span event of a recorded exception
 _ENVIRONMENT = "\0environment"  # carries the resource's environment to the record, never kept
 
 # error.type values that say more than "error" about the outcome.
@@ -43,26 +43,13 @@ ERROR_TYPE_STATUS = {
     "timeout": RecordStatus.TIMEOUT,
     "rate_limit": RecordStatus.RATE_LIMITED,
     "rate_limited": RecordStatus.RATE_LIMITED,
+    "rate_limit_error": RecordStatus.RATE_LIMITED,  # Anthropic's error type, as OpenLLMetry sends it
+    "429": RecordStatus.RATE_LIMITED,
+    "RateLimitError": RecordStatus.RATE_LIMITED,  # the openai and anthropic SDKs' exception class
+    "APITimeoutError": RecordStatus.TIMEOUT,
     "cancelled": RecordStatus.ABORTED,
     "aborted": RecordStatus.ABORTED,
 }
-
-
-@dataclass(slots=True)
-class _State:
-    """What one span's attributes say beyond single record fields, resolved after the loop."""
-
-    canonical_seen: set[str] = field(default_factory=set)
-    ids: dict[str, str] = field(default_factory=dict)
-    ambiguous_cache: bool = False
-    original_operation: str | None = None
-    record_name: str | None = None
-    customer: dict[str, str] = field(default_factory=dict)
-    kind: Kind | None = None
-
-
-# A handler stores a value in the record and says whether it could (False: keep it in extra).
-_Handler = Callable[[Record, Any, _State], bool]
 
 
 def traces_to_records(
@@ -83,12 +70,15 @@ def traces_to_records(
             scope_base = dict(base)
             _scope_extra(ss, scope_base)
             for span in ss.spans:
-                if any(kv.key.startswith("gen_ai.") or kv.key in _RECORD_MARKERS for kv in span.attributes):
+                if any(
+                    kv.key.startswith("gen_ai.") or kv.key in _RECORD_MARKERS or kv.key == OI_SPAN_KIND
+                    for kv in span.attributes
+                ):
                     records.append(reader.record(span, scope_base))
                     continue
                 rest_count += 1
                 if passthrough:
-                    record = reader.record(span, scope_base)
+                    record = reader.record(span, scope_base, genai=False)
                     record.kind = Kind.OTHER
                     record.extra[v.EXTRA_PASSTHROUGH] = True
                     records.append(record)
@@ -137,11 +127,11 @@ class _Reader:
         self.index = receiver_attribute_index(semconv)
         self.canonical = {logical: getattr(semconv.attrs, logical) for logical in set(self.index.values())}
         self.environment_names = {k for k, logical in self.index.items() if logical == "deployment_environment"}
-        self.fields = _field_handlers()
-        self.extensions = _extension_handlers()
+        self.fields = field_handlers()
+        self.extensions = extension_handlers()
         self.kinds = v.operation_kinds(semconv)
 
-    def record(self, span: Span, base: dict[str, Any]) -> Record:
+    def record(self, span: Span, base: dict[str, Any], *, genai: bool = True) -> Record:
         record = Record(
             name=span.name,
             trace_id=span.trace_id.hex(),
@@ -154,14 +144,22 @@ class _Reader:
         extra.update(base)
         if _ENVIRONMENT in extra:
             record.environment = extra.pop(_ENVIRONMENT)
-        state = _State()
-        for kv in span.attributes:
-            self._attribute(record, kv.key, v.to_python(kv.value), state)
+        state = State()
+        attributes = [(kv.key, v.to_python(kv.value)) for kv in span.attributes]
+        if any(key == OI_SPAN_KIND for key, _ in attributes):
+            state.kind, attributes = decode_openinference.read(record, attributes)
+        legacy = [(key, value) for key, value in attributes if decode_legacy.is_legacy(key)]
+        if legacy:
+            attributes = [(key, value) for key, value in attributes if not decode_legacy.is_legacy(key)]
+        for key, value in attributes:
+            self._attribute(record, key, value, state)
+        if legacy:
+            decode_legacy.read(record, legacy)  # after the current names, which win
         self._resolve(record, state)
-        self._span_details(record, span)
+        self._span_details(record, span, genai)
         return record
 
-    def _attribute(self, record: Record, key: str, value: Any, state: _State) -> None:
+    def _attribute(self, record: Record, key: str, value: Any, state: State) -> None:
         extra = record.extra
         logical = self.index.get(key)
         if logical is not None:
@@ -184,13 +182,13 @@ class _Reader:
         handler = self.extensions.get(key)
         if handler is not None and handler(record, value, state):
             return
-        for prefix, attribute, accept, convert in _PREFIXES:
+        for prefix, attribute, accept, convert in PREFIXES:
             if key.startswith(prefix) and accept(value):
                 getattr(record, attribute)[key[len(prefix) :]] = convert(value)
                 return
         extra[v.EXTRA_ATTR + key] = value
 
-    def _resolve(self, record: Record, state: _State) -> None:
+    def _resolve(self, record: Record, state: State) -> None:
         operation = normalize_operation(record.operation, "", self.semconv)
         record.kind = state.kind or self.kinds.get(operation) or _infer_kind(record)
         if state.original_operation is not None:
@@ -210,17 +208,26 @@ class _Reader:
         else:
             for key, value in state.customer.items():
                 record.extra[v.EXTRA_ATTR + getattr(EXTENSIONS, "customer_" + key)] = value
+        if not record.stop_reason and state.message_finish_reasons:
+            # The reason is inside the output messages only (no gen_ai.response.finish_reasons).
+            record.stop_reason = state.message_finish_reasons[0]
+        if not record.stop_reason and state.vendor_stop_reason:
+            record.stop_reason = state.vendor_stop_reason
         usage = record.usage
         if usage.input_tokens is not None:
             # OTLP input_tokens include the cache counts; Sigil's own names leave it open.
             usage.input_includes_cache = None if state.ambiguous_cache else True
 
-    def _span_details(self, record: Record, span: Span) -> None:
+    def _span_details(self, record: Record, span: Span, genai: bool) -> None:
         extra = record.extra
         extra[v.EXTRA_SPAN_KIND] = int(span.kind)
         if span.status.code == Status.STATUS_CODE_ERROR:
-            record.status = ERROR_TYPE_STATUS.get(record.error_type, RecordStatus.ERROR)
-            record.error_message = span.status.message
+            if genai and not record.error_type:
+                # OpenInference and others record the error only as an exception event (a
+                # pass-through span is given back as it came, so it gains no error.type).
+                _exception_event(record, span)
+            record.status = ERROR_TYPE_STATUS.get(record.error_type.rsplit(".", 1)[-1], RecordStatus.ERROR)
+            record.error_message = span.status.message or record.error_message
         elif span.status.code == Status.STATUS_CODE_OK:
             extra[v.EXTRA_STATUS_CODE] = int(span.status.code)
         if span.trace_state:
@@ -238,6 +245,8 @@ class _Reader:
             extra[v.EXTRA_DROPPED] = dropped
         if span.flags:
             extra[v.EXTRA_FLAGS] = span.flags
+        if span.events and genai:
+            decode_legacy.events(record, [(e.name, v.attributes_to_dict(e.attributes)) for e in span.events])
         if span.events:
             extra[v.EXTRA_EVENTS] = [
                 {
@@ -260,201 +269,22 @@ class _Reader:
             ]
 
 
+def _exception_event(record: Record, span: Span) -> None:
+    for event in span.events:
+        if event.name != _EXCEPTION_EVENT:
+            continue
+        attributes = v.attributes_to_dict(event.attributes)
+        kind, message = attributes.get("exception.type"), attributes.get("exception.message")
+        if isinstance(kind, str):
+            record.error_type = kind
+        if isinstance(message, str):
+            record.error_message = message
+        return
+
+
 def _infer_kind(record: Record) -> Kind:
     if record.tool_name:
         return Kind.TOOL
     if record.model or record.response_model or record.provider or not record.usage.is_empty():
         return Kind.LLM
     return Kind.OTHER
-
-
-# --- handlers -----------------------------------------------------------------------------------
-
-
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _setter(
-    name: str,
-    accept: Callable[[Any], bool],
-    convert: Callable[[Any], Any] = _same,
-    *,
-    on: Literal["record", "usage", "state"] = "record",
-) -> _Handler:
-    """A handler that stores an accepted value in a record, usage or state attribute."""
-
-    def handler(record: Record, value: Any, state: _State) -> bool:
-        if not accept(value):
-            return False
-        target = record if on == "record" else record.usage if on == "usage" else state
-        setattr(target, name, convert(value))
-        return True
-
-    return handler
-
-
-def _parsed(name: str, parse: Callable[[Any], Any]) -> _Handler:
-    """A handler for content: a shape the parser rejects stays in extra as it came."""
-
-    def handler(record: Record, value: Any, state: _State) -> bool:
-        try:
-            setattr(record, name, parse(value))
-        except ValueError:
-            return False
-        return True
-
-    return handler
-
-
-def _collect(collection: Literal["ids", "customer"], key: str) -> _Handler:
-    def handler(record: Record, value: Any, state: _State) -> bool:
-        if not isinstance(value, str):
-            return False
-        getattr(state, collection)[key] = value
-        return True
-
-    return handler
-
-
-def _json_bytes(value: Any) -> bytes:
-    # A JSON string is kept byte for byte; structured values are serialised.
-    return value.encode() if isinstance(value, str) else content.dumps(value)
-
-
-def _finish_reasons(record: Record, value: Any, state: _State) -> bool:
-    if not _is_str_list(value):
-        return False
-    record.stop_reason = value[0] if value else ""
-    return len(value) == 1  # the full list stays in extra when stop_reason cannot hold it
-
-
-def _ttfc(record: Record, value: Any, state: _State) -> bool:
-    if not _is_number(value):
-        return False
-    seconds = float(value)
-    record.ttft_ms = seconds * 1000.0
-    # When ms -> s does not give the same double back, extra keeps the exact value.
-    return record.ttft_ms / 1000.0 == seconds
-
-
-def _record_kind(record: Record, value: Any, state: _State) -> bool:
-    try:
-        state.kind = Kind(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _workflow_state(value: Any) -> dict[str, Any]:
-    try:
-        data = orjson.loads(value) if isinstance(value, str) else value
-    except orjson.JSONDecodeError:
-        raise ValueError("not JSON") from None
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data
-
-
-def _field_handlers() -> dict[str, _Handler]:
-    """Logical attribute key -> handler, for every attribute that has a record field."""
-    s, i, f = _is_str, _is_int, _is_number
-    return {
-        "operation_name": _setter("operation", s),
-        "provider_name": _setter("provider", s),
-        "conversation_id": _setter("conversation_id", s),
-        "agent_name": _setter("agent_name", s),
-        "agent_version": _setter("agent_version", s),
-        "workflow_name": _setter("workflow_name", s),
-        "request_model": _setter("model", s),
-        "request_max_tokens": _setter("max_tokens", i),
-        "request_temperature": _setter("temperature", f, float),
-        "request_top_p": _setter("top_p", f, float),
-        "request_stream": _setter("stream", _is_bool),
-        "response_id": _setter("response_id", s),
-        "response_model": _setter("response_model", s),
-        "response_finish_reasons": _finish_reasons,
-        "response_time_to_first_chunk": _ttfc,
-        "usage_input_tokens": _setter("input_tokens", i, on="usage"),
-        "usage_output_tokens": _setter("output_tokens", i, on="usage"),
-        "usage_cache_read_input_tokens": _setter("cache_read_input_tokens", i, on="usage"),
-        "usage_cache_creation_input_tokens": _setter("cache_write_input_tokens", i, on="usage"),
-        "usage_reasoning_output_tokens": _setter("reasoning_tokens", i, on="usage"),
-        "tool_name": _setter("tool_name", s),
-        "tool_call_id": _setter("tool_call_id", s),
-        "tool_type": _setter("tool_type", s),
-        "tool_description": _setter("tool_description", s),
-        "tool_call_arguments": _setter("tool_arguments_json", lambda _: True, _json_bytes),
-        "tool_call_result": _setter("tool_result_json", lambda _: True, _json_bytes),
-        # Per-message finish reasons repeat gen_ai.response.finish_reasons, which is kept.
-        "input_messages": _parsed("input", lambda value: content.parse_messages(value)[0]),
-        "output_messages": _parsed("output", lambda value: content.parse_messages(value)[0]),
-        "system_instructions": _parsed("system_prompt", content.parse_system_instructions),
-        "tool_definitions": _parsed("tools", content.parse_tool_definitions),
-        "error_type": _setter("error_type", s),
-        "user_id": _setter("user_id", s),
-        "session_id": _setter("session_id", s),
-    }
-
-
-def _extension_handlers() -> dict[str, _Handler]:
-    x, s, i, lst = EXTENSIONS, _is_str, _is_int, _is_str_list
-    return {
-        x.generation_id: _collect("ids", x.generation_id),
-        x.record_id: _collect("ids", x.record_id),
-        x.conversation_title: _setter("conversation_title", s),
-        x.tool_choice: _setter("tool_choice", s),
-        x.thinking_enabled: _setter("thinking_enabled", _is_bool),
-        x.parent_generation_ids: _setter("parent_generation_ids", lst, list),
-        x.original_operation: _setter("original_operation", s, on="state"),
-        x.record_name: _setter("record_name", s, on="state"),
-        x.record_kind: _record_kind,
-        x.trace_name: _setter("trace_name", s),
-        x.workflow_run_id: _setter("workflow_run_id", s),
-        x.effective_version: _setter("effective_version", s),
-        x.framework: _setter("framework", s),
-        x.sdk_version: _setter("sdk_version", s),
-        x.prompt_hash: _setter("prompt_hash", s),
-        x.tools_used: _setter("tools_used", lst, list),
-        x.cost_usd: _setter("cost_usd", _is_number, float),
-        x.usage_total_tokens: _setter("total_tokens", i, on="usage"),
-        x.usage_image_count: _setter("image_count", i, on="usage"),
-        x.usage_web_search_count: _setter("web_search_count", i, on="usage"),
-        x.usage_request_count: _setter("request_count", i, on="usage"),
-        x.linked_generation_ids: _setter("linked_generation_ids", lst, list),
-        x.parent_step_ids: _setter("parent_step_ids", lst, list),
-        x.input_state: _parsed("input_state", _workflow_state),
-        x.output_state: _parsed("output_state", _workflow_state),
-        x.customer_id: _collect("customer", "id"),
-        x.customer_name: _collect("customer", "name"),
-        x.customer_image_url: _collect("customer", "image_url"),
-    }
-
-
-# (record map attribute, accept, convert) for the prefixed extension names.
-_PREFIXES: list[tuple[str, str, Callable[[Any], bool], Callable[[Any], Any]]] = [
-    (EXTENSIONS.tag_prefix, "tags", _is_str, _same),
-    (EXTENSIONS.metadata_prefix, "metadata", lambda _: True, _same),
-    (EXTENSIONS.eval_score_prefix, "eval_scores", _is_number, float),
-    (EXTENSIONS.trace_metadata_prefix, "trace_metadata", _is_str, _same),
-]

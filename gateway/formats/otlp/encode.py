@@ -46,8 +46,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from gateway.formats.otlp import content
+from gateway.formats.otlp import content, encode_openinference
 from gateway.formats.otlp import values as v
+from gateway.formats.otlp.aliases import (
+    ATTRIBUTE_ALIASES,
+    DEPRECATED_REMOVED,
+    DEPRECATED_RENAMES,
+    FINISH_REASON_ALIASES,
+)
 from gateway.formats.otlp.decode import is_passthrough
 from gateway.formats.otlp.semconv import (
     DEFAULT,
@@ -75,14 +81,26 @@ _SPAN_KINDS = {
 }
 
 
+GEN_AI = "gen_ai"  # the GenAI semantic conventions' attributes
+OPENINFERENCE = "openinference"  # OpenInference's (Arize Phoenix) attributes
+CONVENTIONS = (GEN_AI, OPENINFERENCE)
+_GEN_AI_PREFIX = "gen_ai."
+
+
 def records_to_traces(
     records: Iterable[Record],
     *,
     resource_attributes: Mapping[str, str],
     include_content: bool,
     semconv: SemConv = DEFAULT,
+    emit_deprecated: bool = False,
+    conventions: Iterable[str] = (GEN_AI,),
 ) -> ExportTraceServiceRequest:
-    """One export request for a batch of records (rules in the module docstring)."""
+    """One export request for a batch of records (rules in the module docstring). With
+    ``emit_deprecated`` a deprecated attribute kept from the source is emitted beside its
+    current name. ``conventions`` names the attribute sets written: :data:`GEN_AI`, and/or
+    :data:`OPENINFERENCE` (:mod:`.encode_openinference`)."""
+    conventions = frozenset(conventions)
     writer = _writer(semconv)
     request = ExportTraceServiceRequest()
     defaults: dict[str, Any] = {semconv.attrs.service_name: DEFAULT_SERVICE_NAME, **resource_attributes}
@@ -115,7 +133,7 @@ def records_to_traces(
             ss.scope.name, ss.scope.version = scope_key[0], scope_key[1]
             group[1][scope_key] = ss
         with_content = include_content and record.metadata.get(CAPTURE_MODE_KEY) != "metadata_only"
-        writer.span(ss.spans.add(), record, with_content)
+        writer.span(ss.spans.add(), record, with_content, emit_deprecated, conventions)
     return request
 
 
@@ -141,10 +159,23 @@ class _Writer:
             Kind.WORKFLOW_STEP: ops.invoke_workflow,
         }
         self.content_names = content_attribute_names(semconv)
+        # Deprecated name -> current name, for attributes kept in extra under an old name.
+        self.deprecated = {
+            **{old: getattr(semconv.attrs, logical) for old, logical in ATTRIBUTE_ALIASES.items()},
+            **DEPRECATED_RENAMES,
+        }
+        self.deprecated = {old: new for old, new in self.deprecated.items() if old != new}
         # The kind each well-known operation implies on the way back in (_otlp_receive).
         self.operation_kinds = v.operation_kinds(semconv)
 
-    def span(self, span: Span, record: Record, include_content: bool) -> None:
+    def span(
+        self,
+        span: Span,
+        record: Record,
+        include_content: bool,
+        emit_deprecated: bool = False,
+        conventions: frozenset[str] = frozenset({"gen_ai"}),
+    ) -> None:
         sc, extra = self.semconv, record.extra
         operation = normalize_operation(record.operation, self.kind_operations.get(record.kind, ""), sc)
         _set_ids(span, record)
@@ -153,7 +184,10 @@ class _Writer:
         original_kind = extra.get(v.EXTRA_SPAN_KIND)
         if isinstance(original_kind, int) and not isinstance(original_kind, bool):
             span.kind = original_kind  # type: ignore[assignment]
-            span.name = _str(extra.get(v.EXTRA_SPAN_NAME)) or record.name or name
+            # A relayed GenAI span is named as the conventions say ({operation} {model}); its own
+            # name travels as gateway.record.name. A pass-through span keeps its name.
+            original_name = _str(extra.get(v.EXTRA_SPAN_NAME)) or record.name or name
+            span.name = original_name if is_passthrough(record) or record.kind is Kind.OTHER else name
         else:
             span.kind = _SPAN_KINDS[record.kind]
             span.name = name
@@ -176,7 +210,24 @@ class _Writer:
             attr = key[len(v.EXTRA_ATTR) :]
             if attr in emitted or (not include_content and attr in self.content_names):
                 continue
-            v.add_attribute(attrs, attr, value)
+            if attr in self.deprecated or attr in DEPRECATED_REMOVED:
+                # Upgraded to the current name; the old one only for backends that need it.
+                current = self.deprecated.get(attr)
+                if current is not None and current not in emitted and f"{v.EXTRA_ATTR}{current}" not in extra:
+                    v.add_attribute(attrs, current, value)
+                    emitted.add(current)
+                if not emit_deprecated:
+                    continue
+            v.add_attribute(attrs, attr, _typed(attr, value, self.semconv))
+        if OPENINFERENCE in conventions and not is_passthrough(record):
+            present = {kv.key for kv in attrs}
+            for key, value in encode_openinference.attributes(record, include_content):
+                if key not in present:
+                    v.add_attribute(attrs, key, value)
+        if GEN_AI not in conventions and not is_passthrough(record):
+            kept = [kv for kv in attrs if not kv.key.startswith(_GEN_AI_PREFIX)]
+            del attrs[:]
+            attrs.extend(kept)
         self._status(span, record)
         _span_details(span, extra)
 
@@ -200,13 +251,13 @@ class _Writer:
         put(a.request_max_tokens, record.max_tokens)
         put(a.request_temperature, record.temperature)
         put(a.request_top_p, record.top_p)
-        put(a.request_stream, record.stream)
+        put(a.request_stream, True if record.stream else None)  # set only when streaming
         put(a.response_id, record.response_id)
         put(a.response_model, record.response_model)
         finish_reasons = self._finish_reasons(record, put)
         self._ttfc(record, put)
         usage = record.usage
-        put(a.usage_input_tokens, v.inclusive_input_tokens(usage))
+        put(a.usage_input_tokens, v.inclusive_input_tokens(usage, record.provider))
         put(a.usage_output_tokens, usage.output_tokens)
         put(a.usage_cache_read_input_tokens, usage.cache_read_input_tokens)
         put(a.usage_cache_creation_input_tokens, usage.cache_write_input_tokens)
@@ -245,11 +296,15 @@ class _Writer:
             and all(isinstance(r, str) for r in kept)
             and (kept[0] if kept else "") == record.stop_reason
         ):
-            return list(kept)
+            reasons = [_finish_reason(r) for r in kept]
+            if reasons != kept:
+                put(self.semconv.attrs.response_finish_reasons, reasons)
+            return reasons
         if not record.stop_reason:
             return []
-        put(self.semconv.attrs.response_finish_reasons, [record.stop_reason])
-        return [record.stop_reason]
+        reasons = [_finish_reason(record.stop_reason)]
+        put(self.semconv.attrs.response_finish_reasons, reasons)
+        return reasons
 
     def _ttfc(self, record: Record, put: _Put) -> None:
         ms = record.ttft_ms
@@ -271,7 +326,9 @@ class _Writer:
                 content.messages_to_json(record.input, output=False, finish_reasons=(), fallback_finish=""),
             )
         if record.output:
-            fallback = record.stop_reason or ("stop" if record.status is RecordStatus.OK else "error")
+            # An unknown reason is left out rather than invented (a made-up "stop" used to hide a
+            # real tool call from backends that read the messages).
+            fallback = _finish_reason(record.stop_reason)
             put(
                 a.output_messages,
                 content.messages_to_json(
@@ -422,3 +479,35 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _finish_reason(reason: str) -> str:
+    """A provider's finish reason as the conventions spell it (``end_turn`` -> ``stop``)."""
+    return FINISH_REASON_ALIASES.get(reason, reason)
+
+
+_INT_ATTRIBUTES = ("request_top_k", "request_seed", "request_choice_count", "request_max_tokens")
+_LIST_ATTRIBUTES = ("response_finish_reasons", "request_stop_sequences", "request_encoding_formats")
+
+
+def _typed(attr: str, value: Any, semconv: SemConv) -> Any:
+    """A kept attribute in the type the conventions give it: integers for ``top_k`` and friends
+    (a source may send 40.0 or "40"), string arrays for the list attributes (one string, or a
+    JSON array in a string, becomes a list)."""
+    a = semconv.attrs
+    if attr in {getattr(a, name) for name in _INT_ATTRIBUTES}:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif attr in {getattr(a, name) for name in _LIST_ATTRIBUTES} and isinstance(value, str):
+        if value.startswith("["):
+            try:
+                parsed = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return value
+            if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
+                return parsed
+            return value
+        return [value]
+    return value

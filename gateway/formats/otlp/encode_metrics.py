@@ -34,7 +34,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from gateway.formats.otlp.semconv import DEFAULT, MetricSpec, SemConv, normalize_operation, normalize_provider
-from gateway.formats.otlp.values import add_attribute, error_type, inclusive_input_tokens
+from gateway.formats.otlp.values import EXTRA_ATTR, add_attribute, error_type, inclusive_input_tokens
 from gateway.model import Kind, Record
 
 DEFAULT_MAX_SERIES = 2000  # the OpenTelemetry SDK's default cardinality limit
@@ -43,7 +43,7 @@ DEFAULT_SERVICE_NAME = "llm-telemetry-gateway"
 SCOPE_NAME = "llm-telemetry-gateway"
 
 Temporality = Literal["delta", "cumulative"]
-_Attributes = tuple[tuple[str, str], ...]  # sorted by name: the series identity
+_Attributes = tuple[tuple[str, str | int], ...]  # sorted by name: the series identity
 
 
 @dataclass(slots=True)
@@ -132,18 +132,25 @@ class MetricsAggregator:
             default_operation = self._kind_operations.get(record.kind)
             if default_operation is None:
                 continue
-            base = {
+            base: dict[str, str | int] = {
                 a.operation_name: normalize_operation(record.operation, default_operation, self._semconv),
                 a.provider_name: normalize_provider(record.provider, self._semconv) if record.provider else "",
                 a.request_model: record.model,
                 a.response_model: record.response_model,
             }
+            # server.address / server.port (recommended on both metrics) as the source's span had them.
+            address = record.extra.get(EXTRA_ATTR + a.server_address)
+            port = record.extra.get(EXTRA_ATTR + a.server_port)
+            if isinstance(address, str) and address:
+                base[a.server_address] = address
+                if isinstance(port, int) and not isinstance(port, bool):
+                    base[a.server_port] = port
             if record.start_ns is not None and record.end_ns is not None and record.end_ns >= record.start_ns:
                 failure = error_type(record, self._semconv.error_type_other)
                 attrs = self._attributes({**base, a.error_type: failure})
                 self._duration.record((record.end_ns - record.start_ns) / 1e9, attrs, limit, overflow)
             for token_type, tokens in (
-                (self._semconv.token_type_input, inclusive_input_tokens(record.usage)),
+                (self._semconv.token_type_input, inclusive_input_tokens(record.usage, record.provider)),
                 (self._semconv.token_type_output, record.usage.output_tokens),
             ):
                 if tokens is not None and tokens >= 0:
@@ -189,9 +196,9 @@ class MetricsAggregator:
                     bucket_counts=series.bucket_counts,
                     explicit_bounds=bounds,
                 )
-                for key, value in series.attributes:
+                for key, attribute in series.attributes:
                     # The overflow marker is a boolean attribute in the SDK; keep that type.
-                    add_attribute(point.attributes, key, True if key == self._overflow_key else value)
+                    add_attribute(point.attributes, key, True if key == self._overflow_key else attribute)
             if self._delta:
                 histogram.reset()
         return request
@@ -200,6 +207,6 @@ class MetricsAggregator:
     def _overflow_key(self) -> str:
         return self._semconv.metrics.overflow_attribute
 
-    def _attributes(self, values: Mapping[str, str]) -> _Attributes:
+    def _attributes(self, values: Mapping[str, str | int]) -> _Attributes:
         cut = self._max_value_length
-        return tuple(sorted((k, val[:cut]) for k, val in values.items() if val))
+        return tuple(sorted((k, val[:cut] if isinstance(val, str) else val) for k, val in values.items() if val))

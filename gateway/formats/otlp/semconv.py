@@ -8,8 +8,9 @@ names); supporting them later is one more entry in :data:`VERSIONS`, made with
 :func:`dataclasses.replace` from the 1.41.1 table, not an edit of the emitters.
 
 Receivers accept more than they emit: the union of the table's names plus the deprecated and
-vendor names in :data:`ATTRIBUTE_ALIASES` (semconv ≤1.36, Sigil SDK 0.9.3, OpenLLMetry), and
-the value renames in :data:`PROVIDER_ALIASES`. Aliases are mapped in and never emitted.
+vendor names in :data:`.aliases.ATTRIBUTE_ALIASES` (semconv ≤1.36, Sigil SDK 0.9.3, OpenLLMetry),
+and the value renames in :data:`.aliases.PROVIDER_ALIASES`. Aliases (:mod:`.aliases`) are mapped
+in and never emitted.
 
 Names that no convention defines but the gateway needs for record fields (Sigil's own span
 attributes, and ``gateway.*`` names for the rest) live in :class:`ExtensionNames`, so that an
@@ -23,6 +24,8 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+
+from gateway.formats.otlp.aliases import ATTRIBUTE_ALIASES, OPERATION_ALIASES, PROVIDER_ALIASES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -349,80 +352,6 @@ EXTENSIONS = ExtensionNames(
     trace_metadata_prefix="gateway.trace.metadata.",
 )
 
-# --- Receiver aliases (map in, never emit) -------------------------------------------------------
-
-# Deprecated or vendor attribute name -> logical key (an AttributeNames field name).
-ATTRIBUTE_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        "gen_ai.system": "provider_name",  # renamed in 1.37
-        "gen_ai.usage.prompt_tokens": "usage_input_tokens",
-        "gen_ai.usage.completion_tokens": "usage_output_tokens",
-        "gen_ai.openai.request.seed": "request_seed",
-        "gen_ai.openai.request.response_format": "output_type",
-        # Sigil SDK 0.9.3 (and OpenLLMetry's Anthropic spelling of the same counts).
-        "gen_ai.usage.cache_read_input_tokens": "usage_cache_read_input_tokens",
-        "gen_ai.usage.cache_write_input_tokens": "usage_cache_creation_input_tokens",
-        "gen_ai.usage.cache_creation_input_tokens": "usage_cache_creation_input_tokens",
-        "gen_ai.usage.reasoning_tokens": "usage_reasoning_output_tokens",
-        # semantic-conventions-genai (unreleased) rename of cache_creation.
-        "gen_ai.usage.cache_write.input_tokens": "usage_cache_creation_input_tokens",
-        "deployment.environment": "deployment_environment",  # resource, renamed in 1.27
-    }
-)
-
-# Aliases whose cache counts do not say whether input_tokens includes them (Sigil is ambiguous).
-AMBIGUOUS_CACHE_ALIASES = frozenset(
-    {
-        "gen_ai.usage.cache_read_input_tokens",
-        "gen_ai.usage.cache_write_input_tokens",
-        "gen_ai.usage.cache_creation_input_tokens",
-    }
-)
-
-# Provider value renames (`gen_ai.system` values, and common SDK spellings), keys lower-case.
-PROVIDER_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        "xai": "x_ai",
-        "az.ai.inference": "azure.ai.inference",
-        "az.ai.openai": "azure.ai.openai",
-        "vertex_ai": "gcp.vertex_ai",
-        "vertexai": "gcp.vertex_ai",
-        "vertex": "gcp.vertex_ai",
-        "gemini": "gcp.gemini",
-        "google": "gcp.gemini",  # Foglamp/LumiqTrace `google` wraps the Gemini API
-        "bedrock": "aws.bedrock",
-        "mistral": "mistral_ai",
-        "mistralai": "mistral_ai",
-        "watsonx": "ibm.watsonx.ai",
-        "azure": "azure.ai.openai",
-    }
-)
-
-# Record.operation spellings of other formats -> gen_ai.operation.name. An empty value means
-# "no operation of its own": the emitter uses the record kind's default operation.
-OPERATION_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        "generateText": "chat",  # Sigil
-        "streamText": "chat",  # Sigil
-        "embed": "embeddings",  # LumiqTrace
-        "embedding": "embeddings",
-        "completion": "text_completion",
-        "tool": "execute_tool",  # LumiqTrace concepts page
-        "agent": "invoke_agent",  # LumiqTrace concepts page
-        "custom": "",  # LumiqTrace placeholder
-    }
-)
-
-OUTPUT_TYPE_ALIASES: Mapping[str, str] = MappingProxyType(
-    {"json_object": "json", "json_schema": "json"}  # old gen_ai.openai.request.response_format
-)
-
-TOKEN_TYPE_ALIASES: Mapping[str, str] = MappingProxyType({"completion": "output", "prompt": "input"})
-
-# Metric names emitted by SDKs -> logical key (MetricNames field name).
-METRIC_ALIASES: Mapping[str, str] = MappingProxyType(
-    {"gen_ai.client.time_to_first_token": "time_to_first_chunk"}  # Sigil SDK
-)
 
 # Content attributes that have no record field (kept in Record.extra); gated like the others.
 CONTENT_EXTRA_ATTRIBUTES = frozenset({"gen_ai.prompt", "gen_ai.completion", "gen_ai.embeddings.input_texts"})

@@ -8,6 +8,7 @@ list, dict, None) so that the type survives a round trip: an int stays ``int_val
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -126,16 +127,26 @@ EXTRA_DROPPED = "otlp.span.dropped"  # {attributes, events, links}: the span's n
 EXTRA_PASSTHROUGH = "otlp.passthrough"
 
 
-def inclusive_input_tokens(usage: Usage) -> int | None:
+# Providers whose APIs count cached tokens inside the input count (OpenAI's prompt_tokens,
+# Gemini's promptTokenCount); Anthropic's input_tokens leave them out.
+INPUT_INCLUDES_CACHE_PROVIDERS = frozenset(
+    {"openai", "azure.ai.openai", "gcp.gemini", "gcp.vertex_ai", "gcp.gen_ai", "google", "gemini"}
+)
+
+
+def inclusive_input_tokens(usage: Usage, provider: str = "") -> int | None:
     """``gen_ai.usage.input_tokens`` semantics: cached tokens are part of the input count.
 
-    When the record does not say its count already includes them (``input_includes_cache`` is
-    not True: Anthropic-style, or unknown as with Sigil), the cache read and write counts are
-    added, since under-counting input is the worse error for cost and quota dashboards.
+    When the record does not say whether its count already includes them (``input_includes_cache``
+    None, as with Sigil) the provider's API decides; for other providers, or when the record says
+    it does not (Anthropic-style), the cache read and write counts are added, since under-counting
+    input is the worse error for cost and quota dashboards.
     """
     if usage.input_tokens is None:
         return None
-    if usage.input_includes_cache is True:
+    if usage.input_includes_cache is True or (
+        usage.input_includes_cache is None and provider.lower() in INPUT_INCLUDES_CACHE_PROVIDERS
+    ):
         return usage.input_tokens
     return usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_write_input_tokens or 0)
 
@@ -148,11 +159,26 @@ STATUS_ERROR_TYPES = {
 }
 
 
+# What an error message says when the record has no error type (Sigil keeps only the message).
+_MESSAGE_ERROR_TYPES = (
+    (re.compile(r"\b429\b|rate.?limit", re.IGNORECASE), "rate_limit"),
+    (re.compile(r"time(d)?.?out", re.IGNORECASE), "timeout"),
+)
+
+
 def error_type(record: Record, fallback: str) -> str:
-    """``error.type`` of a failed record ("" when it succeeded)."""
+    """``error.type`` of a failed record ("" when it succeeded): its own, or what its status or
+    message say, else ``fallback`` (``_OTHER``)."""
     if record.status is Status.OK:
         return ""
-    return record.error_type or STATUS_ERROR_TYPES.get(record.status, fallback)
+    if record.error_type:
+        return record.error_type
+    if record.status in STATUS_ERROR_TYPES:
+        return STATUS_ERROR_TYPES[record.status]
+    for pattern, value in _MESSAGE_ERROR_TYPES:
+        if pattern.search(record.error_message):
+            return value
+    return fallback
 
 
 def operation_kinds(semconv: SemConv) -> dict[str, Kind]:

@@ -16,7 +16,8 @@ from gateway.formats.otlp import (
     records_to_traces,
     traces_to_records,
 )
-from gateway.formats.otlp.semconv import ATTRIBUTE_ALIASES, DEFAULT
+from gateway.formats.otlp.aliases import ATTRIBUTE_ALIASES
+from gateway.formats.otlp.semconv import DEFAULT
 from gateway.formats.otlp.values import attributes_to_dict
 from gateway.model import (
     Kind,
@@ -46,9 +47,17 @@ CONTENT_ATTRS = {
 
 
 def emit(
-    *records: Record, include_content: bool = True, resource: dict[str, str] | None = None
+    *records: Record,
+    include_content: bool = True,
+    resource: dict[str, str] | None = None,
+    emit_deprecated: bool = False,
 ) -> ExportTraceServiceRequest:
-    return records_to_traces(list(records), resource_attributes=resource or {}, include_content=include_content)
+    return records_to_traces(
+        list(records),
+        resource_attributes=resource or {},
+        include_content=include_content,
+        emit_deprecated=emit_deprecated,
+    )
 
 
 def only_span(request: ExportTraceServiceRequest) -> Span:
@@ -399,8 +408,10 @@ def test_ok_record_has_no_error_attributes() -> None:
 def test_content_only_when_asked() -> None:
     rich = chat_record()
     rich.extra["otlp.attr.gen_ai.prompt"] = "old-style prompt"  # obsolete content kept in extra
-    with_content = attrs(only_span(emit(rich, include_content=True)))
-    without = attrs(only_span(emit(rich, include_content=False)))
+    # gen_ai.prompt is deprecated (removed): emitted only when old names are asked for.
+    assert "gen_ai.prompt" not in attrs(only_span(emit(rich, include_content=True)))
+    with_content = attrs(only_span(emit(rich, include_content=True, emit_deprecated=True)))
+    without = attrs(only_span(emit(rich, include_content=False, emit_deprecated=True)))
     assert CONTENT_ATTRS - {"gen_ai.tool.call.arguments", "gen_ai.tool.call.result"} <= set(with_content)
     assert "gen_ai.prompt" in with_content
     assert not (CONTENT_ATTRS | {"gen_ai.prompt"}) & set(without)

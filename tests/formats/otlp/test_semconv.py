@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from gateway.formats.otlp import semconv
+from gateway.formats.otlp.aliases import ATTRIBUTE_ALIASES
 from gateway.formats.otlp.semconv import (
-    ATTRIBUTE_ALIASES,
     DEFAULT,
     EXTENSIONS,
     content_attribute_names,
