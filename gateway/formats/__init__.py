@@ -101,12 +101,14 @@ def register(fmt: Format) -> None:
         raise ValueError(f"format {fmt.name!r} is already registered")
     _REGISTRY[fmt.name] = fmt
     _UNIONS.clear()
+    _RESERVERS.clear()
 
 
 def unregister(name: str) -> None:
     """Removes a format added by :func:`register` (tests)."""
     _REGISTRY.pop(name, None)
     _UNIONS.clear()
+    _RESERVERS.clear()
 
 
 def get(name: str) -> Format:
@@ -142,19 +144,28 @@ def content_metadata_keys() -> frozenset[str]:
     return keys
 
 
+_RESERVERS: dict[str, tuple[Format, ...]] = {}  # per exporter format: the others that reserve records
+
+
 def sendable(records: Iterable[Record], by: str) -> tuple[list[Record], Counter[str]]:
     """The records an exporter of format ``by`` may send, and the others counted by reason (the
     ones another format reserved for its own exporters)."""
-    registered = formats()
-    if by in registered and registered[by].carries_all:
+    others = _RESERVERS.get(by)
+    if others is None:
+        registered = formats()
+        carries_all = by in registered and registered[by].carries_all
+        others = _RESERVERS[by] = (
+            () if carries_all else tuple(f for f in registered.values() if f.name != by and f.reserves is not _never)
+        )
+    if not others:
         return list(records), Counter()
-    others = [f for f in registered.values() if f.name != by and f.reserves is not _never]
     kept: list[Record] = []
     held: Counter[str] = Counter()
     for record in records:
-        owner = next((f for f in others if f.reserves(record)), None)
-        if owner is None:
-            kept.append(record)
+        for owner in others:
+            if owner.reserves(record):
+                held[owner.reserved_reason or f"{owner.name}_only"] += 1
+                break
         else:
-            held[owner.reserved_reason or f"{owner.name}_only"] += 1
+            kept.append(record)
     return kept, held
