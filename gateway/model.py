@@ -258,13 +258,6 @@ class Context:
     auth: dict[str, str] = field(default_factory=dict)  # authenticator id → tenant, checked at the receiver
 
 
-# The record metadata label saying how much content the source captured: "full",
-# "no_tool_content" or "metadata_only". Spelled as the SDKs that define it send it (so the name
-# carries a format's prefix: docs/architecture.md lists it as an exception); the content processor
-# raises it and every encoder honours it.
-CAPTURE_MODE_KEY = "sigil.sdk.content_capture_mode"
-
-
 class Native(Protocol):
     """Items still in the wire form they arrived in, for a same-format pass-through.
 

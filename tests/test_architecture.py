@@ -33,9 +33,6 @@ FORMAT_NAME = re.compile(r"sigil|foglamp|lumiq|otlp|openinference|agento11y", re
 
 # (file, line fragment): the documented exceptions.
 EXCEPTIONS = {
-    # The capture-mode label is spelled as the SDKs that define it send it.
-    ("gateway/model.py", 'CAPTURE_MODE_KEY = "sigil.sdk.content_capture_mode"'),
-    ("gateway/model.py", "# carries a format's prefix"),
     # A config example in a docstring names a receiver type, as a user's YAML would.
     ("gateway/auth.py", "      otlp:"),
     ("gateway/tls.py", "      otlp:"),

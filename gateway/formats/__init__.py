@@ -67,6 +67,10 @@ class Format:
     reserved_reason: str = ""
     # A lossless container of records (the record JSON): its writers take reserved records too.
     carries_all: bool = False
+    # The Record.metadata label in which this format's SDKs declare how much content they captured
+    # ("full", "no_tool_content", "metadata_only"); the content processor raises it and encoders
+    # honour it. The first format that declares one defines it for all.
+    capture_mode_key: str = ""
 
 
 _REGISTRY: dict[str, Format] = {}
@@ -145,6 +149,11 @@ def content_metadata_keys() -> frozenset[str]:
 
 
 _RESERVERS: dict[str, tuple[Format, ...]] = {}  # per exporter format: the others that reserve records
+
+
+def capture_mode_key() -> str:
+    """The capture-mode label (see :attr:`Format.capture_mode_key`); "" when no format has one."""
+    return next((f.capture_mode_key for f in formats().values() if f.capture_mode_key), "")
 
 
 def sendable(records: Iterable[Record], by: str) -> tuple[list[Record], Counter[str]]:

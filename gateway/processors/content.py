@@ -17,7 +17,7 @@
 
 ``max_content_bytes`` (0: off) cuts every remaining text longer than that many UTF-8 bytes and
 appends a marker saying how much was cut. The mode applied is recorded in the record's capture-mode
-label (``gateway.model.CAPTURE_MODE_KEY``) when it is stricter than what the source declared.
+label (``gateway.formats.capture_mode_key()``) when it is stricter than what the source declared.
 
 .. code-block:: yaml
 
@@ -34,10 +34,10 @@ from typing import Literal
 
 from gateway import formats
 from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
-from gateway.model import CAPTURE_MODE_KEY, Batch, Kind, Message, PartKind, Record
+from gateway.model import Batch, Kind, Message, PartKind, Record
 
 Mode = Literal["full", "no_tool_content", "metadata_only"]
-MODE_KEY = CAPTURE_MODE_KEY
+MODE_KEY = formats.capture_mode_key()  # declared by the format whose SDKs define it
 _STRICTNESS = {"full": 0, "no_tool_content": 1, "metadata_only": 2}
 _STATUS_RE = re.compile(r"\b[1-5]\d\d\b")
 

@@ -22,7 +22,7 @@ Emitting (:func:`records_to_traces`), one span per record:
   resource, then by instrumentation scope.
 * Content attributes (messages, system instructions, tool definitions, tool arguments and
   results, conversation titles, workflow state) only when ``include_content``, and never for a
-  record whose metadata ``sigil.sdk.content_capture_mode`` is ``metadata_only`` (its source or a
+  record whose capture-mode label (``gateway.formats.capture_mode_key()``) is ``metadata_only`` (its source or a
   ``content`` processor asked for no content; stripped texts would still leak the structure);
   they are JSON strings in the conventions' part shapes.
 * ``Record.extra`` ``otlp.attr.*`` values are re-emitted unless a record field already produced
@@ -46,6 +46,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
+from gateway import formats
 from gateway.formats.otlp import content, encode_openinference
 from gateway.formats.otlp import values as v
 from gateway.formats.otlp.aliases import (
@@ -63,7 +64,7 @@ from gateway.formats.otlp.semconv import (
     normalize_operation,
     normalize_provider,
 )
-from gateway.model import CAPTURE_MODE_KEY, Kind, Record
+from gateway.model import Kind, Record
 from gateway.model import Status as RecordStatus
 
 DEFAULT_SERVICE_NAME = "llm-telemetry-gateway"
@@ -102,6 +103,7 @@ def records_to_traces(
     :data:`OPENINFERENCE` (:mod:`.encode_openinference`)."""
     conventions = frozenset(conventions)
     writer = _writer(semconv)
+    mode_key = formats.capture_mode_key()  # once per request, not per span
     request = ExportTraceServiceRequest()
     defaults: dict[str, Any] = {semconv.attrs.service_name: DEFAULT_SERVICE_NAME, **resource_attributes}
     groups: dict[str, tuple[ResourceSpans, dict[tuple[str, str, str], ScopeSpans]]] = {}
@@ -132,7 +134,7 @@ def records_to_traces(
             ss = group[0].scope_spans.add(schema_url=scope_key[2])
             ss.scope.name, ss.scope.version = scope_key[0], scope_key[1]
             group[1][scope_key] = ss
-        with_content = include_content and record.metadata.get(CAPTURE_MODE_KEY) != "metadata_only"
+        with_content = include_content and record.metadata.get(mode_key) != "metadata_only"
         writer.span(ss.spans.add(), record, with_content, emit_deprecated, conventions)
     return request
 

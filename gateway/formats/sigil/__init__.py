@@ -86,6 +86,7 @@ from gateway.formats import Format, LineStats
 from gateway.formats.report import EncodeReport
 from gateway.formats.sigil import native
 from gateway.formats.sigil.common import (
+    CAPTURE_MODE_KEY,
     TITLE_KEYS,
     ExportResult,
     ItemError,
@@ -180,5 +181,6 @@ FORMAT = Format(
     line_writer=lambda: _write_lines,
     native_decoders={native.KIND: native.SigilGenerations.from_bytes},
     # Conversation titles and the raw call error are content (Sigil's metadata_only mode).
-    content_metadata_keys=frozenset({*TITLE_KEYS, "agento11y.conversation.title", "call_error"}),
+    content_metadata_keys=frozenset({*TITLE_KEYS, "call_error"}),
+    capture_mode_key=CAPTURE_MODE_KEY,
 )

@@ -32,6 +32,9 @@ OPERATION_STREAM: Final = "streamText"
 # Metadata keys the server projects; the first key of each pair wins.
 # agento11y SDKs spell Sigil's metadata keys with their own prefix (wire/sigil.md §1).
 USER_ID_KEYS: Final = ("sigil.user.id", "user.id", "agento11y.user.id")
+# The metadata label in which the SDK declares how much content it captured: "full",
+# "no_tool_content" or "metadata_only" (the format declares it; see Format.capture_mode_key).
+CAPTURE_MODE_KEY: Final = "sigil.sdk.content_capture_mode"
 TITLE_KEYS: Final = ("sigil.conversation.title", "conversation_title", "agento11y.conversation.title")
 
 # protojson Timestamp range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
