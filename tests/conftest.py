@@ -6,10 +6,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gateway.config import load
 from gateway.service import Service
 from tests.fakes import FakeSigilBackend
+
+# Property tests build whole records and request bodies: large, slow-to-generate inputs are the
+# point, so the generator-size health checks would only make the suite flaky. Failures are
+# still reported with their seed.
+settings.register_profile("gateway", suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("gateway")
 
 StartGateway = Callable[[dict[str, Any]], Awaitable[Service]]
 

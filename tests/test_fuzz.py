@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import BadInput
@@ -133,7 +133,7 @@ json_values = st.recursive(
 
 
 def _fuzz(decode: Callable[[bytes], Any], allowed: tuple[type[BaseException], ...], seed: bytes) -> None:
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=EXAMPLES, deadline=None)
     @given(
         st.one_of(
             mutated(seed),

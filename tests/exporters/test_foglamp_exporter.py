@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import __version__
@@ -133,7 +133,7 @@ async def test_request_shape(fake: FakeFoglamp) -> None:
     st.lists(rs.records, max_size=8),
     st.sampled_from([{}, {"max_traces": 2, "max_spans_per_trace": 3, "max_body_bytes": "8KiB"}]),
 )
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40, deadline=None)
 def test_foglamp_accepts_every_body_the_exporter_sends(records: list[Record], limits: dict[str, Any]) -> None:
     async def run() -> None:
         server = FakeFoglamp()

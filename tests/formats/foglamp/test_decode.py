@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.formats.foglamp import FoglampValidationError, count_spans, decode_ingest, encode_batches
@@ -617,7 +617,7 @@ near_wire_json: st.SearchStrategy[Any] = st.recursive(
 )
 
 
-@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=300)
 @given(near_wire_json)
 def test_any_json_is_either_records_or_a_validation_error(body: object) -> None:
     # A receiver must answer 400, never crash, whatever the client sends.

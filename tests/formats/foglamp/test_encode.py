@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.formats.foglamp import decode_ingest, encode_batches
@@ -268,7 +268,7 @@ def test_a_span_too_big_for_a_body_sheds_payload_fields_first() -> None:
 COMPACT = {"max_traces": 3, "max_spans_per_trace": 4, "max_body_bytes": 40_000}
 
 
-@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(deadline=None, max_examples=150)
 @given(st.lists(rs.records, max_size=8), st.sampled_from([{}, COMPACT]))
 def test_every_encoded_body_validates(records: list[Record], limits: dict[str, int]) -> None:
     bodies, report = encode_batches(records, **limits)

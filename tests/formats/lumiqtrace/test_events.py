@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.formats import lumiqtrace as lf
@@ -446,7 +446,7 @@ def test_bodies_hold_at_most_100_events() -> None:
     assert len(encode(records, max_events=10)[0]) == 25
 
 
-@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(deadline=None, max_examples=150)
 @given(st.lists(rs.records, max_size=12), st.integers(min_value=1, max_value=5))
 def test_every_encoded_body_is_accepted(records: list[Record], max_events: int) -> None:
     bodies, report = encode(records, max_events=max_events)

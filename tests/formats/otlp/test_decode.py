@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
@@ -417,7 +417,7 @@ def test_relayed_genai_span_gets_the_conventions_name_and_keeps_its_own() -> Non
     assert record.name == "openai.chat"  # a second gateway still knows it
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None)
 @given(record=any_records)
 def test_any_record_emits_and_reads_back_stably(record: Record) -> None:
     first = records_to_traces([record], resource_attributes={"team": "x"}, include_content=True)

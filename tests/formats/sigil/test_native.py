@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from google.protobuf import json_format
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.payloads import lower_camel
@@ -209,20 +209,20 @@ def test_body_level_errors_go_the_exact_way() -> None:
         assert not agree(body)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in VARIANTS.items()}))
 def test_generated_generations_agree(generation: dict[str, Any]) -> None:
     agree(body_of(generation, {"id": "fixed", "model": MODEL}))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None)
 @given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in VARIANTS.items()}))
 def test_generated_lower_camel_generations_agree(generation: dict[str, Any]) -> None:
     # Metadata and tags keys are the user's: renaming them too only makes other keys.
     agree(body_of(lower_camel(generation), {"id": "fixed", "model": MODEL}))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(mutated(sdk_body()))
 def test_mutated_bodies_agree(body: bytes) -> None:
     agree(body)
@@ -250,13 +250,13 @@ def test_grpc_pass_through_agrees() -> None:
     _grpc_agree(pb.ExportGenerationsRequest(generations=generations).SerializeToString())
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(mutated(sdk_body(camel=True)))
 def test_mutated_lower_camel_bodies_agree(body: bytes) -> None:
     agree(body)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(mutated(pb.ExportGenerationsRequest(generations=[rich_generation()]).SerializeToString()))
 def test_mutated_grpc_bodies_agree(data: bytes) -> None:
     _grpc_agree(data)
@@ -294,13 +294,13 @@ def _json_agrees(message: pb.Generation) -> None:
     assert sn.SigilGenerations([message]).request_json() == record_path
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(generation_records)
 def test_json_from_messages_is_the_record_paths_json(record: Record) -> None:
     _json_agrees(sigil.record_to_generation(record))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(mutated(pb.ExportGenerationsRequest(generations=[rich_generation()]).SerializeToString()))
 def test_json_from_mutated_messages_is_the_record_paths_json(data: bytes) -> None:
     try:
