@@ -182,3 +182,45 @@ def otlp_body(start: int, n: int, *, non_genai: int = 0) -> bytes:
         ).attributes.add(key="db.system", value={"string_value": "postgresql"})
     data: bytes = request.SerializeToString()
     return data
+
+
+def otlp_split_bodies(start: int, n: int) -> tuple[bytes, bytes]:
+    """The ``n`` bench generations as an instrumentation that captures content as events sends
+    them (openai-v2's default): an ``ExportTraceServiceRequest`` of GenAI spans without content,
+    and an ``ExportLogsServiceRequest`` with one ``gen_ai.user.message`` event per input message
+    and one ``gen_ai.choice`` per output message, keyed to the spans."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    from gateway.formats import otlp
+    from gateway.formats import sigil as sf
+    from gateway.formats.otlp import values
+
+    records = [r for r in sf.decode_generations_json(request_body(start, n)) if not isinstance(r, sf.ItemError)]
+    traces = otlp.records_to_traces(records, resource_attributes={"service.name": "bench"}, include_content=False)
+    logs = ExportLogsServiceRequest()
+    rl = logs.resource_logs.add()
+    rl.resource.attributes.add(key="service.name", value=AnyValue(string_value="bench"))
+    log_records = rl.scope_logs.add().log_records
+    for span, record in zip(traces.resource_spans[0].scope_spans[0].spans, records, strict=True):
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("gen_ai.user.message", {"content": _text_of(m)}) for m in record.input
+        ]
+        events += [
+            ("gen_ai.choice", {"index": i, "finish_reason": "stop", "message": {"content": _text_of(m)}})
+            for i, m in enumerate(record.output)
+        ]
+        for name, body in events:
+            log_record = log_records.add(
+                time_unix_nano=span.end_time_unix_nano,
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+                event_name=name,
+                attributes=[KeyValue(key="gen_ai.system", value=AnyValue(string_value="openai"))],
+            )
+            values.set_any(log_record.body, body)
+    return traces.SerializeToString(), logs.SerializeToString()
+
+
+def _text_of(message: Any) -> str:
+    return "".join(part.text for part in message.parts if part.text)

@@ -128,6 +128,11 @@ SCENARIOS = [
         },
     ),
     Scenario(
+        "OTLP gRPC traces + logs (content as GenAI events, joined) → Sigil gRPC",
+        "otlp-grpc-logs",
+        {"sigil": {"endpoint": "http://127.0.0.1:{grpc}"}},
+    ),
+    Scenario(
         "Foglamp → LumiqTrace",
         "foglamp",
         {"lumiqtrace": {"endpoint": "http://127.0.0.1:{http}", "api_key": "k"}},
@@ -282,6 +287,7 @@ def _gateway(
         "otlp-grpc": {"otlp": {"grpc": {"endpoint": endpoint}, "http": None}},
         "otlp-grpc-mixed": {"otlp": {"grpc": {"endpoint": endpoint}, "http": None, "passthrough_non_genai": True}},
         "otlp-http": {"otlp": {"grpc": None, "http": {"endpoint": endpoint}}},
+        "otlp-grpc-logs": {"otlp": {"grpc": {"endpoint": endpoint}, "http": None}},
         # The bench replays 20 bodies: the receiver must not treat the replays as duplicates.
         "lumiqtrace": {"lumiqtrace": {"endpoint": endpoint, "dedup_window": 0}},
     }
@@ -324,6 +330,29 @@ Send = Callable[[int], Awaitable[bool]]
 @contextlib.asynccontextmanager
 async def _client(receiver: str, port: int, connections: int) -> Any:
     """Yields send(i) -> accepted?, for the scenario's receiver."""
+    if receiver == "otlp-grpc-logs":
+        # Each send is a traces request and the logs request with its spans' content, at once:
+        # the receiver joins them (its spans wait for their events, or the events for the spans).
+        split = [payloads.otlp_split_bodies(i * BATCH, BATCH) for i in range(DISTINCT_BODIES)]
+        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(max(1, connections // 8))]
+        traces_calls = [c.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export") for c in channels]
+        logs_calls = [c.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export") for c in channels]
+
+        async def send_both(i: int) -> bool:
+            traces, logs = split[i % len(split)]
+            k = i % len(channels)
+            try:
+                await asyncio.gather(logs_calls[k](logs, timeout=30), traces_calls[k](traces, timeout=30))
+                return True
+            except grpc.aio.AioRpcError:
+                return False
+
+        try:
+            yield send_both
+        finally:
+            for c in channels:
+                await c.close()
+        return
     if receiver in ("sigil-grpc", "otlp-grpc", "otlp-grpc-mixed"):
         from gateway.formats import sigil as sf
 
