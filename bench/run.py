@@ -2,7 +2,8 @@
 figures go to docs/benchmarks.md.
 
 Run all: ``.venv/bin/python -m bench.run --write`` (``--only NAME`` for one scenario,
-``--duration`` seconds per phase, ``--workers N`` to run the gateway with N processes).
+``--duration`` seconds per phase, ``--workers N`` to run the gateway with N processes,
+``--profile DIR`` to run each gateway under cProfile and keep its stats in DIR).
 
 For each scenario the gateway (pinned to CPU 0 unless ``--workers`` > 1) receives batches of 100
 records (~1.8 KB each) and forwards them to a counting sink; the load generator and the sink
@@ -27,6 +28,7 @@ import dataclasses
 import os
 import pathlib
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -218,11 +220,20 @@ def _sink(tmp: str) -> Iterator[tuple[int, int]]:
         sink.wait(10)
 
 
-def _start_gateway(tmp: str, name: str, cfg: dict[str, Any], workers: int) -> subprocess.Popen[bytes]:
+PROFILE_DIR: list[str] = []  # --profile DIR: each gateway process runs under cProfile, its stats go there
+
+
+def _start_gateway(
+    tmp: str, name: str, cfg: dict[str, Any], workers: int, scenario: str = ""
+) -> subprocess.Popen[bytes]:
     path = os.path.join(tmp, f"{name}.yaml")
     pathlib.Path(path).write_text(yaml.safe_dump(cfg))
+    profile: list[str] = []
+    if PROFILE_DIR:
+        slug = re.sub(r"[^a-z0-9]+", "-", scenario.lower()).strip("-")
+        profile = ["-m", "cProfile", "-o", os.path.join(PROFILE_DIR[0], f"{slug}.{name}.prof")]
     gw = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", path, "--log-level", "warning"], cwd=ROOT
+        [sys.executable, *profile, "-m", "gateway", "run", "--config", path, "--log-level", "warning"], cwd=ROOT
     )
     if workers == 1:
         _pin(gw.pid, {0})
@@ -237,7 +248,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _nats_tier(
-    tmp: str, receivers: dict[str, Any], exporters: dict[str, Any], workers: int
+    tmp: str, receivers: dict[str, Any], exporters: dict[str, Any], workers: int, scenario: str
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """nats-server + backend gateway (nats receiver → the scenario's exporters, no sending queue:
     a message is acknowledged after delivery) + edge gateway (receivers → nats exporter)."""
@@ -266,7 +277,11 @@ def _nats_tier(
         "exporters": {"nats": {"url": url, "deduplicate": False}},
         "service": {"workers": workers, "pipelines": {"p": {"receivers": list(receivers), "exporters": ["nats"]}}},
     }
-    procs = [server, _start_gateway(tmp, "backend", backend, 1), _start_gateway(tmp, "edge", edge, workers)]
+    procs = [
+        server,
+        _start_gateway(tmp, "backend", backend, 1, scenario),
+        _start_gateway(tmp, "edge", edge, workers, scenario),
+    ]
     try:
         yield procs
     finally:
@@ -297,7 +312,7 @@ def _gateway(
         text = yaml.safe_dump(cfg).replace("{grpc}", str(sink[0])).replace("{http}", str(sink[1]))
         exporters[name] = {**yaml.safe_load(text), "sending_queue": {"queue_size": 200, "num_consumers": 4}}
     if scenario.via_nats:
-        with _nats_tier(tmp, receivers, exporters, workers) as procs:
+        with _nats_tier(tmp, receivers, exporters, workers, scenario.name) as procs:
             yield procs, port
         return
     cfg = {
@@ -315,7 +330,7 @@ def _gateway(
             },
         },
     }
-    gw = _start_gateway(tmp, "gateway", cfg, workers)
+    gw = _start_gateway(tmp, "gateway", cfg, workers, scenario.name)
     try:
         yield [gw], port
     finally:
@@ -592,7 +607,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--only", help="run the scenarios whose name contains this text")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--profile", metavar="DIR", help="run each gateway under cProfile, stats to DIR/<row>.prof")
     args = parser.parse_args()
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+        PROFILE_DIR.append(args.profile)
     chosen = [s for s in SCENARIOS if not args.only or args.only.lower() in s.name.lower()]
     results = []
     for s in chosen:
