@@ -27,6 +27,7 @@ GENERIC = [
     "gateway/exporters/_queue.py",
     "gateway/exporters/_transport.py",
     "gateway/receivers/_common.py",
+    "gateway/nats_encodings.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "gateway/processors").glob("*.py")),
 ]
 FORMAT_NAME = re.compile(r"sigil|foglamp|lumiq|otlp|openinference|agento11y", re.IGNORECASE)

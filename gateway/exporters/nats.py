@@ -50,10 +50,19 @@ from nats.js import api
 from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import REPORT_FAILURES, ExporterHelper, Payload, QueueConfig, RetryConfig
-from gateway.formats.sigil import native as sn
 from gateway.model import Batch, Context, Rating, Record, Score
 from gateway.nats_client import DEFAULT_URL, NatsAuthConfig, NatsTlsConfig, connect, subject_token, url_problems
-from gateway.nats_encodings import CONTENT_TYPES, HEADER, Body, EncodingName, encode, encode_native, takes_scores
+from gateway.nats_encodings import (
+    DEFAULT_ENCODING,
+    HEADER,
+    Body,
+    content_type,
+    encode,
+    encode_native,
+    encoding_problem,
+    native_kinds,
+    takes_scores,
+)
 from gateway.telemetry import RateLimitedLog
 from gateway.units import ByteSize, Duration
 
@@ -107,7 +116,8 @@ class NatsExporterConfig:
     url: Any = DEFAULT_URL  # a server URL, or a list of them (a cluster); nats:// or tls://
     subject: str = DEFAULT_SUBJECT  # where batches go; {tenant} is the batch's tenant
     stream: StreamConfig = dataclasses.field(default_factory=StreamConfig)  # the stream; created when absent
-    encoding: EncodingName = "record"  # record (lossless) or a wire format other consumers read
+    # A registered format's message encoding: record (lossless) or a wire format others can read.
+    encoding: str = DEFAULT_ENCODING  # record | sigil_proto | otlp_proto | foglamp_json | lumiqtrace_ndjson
     max_message_bytes: ByteSize = ByteSize(DEFAULT_MAX_MESSAGE)  # larger batches are split (server max_payload)
     deduplicate: bool = True  # Nats-Msg-Id from the content: a resent batch is stored once
     auth: NatsAuthConfig = dataclasses.field(default_factory=NatsAuthConfig)  # one of token, user, NKey, creds
@@ -119,6 +129,8 @@ class NatsExporterConfig:
 
     def validate(self) -> list[str]:
         problems = url_problems(self.url)
+        if problem := encoding_problem(self.encoding):
+            problems.append(f"encoding: {problem}")
         problem = _subject_problem(self.subject.replace("{tenant}", "t"), False)
         if problem:
             problems.append(f"subject: {problem}")
@@ -172,10 +184,8 @@ class NatsExporter:
         self._ready = asyncio.Event()
         self._connecting: asyncio.Task[None] | None = None
         self._warn = RateLimitedLog(log)
-        # A Sigil pass-through batch goes out as it came when the stream speaks Sigil.
-        sigil = cfg.encoding == "sigil_proto"
-        kinds = frozenset({sn.KIND, sn.KIND_SENT_AS_PROTOBUF}) if sigil else frozenset()
-        self.capabilities = Capabilities(native_kinds=kinds)
+        # A pass-through batch goes out as it came when the stream speaks its format.
+        self.capabilities = Capabilities(native_kinds=native_kinds(cfg.encoding))
         scores = takes_scores(cfg.encoding)
         self._helper = ExporterHelper(
             settings,
@@ -225,7 +235,7 @@ class NatsExporter:
         return []
 
     def _message(self, subject: str, headers: dict[str, str], body: Body) -> _Message:
-        out = {HEADER: body.kind, "Content-Type": CONTENT_TYPES[body.kind], HEADER_ITEMS: str(body.count), **headers}
+        out = {HEADER: body.kind, "Content-Type": content_type(body.kind), HEADER_ITEMS: str(body.count), **headers}
         if self._cfg.deduplicate:
             digest = hashlib.sha256()
             for part in (subject.encode(), b"\0", body.kind.encode(), b"\0", body.data):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from gateway.formats.report import EncodeReport
-from gateway.model import Native, Record
+from gateway.model import Native, Rating, Record, Score
 
 
 @dataclasses.dataclass(slots=True)
@@ -41,6 +41,47 @@ LineWriter = Callable[[list[Record], EncodeReport], list[bytes]]
 
 def _never(record: Record) -> bool:
     return False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageBody:
+    """One self-describing message body (a NATS message): what it holds, the bytes, how many items."""
+
+    kind: str  # the body's kind, sent beside it (e.g. "sigil/generations"); names its decoder
+    data: bytes
+    count: int  # items in it (records, or scores and ratings)
+
+
+@dataclasses.dataclass(slots=True)
+class MessageItems:
+    """What a message body held."""
+
+    records: list[Record]
+    scores: list[Score] = dataclasses.field(default_factory=list)
+    ratings: list[Rating] = dataclasses.field(default_factory=list)
+    rejected: int = 0  # items the format's own rules refused (Sigil per-item errors)
+
+
+# Records, scores, ratings -> bodies; what the format has no place for is counted by reason.
+MessageEncoder = Callable[[list[Record], list[Score], list[Rating], Counter[str]], list[MessageBody]]
+MessageDecoder = Callable[[bytes], MessageItems]  # raises ValueError/TypeError/KeyError/BadInput/DecodeError
+
+
+def _no_native(native: Native) -> list[MessageBody] | None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MessageCodec:
+    """A format's message bodies for a stream (the ``nats`` components' ``encoding``)."""
+
+    encoding: str  # what users write: `nats: {encoding: <encoding>}`
+    encode: MessageEncoder
+    decoders: Mapping[str, tuple[str, MessageDecoder]]  # body kind -> (Content-Type, decoder)
+    # The bodies of a native batch taken as it arrived (no records built); None when it cannot.
+    encode_native: Callable[[Native], list[MessageBody] | None] = _no_native
+    native_kinds: frozenset[str] = frozenset()  # the native kinds encode_native takes
+    carries_scores: bool = False  # scores and ratings travel in its bodies (else they stay behind)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +112,8 @@ class Format:
     # ("full", "no_tool_content", "metadata_only"); the content processor raises it and encoders
     # honour it. The first format that declares one defines it for all.
     capture_mode_key: str = ""
+    # Its binary bodies for a message stream (the NATS tier); None when it has none.
+    message_codec: MessageCodec | None = None
 
 
 _REGISTRY: dict[str, Format] = {}
@@ -178,3 +221,24 @@ def sendable(records: Iterable[Record], by: str) -> tuple[list[Record], Counter[
         else:
             kept.append(record)
     return kept, held
+
+
+def message_codec(encoding: str) -> tuple[Format, MessageCodec]:
+    """The codec users name with ``encoding``, and its format; KeyError naming the known ones otherwise."""
+    for fmt in formats().values():
+        if fmt.message_codec is not None and fmt.message_codec.encoding == encoding:
+            return fmt, fmt.message_codec
+    raise KeyError(f"unknown encoding {encoding!r}: expected one of {', '.join(message_encodings())}")
+
+
+def message_encodings() -> list[str]:
+    """Every registered message encoding, in registry order."""
+    return [f.message_codec.encoding for f in formats().values() if f.message_codec is not None]
+
+
+def message_decoder(kind: str) -> tuple[str, MessageDecoder] | None:
+    """(Content-Type, decoder) of a body kind, from whichever codec declared it."""
+    for fmt in formats().values():
+        if fmt.message_codec is not None and kind in fmt.message_codec.decoders:
+            return fmt.message_codec.decoders[kind]
+    return None

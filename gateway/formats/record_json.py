@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway.formats import Format, LineStats
+from gateway.formats import Format, LineStats, record_proto
 from gateway.formats.report import EncodeReport
 from gateway.model import Record
 
@@ -150,4 +150,5 @@ FORMAT = Format(
     line_reader=_read_line,
     line_writer=lambda: _write_lines,
     carries_all=True,
+    message_codec=record_proto.MESSAGES,
 )

@@ -17,12 +17,14 @@ A record holding a value no JSON has (a set, an object) cannot be encoded:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError
 
 from gateway._proto.gateway.record.v1 import record_pb2 as pb
+from gateway.formats import MessageBody, MessageCodec, MessageItems
 from gateway.model import (
     Artifact,
     Customer,
@@ -449,3 +451,26 @@ def _value_from_pb(m: pb.Value) -> Any:
     if kind == "big_int_value":
         return int(m.big_int_value)
     return getattr(m, kind)
+
+
+BATCH_BODY: Final = "record/v1"  # the message body kind (the NATS Gateway-Encoding header)
+
+
+def _messages(
+    records: list[Record], scores: list[Score], ratings: list[Rating], dropped: Counter[str]
+) -> list[MessageBody]:
+    return [MessageBody(BATCH_BODY, encode_batch(records, scores, ratings), len(records) + len(scores) + len(ratings))]
+
+
+def _message_items(data: bytes) -> MessageItems:
+    records, scores, ratings = decode_batch(data)
+    return MessageItems(records, scores, ratings)
+
+
+# The record's message form: lossless, the only one that carries scores and ratings.
+MESSAGES = MessageCodec(
+    encoding="record",
+    encode=_messages,
+    decoders={BATCH_BODY: ("application/x-protobuf; proto=gateway.record.v1.Batch", _message_items)},
+    carries_scores=True,
+)

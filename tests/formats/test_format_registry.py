@@ -6,6 +6,7 @@ records) without any change outside it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from gateway import formats
 from gateway.config import load
 from gateway.convert import convert, convertible
-from gateway.errors import BadInput
+from gateway.errors import BadInput, ConfigError
 from gateway.exporters._queue import decode_batch, encode_batch
 from gateway.formats import Format, LineStats
 from gateway.formats.report import EncodeReport
@@ -154,3 +155,48 @@ async def test_file_exporter_writes_it(tmp_path: Path) -> None:
     finally:
         await service.shutdown()
     assert out.read_bytes() == b"t9,m,3\n"
+
+
+def test_nats_encodings_take_its_message_codec() -> None:
+    """With a message codec the format is a `nats` encoding: the exporter config accepts it, its
+    bodies decode by their header, and the records reserved by other formats stay behind."""
+    from collections import Counter
+
+    from gateway import nats_encodings
+    from gateway.formats import MessageBody, MessageCodec, MessageItems
+
+    def encode(records: list[Record], scores: object, ratings: object, dropped: Counter[str]) -> list[MessageBody]:
+        return [MessageBody("tinycsv/rows", b"\n".join(_write_lines(records, EncodeReport())), len(records))]
+
+    codec = MessageCodec(
+        encoding="tinycsv_rows",
+        encode=encode,
+        decoders={"tinycsv/rows": ("text/csv", lambda data: MessageItems(Rows.from_bytes(data).materialize()))},
+    )
+    formats.unregister(NAME)
+    formats.register(dataclasses.replace(TINY, message_codec=codec))
+    assert "tinycsv_rows" in formats.message_encodings()
+    load(_nats_config("tinycsv_rows"), environ={})
+    passthrough = Record(trace_id="t2", model="m")
+    passthrough.extra["otlp.passthrough"] = True  # OTLP keeps these for its own exporters
+    encoded = nats_encodings.encode("tinycsv_rows", [Record(trace_id="t1", model="m1"), passthrough])
+    assert [(b.kind, b.data, b.count) for b in encoded.bodies] == [("tinycsv/rows", b"t1,m1,0", 1)]
+    assert encoded.dropped == Counter({"otlp_passthrough": 1})
+    assert nats_encodings.content_type("tinycsv/rows") == "text/csv"
+    decoded = nats_encodings.decode("tinycsv/rows", encoded.bodies[0].data)
+    assert [(r.trace_id, r.model) for r in decoded.records] == [("t1", "m1")]
+    with pytest.raises(nats_encodings.UndecodableBody, match="tinycsv/rows body does not decode"):
+        nats_encodings.decode("tinycsv/rows", b"only,two")
+
+
+def test_an_unknown_nats_encoding_is_a_config_problem() -> None:
+    with pytest.raises(ConfigError, match=r"encoding: must be one of sigil_proto, otlp_proto, .*record"):
+        load(_nats_config("nope"), environ={})
+
+
+def _nats_config(encoding: str) -> dict[str, object]:
+    return {
+        "receivers": {"otlp": {"grpc": {"endpoint": "127.0.0.1:0"}}},
+        "exporters": {"nats": {"encoding": encoding}},
+        "service": {"pipelines": {"p": {"receivers": ["otlp"], "exporters": ["nats"]}}},
+    }

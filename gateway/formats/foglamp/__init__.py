@@ -11,13 +11,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import orjson
 
-from gateway.formats import Format, LineStats
+from gateway.formats import Format, LineStats, MessageBody, MessageCodec, MessageItems
 from gateway.formats.foglamp.decode import FoglampValidationError, count_spans, decode_ingest
 from gateway.formats.foglamp.encode import encode_batches
 from gateway.formats.report import EncodeReport
-from gateway.model import Record
+from gateway.model import Rating, Record, Score
 
 __all__ = ["FORMAT", "FoglampValidationError", "count_spans", "decode_ingest", "encode_batches"]
 
@@ -32,6 +34,24 @@ def _write_lines(records: list[Record], report: EncodeReport) -> list[bytes]:
     return [orjson.dumps(b) for b in bodies]
 
 
+INGEST_BODY = "foglamp/ingest"  # the message body kind (the NATS Gateway-Encoding header)
+
+
+def _messages(
+    records: list[Record], scores: list[Score], ratings: list[Rating], dropped: Counter[str]
+) -> list[MessageBody]:
+    bodies, report = encode_batches(records)
+    dropped.update(report.dropped)
+    return [MessageBody(INGEST_BODY, orjson.dumps(b), sum(len(t["spans"]) for t in b["traces"])) for b in bodies]
+
+
+MESSAGES = MessageCodec(
+    encoding="foglamp_json",
+    encode=_messages,
+    decoders={INGEST_BODY: ("application/json", lambda data: MessageItems(decode_ingest(orjson.loads(data))))},
+)
+
+
 FORMAT = Format(
     name="foglamp",
     description="Foglamp POST /ingest bodies, one per line",
@@ -39,4 +59,5 @@ FORMAT = Format(
     line_writer=lambda: _write_lines,
     # Span fields with content that have no record field of their own (kept in Record.extra).
     content_extra_keys=frozenset({"foglamp.sources", "foglamp.safetyMetadata"}),
+    message_codec=MESSAGES,
 )

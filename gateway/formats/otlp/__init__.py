@@ -22,7 +22,9 @@ Modules, by direction:
 
 from __future__ import annotations
 
-from gateway.formats import Format, LineStats
+from collections import Counter
+
+from gateway.formats import Format, LineStats, MessageBody, MessageCodec, MessageItems
 from gateway.formats.otlp import openinference
 from gateway.formats.otlp.decode import is_passthrough, traces_to_records
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME, records_to_traces
@@ -35,7 +37,7 @@ from gateway.formats.otlp.wire import (
     encode_traces_json,
 )
 from gateway.formats.report import EncodeReport
-from gateway.model import Record
+from gateway.model import Rating, Record, Score
 
 __all__ = [
     "CONTENT_EXTRA_KEYS",
@@ -77,6 +79,32 @@ def _write_lines(records: list[Record], report: EncodeReport) -> list[bytes]:
     return [encode_traces_json(records_to_traces(records, resource_attributes={}, include_content=True))]
 
 
+TRACES_BODY = "otlp/traces"  # the message body kind (the NATS Gateway-Encoding header)
+
+
+def _messages(
+    records: list[Record], scores: list[Score], ratings: list[Rating], dropped: Counter[str]
+) -> list[MessageBody]:
+    request = records_to_traces(records, resource_attributes={}, include_content=True)
+    return [MessageBody(TRACES_BODY, request.SerializeToString(), len(records))]
+
+
+def _message_items(data: bytes) -> MessageItems:
+    return MessageItems(traces_to_records(decode_traces_protobuf(data), passthrough=True)[0])
+
+
+MESSAGES = MessageCodec(
+    encoding="otlp_proto",
+    encode=_messages,
+    decoders={
+        TRACES_BODY: (
+            "application/x-protobuf; proto=opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest",
+            _message_items,
+        )
+    },
+)
+
+
 FORMAT = Format(
     name="otlp",
     description="OTLP/JSON ExportTraceServiceRequest with GenAI spans, one body per line",
@@ -85,4 +113,5 @@ FORMAT = Format(
     content_extra_keys=CONTENT_EXTRA_KEYS,
     reserves=is_passthrough,
     reserved_reason="otlp_passthrough",
+    message_codec=MESSAGES,
 )

@@ -80,9 +80,11 @@ Known deviations from Go are listed in ``gateway.formats.sigil.decode_json``.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import orjson
 
-from gateway.formats import Format, LineStats
+from gateway.formats import Format, LineStats, MessageBody, MessageCodec, MessageItems
 from gateway.formats.report import EncodeReport
 from gateway.formats.sigil import native
 from gateway.formats.sigil.common import (
@@ -119,7 +121,7 @@ from gateway.formats.sigil.responses import (
     results_from_workflow_steps_response,
     workflow_steps_response,
 )
-from gateway.model import Kind, Record
+from gateway.model import Kind, Native, Rating, Record, Score
 
 __all__ = [
     "FORMAT",
@@ -174,6 +176,52 @@ def _write_lines(records: list[Record], report: EncodeReport) -> list[bytes]:
     return out
 
 
+GENERATIONS_BODY = "sigil/generations"  # message body kinds (the NATS Gateway-Encoding header)
+WORKFLOW_STEPS_BODY = "sigil/workflow_steps"
+
+
+def _messages(
+    records: list[Record], scores: list[Score], ratings: list[Rating], dropped: Counter[str]
+) -> list[MessageBody]:
+    gens = [r for r in records if r.kind == Kind.LLM]
+    steps = [r for r in records if r.kind == Kind.WORKFLOW_STEP]
+    out = [MessageBody(GENERATIONS_BODY, generations_request(gens).SerializeToString(), len(gens))] if gens else []
+    if steps:
+        out.append(MessageBody(WORKFLOW_STEPS_BODY, workflow_steps_request(steps).SerializeToString(), len(steps)))
+    if len(records) > len(gens) + len(steps):
+        dropped["unsupported_kind"] += len(records) - len(gens) - len(steps)
+    return out
+
+
+def _message_items(items: list[Record | ItemError]) -> MessageItems:
+    records = [i for i in items if isinstance(i, Record)]
+    return MessageItems(records, rejected=len(items) - len(records))
+
+
+def _native_messages(batch: Native) -> list[MessageBody] | None:
+    if isinstance(batch, native.SigilGenerations):
+        return [MessageBody(GENERATIONS_BODY, batch.request_bytes(), len(batch))]
+    return None
+
+
+MESSAGES = MessageCodec(
+    encoding="sigil_proto",
+    encode=_messages,
+    decoders={
+        GENERATIONS_BODY: (
+            "application/x-protobuf; proto=sigil.v1.ExportGenerationsRequest",
+            lambda data: _message_items(decode_generations_grpc(data)),
+        ),
+        WORKFLOW_STEPS_BODY: (
+            "application/x-protobuf; proto=sigil.v1.ExportWorkflowStepsRequest",
+            lambda data: _message_items(decode_workflow_steps_grpc(data)),
+        ),
+    },
+    encode_native=_native_messages,
+    native_kinds=frozenset({native.KIND, native.KIND_SENT_AS_PROTOBUF}),
+)
+
+
 FORMAT = Format(
     name="sigil",
     description="Sigil ExportGenerationsRequest / ExportWorkflowStepsRequest protojson, one body per line",
@@ -183,4 +231,5 @@ FORMAT = Format(
     # Conversation titles and the raw call error are content (Sigil's metadata_only mode).
     content_metadata_keys=frozenset({*TITLE_KEYS, "call_error"}),
     capture_mode_key=CAPTURE_MODE_KEY,
+    message_codec=MESSAGES,
 )
