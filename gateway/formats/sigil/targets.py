@@ -105,8 +105,12 @@ def needs_fitting(g: pb.Generation, schema: Schema) -> bool:
         return True
     if not schema.lineage and (g.parent_generation_ids or g.HasField("effective_version")):
         return True
-    if not schema.media:
-        return any(p.HasField("media") for m in (*g.input, *g.output) for p in m.parts)
+    if not schema.media:  # plain loops: this runs per message on the pass-through
+        for messages in (g.input, g.output):
+            for m in messages:
+                for p in m.parts:
+                    if p.HasField("media"):
+                        return True
     return False
 
 
