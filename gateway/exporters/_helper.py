@@ -26,7 +26,7 @@ YAML (keys and defaults as the Collector's exporterhelper)::
 
     timeout: 5s
     retry_on_failure: {enabled: true, initial_interval: 5s, max_interval: 30s, max_elapsed_time: 300s}
-    sending_queue: {enabled: true, num_consumers: 10, queue_size: 1000}
+    sending_queue: {enabled: true, num_consumers: 10, queue_size: 1000, sizer: requests}
     dead_letter: {path: "", max_bytes: 104857600}
 
 Delivery guarantees the helper keeps (docs/operations.md, "Delivery"):
@@ -57,7 +57,15 @@ from typing import Any, Literal
 from gateway.component import CreateSettings
 from gateway.errors import BadInput, Overloaded, PermanentError, RetryableError
 from gateway.exporters._dead_letter import DeadLetter, DeadLetterConfig
-from gateway.exporters._queue import Entry, MemoryQueue, PersistentQueue, QueueFull, QueueUnavailable, SendingQueue
+from gateway.exporters._queue import (
+    Entry,
+    MemoryQueue,
+    PersistentQueue,
+    QueueFull,
+    QueueUnavailable,
+    SendingQueue,
+    Sizer,
+)
 from gateway.exporters._transport import TlsConfig
 from gateway.model import Batch
 from gateway.telemetry import RateLimitedLog
@@ -72,6 +80,7 @@ DEFAULT_MAX_ELAPSED = 300.0
 DEFAULT_MULTIPLIER = 1.5
 DEFAULT_RANDOMIZATION = 0.5
 DEFAULT_QUEUE_SIZE = 1000
+DEFAULT_SIZER: Sizer = "requests"
 DEFAULT_NUM_CONSUMERS = 10
 QUEUE_FULL_RETRY_AFTER = 1.0
 STORAGE_RETRY_AFTER = 5.0  # Retry-After while a persistent queue cannot write, seconds
@@ -110,7 +119,8 @@ class RetryConfig:
 class QueueConfig:
     enabled: bool = True  # off: the client waits for the send
     num_consumers: int = DEFAULT_NUM_CONSUMERS  # concurrent senders
-    queue_size: int = DEFAULT_QUEUE_SIZE  # batches held before intake is refused
+    queue_size: int = DEFAULT_QUEUE_SIZE  # capacity in the sizer's unit; intake is refused past it
+    sizer: Sizer = DEFAULT_SIZER  # what queue_size counts: requests (batches), items or bytes
     storage: str = ""  # directory for a persistent (SQLite) queue; in memory when empty
 
     def validate(self) -> list[str]:
@@ -246,9 +256,10 @@ class ExporterHelper:
                     cfg.queue_size,
                     corrupt.inc,
                     on_error=lambda operation: errors.labels(self._id, operation).inc(),
+                    sizer=cfg.sizer,
                 )
             else:
-                self._queue = MemoryQueue(cfg.queue_size)
+                self._queue = MemoryQueue(cfg.queue_size, cfg.sizer)
             self._t.exporter_queue_size.labels(self._id).set(self._queue.size())
             self._workers = [self._spawn_worker(i) for i in range(cfg.num_consumers)]
 

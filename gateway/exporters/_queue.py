@@ -32,7 +32,7 @@ import os
 import re
 import sqlite3
 import time
-from typing import Protocol
+from typing import Literal, Protocol
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -48,6 +48,15 @@ log = logging.getLogger(__name__)
 
 STORAGE_RETRY_INTERVAL = 1.0  # seconds between attempts to read a queue whose storage fails
 
+# What a queue's capacity counts, as the Collector's exporterhelper ``sizer``: batches
+# (requests), items (records, scores and ratings) or bytes (approximate in memory, see
+# gateway.sizing; the stored size on disk).
+Sizer = Literal["requests", "items", "bytes"]
+
+
+def batch_items(batch: Batch) -> int:
+    return len(batch) + len(batch.scores) + len(batch.ratings)
+
 
 class QueueFull(Exception):
     pass
@@ -62,6 +71,7 @@ class Entry:
     batch: Batch
     key: int = 0  # row id in the persistent queue; 0 in memory
     size: int = -1  # approximate bytes held in memory (gateway.sizing); -1 until first asked
+    units: int = 1  # what it counts toward the queue's capacity (its sizer's unit)
 
     def held_bytes(self) -> int:
         if self.size < 0:
@@ -84,30 +94,42 @@ class SendingQueue(Protocol):
 
 
 class MemoryQueue:
-    """A bounded FIFO of batches."""
+    """A bounded FIFO of batches: ``capacity`` in the ``sizer``'s unit. An empty queue takes
+    any one batch, so a batch larger than the whole capacity is not refused for ever."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, sizer: Sizer = "requests") -> None:
         self._capacity = capacity
+        self._sizer = sizer
+        self._used = 0
         self._items: collections.deque[Entry] = collections.deque()
         self._ready = asyncio.Event()
 
     def put(self, batch: Batch) -> None:
-        if len(self._items) >= self._capacity:
+        entry = Entry(batch)
+        if self._sizer == "items":
+            entry.units = batch_items(batch)
+        elif self._sizer == "bytes":
+            entry.units = entry.held_bytes()
+        if self._items and self._used + entry.units > self._capacity:
             raise QueueFull
-        self._items.append(Entry(batch))
+        self._items.append(entry)
+        self._used += entry.units
         self._ready.set()
 
     async def get(self) -> Entry:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
-        return self._items.popleft()
+        entry = self._items.popleft()
+        self._used -= entry.units
+        return entry
 
     def ack(self, entry: Entry) -> None:
         return None
 
     def size(self) -> int:
-        return len(self._items)
+        """What the waiting batches count, in the sizer's unit."""
+        return self._used
 
     def held_bytes(self) -> int:
         """Approximate bytes of the batches waiting in memory."""
@@ -173,9 +195,14 @@ def decode_batch(data: bytes) -> Batch:
 
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY AUTOINCREMENT, added REAL NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, added REAL NOT NULL, data BLOB NOT NULL, items INTEGER NOT NULL DEFAULT 1
+);
 CREATE TABLE IF NOT EXISTS dead (id INTEGER PRIMARY KEY, added REAL NOT NULL, data BLOB NOT NULL, error TEXT NOT NULL);
 """
+
+
+_UNITS_SQL: dict[str, str] = {"requests": "COUNT(*)", "items": "SUM(items)", "bytes": "SUM(length(data))"}
 
 
 def db_path(directory: str, exporter_id: str) -> str:
@@ -193,10 +220,12 @@ class PersistentQueue:
         capacity: int,
         on_corrupt: collections.abc.Callable[[int], None],
         on_error: collections.abc.Callable[[str], None] = lambda operation: None,
+        sizer: Sizer = "requests",
     ) -> None:
         os.makedirs(directory, exist_ok=True)
         self.path = db_path(directory, exporter_id)
         self._capacity = capacity
+        self._sizer = sizer
         self._on_corrupt = on_corrupt
         self._on_error = on_error
         self._warn = RateLimitedLog(log)
@@ -206,6 +235,7 @@ class PersistentQueue:
         self._unacked: set[int] = set()
         self._ready = asyncio.Event()
         self._count: int = int(self._db.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
+        self._used: int = int(self._db.execute(f"SELECT COALESCE({_UNITS_SQL[sizer]}, 0) FROM queue").fetchone()[0])
         if self._count:
             log.info("persistent queue %s: resuming with %d batches", self.path, self._count)
 
@@ -227,6 +257,8 @@ class PersistentQueue:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         db.execute("SELECT COUNT(*) FROM queue").fetchone()  # fails here on a corrupt file
+        if "items" not in {row[1] for row in db.execute("PRAGMA table_info(queue)")}:
+            db.execute("ALTER TABLE queue ADD COLUMN items INTEGER NOT NULL DEFAULT 1")  # a queue from before sizers
         return db
 
     def _failed(self, operation: str, exc: sqlite3.Error) -> None:
@@ -248,26 +280,34 @@ class PersistentQueue:
             "persistent queue %s: storage writable again; %d pending acknowledgements written", self.path, len(keys)
         )
 
+    def _units(self, data: bytes, items: int) -> int:
+        return items if self._sizer == "items" else len(data) if self._sizer == "bytes" else 1
+
     def put(self, batch: Batch) -> None:
-        if self._count >= self._capacity:
-            raise QueueFull
+        if self._sizer == "requests" and self._count >= self._capacity:
+            raise QueueFull  # before encoding: a full queue costs nothing
         data = encode_batch(batch)
+        items = batch_items(batch)
+        units = self._units(data, items)
+        if self._count and self._used + units > self._capacity:
+            raise QueueFull
         self._flush_acks()
         try:
-            self._db.execute("INSERT INTO queue (added, data) VALUES (?, ?)", (time.time(), data))
+            self._db.execute("INSERT INTO queue (added, data, items) VALUES (?, ?, ?)", (time.time(), data, items))
         except sqlite3.Error as exc:
             self._failed("put", exc)
             raise QueueUnavailable(f"cannot write {self.path}: {exc}") from None
         self._count += 1
+        self._used += units
         self._ready.set()
 
-    def _next_row(self) -> tuple[int, bytes] | None:
+    def _next_row(self) -> tuple[int, bytes, int] | None:
         skip = tuple(self._in_flight | self._unacked)
-        query = "SELECT id, data FROM queue"
+        query = "SELECT id, data, items FROM queue"
         if skip:
             query += f" WHERE id NOT IN ({','.join('?' * len(skip))})"
         row = self._db.execute(query + " ORDER BY id LIMIT 1", skip).fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]))
+        return None if row is None else (int(row[0]), bytes(row[1]), int(row[2]))
 
     async def get(self) -> Entry:
         while True:
@@ -282,17 +322,19 @@ class PersistentQueue:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            key, data = row
+            key, data, items = row
+            units = self._units(data, items)
             try:
                 batch = decode_batch(data)
             except ValueError as exc:
                 log.error("persistent queue %s: entry %d moved to the dead table: %s", self.path, key, exc)
                 self._set_aside(key, str(exc))
                 self._count -= 1
+                self._used -= units
                 self._on_corrupt(1)
                 continue
             self._in_flight.add(key)
-            return Entry(batch, key)
+            return Entry(batch, key, units=units)
 
     def _set_aside(self, key: int, error: str) -> None:
         try:
@@ -310,6 +352,7 @@ class PersistentQueue:
         """Removes a finished entry; never raises (a failed DELETE is retried later)."""
         self._in_flight.discard(entry.key)
         self._count -= 1
+        self._used -= entry.units
         self._flush_acks()
         try:
             self._db.execute("DELETE FROM queue WHERE id = ?", (entry.key,))
@@ -318,7 +361,8 @@ class PersistentQueue:
             self._unacked.add(entry.key)
 
     def size(self) -> int:
-        return self._count
+        """What the stored batches count (sent ones until acknowledged), in the sizer's unit."""
+        return self._used
 
     def held_bytes(self) -> int:
         return 0  # waiting batches are on disk; those in flight the helper counts
