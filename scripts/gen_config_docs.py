@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.config import ServiceConfig  # noqa: E402
 from gateway.describe import describe, flatten  # noqa: E402
-from gateway.processors import _llm_judge as llm_judge  # noqa: E402
+from gateway.evaluation import llm_judge  # noqa: E402
 from gateway.receivers import _sigil_eval_api as eval_api  # noqa: E402
 from gateway.registry import factories  # noqa: E402
 

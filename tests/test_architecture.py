@@ -29,6 +29,7 @@ GENERIC = [
     "gateway/receivers/_common.py",
     "gateway/nats_encodings.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "gateway/processors").glob("*.py")),
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "gateway/evaluation").glob("*.py")),
 ]
 FORMAT_NAME = re.compile(r"sigil|foglamp|lumiq|otlp|openinference|agento11y", re.IGNORECASE)
 
@@ -42,17 +43,12 @@ EXCEPTIONS = {
     ("gateway/exporters/_transport.py", "lists them exactly (OTLP/HTTP)"),
     ("gateway/exporters/_transport.py", "(``listed_only``, OTLP)"),
 }
-# Processors that implement Sigil's evaluation rules (selectors, sampling, evaluator kinds): the
+# Modules that implement Sigil's evaluation rules (selectors, sampling, evaluator kinds): the
 # name credits where the rules come from; they import no format code.
 RULES_FROM_SIGIL = {
     "gateway/processors/evaluate.py",
-    "gateway/processors/_evaluators.py",
     "gateway/processors/filter.py",
-    "gateway/processors/_eval_defs.py",
-    "gateway/processors/_eval_store.py",
-    "gateway/processors/_judge.py",
-    "gateway/processors/_judging.py",
-    "gateway/processors/_llm_judge.py",
+    *(str(p.relative_to(ROOT)) for p in (ROOT / "gateway/evaluation").glob("*.py")),
 }
 
 

@@ -8,14 +8,14 @@ each. The kinds are ``regex`` (``pattern`` or ``patterns``, ``reject``, ``target
 ``json_schema`` (``schema``, ``target``), ``heuristic`` (``version: v2`` with ``root`` or
 ``rules``, ``target``) and ``llm_judge`` (``provider``, ``model``, ``system_prompt``,
 ``user_prompt``, ``max_tokens``, ``temperature``, ``timeout_ms``) against a judge provider
-declared under ``judges.providers``. See :mod:`gateway.processors._evaluators` and
-:mod:`gateway.processors._llm_judge` for what each reads and where it differs from the server.
+declared under ``judges.providers``. See :mod:`gateway.evaluation.evaluators` and
+:mod:`gateway.evaluation.llm_judge` for what each reads and where it differs from the server.
 
 The deterministic kinds run inline and add one :class:`~gateway.model.Score` to the batch, as the
 Sigil server records its own: a bool ``value`` equal to ``passed``, the evaluator's explanation
 and metadata, the generation's conversation, trace and span ids, the ``rule_id``, and source
 ``online_rule`` / the rule id. ``llm_judge`` never holds the batch up: the batch goes on at once
-and the judge's score follows later in a batch of its own (:mod:`gateway.processors._judging`);
+and the judge's score follows later in a batch of its own (:mod:`gateway.evaluation.judging`);
 each rule caps the judgments it starts per minute (``judge_budget_per_minute``). Ids are
 deterministic and the server's: ``work_`` + SHA-1 of (tenant, generation id, rule id, evaluator
 id, version), then ``sc_`` + SHA-1 of (work id, score key), 24 hex digits each, so a replay
@@ -30,7 +30,7 @@ strip content, or evaluators see empty texts.
 
 ``api_store`` names the evaluation store file the ``sigil`` receiver's evaluation API writes
 (its ``eval_api.store``): evaluators and rules created there run here from the next batch on,
-per tenant, beside those in the YAML (:mod:`gateway.processors._eval_store`).
+per tenant, beside those in the YAML (:mod:`gateway.evaluation.store`).
 
 .. code-block:: yaml
 
@@ -59,9 +59,8 @@ import time
 from typing import Any, Literal
 
 from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
-from gateway.model import Batch, Record, Score, derived_score_id
-from gateway.processors import _evaluators
-from gateway.processors._eval_defs import (
+from gateway.evaluation import evaluators
+from gateway.evaluation.definitions import (
     SELECTORS,
     Evaluator,
     Rule,
@@ -70,10 +69,11 @@ from gateway.processors._eval_defs import (
     match_record,
     parse_match,
 )
-from gateway.processors._eval_store import Attachment, EvalStore, StoreError, open_store
-from gateway.processors._judge import JudgeClient, JudgeProviderConfig, JudgeRequest
-from gateway.processors._judging import Job, Judging
-from gateway.processors._llm_judge import render, template_vars
+from gateway.evaluation.judge import JudgeClient, JudgeProviderConfig, JudgeRequest
+from gateway.evaluation.judging import Job, Judging
+from gateway.evaluation.llm_judge import render, template_vars
+from gateway.evaluation.store import Attachment, EvalStore, StoreError, open_store
+from gateway.model import Batch, Record, Score, derived_score_id
 from gateway.processors.filter import Selector, selector_matches
 from gateway.telemetry import RateLimitedLog
 from gateway.units import Duration
@@ -258,7 +258,7 @@ class EvaluateProcessor:
         self._warn = RateLimitedLog(log)
         self._evaluators, self._rules, attachment = _compile_yaml(cfg)
         for e in self._evaluators.values():
-            if isinstance(e.impl, _evaluators.JsonSchemaEvaluator) and (ignored := e.impl.unsupported_keywords()):
+            if isinstance(e.impl, evaluators.JsonSchemaEvaluator) and (ignored := e.impl.unsupported_keywords()):
                 log.warning(
                     "processor %s: evaluator %s: JSON Schema keywords %s are not checked "
                     "(Sigil's subset: type, required, properties, items)",

@@ -17,7 +17,7 @@ looser than the server (an evaluator without ``version`` or ``output_keys``), th
 fills the server's defaults instead of refusing.
 
 Definitions are stored per tenant in the evaluation store (``eval_api.store``,
-:mod:`gateway.processors._eval_store`), which the ``evaluate`` processors naming the same file
+:mod:`gateway.evaluation.store`), which the ``evaluate`` processors naming the same file
 read from their next batch on.
 """
 
@@ -32,9 +32,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.evaluation.definitions import KINDS, SELECTORS, compile_evaluator, evaluator_definition, parse_match
+from gateway.evaluation.store import EvalStore, StoreError, open_store
 from gateway.listeners import HttpListener
-from gateway.processors._eval_defs import KINDS, SELECTORS, compile_evaluator, evaluator_definition, parse_match
-from gateway.processors._eval_store import EvalStore, StoreError, open_store
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, read_body
 from gateway.units import ByteSize
 

@@ -19,7 +19,7 @@ from sigil_sdk import Client, ClientConfig, GenerationExportConfig, GenerationSt
 from sigil_sdk import models as sm
 
 from gateway.config import load_text
-from gateway.processors._eval_store import EvalStore
+from gateway.evaluation.store import EvalStore
 from gateway.processors.evaluate import should_sample
 from gateway.service import Service
 from tests.conftest import StartGateway, http_port

@@ -11,9 +11,9 @@ import pytest
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import load
 from gateway.errors import ConfigError
+from gateway.evaluation import store as _eval_store
+from gateway.evaluation.store import Attachment, EvalStore, StoreError, open_store
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role
-from gateway.processors import _eval_store
-from gateway.processors._eval_store import Attachment, EvalStore, StoreError, open_store
 from gateway.processors.evaluate import EvaluateConfig, EvaluateProcessor
 from gateway.telemetry import Telemetry
 

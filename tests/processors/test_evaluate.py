@@ -11,8 +11,8 @@ import pytest
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import load
 from gateway.errors import ConfigError
+from gateway.evaluation import evaluators as ev
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Score
-from gateway.processors import _evaluators as ev
 from gateway.processors.evaluate import EvaluateConfig, EvaluateProcessor, fnv1a_64, should_sample
 from gateway.telemetry import Telemetry
 

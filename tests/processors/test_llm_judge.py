@@ -13,6 +13,15 @@ import pytest
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import load
 from gateway.errors import ConfigError, Overloaded
+from gateway.evaluation.llm_judge import (
+    TEMPLATE_FIELDS,
+    OutputKey,
+    Parsed,
+    Unparsable,
+    parse_answer,
+    render,
+    template_vars,
+)
 from gateway.model import (
     Batch,
     Context,
@@ -25,15 +34,6 @@ from gateway.model import (
     Status,
     ToolDefinition,
     derived_score_id,
-)
-from gateway.processors._llm_judge import (
-    TEMPLATE_FIELDS,
-    OutputKey,
-    Parsed,
-    Unparsable,
-    parse_answer,
-    render,
-    template_vars,
 )
 from gateway.processors.evaluate import EvaluateConfig, EvaluateProcessor, work_id
 from gateway.telemetry import Telemetry

@@ -2,8 +2,8 @@
 
 The processor passes each batch on first and only then hands its judge jobs here (so a score
 can never overtake its generation). Each job is a task: it asks the judge (the provider's
-concurrency, rate and retry bounds apply, :mod:`gateway.processors._judge`), reads the answer
-(:mod:`gateway.processors._llm_judge`), and sends the score down the same pipeline in a batch
+concurrency, rate and retry bounds apply, :mod:`gateway.evaluation.judge`), reads the answer
+(:mod:`gateway.evaluation.llm_judge`), and sends the score down the same pipeline in a batch
 of its own, with the generation's context (tenant, credentials), so exporters deliver it as any
 other score (Sigil ``scores:export``, LumiqTrace ``eval_scores``).
 
@@ -23,10 +23,10 @@ import time
 
 from gateway.component import Consumer
 from gateway.errors import ConsumeError
+from gateway.evaluation.judge import JudgeClient, JudgeError, JudgeRequest, JudgeResponse, JudgeTimeout
+from gateway.evaluation.llm_judge import OutputKey, Unparsable, parse_answer
 from gateway.formats.pricing import PriceTable
 from gateway.model import Batch, Context, Score, Usage
-from gateway.processors._judge import JudgeClient, JudgeError, JudgeRequest, JudgeResponse, JudgeTimeout
-from gateway.processors._llm_judge import OutputKey, Unparsable, parse_answer
 from gateway.telemetry import RateLimitedLog, Telemetry
 
 log = logging.getLogger(__name__)

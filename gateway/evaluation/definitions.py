@@ -15,9 +15,9 @@ import dataclasses
 import fnmatch
 from typing import Any
 
+from gateway.evaluation import evaluators
+from gateway.evaluation.llm_judge import JudgeSpec, OutputKey, parse_config, parse_output_keys
 from gateway.model import Record
-from gateway.processors import _evaluators
-from gateway.processors._llm_judge import JudgeSpec, OutputKey, parse_config, parse_output_keys
 
 KINDS = ("regex", "json_schema", "heuristic", "llm_judge")
 SELECTORS = ("user_visible_turn", "all_assistant_generations", "tool_call_steps", "errored_generations")
@@ -43,7 +43,7 @@ class Evaluator:
     version: str
     kind: str
     output: OutputKey
-    impl: _evaluators.Evaluator | None = None
+    impl: evaluators.Evaluator | None = None
     judge: JudgeSpec | None = None
 
 
@@ -85,7 +85,7 @@ def compile_evaluator(
         if score_key.strip():
             output = dataclasses.replace(output, key=score_key.strip())
         return (None if problems else Evaluator(evaluator_id, version, kind, output, judge=spec)), problems
-    impl, found = _evaluators.build(kind, config)
+    impl, found = evaluators.build(kind, config)
     problems.extend(found)
     output = parse_output_keys(output_keys, score_key.strip() or _DEFAULT_KEYS[kind], "bool", problems)
     if impl is None or problems:
