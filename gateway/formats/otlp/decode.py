@@ -12,6 +12,8 @@ than dropped.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -20,7 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from gateway.formats.otlp import decode_legacy, decode_openinference
 from gateway.formats.otlp import values as v
 from gateway.formats.otlp.aliases import AMBIGUOUS_CACHE_ALIASES, OUTPUT_TYPE_ALIASES
-from gateway.formats.otlp.decode_attributes import PREFIXES, State, extension_handlers, field_handlers
+from gateway.formats.otlp.decode_attributes import PREFIXES, Handler, State, extension_handlers, field_handlers
 from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
 from gateway.formats.otlp.semconv import (
     DEFAULT,
@@ -37,6 +39,7 @@ from gateway.model import Status as RecordStatus
 _RECORD_MARKERS = frozenset({EXTENSIONS.record_kind, EXTENSIONS.record_id, EXTENSIONS.generation_id})
 _EXCEPTION_EVENT = "exception"  # the OpenTelemetry span event of a recorded exception
 _ENVIRONMENT = "\0environment"  # carries the resource's environment to the record, never kept
+MAX_LEARNT_NAMES = 4096  # attribute names outside the tables whose action a reader remembers
 
 # error.type values that say more than "error" about the outcome.
 ERROR_TYPE_STATUS = {
@@ -119,8 +122,26 @@ def _reader(semconv: SemConv) -> _Reader:
     return _Reader(semconv)
 
 
+@dataclass(frozen=True, slots=True)
+class _Action:
+    """What an attribute name does to a record, worked out once per name (see :meth:`_Reader.action`)."""
+
+    extra_key: str  # where a value no handler takes is kept
+    handler: Handler | None = None
+    logical: str | None = None  # the convention field the name stands for (receiver index)
+    canonical: bool = False  # the name is the current one of ``logical``
+    normalize: Callable[[Any], Any] | None = None  # a deprecated name's value renames (str values)
+    ambiguous_cache: bool = False  # a cache count that leaves open whether input includes it
+    # Prefixed extension names: (record map attribute, accept, convert, map key), tried in order.
+    prefixes: tuple[tuple[str, Callable[[Any], bool], Callable[[Any], Any], str], ...] = ()
+    legacy: bool = False  # an indexed OpenLLMetry attribute, read by decode_legacy after the rest
+    openinference: bool = False  # openinference.span.kind: the OpenInference reader goes first
+
+
 class _Reader:
-    """Attribute dispatch tables for one convention version, built once."""
+    """Attribute dispatch for one convention version: an :class:`_Action` per attribute name,
+    for the known names built once, for other names learnt on first sight (at most
+    :data:`MAX_LEARNT_NAMES`, then forgotten and learnt again)."""
 
     def __init__(self, semconv: SemConv) -> None:
         self.semconv = semconv
@@ -130,8 +151,57 @@ class _Reader:
         self.fields = field_handlers()
         self.extensions = extension_handlers()
         self.kinds = v.operation_kinds(semconv)
+        known = [*self.index, *self.extensions, OI_SPAN_KIND]
+        self._known = {key: self.action(key) for key in known}
+        self.actions = dict(self._known)
+
+    def action(self, key: str) -> _Action:
+        """The action for ``key``: legacy names first, then the convention index, then the
+        gateway's extensions, then the prefixed extension names; anything else is kept in extra."""
+        if decode_legacy.is_legacy(key):
+            return _Action(extra_key="", legacy=True)
+        logical = self.index.get(key)
+        if logical is not None:
+            name = self.canonical[logical]
+            normalize: Callable[[Any], Any] | None = None
+            if key == name:
+                pass
+            elif key == "gen_ai.system":
+                normalize = functools.partial(normalize_provider, semconv=self.semconv)  # the 1.37 value renames
+            elif logical == "output_type":
+                normalize = _output_type
+            return _Action(
+                extra_key=v.EXTRA_ATTR + name,
+                handler=self.fields.get(logical),
+                logical=logical,
+                canonical=key == name,
+                normalize=normalize,
+                ambiguous_cache=key != name and key in AMBIGUOUS_CACHE_ALIASES,
+            )
+        return _Action(
+            extra_key=v.EXTRA_ATTR + key,
+            handler=self.extensions.get(key),
+            prefixes=tuple(
+                (attribute, accept, convert, key[len(prefix) :])
+                for prefix, attribute, accept, convert in PREFIXES
+                if key.startswith(prefix)
+            ),
+            openinference=key == OI_SPAN_KIND,
+        )
 
     def record(self, span: Span, base: dict[str, Any], *, genai: bool = True) -> Record:
+        record, state = self._new(span, base), State()
+        if not self._read(record, state, ((kv.key, v.to_python(kv.value)) for kv in span.attributes)):
+            # An OpenInference span: its reader takes its attributes first, the rest come after.
+            record, state = self._new(span, base), State()
+            attributes = [(kv.key, v.to_python(kv.value)) for kv in span.attributes]
+            state.kind, rest = decode_openinference.read(record, attributes)
+            self._read(record, state, rest)
+        self._resolve(record, state)
+        self._span_details(record, span, genai)
+        return record
+
+    def _new(self, span: Span, base: dict[str, Any]) -> Record:
         record = Record(
             name=span.name,
             trace_id=span.trace_id.hex(),
@@ -144,49 +214,51 @@ class _Reader:
         extra.update(base)
         if _ENVIRONMENT in extra:
             record.environment = extra.pop(_ENVIRONMENT)
-        state = State()
-        attributes = [(kv.key, v.to_python(kv.value)) for kv in span.attributes]
-        if any(key == OI_SPAN_KIND for key, _ in attributes):
-            state.kind, attributes = decode_openinference.read(record, attributes)
-        legacy = [(key, value) for key, value in attributes if decode_legacy.is_legacy(key)]
-        if legacy:
-            attributes = [(key, value) for key, value in attributes if not decode_legacy.is_legacy(key)]
-        for key, value in attributes:
-            self._attribute(record, key, value, state)
-        if legacy:
-            decode_legacy.read(record, legacy)  # after the current names, which win
-        self._resolve(record, state)
-        self._span_details(record, span, genai)
         return record
 
-    def _attribute(self, record: Record, key: str, value: Any, state: State) -> None:
-        extra = record.extra
-        logical = self.index.get(key)
-        if logical is not None:
-            name = self.canonical[logical]
-            if key != name:
-                if logical in state.canonical_seen:
-                    return  # a deprecated duplicate of a current attribute already read
-                if key == "gen_ai.system" and isinstance(value, str):
-                    value = normalize_provider(value, self.semconv)  # the 1.37 value renames
-                elif logical == "output_type" and isinstance(value, str):
-                    value = OUTPUT_TYPE_ALIASES.get(value, value)
-                if key in AMBIGUOUS_CACHE_ALIASES:
-                    state.ambiguous_cache = True
+    def _read(self, record: Record, state: State, attributes: Iterable[tuple[str, Any]]) -> bool:
+        """Reads the attributes into the record; False (and the record half read) at
+        ``openinference.span.kind``, which needs the OpenInference reader first."""
+        actions, extra, seen = self.actions, record.extra, state.canonical_seen
+        legacy: list[tuple[str, Any]] = []
+        for key, value in attributes:
+            action = actions.get(key) or self._learn(key)
+            if action.logical is not None:
+                if action.canonical:
+                    seen.add(action.logical)
+                elif action.logical in seen:
+                    continue  # a deprecated duplicate of a current attribute already read
+                else:
+                    if action.normalize is not None and isinstance(value, str):
+                        value = action.normalize(value)
+                    if action.ambiguous_cache:
+                        state.ambiguous_cache = True
+            elif action.legacy:
+                legacy.append((key, value))
+                continue
+            elif action.openinference:
+                return False
+            handler = action.handler
+            if handler is not None and handler(record, value, state):
+                continue
+            for attribute, accept, convert, name in action.prefixes:
+                if accept(value):
+                    getattr(record, attribute)[name] = convert(value)
+                    break
             else:
-                state.canonical_seen.add(logical)
-            handler = self.fields.get(logical)
-            if handler is None or not handler(record, value, state):
-                extra[v.EXTRA_ATTR + name] = value
-            return
-        handler = self.extensions.get(key)
-        if handler is not None and handler(record, value, state):
-            return
-        for prefix, attribute, accept, convert in PREFIXES:
-            if key.startswith(prefix) and accept(value):
-                getattr(record, attribute)[key[len(prefix) :]] = convert(value)
-                return
-        extra[v.EXTRA_ATTR + key] = value
+                extra[action.extra_key] = value
+        if legacy:
+            decode_legacy.read(record, legacy)  # after the current names, which win
+        return True
+
+    def _learn(self, key: str) -> _Action:
+        actions = self.actions
+        if len(actions) >= len(self._known) + MAX_LEARNT_NAMES:
+            # Names no table lists may be unbounded (indexed content keys): start again.
+            actions.clear()
+            actions.update(self._known)
+        action = actions[key] = self.action(key)
+        return action
 
     def _resolve(self, record: Record, state: State) -> None:
         operation = normalize_operation(record.operation, "", self.semconv)
@@ -280,6 +352,10 @@ def _exception_event(record: Record, span: Span) -> None:
         if isinstance(message, str):
             record.error_message = message
         return
+
+
+def _output_type(value: str) -> str:
+    return OUTPUT_TYPE_ALIASES.get(value, value)
 
 
 def _infer_kind(record: Record) -> Kind:
