@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from gateway.formats.otlp import decode_legacy, decode_openinference
 from gateway.formats.otlp import values as v
 from gateway.formats.otlp.aliases import AMBIGUOUS_CACHE_ALIASES, OUTPUT_TYPE_ALIASES
-from gateway.formats.otlp.decode_attributes import PREFIXES, Handler, State, extension_handlers, field_handlers
+from gateway.formats.otlp.decode_attributes import (
+    PREFIXES,
+    Handler,
+    Setter,
+    State,
+    extension_handlers,
+    field_handlers,
+)
 from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
 from gateway.formats.otlp.semconv import (
     DEFAULT,
@@ -122,20 +130,24 @@ def _reader(semconv: SemConv) -> _Reader:
     return _Reader(semconv)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Action:
     """What an attribute name does to a record, worked out once per name (see :meth:`_Reader.action`)."""
 
     extra_key: str  # where a value no handler takes is kept
     handler: Handler | None = None
+    setter: Setter | None = None  # instead of a handler
     logical: str | None = None  # the convention field the name stands for (receiver index)
     canonical: bool = False  # the name is the current one of ``logical``
     normalize: Callable[[Any], Any] | None = None  # a deprecated name's value renames (str values)
     ambiguous_cache: bool = False  # a cache count that leaves open whether input includes it
-    # Prefixed extension names: (record map attribute, accept, convert, map key), tried in order.
-    prefixes: tuple[tuple[str, Callable[[Any], bool], Callable[[Any], Any], str], ...] = ()
+    # Prefixed extension names: (record map attribute, accepted types, convert, map key), tried in order.
+    prefixes: tuple[tuple[str, frozenset[type] | None, Callable[[Any], Any] | None, str], ...] = ()
     legacy: bool = False  # an indexed OpenLLMetry attribute, read by decode_legacy after the rest
     openinference: bool = False  # openinference.span.kind: the OpenInference reader goes first
+    # The AnyValue field the name's last value came in: read first, which is enough whenever it
+    # holds a non-default value (a oneof's other fields read as defaults). A guess, never a rule.
+    wire: str = v.STRING_VALUE
 
 
 class _Reader:
@@ -151,9 +163,8 @@ class _Reader:
         self.fields = field_handlers()
         self.extensions = extension_handlers()
         self.kinds = v.operation_kinds(semconv)
-        known = [*self.index, *self.extensions, OI_SPAN_KIND]
-        self._known = {key: self.action(key) for key in known}
-        self.actions = dict(self._known)
+        self._known = frozenset([*self.index, *self.extensions, OI_SPAN_KIND])
+        self.actions = {key: self.action(key) for key in self._known}
 
     def action(self, key: str) -> _Action:
         """The action for ``key``: legacy names first, then the convention index, then the
@@ -172,7 +183,7 @@ class _Reader:
                 normalize = _output_type
             return _Action(
                 extra_key=v.EXTRA_ATTR + name,
-                handler=self.fields.get(logical),
+                **_handler(self.fields.get(logical)),
                 logical=logical,
                 canonical=key == name,
                 normalize=normalize,
@@ -180,10 +191,10 @@ class _Reader:
             )
         return _Action(
             extra_key=v.EXTRA_ATTR + key,
-            handler=self.extensions.get(key),
+            **_handler(self.extensions.get(key)),
             prefixes=tuple(
-                (attribute, accept, convert, key[len(prefix) :])
-                for prefix, attribute, accept, convert in PREFIXES
+                (attribute, types, convert, key[len(prefix) :])
+                for prefix, attribute, types, convert in PREFIXES
                 if key.startswith(prefix)
             ),
             openinference=key == OI_SPAN_KIND,
@@ -191,12 +202,12 @@ class _Reader:
 
     def record(self, span: Span, base: dict[str, Any], *, genai: bool = True) -> Record:
         record, state = self._new(span, base), State()
-        if not self._read(record, state, ((kv.key, v.to_python(kv.value)) for kv in span.attributes)):
+        if not self._read(record, state, span.attributes):
             # An OpenInference span: its reader takes its attributes first, the rest come after.
             record, state = self._new(span, base), State()
             attributes = [(kv.key, v.to_python(kv.value)) for kv in span.attributes]
             state.kind, rest = decode_openinference.read(record, attributes)
-            self._read(record, state, rest)
+            self._read(record, state, [span.attributes[position] for position in rest])
         self._resolve(record, state)
         self._span_details(record, span, genai)
         return record
@@ -216,13 +227,19 @@ class _Reader:
             record.environment = extra.pop(_ENVIRONMENT)
         return record
 
-    def _read(self, record: Record, state: State, attributes: Iterable[tuple[str, Any]]) -> bool:
+    def _read(self, record: Record, state: State, attributes: Iterable[KeyValue]) -> bool:
         """Reads the attributes into the record; False (and the record half read) at
         ``openinference.span.kind``, which needs the OpenInference reader first."""
         actions, extra, seen = self.actions, record.extra, state.canonical_seen
         legacy: list[tuple[str, Any]] = []
-        for key, value in attributes:
+        for kv in attributes:
+            key = kv.key
             action = actions.get(key) or self._learn(key)
+            any_value = kv.value
+            value = getattr(any_value, action.wire)
+            if not value:  # another field, or a default value
+                value = v.to_python(any_value)
+                action.wire = v.WIRE_FIELDS.get(type(value), action.wire)
             if action.logical is not None:
                 if action.canonical:
                     seen.add(action.logical)
@@ -238,12 +255,17 @@ class _Reader:
                 continue
             elif action.openinference:
                 return False
-            handler = action.handler
-            if handler is not None and handler(record, value, state):
+            setter = action.setter
+            if setter is not None:
+                if setter.types is None or type(value) in setter.types:
+                    target = record if setter.on == "record" else record.usage if setter.on == "usage" else state
+                    setattr(target, setter.name, value if setter.convert is None else setter.convert(value))
+                    continue
+            elif action.handler is not None and action.handler(record, value, state):
                 continue
-            for attribute, accept, convert, name in action.prefixes:
-                if accept(value):
-                    getattr(record, attribute)[name] = convert(value)
+            for attribute, types, convert, name in action.prefixes:
+                if types is None or type(value) in types:
+                    getattr(record, attribute)[name] = value if convert is None else convert(value)
                     break
             else:
                 extra[action.extra_key] = value
@@ -255,8 +277,8 @@ class _Reader:
         actions = self.actions
         if len(actions) >= len(self._known) + MAX_LEARNT_NAMES:
             # Names no table lists may be unbounded (indexed content keys): start again.
-            actions.clear()
-            actions.update(self._known)
+            for name in [name for name in actions if name not in self._known]:
+                del actions[name]
         action = actions[key] = self.action(key)
         return action
 
@@ -352,6 +374,10 @@ def _exception_event(record: Record, span: Span) -> None:
         if isinstance(message, str):
             record.error_message = message
         return
+
+
+def _handler(found: Handler | Setter | None) -> dict[str, Any]:
+    return {"setter": found} if isinstance(found, Setter) else {"handler": found}
 
 
 def _output_type(value: str) -> str:
