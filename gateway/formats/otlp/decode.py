@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -137,17 +137,22 @@ class _Action:
     extra_key: str  # where a value no handler takes is kept
     handler: Handler | None = None
     setter: Setter | None = None  # instead of a handler
-    logical: str | None = None  # the convention field the name stands for (receiver index)
-    canonical: bool = False  # the name is the current one of ``logical``
-    normalize: Callable[[Any], Any] | None = None  # a deprecated name's value renames (str values)
-    ambiguous_cache: bool = False  # a cache count that leaves open whether input includes it
     # Prefixed extension names: (record map attribute, accepted types, convert, map key), tried in order.
     prefixes: tuple[tuple[str, frozenset[type] | None, Callable[[Any], Any] | None, str], ...] = ()
+    # A current name with deprecated aliases: the logical key it marks as read, so that they yield.
+    marks: str | None = None
+    deprecated: str | None = None  # a deprecated alias: its logical key (ignored once marked)
+    normalize: Callable[[Any], Any] | None = None  # a deprecated name's value renames (str values)
+    ambiguous_cache: bool = False  # a cache count that leaves open whether input includes it
     legacy: bool = False  # an indexed OpenLLMetry attribute, read by decode_legacy after the rest
     openinference: bool = False  # openinference.span.kind: the OpenInference reader goes first
     # The AnyValue field the name's last value came in: read first, which is enough whenever it
     # holds a non-default value (a oneof's other fields read as defaults). A guess, never a rule.
     wire: str = v.STRING_VALUE
+    special: bool = field(init=False)  # deprecated, legacy or openinference: the reader's slow branch
+
+    def __post_init__(self) -> None:
+        self.special = self.deprecated is not None or self.legacy or self.openinference
 
 
 class _Reader:
@@ -163,6 +168,7 @@ class _Reader:
         self.fields = field_handlers()
         self.extensions = extension_handlers()
         self.kinds = v.operation_kinds(semconv)
+        self.aliased = {logical for key, logical in self.index.items() if key != self.canonical[logical]}
         self._known = frozenset([*self.index, *self.extensions, OI_SPAN_KIND])
         self.actions = {key: self.action(key) for key in self._known}
 
@@ -184,8 +190,8 @@ class _Reader:
             return _Action(
                 extra_key=v.EXTRA_ATTR + name,
                 **_handler(self.fields.get(logical)),
-                logical=logical,
-                canonical=key == name,
+                marks=logical if key == name and logical in self.aliased else None,
+                deprecated=logical if key != name else None,
                 normalize=normalize,
                 ambiguous_cache=key != name and key in AMBIGUOUS_CACHE_ALIASES,
             )
@@ -240,21 +246,20 @@ class _Reader:
             if not value:  # another field, or a default value
                 value = v.to_python(any_value)
                 action.wire = v.WIRE_FIELDS.get(type(value), action.wire)
-            if action.logical is not None:
-                if action.canonical:
-                    seen.add(action.logical)
-                elif action.logical in seen:
+            if action.marks is not None:
+                seen.add(action.marks)
+            elif action.special:
+                if action.legacy:
+                    legacy.append((key, value))
+                    continue
+                if action.openinference:
+                    return False
+                if action.deprecated in seen:
                     continue  # a deprecated duplicate of a current attribute already read
-                else:
-                    if action.normalize is not None and isinstance(value, str):
-                        value = action.normalize(value)
-                    if action.ambiguous_cache:
-                        state.ambiguous_cache = True
-            elif action.legacy:
-                legacy.append((key, value))
-                continue
-            elif action.openinference:
-                return False
+                if action.normalize is not None and isinstance(value, str):
+                    value = action.normalize(value)
+                if action.ambiguous_cache:
+                    state.ambiguous_cache = True
             setter = action.setter
             if setter is not None:
                 if setter.types is None or type(value) in setter.types:
