@@ -320,42 +320,38 @@ class _Reader:
     def _span_details(self, record: Record, span: Span, genai: bool) -> None:
         extra = record.extra
         extra[v.EXTRA_SPAN_KIND] = int(span.kind)
-        if span.status.code == Status.STATUS_CODE_ERROR:
+        status = span.status
+        code = status.code
+        if code == Status.STATUS_CODE_ERROR:
             if genai and not record.error_type:
                 # OpenInference and others record the error only as an exception event (a
                 # pass-through span is given back as it came, so it gains no error.type).
                 _exception_event(record, span)
             record.status = ERROR_TYPE_STATUS.get(record.error_type.rsplit(".", 1)[-1], RecordStatus.ERROR)
-            record.error_message = span.status.message or record.error_message
-        elif span.status.code == Status.STATUS_CODE_OK:
-            extra[v.EXTRA_STATUS_CODE] = int(span.status.code)
+            record.error_message = status.message or record.error_message
+        elif code == Status.STATUS_CODE_OK:
+            extra[v.EXTRA_STATUS_CODE] = int(code)
         if span.trace_state:
             extra[v.EXTRA_TRACE_STATE] = span.trace_state
-        dropped = {
-            name: count
-            for name, count in (
-                ("attributes", span.dropped_attributes_count),
-                ("events", span.dropped_events_count),
-                ("links", span.dropped_links_count),
-            )
-            if count
-        }
-        if dropped:
-            extra[v.EXTRA_DROPPED] = dropped
+        counts = (span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count)
+        if any(counts):
+            extra[v.EXTRA_DROPPED] = {name: n for name, n in zip(("attributes", "events", "links"), counts) if n}
         if span.flags:
             extra[v.EXTRA_FLAGS] = span.flags
-        if span.events and genai:
-            decode_legacy.events(record, [(e.name, v.attributes_to_dict(e.attributes)) for e in span.events])
-        if span.events:
+        events = span.events
+        if events:
+            if genai:
+                decode_legacy.events(record, [(e.name, v.attributes_to_dict(e.attributes)) for e in events])
             extra[v.EXTRA_EVENTS] = [
                 {
                     "name": e.name,
                     "time_unix_nano": e.time_unix_nano,
                     "attributes": v.attributes_to_dict(e.attributes),
                 }
-                for e in span.events
+                for e in events
             ]
-        if span.links:
+        links = span.links
+        if links:
             extra[v.EXTRA_LINKS] = [
                 {
                     "trace_id": link.trace_id.hex(),
@@ -364,7 +360,7 @@ class _Reader:
                     "flags": link.flags,
                     "attributes": v.attributes_to_dict(link.attributes),
                 }
-                for link in span.links
+                for link in links
             ]
 
 
