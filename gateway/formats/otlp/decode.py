@@ -12,7 +12,7 @@ than dropped.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,15 +81,16 @@ def traces_to_records(
             scope_base = dict(base)
             _scope_extra(ss, scope_base)
             for span in ss.spans:
+                attributes = span.attributes  # a new container object at each access: once
                 if any(
                     kv.key.startswith("gen_ai.") or kv.key in _RECORD_MARKERS or kv.key == OI_SPAN_KIND
-                    for kv in span.attributes
+                    for kv in attributes
                 ):
-                    records.append(reader.record(span, scope_base))
+                    records.append(reader.record(span, attributes, scope_base))
                     continue
                 rest_count += 1
                 if passthrough:
-                    record = reader.record(span, scope_base, genai=False)
+                    record = reader.record(span, attributes, scope_base, genai=False)
                     record.kind = Kind.OTHER
                     record.extra[v.EXTRA_PASSTHROUGH] = True
                     records.append(record)
@@ -206,14 +207,17 @@ class _Reader:
             openinference=key == OI_SPAN_KIND,
         )
 
-    def record(self, span: Span, base: dict[str, Any], *, genai: bool = True) -> Record:
+    def record(
+        self, span: Span, attributes: Sequence[KeyValue], base: dict[str, Any], *, genai: bool = True
+    ) -> Record:
+        """The record of ``span``, whose ``attributes`` the caller read already."""
         record, state = self._new(span, base), State()
-        if not self._read(record, state, span.attributes):
+        if not self._read(record, state, attributes):
             # An OpenInference span: its reader takes its attributes first, the rest come after.
             record, state = self._new(span, base), State()
-            attributes = [(kv.key, v.to_python(kv.value)) for kv in span.attributes]
-            state.kind, rest = decode_openinference.read(record, attributes)
-            self._read(record, state, [span.attributes[position] for position in rest])
+            values = [(kv.key, v.to_python(kv.value)) for kv in attributes]
+            state.kind, rest = decode_openinference.read(record, values)
+            self._read(record, state, [attributes[position] for position in rest])
         self._resolve(record, state)
         self._span_details(record, span, genai)
         return record
