@@ -22,7 +22,8 @@ NON_GENAI = 100  # plain spans (a database call) beside the GenAI ones in the mi
 
 def main() -> None:
     tune_gc()
-    records = [r for r in sf.decode_generations_json(payloads.request_body(0, BATCH)) if not isinstance(r, sf.ItemError)]
+    generations = sf.decode_generations_json(payloads.request_body(0, BATCH))
+    records = [r for r in generations if not isinstance(r, sf.ItemError)]
     body = otlp.records_to_traces(records, resource_attributes={}, include_content=True).SerializeToString()
     request = otlp.decode_traces_protobuf(body)
     mixed = otlp.decode_traces_protobuf(payloads.otlp_body(0, BATCH, non_genai=NON_GENAI))

@@ -207,9 +207,7 @@ class _Reader:
             openinference=key == OI_SPAN_KIND,
         )
 
-    def record(
-        self, span: Span, attributes: Sequence[KeyValue], base: dict[str, Any], *, genai: bool = True
-    ) -> Record:
+    def record(self, span: Span, attributes: Sequence[KeyValue], base: dict[str, Any], *, genai: bool = True) -> Record:
         """The record of ``span``, whose ``attributes`` the caller read already."""
         record, state = self._new(span, base), State()
         if not self._read(record, state, attributes):
@@ -339,7 +337,8 @@ class _Reader:
             extra[v.EXTRA_TRACE_STATE] = span.trace_state
         counts = (span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count)
         if any(counts):
-            extra[v.EXTRA_DROPPED] = {name: n for name, n in zip(("attributes", "events", "links"), counts) if n}
+            names = ("attributes", "events", "links")
+            extra[v.EXTRA_DROPPED] = {name: n for name, n in zip(names, counts, strict=True) if n}
         if span.flags:
             extra[v.EXTRA_FLAGS] = span.flags
         events = span.events
