@@ -104,8 +104,14 @@ def _collect(collection: Literal["ids", "customer"], key: str) -> Handler:
 
 
 def _json_bytes(value: Any) -> bytes:
-    # A JSON string is kept byte for byte; structured values are serialised.
-    return value.encode() if isinstance(value, str) else content.dumps(value)
+    # A JSON string is kept byte for byte; structured values are serialised (bytes cannot be:
+    # such a value stays in extra).
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return content.dumps(value)
+    except orjson.JSONEncodeError:
+        raise ValueError("not JSON") from None
 
 
 def _finish_reasons(record: Record, value: Any, state: State) -> bool:
@@ -184,8 +190,8 @@ def field_handlers() -> dict[str, Handler | Setter]:
         "tool_call_id": Setter("tool_call_id", s),
         "tool_type": Setter("tool_type", s),
         "tool_description": Setter("tool_description", s),
-        "tool_call_arguments": Setter("tool_arguments_json", None, _json_bytes),
-        "tool_call_result": Setter("tool_result_json", None, _json_bytes),
+        "tool_call_arguments": _parsed("tool_arguments_json", _json_bytes),
+        "tool_call_result": _parsed("tool_result_json", _json_bytes),
         # Per-message finish reasons repeat gen_ai.response.finish_reasons, which is kept.
         "input_messages": _parsed("input", lambda value: content.parse_messages(value)[0]),
         "output_messages": _output_messages,

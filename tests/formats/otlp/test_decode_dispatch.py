@@ -71,3 +71,12 @@ def test_openinference_span_kind_after_other_attributes() -> None:
     last, _ = traces_to_records(request_of([{**attributes, "openinference.span.kind": "LLM"}]))
     assert first == last
     assert (last[0].kind, last[0].model, last[0].usage.input_tokens) == (Kind.LLM, "b", 5)
+
+
+@pytest.mark.parametrize("value", [b"\x00\x01", {"blob": b"\x00"}])
+def test_tool_arguments_that_are_no_json_stay_in_extra(value: Any) -> None:
+    # Bytes (alone or inside a kvlist) have no JSON form: kept as they came, not a crash.
+    spans = [{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.arguments": value}]
+    (record,), _ = traces_to_records(request_of(spans))
+    assert record.tool_arguments_json == b""
+    assert record.extra["otlp.attr.gen_ai.tool.call.arguments"] == value
