@@ -7,6 +7,12 @@ the receiver index of :mod:`.semconv` (current names of every version plus the a
 that maps to a record field fills the field, anything else is kept in ``Record.extra`` under
 ``otlp.attr.<current name>``. A value of the wrong type for its field is kept in ``extra`` rather
 than dropped.
+
+Cost (a span's attributes are its bulk): each name maps to an :class:`_Action` worked out once
+(the legacy check, the index and handler lookups, the prefixes), for the tables' names when the
+reader is built and for other names on first sight, so that an attribute costs one dict lookup;
+plain field setters are data applied inline; the AnyValue is read by the field the name's last
+value came in. ``python -m bench.otlp_decode`` times it per span.
 """
 
 from __future__ import annotations
