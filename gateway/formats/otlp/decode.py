@@ -328,15 +328,15 @@ class _Reader:
     def _span_details(self, record: Record, span: Span, genai: bool) -> None:
         extra = record.extra
         extra[v.EXTRA_SPAN_KIND] = int(span.kind)
-        status = span.status
-        code = status.code
+        # A span that succeeded mostly has no status: HasField costs less than reading the code.
+        code = span.status.code if span.HasField("status") else Status.STATUS_CODE_UNSET
         if code == Status.STATUS_CODE_ERROR:
             if genai and not record.error_type:
                 # OpenInference and others record the error only as an exception event (a
                 # pass-through span is given back as it came, so it gains no error.type).
                 _exception_event(record, span)
             record.status = ERROR_TYPE_STATUS.get(record.error_type.rsplit(".", 1)[-1], RecordStatus.ERROR)
-            record.error_message = status.message or record.error_message
+            record.error_message = span.status.message or record.error_message
         elif code == Status.STATUS_CODE_OK:
             extra[v.EXTRA_STATUS_CODE] = int(code)
         if span.trace_state:
