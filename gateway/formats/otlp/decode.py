@@ -270,7 +270,7 @@ class _Reader:
                     state.ambiguous_cache = True
             setter = action.setter
             if setter is not None:
-                if setter.types is None or type(value) in setter.types:
+                if type(value) in setter.types:
                     target = record if setter.on == "record" else record.usage if setter.on == "usage" else state
                     setattr(target, setter.name, value if setter.convert is None else setter.convert(value))
                     continue

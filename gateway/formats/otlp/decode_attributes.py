@@ -57,13 +57,13 @@ BOOL: frozenset[type] = frozenset({bool})
 
 @dataclass(frozen=True, slots=True)
 class Setter:
-    """Stores a value of one of ``types`` (any value when None), converted by ``convert`` if
-    given, in a record, usage or state attribute; other values are refused (kept in extra).
+    """Stores a value of one of ``types``, converted by ``convert`` if given, in a record, usage
+    or state attribute; other values are refused (kept in extra).
 
     Data rather than a closure, so that the reader applies it without a call per attribute."""
 
     name: str
-    types: frozenset[type] | None
+    types: frozenset[type]
     convert: Callable[[Any], Any] | None = None
     on: Literal["record", "usage", "state"] = "record"
 
