@@ -188,23 +188,25 @@ class _Reader:
         if logical is not None:
             name = self.canonical[logical]
             normalize: Callable[[Any], Any] | None = None
-            if key == name:
-                pass
-            elif key == "gen_ai.system":
+            if key != name and key == "gen_ai.system":
                 normalize = functools.partial(normalize_provider, semconv=self.semconv)  # the 1.37 value renames
-            elif logical == "output_type":
+            elif key != name and logical == "output_type":
                 normalize = _output_type
+            handler, setter = _split(self.fields.get(logical))
             return _Action(
                 extra_key=v.EXTRA_ATTR + name,
-                **_handler(self.fields.get(logical)),
+                handler=handler,
+                setter=setter,
                 marks=logical if key == name and logical in self.aliased else None,
                 deprecated=logical if key != name else None,
                 normalize=normalize,
                 ambiguous_cache=key != name and key in AMBIGUOUS_CACHE_ALIASES,
             )
+        handler, setter = _split(self.extensions.get(key))
         return _Action(
             extra_key=v.EXTRA_ATTR + key,
-            **_handler(self.extensions.get(key)),
+            handler=handler,
+            setter=setter,
             prefixes=tuple(
                 (attribute, types, convert, key[len(prefix) :])
                 for prefix, attribute, types, convert in PREFIXES
@@ -386,8 +388,8 @@ def _exception_event(record: Record, span: Span) -> None:
         return
 
 
-def _handler(found: Handler | Setter | None) -> dict[str, Any]:
-    return {"setter": found} if isinstance(found, Setter) else {"handler": found}
+def _split(found: Handler | Setter | None) -> tuple[Handler | None, Setter | None]:
+    return (None, found) if isinstance(found, Setter) else (found, None)
 
 
 def _output_type(value: str) -> str:
