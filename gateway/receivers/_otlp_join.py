@@ -87,6 +87,8 @@ class JoinBuffer:
 
     def spans(self, records: list[Record], ctx: Context) -> list[Record]:
         """The records to send now; the others wait for their events."""
+        if not self._pending and not self._event_services:
+            return records  # no events are waiting and no span would wait: nothing to look up
         out: list[Record] = []
         deadline = time.monotonic() + self._wait
         for record in records:

@@ -33,6 +33,7 @@ from gateway.model import Message, Part, PartKind, Role, ToolDefinition
 SERVER_TOOL_CALL = "server_tool_call"
 SERVER_TOOL_CALL_RESPONSE = "server_tool_call_response"
 _MODALITIES = ("image", "video", "audio")
+_ROLES = {role.value: role for role in Role}  # Role(value) without the enum call's cost
 
 
 def dumps(value: Any) -> bytes:
@@ -168,10 +169,8 @@ def parse_messages(value: Any) -> tuple[list[Message], list[str]]:
         parts = item.get("parts", [])
         if not isinstance(parts, list):
             raise ValueError("expected message parts to be an array")
-        try:
-            role = Role(str(item.get("role", "")))
-        except ValueError:
-            role = Role.UNSPECIFIED  # a custom role ("developer") has no record value
+        # A custom role ("developer") has no record value.
+        role = _ROLES.get(str(item.get("role", "")), Role.UNSPECIFIED)
         name = item.get("name")
         parsed = [p for p in map(_dict_to_part, parts) if p is not None]
         messages.append(Message(role=role, parts=parsed, name=name if isinstance(name, str) else ""))

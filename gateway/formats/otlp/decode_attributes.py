@@ -43,44 +43,38 @@ Handler = Callable[[Record, Any, State], bool]
 # --- handlers -----------------------------------------------------------------------------------
 
 
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
 def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def _same(value: Any) -> Any:
-    return value
+# Accepted value types of a setter. Attribute values are exactly these builtin types (see
+# values.to_python), so an exact type test is the isinstance test, minus bool for the numbers.
+STR: frozenset[type] = frozenset({str})
+INT: frozenset[type] = frozenset({int})
+NUMBER: frozenset[type] = frozenset({int, float})
+BOOL: frozenset[type] = frozenset({bool})
 
 
-def _setter(
-    name: str,
-    accept: Callable[[Any], bool],
-    convert: Callable[[Any], Any] = _same,
-    *,
-    on: Literal["record", "usage", "state"] = "record",
-) -> Handler:
-    """A handler that stores an accepted value in a record, usage or state attribute."""
+@dataclass(frozen=True, slots=True)
+class Setter:
+    """Stores a value of one of ``types``, converted by ``convert`` if given, in a record, usage
+    or state attribute; other values are refused (kept in extra).
+
+    Data rather than a closure, so that the reader applies it without a call per attribute."""
+
+    name: str
+    types: frozenset[type]
+    convert: Callable[[Any], Any] | None = None
+    on: Literal["record", "usage", "state"] = "record"
+
+
+def _str_list(name: str) -> Handler:
+    """A handler for a list of strings, stored as a list."""
 
     def handler(record: Record, value: Any, state: State) -> bool:
-        if not accept(value):
+        if not _is_str_list(value):
             return False
-        target = record if on == "record" else record.usage if on == "usage" else state
-        setattr(target, name, convert(value))
+        setattr(record, name, list(value))
         return True
 
     return handler
@@ -110,8 +104,14 @@ def _collect(collection: Literal["ids", "customer"], key: str) -> Handler:
 
 
 def _json_bytes(value: Any) -> bytes:
-    # A JSON string is kept byte for byte; structured values are serialised.
-    return value.encode() if isinstance(value, str) else content.dumps(value)
+    # A JSON string is kept byte for byte; structured values are serialised (bytes cannot be:
+    # such a value stays in extra).
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return content.dumps(value)
+    except orjson.JSONEncodeError:
+        raise ValueError("not JSON") from None
 
 
 def _finish_reasons(record: Record, value: Any, state: State) -> bool:
@@ -136,7 +136,7 @@ def _output_messages(record: Record, value: Any, state: State) -> bool:
 
 
 def _ttfc(record: Record, value: Any, state: State) -> bool:
-    if not _is_number(value):
+    if type(value) not in NUMBER:
         return False
     seconds = float(value)
     record.ttft_ms = seconds * 1000.0
@@ -162,48 +162,48 @@ def _workflow_state(value: Any) -> dict[str, Any]:
     return data
 
 
-def field_handlers() -> dict[str, Handler]:
+def field_handlers() -> dict[str, Handler | Setter]:
     """Logical attribute key -> handler, for every attribute that has a record field."""
-    s, i, f = _is_str, _is_int, _is_number
+    s, i, f = STR, INT, NUMBER
     return {
-        "operation_name": _setter("operation", s),
-        "provider_name": _setter("provider", s),
-        "conversation_id": _setter("conversation_id", s),
-        "agent_name": _setter("agent_name", s),
-        "agent_version": _setter("agent_version", s),
-        "workflow_name": _setter("workflow_name", s),
-        "request_model": _setter("model", s),
-        "request_max_tokens": _setter("max_tokens", i),
-        "request_temperature": _setter("temperature", f, float),
-        "request_top_p": _setter("top_p", f, float),
-        "request_stream": _setter("stream", _is_bool),
-        "response_id": _setter("response_id", s),
-        "response_model": _setter("response_model", s),
+        "operation_name": Setter("operation", s),
+        "provider_name": Setter("provider", s),
+        "conversation_id": Setter("conversation_id", s),
+        "agent_name": Setter("agent_name", s),
+        "agent_version": Setter("agent_version", s),
+        "workflow_name": Setter("workflow_name", s),
+        "request_model": Setter("model", s),
+        "request_max_tokens": Setter("max_tokens", i),
+        "request_temperature": Setter("temperature", f, float),
+        "request_top_p": Setter("top_p", f, float),
+        "request_stream": Setter("stream", BOOL),
+        "response_id": Setter("response_id", s),
+        "response_model": Setter("response_model", s),
         "response_finish_reasons": _finish_reasons,
         "response_time_to_first_chunk": _ttfc,
-        "usage_input_tokens": _setter("input_tokens", i, on="usage"),
-        "usage_output_tokens": _setter("output_tokens", i, on="usage"),
-        "usage_cache_read_input_tokens": _setter("cache_read_input_tokens", i, on="usage"),
-        "usage_cache_creation_input_tokens": _setter("cache_write_input_tokens", i, on="usage"),
-        "usage_reasoning_output_tokens": _setter("reasoning_tokens", i, on="usage"),
-        "tool_name": _setter("tool_name", s),
-        "tool_call_id": _setter("tool_call_id", s),
-        "tool_type": _setter("tool_type", s),
-        "tool_description": _setter("tool_description", s),
-        "tool_call_arguments": _setter("tool_arguments_json", lambda _: True, _json_bytes),
-        "tool_call_result": _setter("tool_result_json", lambda _: True, _json_bytes),
+        "usage_input_tokens": Setter("input_tokens", i, on="usage"),
+        "usage_output_tokens": Setter("output_tokens", i, on="usage"),
+        "usage_cache_read_input_tokens": Setter("cache_read_input_tokens", i, on="usage"),
+        "usage_cache_creation_input_tokens": Setter("cache_write_input_tokens", i, on="usage"),
+        "usage_reasoning_output_tokens": Setter("reasoning_tokens", i, on="usage"),
+        "tool_name": Setter("tool_name", s),
+        "tool_call_id": Setter("tool_call_id", s),
+        "tool_type": Setter("tool_type", s),
+        "tool_description": Setter("tool_description", s),
+        "tool_call_arguments": _parsed("tool_arguments_json", _json_bytes),
+        "tool_call_result": _parsed("tool_result_json", _json_bytes),
         # Per-message finish reasons repeat gen_ai.response.finish_reasons, which is kept.
         "input_messages": _parsed("input", lambda value: content.parse_messages(value)[0]),
         "output_messages": _output_messages,
         "system_instructions": _parsed("system_prompt", content.parse_system_instructions),
         "tool_definitions": _parsed("tools", content.parse_tool_definitions),
-        "error_type": _setter("error_type", s),
-        "user_id": _setter("user_id", s),
-        "session_id": _setter("session_id", s),
+        "error_type": Setter("error_type", s),
+        "user_id": Setter("user_id", s),
+        "session_id": Setter("session_id", s),
     }
 
 
-def extension_handlers() -> dict[str, Handler]:
+def extension_handlers() -> dict[str, Handler | Setter]:
     handlers = _own_extension_handlers()
     for alias, logical in EXTENSION_ALIASES.items():
         handlers[alias] = handlers[getattr(EXTENSIONS, logical)]
@@ -219,32 +219,32 @@ def _vendor_stop_reason(record: Record, value: Any, state: State) -> bool:
     return False
 
 
-def _own_extension_handlers() -> dict[str, Handler]:
-    x, s, i, lst = EXTENSIONS, _is_str, _is_int, _is_str_list
+def _own_extension_handlers() -> dict[str, Handler | Setter]:
+    x, s, i = EXTENSIONS, STR, INT
     return {
         x.generation_id: _collect("ids", x.generation_id),
         x.record_id: _collect("ids", x.record_id),
-        x.conversation_title: _setter("conversation_title", s),
-        x.tool_choice: _setter("tool_choice", s),
-        x.thinking_enabled: _setter("thinking_enabled", _is_bool),
-        x.parent_generation_ids: _setter("parent_generation_ids", lst, list),
-        x.original_operation: _setter("original_operation", s, on="state"),
-        x.record_name: _setter("record_name", s, on="state"),
+        x.conversation_title: Setter("conversation_title", s),
+        x.tool_choice: Setter("tool_choice", s),
+        x.thinking_enabled: Setter("thinking_enabled", BOOL),
+        x.parent_generation_ids: _str_list("parent_generation_ids"),
+        x.original_operation: Setter("original_operation", s, on="state"),
+        x.record_name: Setter("record_name", s, on="state"),
         x.record_kind: _record_kind,
-        x.trace_name: _setter("trace_name", s),
-        x.workflow_run_id: _setter("workflow_run_id", s),
-        x.effective_version: _setter("effective_version", s),
-        x.framework: _setter("framework", s),
-        x.sdk_version: _setter("sdk_version", s),
-        x.prompt_hash: _setter("prompt_hash", s),
-        x.tools_used: _setter("tools_used", lst, list),
-        x.cost_usd: _setter("cost_usd", _is_number, float),
-        x.usage_total_tokens: _setter("total_tokens", i, on="usage"),
-        x.usage_image_count: _setter("image_count", i, on="usage"),
-        x.usage_web_search_count: _setter("web_search_count", i, on="usage"),
-        x.usage_request_count: _setter("request_count", i, on="usage"),
-        x.linked_generation_ids: _setter("linked_generation_ids", lst, list),
-        x.parent_step_ids: _setter("parent_step_ids", lst, list),
+        x.trace_name: Setter("trace_name", s),
+        x.workflow_run_id: Setter("workflow_run_id", s),
+        x.effective_version: Setter("effective_version", s),
+        x.framework: Setter("framework", s),
+        x.sdk_version: Setter("sdk_version", s),
+        x.prompt_hash: Setter("prompt_hash", s),
+        x.tools_used: _str_list("tools_used"),
+        x.cost_usd: Setter("cost_usd", NUMBER, float),
+        x.usage_total_tokens: Setter("total_tokens", i, on="usage"),
+        x.usage_image_count: Setter("image_count", i, on="usage"),
+        x.usage_web_search_count: Setter("web_search_count", i, on="usage"),
+        x.usage_request_count: Setter("request_count", i, on="usage"),
+        x.linked_generation_ids: _str_list("linked_generation_ids"),
+        x.parent_step_ids: _str_list("parent_step_ids"),
         x.input_state: _parsed("input_state", _workflow_state),
         x.output_state: _parsed("output_state", _workflow_state),
         x.customer_id: _collect("customer", "id"),
@@ -253,10 +253,10 @@ def _own_extension_handlers() -> dict[str, Handler]:
     }
 
 
-# (record map attribute, accept, convert) for the prefixed extension names.
-PREFIXES: list[tuple[str, str, Callable[[Any], bool], Callable[[Any], Any]]] = [
-    (EXTENSIONS.tag_prefix, "tags", _is_str, _same),
-    (EXTENSIONS.metadata_prefix, "metadata", lambda _: True, _same),
-    (EXTENSIONS.eval_score_prefix, "eval_scores", _is_number, float),
-    (EXTENSIONS.trace_metadata_prefix, "trace_metadata", _is_str, _same),
+# (prefix, record map attribute, accepted types (None: any), convert) for the prefixed extension names.
+PREFIXES: list[tuple[str, str, frozenset[type] | None, Callable[[Any], Any] | None]] = [
+    (EXTENSIONS.tag_prefix, "tags", STR, None),
+    (EXTENSIONS.metadata_prefix, "metadata", None, None),
+    (EXTENSIONS.eval_score_prefix, "eval_scores", NUMBER, float),
+    (EXTENSIONS.trace_metadata_prefix, "trace_metadata", STR, None),
 ]

@@ -1,7 +1,7 @@
 """OpenInference span attributes -> record fields, following the tables of :mod:`.openinference`.
 
 :func:`read` takes the span's attributes (already Python values), fills what it knows into the
-record and gives back the attributes it did not read, for the GenAI reader to handle (a span may
+record and says which attributes it did not read, for the GenAI reader to handle (a span may
 carry both conventions; ``gen_ai.*`` names are then read after these and win). Values of the
 wrong type are left to the caller, which keeps them in ``Record.extra``.
 """
@@ -39,25 +39,25 @@ def is_openinference(keys: Any) -> bool:
     return oi.SPAN_KIND in keys
 
 
-def read(record: Record, attributes: list[tuple[str, Any]]) -> tuple[Kind | None, list[tuple[str, Any]]]:
+def read(record: Record, attributes: list[tuple[str, Any]]) -> tuple[Kind | None, list[int]]:
     """Fills ``record`` from the OpenInference attributes; the record kind they imply and the
-    attributes left for the GenAI reader."""
+    positions (in ``attributes``) of the attributes left for the GenAI reader."""
     state = _State()
-    rest: list[tuple[str, Any]] = []
+    rest: list[int] = []
     span_kind = ""
-    for key, value in attributes:
+    for position, (key, value) in enumerate(attributes):
         if key == oi.SPAN_KIND:
             span_kind = str(value).upper()
         elif not _scalar(record, state, key, value) and not _listed(state, key, value):
             if key in (oi.INVOCATION_PARAMETERS, oi.METADATA, *oi.CONTENT_ATTRIBUTES):
                 state.values[key] = value
-            rest.append((key, value))
+            rest.append(position)
     kind = oi.SPAN_KINDS.get(span_kind, Kind.OTHER)
     if not record.operation:
         record.operation = oi.SPAN_KIND_OPERATIONS.get(span_kind, "")
     consumed = _values(record, state, kind)
     _resolve(record, state, kind)
-    return kind, [(k, value) for k, value in rest if k not in consumed]
+    return kind, [position for position in rest if attributes[position][0] not in consumed]
 
 
 def _scalar(record: Record, state: _State, key: str, value: Any) -> bool:

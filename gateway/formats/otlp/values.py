@@ -25,6 +25,17 @@ TRACE_ID_SIZE = 16
 SPAN_ID_SIZE = 8
 
 
+STRING_VALUE = "string_value"
+# A scalar's Python type -> the AnyValue field it comes in (see :func:`to_python`).
+WIRE_FIELDS: Mapping[type, str] = {
+    str: STRING_VALUE,
+    int: "int_value",
+    float: "double_value",
+    bool: "bool_value",
+    bytes: "bytes_value",
+}
+
+
 def to_python(value: AnyValue) -> Any:
     """The Python value of an AnyValue; an empty AnyValue is ``None``."""
     which = value.WhichOneof("value")
