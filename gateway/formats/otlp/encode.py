@@ -130,7 +130,7 @@ def records_to_traces_bytes(
     defaults: dict[str, Any] = {semconv.attrs.service_name: DEFAULT_SERVICE_NAME, **resource_attributes}
     default_scope = (DEFAULT_SCOPE_NAME, "", semconv.schema_url)
     # Resource -> (its attributes, schema URL, scope -> spans), in first-seen order.
-    groups: dict[str, tuple[bytes, str, dict[tuple[str, str, str], list[bytes]]]] = {}
+    groups: dict[str, tuple[bytes, str, dict[tuple[str, str, str], list[frame.Pieces]]]] = {}
     # (environment, schema URL) -> group key, for records without resource attributes of their
     # own: the sorted repr is made once per resource, not per record.
     plain_keys: dict[tuple[str, str], str] = {}
@@ -166,16 +166,12 @@ def records_to_traces_bytes(
             spans = scopes[scope_key] = []
         with_content = include_content and record.metadata.get(mode_key) != "metadata_only"
         spans.append(writer.span(record, with_content, emit_deprecated, conventions))
-    return b"".join(
-        [
-            frame.resource_spans(
-                resource_body,
-                schema_url,
-                [frame.scope_spans(*scope_key, spans) for scope_key, spans in scopes.items()],
-            )
-            for resource_body, schema_url, scopes in groups.values()
-        ]
-    )
+    out: frame.Pieces = []
+    for resource_body, schema_url, scopes in groups.values():
+        out += frame.resource_spans(
+            resource_body, schema_url, [frame.scope_spans(*key, spans) for key, spans in scopes.items()]
+        )
+    return b"".join(out)
 
 
 # --- record -> span -----------------------------------------------------------------------------
@@ -219,8 +215,8 @@ class _Writer:
         include_content: bool,
         emit_deprecated: bool = False,
         conventions: frozenset[str] = frozenset({"gen_ai"}),
-    ) -> bytes:
-        """One serialized span for ``record``."""
+    ) -> frame.Pieces:
+        """One span for ``record``, serialized as pieces."""
         extra = record.extra
         passthrough = is_passthrough(record)
         operation = normalize_operation(record.operation, self.kind_operations.get(record.kind, ""), self.semconv)
@@ -349,20 +345,26 @@ class _Writer:
             (x.usage_request_count, usage.request_count),
             (x.linked_generation_ids, record.linked_generation_ids),
             (x.parent_step_ids, record.parent_step_ids),
-            (x.customer_id, customer.id if customer is not None else None),
-            (x.customer_name, customer.name if customer is not None else None),
-            (x.customer_image_url, customer.image_url if customer is not None else None),
         ]
+        if customer is not None:
+            fields += [
+                (x.customer_id, customer.id),
+                (x.customer_name, customer.name),
+                (x.customer_image_url, customer.image_url),
+            ]
         return fields, reasons
 
     def _extensions(self, record: Record) -> _Pairs:
         """Tags, metadata, eval scores and trace metadata under their prefixes; an empty or null
         map value is still a value of the user's."""
         x = EXTENSIONS
-        pairs = [(x.tag_prefix + key, value) for key, value in record.tags.items()]
-        pairs += [(x.metadata_prefix + key, value) for key, value in record.metadata.items()]
-        pairs += [(x.eval_score_prefix + key, float(score)) for key, score in record.eval_scores.items()]
-        pairs += [(x.trace_metadata_prefix + key, value) for key, value in record.trace_metadata.items()]
+        pairs = [(x.tag_prefix + key, value) for key, value in record.tags.items()] if record.tags else []
+        if record.metadata:
+            pairs += [(x.metadata_prefix + key, value) for key, value in record.metadata.items()]
+        if record.eval_scores:
+            pairs += [(x.eval_score_prefix + key, float(score)) for key, score in record.eval_scores.items()]
+        if record.trace_metadata:
+            pairs += [(x.trace_metadata_prefix + key, value) for key, value in record.trace_metadata.items()]
         return pairs
 
     def _kept(self, record: Record, pairs: _Pairs, include_content: bool, emit_deprecated: bool) -> None:

@@ -64,6 +64,9 @@ CACHE_MAX_VALUE: Final = 256  # characters: longer strings (content) are rarely 
 # The values an attribute of a record field is left out for (``in`` compares by identity, then
 # ==; a truthiness test first settles most values without a comparison).
 EMPTY: Final = (None, "", [], {})
+# A message (or part of one) as the byte strings that, joined, are its serialized form: nested
+# messages are framed by their length, so a request is joined (copied) once, at the end.
+Pieces = list[bytes]
 # Attributes in emission order, and whether their EMPTY values are left out.
 Segment = tuple[Sequence[tuple[str, Any]], bool]
 
@@ -82,22 +85,32 @@ class AttributeCache:
     never memory. A race between threads can only lose an entry."""
 
     def __init__(self) -> None:
-        self._tables: dict[type, dict[tuple[str, Any], bytes]] = {str: {}, int: {}, float: {}}
+        self._str: dict[tuple[str, Any], bytes] = {}
+        self._int: dict[tuple[str, Any], bytes] = {}
+        self._float: dict[tuple[str, Any], bytes] = {}
 
-    def span_attributes(self, segments: Iterable[Segment]) -> bytes:
+    def span_attributes(self, segments: Iterable[Segment]) -> Pieces:
         """The span's ``attributes`` fields (tag included) for ``segments``, in order."""
-        tables = self._tables
-        out: list[bytes] = []
+        strs, ints, floats = self._str, self._int, self._float
+        out: Pieces = []
         append = out.append
         for pairs, skip in segments:
             for pair in pairs:
                 value = pair[1]
+                kind = type(value)
                 if not value:
                     if not (skip and value in EMPTY):
                         append(attribute_bytes(SPAN_ATTRIBUTE, *pair))
                     continue
-                table = tables.get(type(value))
-                if table is None or (type(value) is str and len(value) > CACHE_MAX_VALUE):
+                if kind is str:
+                    table = strs if len(value) <= CACHE_MAX_VALUE else None
+                elif kind is int:
+                    table = ints
+                elif kind is float:
+                    table = floats
+                else:
+                    table = None
+                if table is None:
                     append(attribute_bytes(SPAN_ATTRIBUTE, *pair))
                     continue
                 data = table.get(pair)
@@ -106,7 +119,7 @@ class AttributeCache:
                         table.clear()
                     data = table[pair] = attribute_bytes(SPAN_ATTRIBUTE, *pair)
                 append(data)
-        return b"".join(out)
+        return out
 
 
 def attributes(field_tag: bytes, values: Iterable[tuple[str, Any]]) -> bytes:
@@ -124,14 +137,14 @@ def span(
     kind: int,
     start: int,
     end: int,
-    attributes: bytes,
+    attributes: Pieces,
     dropped: tuple[int, int, int],
     events: Sequence[bytes],
     links: Sequence[bytes],
     status_code: int,
     status_message: str,
     flags: int,
-) -> bytes:
+) -> Pieces:
     """One ``Span`` (unframed). ``attributes`` come from :meth:`AttributeCache.span_attributes`,
     ``events`` and ``links`` from :func:`event` and :func:`link`; ``dropped`` counts attributes,
     events and links. The status is always present, as the SDKs and the Collector send it."""
@@ -150,7 +163,7 @@ def span(
         out.append(_START + pw.fixed64(start))
     if end:
         out.append(_END + pw.fixed64(end))
-    out.append(attributes)
+    out += attributes
     if dropped[0]:
         out.append(_DROPPED_ATTRIBUTES + pw.varint(dropped[0]))
     out.extend([pw.length_delimited(_EVENTS, item) for item in events])
@@ -165,7 +178,7 @@ def span(
     out.append(pw.length_delimited(_STATUS, status))
     if flags:
         out.append(_FLAGS + pw.fixed32(flags))
-    return b"".join(out)
+    return out
 
 
 def event(name: str, time_unix_nano: int, values: Iterable[tuple[str, Any]]) -> bytes:
@@ -192,23 +205,30 @@ def resource(values: Iterable[tuple[str, Any]]) -> bytes:
     return attributes(_RESOURCE_ATTRIBUTES, values)
 
 
-def scope_spans(name: str, version: str, schema_url: str, spans: Sequence[bytes]) -> bytes:
+def scope_spans(name: str, version: str, schema_url: str, spans: Iterable[Pieces]) -> Pieces:
     """One ``ScopeSpans``: the scope (always present), its spans (from :func:`span`), the URL."""
     scope = pw.length_delimited(_SCOPE_NAME, name.encode()) if name else b""
     if version:
         scope += pw.length_delimited(_SCOPE_VERSION, version.encode())
     out = [pw.length_delimited(_SS_SCOPE, scope)]
-    out.extend([pw.length_delimited(_SS_SPANS, item) for item in spans])
+    for item in spans:
+        out += _framed(_SS_SPANS, item)
     if schema_url:
         out.append(pw.length_delimited(_SS_SCHEMA_URL, schema_url.encode()))
-    return b"".join(out)
+    return out
 
 
-def resource_spans(resource_body: bytes, schema_url: str, scopes: Sequence[bytes]) -> bytes:
+def resource_spans(resource_body: bytes, schema_url: str, scopes: Iterable[Pieces]) -> Pieces:
     """One ``ResourceSpans`` framed as an item of ``ExportTraceServiceRequest.resource_spans``:
-    requests are the concatenation of these."""
+    a request is the join of these."""
     out = [pw.length_delimited(_RS_RESOURCE, resource_body)] if resource_body else []
-    out.extend([pw.length_delimited(_RS_SCOPE_SPANS, item) for item in scopes])
+    for item in scopes:
+        out += _framed(_RS_SCOPE_SPANS, item)
     if schema_url:
         out.append(pw.length_delimited(_RS_SCHEMA_URL, schema_url.encode()))
-    return pw.length_delimited(_REQUEST_RESOURCE_SPANS, b"".join(out))
+    return _framed(_REQUEST_RESOURCE_SPANS, out)
+
+
+def _framed(field_tag: bytes, pieces: Pieces) -> Pieces:
+    """``pieces`` as a length-delimited field."""
+    return [field_tag, pw.varint(sum(map(len, pieces))), *pieces]

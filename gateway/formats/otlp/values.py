@@ -68,56 +68,74 @@ _KEYS_CACHED = 4096
 def any_value_bytes(value: Any) -> bytes:
     """The serialized AnyValue of a Python value (the inverse of :func:`to_python`); ``None`` is
     the empty AnyValue. The one rule set for every attribute the gateway writes."""
+    head, body = _any_value(value)
+    return head + body
+
+
+def _any_value(value: Any) -> tuple[bytes, bytes]:
+    """:func:`any_value_bytes` in two pieces, so that a long string is copied once into the
+    attribute rather than once per enclosing message."""
     # bool before int: bool is a subclass of int. Lengths under 128 are one byte (_SMALL), inline:
     # attributes are written per span and a call per varint shows.
     if isinstance(value, str):
         data = value.encode()
         n = len(data)
-        return _STRING + (_SMALL[n] if n < 128 else pw.varint(n)) + data
+        return _STRING + (_SMALL[n] if n < 128 else pw.varint(n)), data
     if isinstance(value, bool):
-        return _BOOL_TRUE if value else _BOOL_FALSE
+        return b"", _BOOL_TRUE if value else _BOOL_FALSE
     if isinstance(value, int):
         if 0 <= value < 128:
-            return _INT + _SMALL[value]
+            return _INT, _SMALL[value]
         if _INT64_MIN <= value <= _INT64_MAX:
-            return _INT + pw.signed_varint(value)
+            return _INT, pw.signed_varint(value)
         # No int64 can hold it; a decimal string keeps the digits.
-        return pw.length_delimited(_STRING, str(value).encode())
+        return _any_value(str(value))
     if isinstance(value, float):
-        return _DOUBLE + pw.double(value)
+        return _DOUBLE, pw.double(value)
     if isinstance(value, bytes | bytearray):
-        return pw.length_delimited(_BYTES, bytes(value))
+        return _BYTES + pw.varint(len(value)), bytes(value)
     if isinstance(value, list | tuple):
         # An empty list is still an (empty) array, not an empty AnyValue.
         items = b"".join([pw.length_delimited(_ITEM, any_value_bytes(item)) for item in value])
-        return pw.length_delimited(_ARRAY, items)
+        return _ARRAY + pw.varint(len(items)), items
     if isinstance(value, Mapping):
         pairs = b"".join([pw.length_delimited(_ITEM, key_value_bytes(str(k), item)) for k, item in value.items()])
-        return pw.length_delimited(_KVLIST, pairs)
+        return _KVLIST + pw.varint(len(pairs)), pairs
     if value is not None:
-        return pw.length_delimited(_STRING, str(value).encode())
-    return b""
+        return _any_value(str(value))
+    return b"", b""
 
 
-def key_value_bytes(key: str, value: Any) -> bytes:
-    """A serialized KeyValue; a ``None`` value leaves the value out."""
+def _key(key: str) -> bytes:
+    """KeyValue's key field (none for an empty key)."""
     prefix = _KEYS.get(key)
     if prefix is None:
         if len(_KEYS) >= _KEYS_CACHED:
             _KEYS.clear()
         prefix = _KEYS[key] = pw.length_delimited(_KEY, key.encode()) if key else b""
+    return prefix
+
+
+def key_value_bytes(key: str, value: Any) -> bytes:
+    """A serialized KeyValue; a ``None`` value leaves the value out."""
     if value is None:
-        return prefix
-    data = any_value_bytes(value)
-    n = len(data)
-    return prefix + _VALUE + (_SMALL[n] if n < 128 else pw.varint(n)) + data
+        return _key(key)
+    head, body = _any_value(value)
+    n = len(head) + len(body)
+    return b"".join((_key(key), _VALUE, _SMALL[n] if n < 128 else pw.varint(n), head, body))
 
 
 def attribute_bytes(field_tag: bytes, key: str, value: Any) -> bytes:
-    """A KeyValue as a repeated ``attributes`` field of the message whose tag is ``field_tag``."""
-    data = key_value_bytes(key, value)
-    n = len(data)
-    return field_tag + (_SMALL[n] if n < 128 else pw.varint(n)) + data
+    """A KeyValue as a repeated ``attributes`` field of the message whose tag is ``field_tag``:
+    the bytes of ``field_tag + varint(len(kv)) + key_value_bytes(key, value)``, in one copy."""
+    prefix = _key(key)
+    if value is None:
+        return field_tag + pw.varint(len(prefix)) + prefix
+    head, body = _any_value(value)
+    n = len(head) + len(body)
+    size = _SMALL[n] if n < 128 else pw.varint(n)
+    total = len(prefix) + 1 + len(size) + n
+    return b"".join((field_tag, _SMALL[total] if total < 128 else pw.varint(total), prefix, _VALUE, size, head, body))
 
 
 def set_any(target: AnyValue, value: Any) -> None:
