@@ -137,8 +137,8 @@ def _sigil(records: list[Record]) -> Encoded:
 
 
 def _otlp(records: list[Record]) -> Encoded:
-    request = of.records_to_traces(records, resource_attributes={}, include_content=True)
-    return Encoded([Body(OTLP_TRACES, request.SerializeToString(), len(records))])
+    request = of.records_to_traces_bytes(records, resource_attributes={}, include_content=True)
+    return Encoded([Body(OTLP_TRACES, request, len(records))])
 
 
 def _foglamp(records: list[Record]) -> Encoded:

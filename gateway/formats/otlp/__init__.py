@@ -9,7 +9,8 @@ Modules, by direction:
   (OpenLLMetry's indexed attributes, content events) via :mod:`.decode_legacy`.
 * :mod:`.decode_logs`: OTLP logs -> GenAI events, and events -> their span's record content.
 * :mod:`.encode_openinference`: records -> OpenInference attributes (``conventions``).
-* :mod:`.encode`: records -> spans (:func:`records_to_traces`).
+* :mod:`.encode`: records -> spans (:func:`records_to_traces`, or its serialized form
+  :func:`records_to_traces_bytes`, framed by :mod:`.frame` without building messages).
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
 * :mod:`.openinference`: OpenInference's attribute names as data, read by
@@ -25,7 +26,12 @@ from __future__ import annotations
 from gateway.formats import Format, LineStats
 from gateway.formats.otlp import openinference
 from gateway.formats.otlp.decode import is_passthrough, traces_to_records
-from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME, records_to_traces
+from gateway.formats.otlp.encode import (
+    DEFAULT_SCOPE_NAME,
+    DEFAULT_SERVICE_NAME,
+    records_to_traces,
+    records_to_traces_bytes,
+)
 from gateway.formats.otlp.semconv import VERSIONS, content_attribute_names
 from gateway.formats.otlp.values import EXTRA_ATTR, EXTRA_PASSTHROUGH
 from gateway.formats.otlp.wire import (
@@ -49,6 +55,7 @@ __all__ = [
     "encode_traces_json",
     "is_passthrough",
     "records_to_traces",
+    "records_to_traces_bytes",
     "traces_to_records",
 ]
 

@@ -358,7 +358,7 @@ class _Writer:
         """Tags, metadata, eval scores and trace metadata under their prefixes; an empty or null
         map value is still a value of the user's."""
         x = EXTENSIONS
-        pairs = [(x.tag_prefix + key, value) for key, value in record.tags.items()] if record.tags else []
+        pairs: _Pairs = [(x.tag_prefix + key, value) for key, value in record.tags.items()] if record.tags else []
         if record.metadata:
             pairs += [(x.metadata_prefix + key, value) for key, value in record.metadata.items()]
         if record.eval_scores:

@@ -63,7 +63,7 @@ CACHE_MAX_VALUE: Final = 256  # characters: longer strings (content) are rarely 
 
 # The values an attribute of a record field is left out for (``in`` compares by identity, then
 # ==; a truthiness test first settles most values without a comparison).
-EMPTY: Final = (None, "", [], {})
+EMPTY: Final[tuple[Any, ...]] = (None, "", [], {})
 # A message (or part of one) as the byte strings that, joined, are its serialized form: nested
 # messages are framed by their length, so a request is joined (copied) once, at the end.
 Pieces = list[bytes]
