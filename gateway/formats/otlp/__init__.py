@@ -10,7 +10,8 @@ Modules, by direction:
 * :mod:`.decode_logs`: OTLP logs -> GenAI events, and events -> their span's record content.
 * :mod:`.encode_openinference`: records -> OpenInference attributes (``conventions``).
 * :mod:`.encode`: records -> spans (:func:`records_to_traces`, or its serialized form
-  :func:`records_to_traces_bytes`, framed by :mod:`.frame` without building messages).
+  :func:`records_to_traces_bytes`, framed by :mod:`.frame` without building messages);
+  attributes kept from a source span re-emitted by :mod:`.encode_kept`.
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
 * :mod:`.openinference`: OpenInference's attribute names as data, read by

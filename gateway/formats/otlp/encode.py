@@ -2,6 +2,12 @@
 
 Pure translation: no sockets. ``docs/mapping.md`` has the attribute-by-attribute table.
 
+Writing: one writer, :func:`records_to_traces_bytes`, frames the serialized request by hand
+(:mod:`.frame`, the bytes ``SerializeToString`` gives) instead of building protobuf messages,
+which cost a runtime call per field and per attribute; an attribute that repeats across records
+(operation, provider, model, tags) is encoded once (:class:`.frame.AttributeCache`).
+:func:`records_to_traces` parses those bytes for callers that want the message (OTLP/JSON).
+
 Emitting (:func:`records_to_traces`), one span per record:
 
 * Names come only from the :mod:`.semconv` table passed in, so a convention switch is one place.
@@ -26,7 +32,8 @@ Emitting (:func:`records_to_traces`), one span per record:
   ``content`` processor asked for no content; stripped texts would still leak the structure);
   they are JSON strings in the conventions' part shapes.
 * ``Record.extra`` ``otlp.attr.*`` values are re-emitted unless a record field already produced
-  the attribute (the field is the newer truth: a processor may have changed it).
+  the attribute (the field is the newer truth: a processor may have changed it):
+  :mod:`.encode_kept`.
 
 * A pass-through record (``extra["otlp.passthrough"]``, see :func:`traces_to_records`) is
   emitted as the span it came from: no ``gateway.record.kind`` and no ``error.type`` fallback.
@@ -47,18 +54,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from gateway import formats
 from gateway.formats.otlp import content, encode_openinference, frame
 from gateway.formats.otlp import values as v
-from gateway.formats.otlp.aliases import (
-    ATTRIBUTE_ALIASES,
-    DEPRECATED_REMOVED,
-    DEPRECATED_RENAMES,
-    FINISH_REASON_ALIASES,
-)
+from gateway.formats.otlp.aliases import FINISH_REASON_ALIASES
 from gateway.formats.otlp.decode import is_passthrough
+from gateway.formats.otlp.encode_kept import KeptAttributes
 from gateway.formats.otlp.semconv import (
     DEFAULT,
     EXTENSIONS,
     SemConv,
-    content_attribute_names,
     normalize_operation,
     normalize_provider,
 )
@@ -196,17 +198,9 @@ class _Writer:
             Kind.AGENT: ops.invoke_agent,
             Kind.WORKFLOW_STEP: ops.invoke_workflow,
         }
-        self.content_names = content_attribute_names(semconv)
-        # Deprecated name -> current name, for attributes kept in extra under an old name.
-        self.deprecated = {
-            **{old: getattr(semconv.attrs, logical) for old, logical in ATTRIBUTE_ALIASES.items()},
-            **DEPRECATED_RENAMES,
-        }
-        self.deprecated = {old: new for old, new in self.deprecated.items() if old != new}
         # The kind each well-known operation implies on the way back in (_otlp_receive).
         self.operation_kinds = v.operation_kinds(semconv)
-        self.int_attributes = frozenset(getattr(semconv.attrs, name) for name in _INT_ATTRIBUTES)
-        self.list_attributes = frozenset(getattr(semconv.attrs, name) for name in _LIST_ATTRIBUTES)
+        self.kept = KeptAttributes(semconv)
         self.cache = frame.AttributeCache()
 
     def span(
@@ -239,7 +233,7 @@ class _Writer:
             # Rules that look at what was already emitted: on one flat list.
             pairs = frame.present(segments)
             if extra:
-                self._kept(record, pairs, include_content, emit_deprecated)
+                self.kept.extend(record, pairs, include_content, emit_deprecated)
             if oi:
                 present = {key for key, _ in pairs}
                 pairs.extend(
@@ -367,29 +361,6 @@ class _Writer:
             pairs += [(x.trace_metadata_prefix + key, value) for key, value in record.trace_metadata.items()]
         return pairs
 
-    def _kept(self, record: Record, pairs: _Pairs, include_content: bool, emit_deprecated: bool) -> None:
-        """``otlp.attr.*`` extras the record fields did not already produce (the field is the
-        newer truth); deprecated names upgraded to the current one."""
-        extra = record.extra
-        emitted: set[str] | None = None
-        for key, value in extra.items():
-            if not key.startswith(v.EXTRA_ATTR):
-                continue
-            if emitted is None:
-                emitted = {name for name, _ in pairs}
-            attr = key[len(v.EXTRA_ATTR) :]
-            if attr in emitted or (not include_content and attr in self.content_names):
-                continue
-            if attr in self.deprecated or attr in DEPRECATED_REMOVED:
-                # Upgraded to the current name; the old one only for backends that need it.
-                current = self.deprecated.get(attr)
-                if current is not None and current not in emitted and f"{v.EXTRA_ATTR}{current}" not in extra:
-                    pairs.append((current, value))
-                    emitted.add(current)
-                if not emit_deprecated:
-                    continue
-            pairs.append((attr, self._typed(attr, value)))
-
     def _name(self, operation: str, record: Record) -> str:
         ops = self.semconv.operations
         if operation == ops.execute_tool:
@@ -472,27 +443,6 @@ class _Writer:
                 orjson.dumps(record.output_state).decode() if record.output_state is not None else None,
             ),
         ]
-
-    def _typed(self, attr: str, value: Any) -> Any:
-        """A kept attribute in the type the conventions give it: integers for ``top_k`` and
-        friends (a source may send 40.0 or "40"), string arrays for the list attributes (one
-        string, or a JSON array in a string, becomes a list)."""
-        if attr in self.int_attributes:
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                return int(value)
-        elif attr in self.list_attributes and isinstance(value, str):
-            if value.startswith("["):
-                try:
-                    parsed = orjson.loads(value)
-                except orjson.JSONDecodeError:
-                    return value
-                if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
-                    return parsed
-                return value
-            return [value]
-        return value
 
 
 def _ids(record: Record) -> tuple[bytes, bytes, bytes]:
@@ -581,7 +531,3 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 def _finish_reason(reason: str) -> str:
     """A provider's finish reason as the conventions spell it (``end_turn`` -> ``stop``)."""
     return FINISH_REASON_ALIASES.get(reason, reason)
-
-
-_INT_ATTRIBUTES = ("request_top_k", "request_seed", "request_choice_count", "request_max_tokens")
-_LIST_ATTRIBUTES = ("response_finish_reasons", "request_stop_sequences", "request_encoding_formats")
