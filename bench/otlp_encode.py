@@ -39,7 +39,8 @@ def main() -> None:
 
     def serialized(batch: list[Record], conventions: tuple[str, ...] = ("gen_ai",)) -> bytes:
         if to_bytes is not None:
-            return to_bytes(batch, resource_attributes={}, include_content=True, conventions=conventions)
+            data: bytes = to_bytes(batch, resource_attributes={}, include_content=True, conventions=conventions)
+            return data
         request = otlp.records_to_traces(batch, resource_attributes={}, include_content=True, conventions=conventions)
         return request.SerializeToString()
 

@@ -266,7 +266,7 @@ async def test_spans_and_metrics_arrive_in_every_encoding(
 async def test_http_bodies_are_compressed_at_the_configured_level(
     collector: FakeOtlpCollector, compression: str, level: int | None, compress: Callable[[bytes], bytes]
 ) -> None:
-    params = {} if level is None else {"compression_params": {"level": level}}
+    params: dict[str, Any] = {} if level is None else {"compression_params": {"level": level}}
     run = await start_exporter(collector, compression=compression, metrics={"enabled": False}, **params)
     records = [chat_record(), llm(1)]
     await run.exporter.consume(Batch(records))
