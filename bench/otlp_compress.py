@@ -15,17 +15,12 @@ Run: ``.venv/bin/python -m bench.otlp_compress`` (about a minute; best of 3 roun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 
 from bench import payloads
-from bench.run import ROOT, _wait_file
+from bench.run import _sink
 from gateway.cli import tune_gc
 from gateway.exporters._otlp_client import OtlpClient, Protocol
 from gateway.exporters._transport import TlsConfig
@@ -119,19 +114,6 @@ async def _round(variant: Variant, ports: tuple[int, int], bodies: list[bytes]) 
     return Result(cpu * 1e6 / records, wire / records, lag * 1e3)
 
 
-@contextlib.contextmanager
-def _sink() -> Iterator[tuple[int, int]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        port_file = os.path.join(tmp, "sink.ports")
-        sink = subprocess.Popen([sys.executable, "-m", "bench.sink", "--port-file", port_file], cwd=ROOT)
-        try:
-            grpc_port, http_port = (int(p) for p in _wait_file(port_file).split())
-            yield grpc_port, http_port
-        finally:
-            sink.terminate()
-            sink.wait(10)
-
-
 async def _main(ports: tuple[int, int]) -> None:
     bodies = _bodies()
     raw = sum(map(len, bodies)) / (len(bodies) * BATCH)
@@ -158,7 +140,7 @@ async def _main(ports: tuple[int, int]) -> None:
 
 def main() -> None:
     tune_gc()
-    with _sink() as ports:
+    with tempfile.TemporaryDirectory() as tmp, _sink(tmp) as ports:
         asyncio.run(_main(ports))
 
 
