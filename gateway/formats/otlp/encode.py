@@ -132,7 +132,7 @@ def records_to_traces_bytes(
     defaults: dict[str, Any] = {semconv.attrs.service_name: DEFAULT_SERVICE_NAME, **resource_attributes}
     default_scope = (DEFAULT_SCOPE_NAME, "", semconv.schema_url)
     # Resource -> (its attributes, schema URL, scope -> spans), in first-seen order.
-    groups: dict[str, tuple[bytes, str, dict[tuple[str, str, str], list[frame.Pieces]]]] = {}
+    groups: dict[str, tuple[bytes, str, dict[tuple[str, str, str], list[bytes]]]] = {}
     # (environment, schema URL) -> group key, for records without resource attributes of their
     # own: the sorted repr is made once per resource, not per record.
     plain_keys: dict[tuple[str, str], str] = {}
@@ -209,8 +209,8 @@ class _Writer:
         include_content: bool,
         emit_deprecated: bool = False,
         conventions: frozenset[str] = frozenset({"gen_ai"}),
-    ) -> frame.Pieces:
-        """One span for ``record``, serialized as pieces."""
+    ) -> bytes:
+        """One serialized span for ``record``."""
         extra = record.extra
         passthrough = is_passthrough(record)
         operation = normalize_operation(record.operation, self.kind_operations.get(record.kind, ""), self.semconv)

@@ -64,8 +64,8 @@ CACHE_MAX_VALUE: Final = 256  # characters: longer strings (content) are rarely 
 # The values an attribute of a record field is left out for (``in`` compares by identity, then
 # ==; a truthiness test first settles most values without a comparison).
 EMPTY: Final[tuple[Any, ...]] = (None, "", [], {})
-# A message (or part of one) as the byte strings that, joined, are its serialized form: nested
-# messages are framed by their length, so a request is joined (copied) once, at the end.
+# A message (or part of one) as the byte strings that, joined, are its serialized form: spans are
+# framed by their length, not copied into their scope and resource, so the request is joined once.
 Pieces = list[bytes]
 # Attributes in emission order, and whether their EMPTY values are left out.
 Segment = tuple[Sequence[tuple[str, Any]], bool]
@@ -144,8 +144,8 @@ def span(
     status_code: int,
     status_message: str,
     flags: int,
-) -> Pieces:
-    """One ``Span`` (unframed). ``attributes`` come from :meth:`AttributeCache.span_attributes`,
+) -> bytes:
+    """One serialized ``Span`` (unframed). ``attributes`` come from :meth:`AttributeCache.span_attributes`,
     ``events`` and ``links`` from :func:`event` and :func:`link`; ``dropped`` counts attributes,
     events and links. The status is always present, as the SDKs and the Collector send it."""
     out = [pw.length_delimited(_TRACE_ID, trace_id), pw.length_delimited(_SPAN_ID, span_id)]
@@ -178,7 +178,7 @@ def span(
     out.append(pw.length_delimited(_STATUS, status))
     if flags:
         out.append(_FLAGS + pw.fixed32(flags))
-    return out
+    return b"".join(out)
 
 
 def event(name: str, time_unix_nano: int, values: Iterable[tuple[str, Any]]) -> bytes:
@@ -205,14 +205,14 @@ def resource(values: Iterable[tuple[str, Any]]) -> bytes:
     return attributes(_RESOURCE_ATTRIBUTES, values)
 
 
-def scope_spans(name: str, version: str, schema_url: str, spans: Iterable[Pieces]) -> Pieces:
+def scope_spans(name: str, version: str, schema_url: str, spans: Iterable[bytes]) -> Pieces:
     """One ``ScopeSpans``: the scope (always present), its spans (from :func:`span`), the URL."""
     scope = pw.length_delimited(_SCOPE_NAME, name.encode()) if name else b""
     if version:
         scope += pw.length_delimited(_SCOPE_VERSION, version.encode())
     out = [pw.length_delimited(_SS_SCOPE, scope)]
     for item in spans:
-        out += _framed(_SS_SPANS, item)
+        out += (_SS_SPANS, pw.varint(len(item)), item)
     if schema_url:
         out.append(pw.length_delimited(_SS_SCHEMA_URL, schema_url.encode()))
     return out
