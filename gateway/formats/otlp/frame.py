@@ -97,11 +97,11 @@ class AttributeCache:
         for pairs, skip in segments:
             for pair in pairs:
                 value = pair[1]
-                kind = type(value)
                 if not value:
                     if not (skip and value in EMPTY):
                         append(attribute_bytes(SPAN_ATTRIBUTE, *pair))
                     continue
+                kind = type(value)
                 if kind is str:
                     table = strs if len(value) <= CACHE_MAX_VALUE else None
                 elif kind is int:
