@@ -2,6 +2,7 @@
 
 Sigil gRPC (generations), OTLP gRPC and HTTP (spans; metric requests are accepted and not
 counted), Foglamp ``POST /ingest`` (spans), LumiqTrace ``POST /v1/ingest`` (events, gzip).
+HTTP bodies may be gzip or zstd (``Content-Encoding``).
 
 Run: python -m bench.sink --port-file PATH   (writes "<grpc_port> <http_port>" when ready)
 GET /count on the HTTP port returns the number of items received so far.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 from typing import Any
 
 import grpc
 import orjson
+import zstandard
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -22,6 +25,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
+
+
+async def _read(request: web.Request) -> bytes:
+    """The request body, inflated (aiohttp's own inflating knows no zstd without another package)."""
+    data = await request.read()
+    encoding = request.headers.get("Content-Encoding", "")
+    if encoding == "gzip":
+        return gzip.decompress(data)
+    if encoding == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    return data
 
 
 class Sink:
@@ -48,29 +62,28 @@ class Sink:
         return b""
 
     async def sigil_http(self, request: web.Request) -> web.Response:
-        body = orjson.loads(await request.read())
+        body = orjson.loads(await _read(request))
         gens = body.get("generations", [])
         self.count += len(gens)
         results = [{"generation_id": g.get("id", ""), "accepted": True} for g in gens]
         return web.Response(status=202, body=orjson.dumps({"results": results}), content_type="application/json")
 
     async def otlp_traces_http(self, request: web.Request) -> web.Response:
-        data = await request.read()  # aiohttp has already inflated a gzip body
-        self.count += self._spans(data)
+        self.count += self._spans(await _read(request))
         return web.Response(status=200, body=b"", content_type="application/x-protobuf")
 
     async def otlp_metrics_http(self, request: web.Request) -> web.Response:
-        await request.read()
+        await _read(request)
         return web.Response(status=200, body=b"", content_type="application/x-protobuf")
 
     async def foglamp(self, request: web.Request) -> web.Response:
-        body = orjson.loads(await request.read())
+        body = orjson.loads(await _read(request))
         n = sum(len(t["spans"]) for t in body["traces"])
         self.count += n
         return web.Response(status=202, body=orjson.dumps({"accepted": n}), content_type="application/json")
 
     async def lumiq(self, request: web.Request) -> web.Response:
-        data = await request.read()  # aiohttp has already inflated a gzip body
+        data = await _read(request)
         n = data.count(b"\n") + 1 if data.strip() else 0
         self.count += n
         return web.Response(status=202, body=orjson.dumps({"accepted": n}), content_type="application/json")
@@ -97,7 +110,7 @@ async def main(port_file: str) -> None:
     )
     grpc_port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    app = web.Application(client_max_size=256 * 1024 * 1024)
+    app = web.Application(client_max_size=256 * 1024 * 1024, handler_args={"auto_decompress": False})
     app.router.add_post("/api/v1/generations:export", sink.sigil_http)
     app.router.add_post("/v1/traces", sink.otlp_traces_http)
     app.router.add_post("/v1/metrics", sink.otlp_metrics_http)

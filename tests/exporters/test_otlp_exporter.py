@@ -8,13 +8,15 @@ import dataclasses
 import email.utils
 import gzip
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 import orjson
 import pytest
+import zstandard
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -26,7 +28,9 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import Decoder, load
 from gateway.errors import ConfigError
+from gateway.exporters._otlp_client import OFFLOAD_MIN_BYTES, OtlpClient
 from gateway.exporters.otlp import OtlpExporter, OtlpExporterConfig
+from gateway.formats.otlp import records_to_traces_bytes
 from gateway.formats.otlp.values import attributes_to_dict
 from gateway.model import Batch, Kind, Record, Usage
 from gateway.telemetry import Telemetry
@@ -121,6 +125,33 @@ def llm(n: int, **changes: Any) -> Record:
         (
             {"endpoint": "collector:4317", "compression": "br"},
             "exporters::otlp::compression: must be one of gzip, zstd, none",
+        ),
+        (
+            {"endpoint": "collector:4317", "compression_params": {"level": 5}},
+            "exporters::otlp::compression_params::level: not supported when protocol is grpc"
+            " (grpcio compresses at its own level)",
+        ),
+        (
+            {"endpoint": "http://c:4318", "protocol": "http/protobuf", "compression_params": {"level": 10}},
+            "exporters::otlp::compression_params::level: must be 1 to 9 for gzip (0 or unset: the default, 1), got 10",
+        ),
+        (
+            {
+                "endpoint": "http://c:4318",
+                "protocol": "http/json",
+                "compression": "zstd",
+                "compression_params": {"level": 23},
+            },
+            "exporters::otlp::compression_params::level: must be 1 to 22 for zstd (0 or unset: the default, 1), got 23",
+        ),
+        (
+            {
+                "endpoint": "http://c:4318",
+                "protocol": "http/protobuf",
+                "compression": "none",
+                "compression_params": {"level": 3},
+            },
+            "exporters::otlp::compression_params::level: not supported when compression is none",
         ),
         (
             {"endpoint": "collector:4317", "semconv_version": "1.99.0"},
@@ -220,6 +251,53 @@ async def test_spans_and_metrics_arrive_in_every_encoding(
         "gen_ai.client.operation.time_to_first_chunk",
     }
     assert run.value("gateway_exporter_sent_records_total") == 2
+
+
+@pytest.mark.parametrize(
+    ("compression", "level", "compress"),
+    [
+        # gzip's header says how hard it tried (XFL: 4 fastest, 2 best); mtime 0 keeps it stable.
+        ("gzip", None, lambda data: gzip.compress(data, compresslevel=1, mtime=0)),
+        ("gzip", 9, lambda data: gzip.compress(data, compresslevel=9, mtime=0)),
+        ("zstd", None, lambda data: zstandard.ZstdCompressor(level=1).compress(data)),
+        ("zstd", 7, lambda data: zstandard.ZstdCompressor(level=7).compress(data)),
+    ],
+)
+async def test_http_bodies_are_compressed_at_the_configured_level(
+    collector: FakeOtlpCollector, compression: str, level: int | None, compress: Callable[[bytes], bytes]
+) -> None:
+    params: dict[str, Any] = {} if level is None else {"compression_params": {"level": level}}
+    run = await start_exporter(collector, compression=compression, metrics={"enabled": False}, **params)
+    records = [chat_record(), llm(1)]
+    await run.exporter.consume(Batch(records))
+    await run.exporter.shutdown()
+    (request,) = collector.accepted("traces")
+    want = records_to_traces_bytes(records, resource_attributes={}, include_content=True)
+    assert request.data == want  # decodes to the very request the format module writes
+    assert request.raw == compress(want)
+
+
+async def test_large_bodies_are_compressed_off_the_event_loop(
+    collector: FakeOtlpCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[int] = []
+    compress = OtlpClient.compress
+
+    def spy(self: OtlpClient, data: bytes) -> bytes:
+        threads.append(threading.get_ident())
+        return compress(self, data)
+
+    monkeypatch.setattr(OtlpClient, "compress", spy)
+    run = await start_exporter(collector, metrics={"enabled": False})
+    small = [llm(0)]
+    large = [dataclasses.replace(chat_record(), span_id=f"{n:016x}", id=f"gen_{n}") for n in range(1, 61)]
+    await run.exporter.consume(Batch(small))
+    await run.exporter.consume(Batch(large))
+    await run.exporter.shutdown()
+    first, second = collector.accepted("traces")
+    assert len(first.raw) < OFFLOAD_MIN_BYTES <= len(second.data)
+    assert threads[0] == threading.get_ident() != threads[1]  # the large one in a worker thread
+    assert second.data == records_to_traces_bytes(large, resource_attributes={}, include_content=True)
 
 
 # --- HTTP status handling -----------------------------------------------------------------------

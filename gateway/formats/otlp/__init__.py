@@ -9,7 +9,9 @@ Modules, by direction:
   (OpenLLMetry's indexed attributes, content events) via :mod:`.decode_legacy`.
 * :mod:`.decode_logs`: OTLP logs -> GenAI events, and events -> their span's record content.
 * :mod:`.encode_openinference`: records -> OpenInference attributes (``conventions``).
-* :mod:`.encode`: records -> spans (:func:`records_to_traces`).
+* :mod:`.encode`: records -> spans (:func:`records_to_traces`, or its serialized form
+  :func:`records_to_traces_bytes`, framed by :mod:`.frame` without building messages);
+  attributes kept from a source span re-emitted by :mod:`.encode_kept`.
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
 * :mod:`.openinference`: OpenInference's attribute names as data, read by
@@ -27,7 +29,12 @@ from collections import Counter
 from gateway.formats import Format, LineStats, MessageBody, MessageCodec, MessageItems
 from gateway.formats.otlp import openinference
 from gateway.formats.otlp.decode import is_passthrough, traces_to_records
-from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME, records_to_traces
+from gateway.formats.otlp.encode import (
+    DEFAULT_SCOPE_NAME,
+    DEFAULT_SERVICE_NAME,
+    records_to_traces,
+    records_to_traces_bytes,
+)
 from gateway.formats.otlp.semconv import VERSIONS, content_attribute_names
 from gateway.formats.otlp.values import EXTRA_ATTR, EXTRA_PASSTHROUGH
 from gateway.formats.otlp.wire import (
@@ -51,6 +58,7 @@ __all__ = [
     "encode_traces_json",
     "is_passthrough",
     "records_to_traces",
+    "records_to_traces_bytes",
     "traces_to_records",
 ]
 
@@ -85,8 +93,8 @@ TRACES_BODY = "otlp/traces"  # the message body kind (the NATS Gateway-Encoding 
 def _messages(
     records: list[Record], scores: list[Score], ratings: list[Rating], dropped: Counter[str]
 ) -> list[MessageBody]:
-    request = records_to_traces(records, resource_attributes={}, include_content=True)
-    return [MessageBody(TRACES_BODY, request.SerializeToString(), len(records))]
+    request = records_to_traces_bytes(records, resource_attributes={}, include_content=True)
+    return [MessageBody(TRACES_BODY, request, len(records))]
 
 
 def _message_items(data: bytes) -> MessageItems:

@@ -2,6 +2,12 @@
 
 Pure translation: no sockets. ``docs/mapping.md`` has the attribute-by-attribute table.
 
+Writing: one writer, :func:`records_to_traces_bytes`, frames the serialized request by hand
+(:mod:`.frame`, the bytes ``SerializeToString`` gives) instead of building protobuf messages,
+which cost a runtime call per field and per attribute; an attribute that repeats across records
+(operation, provider, model, tags) is encoded once (:class:`.frame.AttributeCache`).
+:func:`records_to_traces` parses those bytes for callers that want the message (OTLP/JSON).
+
 Emitting (:func:`records_to_traces`), one span per record:
 
 * Names come only from the :mod:`.semconv` table passed in, so a convention switch is one place.
@@ -26,7 +32,8 @@ Emitting (:func:`records_to_traces`), one span per record:
   ``content`` processor asked for no content; stripped texts would still leak the structure);
   they are JSON strings in the conventions' part shapes.
 * ``Record.extra`` ``otlp.attr.*`` values are re-emitted unless a record field already produced
-  the attribute (the field is the newer truth: a processor may have changed it).
+  the attribute (the field is the newer truth: a processor may have changed it):
+  :mod:`.encode_kept`.
 
 * A pass-through record (``extra["otlp.passthrough"]``, see :func:`traces_to_records`) is
   emitted as the span it came from: no ``gateway.record.kind`` and no ``error.type`` fallback.
@@ -37,30 +44,23 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
-from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from gateway import formats
-from gateway.formats.otlp import content, encode_openinference
+from gateway.formats.otlp import content, encode_openinference, frame
 from gateway.formats.otlp import values as v
-from gateway.formats.otlp.aliases import (
-    ATTRIBUTE_ALIASES,
-    DEPRECATED_REMOVED,
-    DEPRECATED_RENAMES,
-    FINISH_REASON_ALIASES,
-)
+from gateway.formats.otlp.aliases import FINISH_REASON_ALIASES
 from gateway.formats.otlp.decode import is_passthrough
+from gateway.formats.otlp.encode_kept import KeptAttributes
 from gateway.formats.otlp.semconv import (
     DEFAULT,
     EXTENSIONS,
     SemConv,
-    content_attribute_names,
     normalize_operation,
     normalize_provider,
 )
@@ -70,7 +70,7 @@ from gateway.model import Status as RecordStatus
 DEFAULT_SERVICE_NAME = "llm-telemetry-gateway"
 DEFAULT_SCOPE_NAME = "llm-telemetry-gateway"
 
-_Put = Callable[[str, Any], None]  # adds an attribute unless the value is empty
+_Pairs = list[tuple[str, Any]]  # attributes in emission order
 
 _SPAN_KINDS = {
     Kind.LLM: Span.SPAN_KIND_CLIENT,
@@ -100,43 +100,80 @@ def records_to_traces(
     """One export request for a batch of records (rules in the module docstring). With
     ``emit_deprecated`` a deprecated attribute kept from the source is emitted beside its
     current name. ``conventions`` names the attribute sets written: :data:`GEN_AI`, and/or
-    :data:`OPENINFERENCE` (:mod:`.encode_openinference`)."""
+    :data:`OPENINFERENCE` (:mod:`.encode_openinference`).
+
+    The message parsed from :func:`records_to_traces_bytes` (the one writer)."""
+    return ExportTraceServiceRequest.FromString(
+        records_to_traces_bytes(
+            records,
+            resource_attributes=resource_attributes,
+            include_content=include_content,
+            semconv=semconv,
+            emit_deprecated=emit_deprecated,
+            conventions=conventions,
+        )
+    )
+
+
+def records_to_traces_bytes(
+    records: Iterable[Record],
+    *,
+    resource_attributes: Mapping[str, str],
+    include_content: bool,
+    semconv: SemConv = DEFAULT,
+    emit_deprecated: bool = False,
+    conventions: Iterable[str] = (GEN_AI,),
+) -> bytes:
+    """The serialized ``ExportTraceServiceRequest`` of :func:`records_to_traces`, framed by hand
+    (:mod:`.frame`) without building the message: what the protobuf exporters send."""
     conventions = frozenset(conventions)
     writer = _writer(semconv)
     mode_key = formats.capture_mode_key()  # once per request, not per span
-    request = ExportTraceServiceRequest()
     defaults: dict[str, Any] = {semconv.attrs.service_name: DEFAULT_SERVICE_NAME, **resource_attributes}
-    groups: dict[str, tuple[ResourceSpans, dict[tuple[str, str, str], ScopeSpans]]] = {}
+    default_scope = (DEFAULT_SCOPE_NAME, "", semconv.schema_url)
+    # Resource -> (its attributes, schema URL, scope -> spans), in first-seen order.
+    groups: dict[str, tuple[bytes, str, dict[tuple[str, str, str], list[bytes]]]] = {}
+    # (environment, schema URL) -> group key, for records without resource attributes of their
+    # own: the sorted repr is made once per resource, not per record.
+    plain_keys: dict[tuple[str, str], str] = {}
     for record in records:
         extra = record.extra
-        resource = dict(defaults)
-        for key, value in extra.items():
-            if key.startswith(v.EXTRA_RESOURCE):
+        own = [(key, value) for key, value in extra.items() if key.startswith(v.EXTRA_RESOURCE)] if extra else []
+        resource_schema = _str(extra.get(v.EXTRA_RESOURCE_SCHEMA_URL)) if extra else ""
+        group_key = None if own else plain_keys.get((record.environment, resource_schema))
+        if group_key is None:
+            resource = dict(defaults)
+            for key, value in own:
                 resource[key[len(v.EXTRA_RESOURCE) :]] = value
-        if record.environment:
-            resource[semconv.attrs.deployment_environment] = record.environment
-        resource_schema = _str(extra.get(v.EXTRA_RESOURCE_SCHEMA_URL))
-        group_key = repr((sorted(resource.items()), resource_schema))
-        group = groups.get(group_key)
-        if group is None:
-            rs = request.resource_spans.add(schema_url=resource_schema)
-            for key, value in resource.items():
-                v.add_attribute(rs.resource.attributes, key, value)
-            group = groups[group_key] = (rs, {})
-        scope_name = _str(extra.get(v.EXTRA_SCOPE_NAME)) or DEFAULT_SCOPE_NAME
-        scope_key = (
-            scope_name,
-            _str(extra.get(v.EXTRA_SCOPE_VERSION)),
-            _str(extra.get(v.EXTRA_SCOPE_SCHEMA_URL, semconv.schema_url if scope_name == DEFAULT_SCOPE_NAME else "")),
-        )
-        ss = group[1].get(scope_key)
-        if ss is None:
-            ss = group[0].scope_spans.add(schema_url=scope_key[2])
-            ss.scope.name, ss.scope.version = scope_key[0], scope_key[1]
-            group[1][scope_key] = ss
+            if record.environment:
+                resource[semconv.attrs.deployment_environment] = record.environment
+            group_key = repr((sorted(resource.items()), resource_schema))
+            if not own:
+                plain_keys[(record.environment, resource_schema)] = group_key
+            if group_key not in groups:
+                groups[group_key] = (frame.resource(resource.items()), resource_schema, {})
+        scopes = groups[group_key][2]
+        if extra:
+            scope_name = _str(extra.get(v.EXTRA_SCOPE_NAME)) or DEFAULT_SCOPE_NAME
+            default_url = semconv.schema_url if scope_name == DEFAULT_SCOPE_NAME else ""
+            scope_key = (
+                scope_name,
+                _str(extra.get(v.EXTRA_SCOPE_VERSION)),
+                _str(extra.get(v.EXTRA_SCOPE_SCHEMA_URL, default_url)),
+            )
+        else:
+            scope_key = default_scope
+        spans = scopes.get(scope_key)
+        if spans is None:
+            spans = scopes[scope_key] = []
         with_content = include_content and record.metadata.get(mode_key) != "metadata_only"
-        writer.span(ss.spans.add(), record, with_content, emit_deprecated, conventions)
-    return request
+        spans.append(writer.span(record, with_content, emit_deprecated, conventions))
+    out: frame.Pieces = []
+    for resource_body, schema_url, scopes in groups.values():
+        out += frame.resource_spans(
+            resource_body, schema_url, [frame.scope_spans(*key, spans) for key, spans in scopes.items()]
+        )
+    return b"".join(out)
 
 
 # --- record -> span -----------------------------------------------------------------------------
@@ -148,7 +185,8 @@ def _writer(semconv: SemConv) -> _Writer:
 
 
 class _Writer:
-    """Emits spans for one convention version; per-version tables are built once."""
+    """Emits spans for one convention version; per-version tables are built once, and
+    attributes that repeat across records are encoded once (:class:`.frame.AttributeCache`)."""
 
     def __init__(self, semconv: SemConv) -> None:
         self.semconv = semconv
@@ -160,118 +198,168 @@ class _Writer:
             Kind.AGENT: ops.invoke_agent,
             Kind.WORKFLOW_STEP: ops.invoke_workflow,
         }
-        self.content_names = content_attribute_names(semconv)
-        # Deprecated name -> current name, for attributes kept in extra under an old name.
-        self.deprecated = {
-            **{old: getattr(semconv.attrs, logical) for old, logical in ATTRIBUTE_ALIASES.items()},
-            **DEPRECATED_RENAMES,
-        }
-        self.deprecated = {old: new for old, new in self.deprecated.items() if old != new}
         # The kind each well-known operation implies on the way back in (_otlp_receive).
         self.operation_kinds = v.operation_kinds(semconv)
+        self.kept = KeptAttributes(semconv)
+        self.cache = frame.AttributeCache()
 
     def span(
         self,
-        span: Span,
         record: Record,
         include_content: bool,
         emit_deprecated: bool = False,
         conventions: frozenset[str] = frozenset({"gen_ai"}),
-    ) -> None:
-        sc, extra = self.semconv, record.extra
-        operation = normalize_operation(record.operation, self.kind_operations.get(record.kind, ""), sc)
-        _set_ids(span, record)
-        span.start_time_unix_nano, span.end_time_unix_nano = _times(record.start_ns, record.end_ns)
+    ) -> bytes:
+        """One serialized span for ``record``."""
+        extra = record.extra
+        passthrough = is_passthrough(record)
+        operation = normalize_operation(record.operation, self.kind_operations.get(record.kind, ""), self.semconv)
         name = self._name(operation, record)
         original_kind = extra.get(v.EXTRA_SPAN_KIND)
         if isinstance(original_kind, int) and not isinstance(original_kind, bool):
-            span.kind = original_kind  # type: ignore[assignment]
+            kind = original_kind
             # A relayed GenAI span is named as the conventions say ({operation} {model}); its own
             # name travels as gateway.record.name. A pass-through span keeps its name.
-            original_name = _str(extra.get(v.EXTRA_SPAN_NAME)) or record.name or name
-            span.name = original_name if is_passthrough(record) or record.kind is Kind.OTHER else name
+            if passthrough or record.kind is Kind.OTHER:
+                name = _str(extra.get(v.EXTRA_SPAN_NAME)) or record.name or name
         else:
-            span.kind = _SPAN_KINDS[record.kind]
-            span.name = name
-        attrs = span.attributes
-        emitted: set[str] = set()
-
-        def put(key: str, value: Any) -> None:
-            if value is None or value == "" or value == [] or value == {}:
-                return
-            v.add_attribute(attrs, key, value)
-            emitted.add(key)
-
-        finish_reasons = self._put_fields(record, operation, span.name, put, is_passthrough(record))
-        _put_extensions(record, put, attrs, emitted)
+            kind = _SPAN_KINDS[record.kind]
+        fields, finish_reasons = self._fields(record, operation, name, passthrough)
+        segments: list[frame.Segment] = [(fields, True), (self._extensions(record), False)]
         if include_content:
-            self._content(record, put, finish_reasons)
-        for key, value in extra.items():
-            if not key.startswith(v.EXTRA_ATTR):
-                continue
-            attr = key[len(v.EXTRA_ATTR) :]
-            if attr in emitted or (not include_content and attr in self.content_names):
-                continue
-            if attr in self.deprecated or attr in DEPRECATED_REMOVED:
-                # Upgraded to the current name; the old one only for backends that need it.
-                current = self.deprecated.get(attr)
-                if current is not None and current not in emitted and f"{v.EXTRA_ATTR}{current}" not in extra:
-                    v.add_attribute(attrs, current, value)
-                    emitted.add(current)
-                if not emit_deprecated:
-                    continue
-            v.add_attribute(attrs, attr, _typed(attr, value, self.semconv))
-        if OPENINFERENCE in conventions and not is_passthrough(record):
-            present = {kv.key for kv in attrs}
-            for key, value in encode_openinference.attributes(record, include_content):
-                if key not in present:
-                    v.add_attribute(attrs, key, value)
-        if GEN_AI not in conventions and not is_passthrough(record):
-            kept = [kv for kv in attrs if not kv.key.startswith(_GEN_AI_PREFIX)]
-            del attrs[:]
-            attrs.extend(kept)
-        self._status(span, record)
-        _span_details(span, extra)
+            segments.append((self._content(record, finish_reasons), True))
+        oi, gen_ai = OPENINFERENCE in conventions and not passthrough, GEN_AI in conventions or passthrough
+        if extra or oi or not gen_ai:
+            # Rules that look at what was already emitted: on one flat list.
+            pairs = frame.present(segments)
+            if extra:
+                self.kept.extend(record, pairs, include_content, emit_deprecated)
+            if oi:
+                present = {key for key, _ in pairs}
+                pairs.extend(
+                    [
+                        pair
+                        for pair in encode_openinference.attributes(record, include_content)
+                        if pair[0] not in present
+                    ]
+                )
+            if not gen_ai:
+                pairs = [pair for pair in pairs if not pair[0].startswith(_GEN_AI_PREFIX)]
+            segments = [(pairs, False)]
+        trace_id, span_id, parent_span_id = _ids(record)
+        start, end = _times(record.start_ns, record.end_ns)
+        if record.status is not RecordStatus.OK:
+            status_code, status_message = Status.STATUS_CODE_ERROR, record.error_message
+        elif extra.get(v.EXTRA_STATUS_CODE) == Status.STATUS_CODE_OK:
+            status_code, status_message = Status.STATUS_CODE_OK, ""
+        else:
+            status_code, status_message = Status.STATUS_CODE_UNSET, ""
+        dropped = _dict(extra.get(v.EXTRA_DROPPED)) if extra else {}
+        flags = extra.get(v.EXTRA_FLAGS)
+        trace_state = extra.get(v.EXTRA_TRACE_STATE)
+        return frame.span(
+            trace_id=trace_id,
+            span_id=span_id,
+            trace_state=trace_state if isinstance(trace_state, str) else "",
+            parent_span_id=parent_span_id,
+            name=name,
+            kind=kind,
+            start=start,
+            end=end,
+            attributes=self.cache.span_attributes(segments),
+            dropped=(
+                _uint(dropped.get("attributes")) & 0xFFFFFFFF,
+                _uint(dropped.get("events")) & 0xFFFFFFFF,
+                _uint(dropped.get("links")) & 0xFFFFFFFF,
+            ),
+            events=_events(extra.get(v.EXTRA_EVENTS)) if extra else [],
+            links=_links(extra.get(v.EXTRA_LINKS)) if extra else [],
+            status_code=status_code,
+            status_message=status_message,
+            flags=flags if isinstance(flags, int) and 0 <= flags < 2**32 else 0,
+        )
 
-    def _put_fields(self, record: Record, operation: str, span_name: str, put: _Put, passthrough: bool) -> list[str]:
-        """The attributes of record fields (conventions first); returns the finish reasons.
-        A pass-through span gets nothing the conventions would add to a GenAI span."""
-        sc, a, x = self.semconv, self.semconv.attrs, EXTENSIONS
-        put(a.operation_name, operation)
-        if record.operation != operation:
-            put(x.original_operation, record.operation)
-        if span_name != record.name:
-            put(x.record_name, record.name)
-        if not passthrough and self.operation_kinds.get(operation) is not record.kind:
-            put(x.record_kind, record.kind.value)
-        put(a.provider_name, normalize_provider(record.provider, sc) if record.provider else "")
-        put(a.request_model, record.model)
-        put(a.conversation_id, record.conversation_id)
-        put(a.agent_name, record.agent_name)
-        put(a.agent_version, record.agent_version)
-        put(a.workflow_name, record.workflow_name)
-        put(a.request_max_tokens, record.max_tokens)
-        put(a.request_temperature, record.temperature)
-        put(a.request_top_p, record.top_p)
-        put(a.request_stream, True if record.stream else None)  # set only when streaming
-        put(a.response_id, record.response_id)
-        put(a.response_model, record.response_model)
-        finish_reasons = self._finish_reasons(record, put)
-        self._ttfc(record, put)
-        usage = record.usage
-        put(a.usage_input_tokens, v.inclusive_input_tokens(usage, record.provider))
-        put(a.usage_output_tokens, usage.output_tokens)
-        put(a.usage_cache_read_input_tokens, usage.cache_read_input_tokens)
-        put(a.usage_cache_creation_input_tokens, usage.cache_write_input_tokens)
-        put(a.usage_reasoning_output_tokens, usage.reasoning_tokens)
-        put(a.tool_name, record.tool_name)
-        put(a.tool_call_id, record.tool_call_id)
-        put(a.tool_type, record.tool_type)
-        put(a.tool_description, record.tool_description)
-        put(a.error_type, record.error_type if passthrough else v.error_type(record, sc.error_type_other))
-        put(a.user_id, record.user_id)
-        put(a.session_id, record.session_id)
-        return finish_reasons
+    def _fields(self, record: Record, operation: str, span_name: str, passthrough: bool) -> tuple[_Pairs, list[str]]:
+        """The attributes of record fields (conventions first, then the extensions), to be emitted
+        unless empty, and the finish reasons. A pass-through span gets nothing the conventions
+        would add to a GenAI span."""
+        sc, a, x, usage, customer = self.semconv, self.semconv.attrs, EXTENSIONS, record.usage, record.customer
+        reasons, emitted_reasons = self._finish_reasons(record)
+        fields = [
+            (a.operation_name, operation),
+            (x.original_operation, record.operation if record.operation != operation else None),
+            (x.record_name, record.name if span_name != record.name else None),
+            (
+                x.record_kind,
+                record.kind.value
+                if not passthrough and self.operation_kinds.get(operation) is not record.kind
+                else None,
+            ),
+            (a.provider_name, normalize_provider(record.provider, sc) if record.provider else None),
+            (a.request_model, record.model),
+            (a.conversation_id, record.conversation_id),
+            (a.agent_name, record.agent_name),
+            (a.agent_version, record.agent_version),
+            (a.workflow_name, record.workflow_name),
+            (a.request_max_tokens, record.max_tokens),
+            (a.request_temperature, record.temperature),
+            (a.request_top_p, record.top_p),
+            (a.request_stream, True if record.stream else None),  # set only when streaming
+            (a.response_id, record.response_id),
+            (a.response_model, record.response_model),
+            (a.response_finish_reasons, emitted_reasons),
+            (a.response_time_to_first_chunk, self._ttfc(record)),
+            (a.usage_input_tokens, v.inclusive_input_tokens(usage, record.provider)),
+            (a.usage_output_tokens, usage.output_tokens),
+            (a.usage_cache_read_input_tokens, usage.cache_read_input_tokens),
+            (a.usage_cache_creation_input_tokens, usage.cache_write_input_tokens),
+            (a.usage_reasoning_output_tokens, usage.reasoning_tokens),
+            (a.tool_name, record.tool_name),
+            (a.tool_call_id, record.tool_call_id),
+            (a.tool_type, record.tool_type),
+            (a.tool_description, record.tool_description),
+            (a.error_type, record.error_type if passthrough else v.error_type(record, sc.error_type_other)),
+            (a.user_id, record.user_id),
+            (a.session_id, record.session_id),
+            (x.generation_id if record.kind is Kind.LLM else x.record_id, record.id),
+            (x.tool_choice, record.tool_choice),
+            (x.thinking_enabled, record.thinking_enabled),
+            (x.parent_generation_ids, record.parent_generation_ids),
+            (x.trace_name, record.trace_name),
+            (x.workflow_run_id, record.workflow_run_id),
+            (x.effective_version, record.effective_version),
+            (x.framework, record.framework),
+            (x.sdk_version, record.sdk_version),
+            (x.prompt_hash, record.prompt_hash),
+            (x.tools_used, record.tools_used),
+            (x.cost_usd, record.cost_usd),
+            (x.usage_total_tokens, usage.total_tokens),
+            (x.usage_image_count, usage.image_count),
+            (x.usage_web_search_count, usage.web_search_count),
+            (x.usage_request_count, usage.request_count),
+            (x.linked_generation_ids, record.linked_generation_ids),
+            (x.parent_step_ids, record.parent_step_ids),
+        ]
+        if customer is not None:
+            fields += [
+                (x.customer_id, customer.id),
+                (x.customer_name, customer.name),
+                (x.customer_image_url, customer.image_url),
+            ]
+        return fields, reasons
+
+    def _extensions(self, record: Record) -> _Pairs:
+        """Tags, metadata, eval scores and trace metadata under their prefixes; an empty or null
+        map value is still a value of the user's."""
+        x = EXTENSIONS
+        pairs: _Pairs = [(x.tag_prefix + key, value) for key, value in record.tags.items()] if record.tags else []
+        if record.metadata:
+            pairs += [(x.metadata_prefix + key, value) for key, value in record.metadata.items()]
+        if record.eval_scores:
+            pairs += [(x.eval_score_prefix + key, float(score)) for key, score in record.eval_scores.items()]
+        if record.trace_metadata:
+            pairs += [(x.trace_metadata_prefix + key, value) for key, value in record.trace_metadata.items()]
+        return pairs
 
     def _name(self, operation: str, record: Record) -> str:
         ops = self.semconv.operations
@@ -289,130 +377,90 @@ class _Writer:
             return record.name or record.kind.value
         return f"{operation} {subject}" if subject else operation
 
-    def _finish_reasons(self, record: Record, put: _Put) -> list[str]:
+    def _finish_reasons(self, record: Record) -> tuple[list[str], list[str] | None]:
+        """The finish reasons, and the attribute value to emit for them (None: none to emit)."""
         # A multi-choice list decoded from OTLP sits in extra; it still holds while its first entry
         # agrees with stop_reason, and is then re-emitted from extra as it came.
-        kept = record.extra.get(v.EXTRA_ATTR + self.semconv.attrs.response_finish_reasons)
+        kept = record.extra.get(v.EXTRA_ATTR + self.semconv.attrs.response_finish_reasons) if record.extra else None
         if (
             isinstance(kept, list)
             and all(isinstance(r, str) for r in kept)
             and (kept[0] if kept else "") == record.stop_reason
         ):
             reasons = [_finish_reason(r) for r in kept]
-            if reasons != kept:
-                put(self.semconv.attrs.response_finish_reasons, reasons)
-            return reasons
+            return reasons, (reasons if reasons != kept else None)
         if not record.stop_reason:
-            return []
+            return [], None
         reasons = [_finish_reason(record.stop_reason)]
-        put(self.semconv.attrs.response_finish_reasons, reasons)
-        return reasons
+        return reasons, reasons
 
-    def _ttfc(self, record: Record, put: _Put) -> None:
+    def _ttfc(self, record: Record) -> float | None:
         ms = record.ttft_ms
         if ms is None or not math.isfinite(ms) or ms < 0:
-            return  # no meaningful seconds value to report
-        name = self.semconv.attrs.response_time_to_first_chunk
-        kept = record.extra.get(v.EXTRA_ATTR + name)
+            return None  # no meaningful seconds value to report
+        kept = record.extra.get(v.EXTRA_ATTR + self.semconv.attrs.response_time_to_first_chunk)
         if isinstance(kept, float) and kept * 1000.0 == ms:
-            return  # the exact double decoded from OTLP is re-emitted from extra
-        put(name, ms / 1000.0)
+            return None  # the exact double decoded from OTLP is re-emitted from extra
+        return ms / 1000.0
 
-    def _content(self, record: Record, put: _Put, finish_reasons: list[str]) -> None:
+    def _content(self, record: Record, finish_reasons: list[str]) -> _Pairs:
+        """The content attributes, to be emitted unless empty."""
         a = self.semconv.attrs
-        if record.system_prompt:
-            put(a.system_instructions, content.system_instructions_to_json(record.system_prompt))
-        if record.input:
-            put(
+        return [
+            (
+                a.system_instructions,
+                content.system_instructions_to_json(record.system_prompt) if record.system_prompt else None,
+            ),
+            (
                 a.input_messages,
-                content.messages_to_json(record.input, output=False, finish_reasons=(), fallback_finish=""),
-            )
-        if record.output:
+                content.messages_to_json(record.input, output=False, finish_reasons=(), fallback_finish="")
+                if record.input
+                else None,
+            ),
             # An unknown reason is left out rather than invented (a made-up "stop" used to hide a
             # real tool call from backends that read the messages).
-            fallback = _finish_reason(record.stop_reason)
-            put(
+            (
                 a.output_messages,
                 content.messages_to_json(
-                    record.output, output=True, finish_reasons=finish_reasons, fallback_finish=fallback
-                ),
-            )
-        if record.tools:
-            put(a.tool_definitions, content.tool_definitions_to_json(record.tools))
-        if record.tool_arguments_json:
-            put(a.tool_call_arguments, record.tool_arguments_json.decode("utf-8", "replace"))
-        if record.tool_result_json:
-            put(a.tool_call_result, record.tool_result_json.decode("utf-8", "replace"))
-        put(EXTENSIONS.conversation_title, record.conversation_title)
-        if record.input_state is not None:
-            put(EXTENSIONS.input_state, orjson.dumps(record.input_state).decode())
-        if record.output_state is not None:
-            put(EXTENSIONS.output_state, orjson.dumps(record.output_state).decode())
-
-    def _status(self, span: Span, record: Record) -> None:
-        # Always present, even when unset, as the OpenTelemetry SDKs and the Collector send it.
-        span.status.SetInParent()
-        if record.status is not RecordStatus.OK:
-            span.status.code = Status.STATUS_CODE_ERROR
-            span.status.message = record.error_message
-        elif record.extra.get(v.EXTRA_STATUS_CODE) == Status.STATUS_CODE_OK:
-            span.status.code = Status.STATUS_CODE_OK
+                    record.output,
+                    output=True,
+                    finish_reasons=finish_reasons,
+                    fallback_finish=_finish_reason(record.stop_reason),
+                )
+                if record.output
+                else None,
+            ),
+            (a.tool_definitions, content.tool_definitions_to_json(record.tools) if record.tools else None),
+            (a.tool_call_arguments, record.tool_arguments_json.decode("utf-8", "replace")),
+            (a.tool_call_result, record.tool_result_json.decode("utf-8", "replace")),
+            (EXTENSIONS.conversation_title, record.conversation_title),
+            (
+                EXTENSIONS.input_state,
+                orjson.dumps(record.input_state).decode() if record.input_state is not None else None,
+            ),
+            (
+                EXTENSIONS.output_state,
+                orjson.dumps(record.output_state).decode() if record.output_state is not None else None,
+            ),
+        ]
 
 
-def _put_extensions(
-    record: Record, put: _Put, attrs: RepeatedCompositeFieldContainer[KeyValue], emitted: set[str]
-) -> None:
-    x, usage = EXTENSIONS, record.usage
-    put(x.generation_id if record.kind is Kind.LLM else x.record_id, record.id)
-    put(x.tool_choice, record.tool_choice)
-    put(x.thinking_enabled, record.thinking_enabled)
-    put(x.parent_generation_ids, record.parent_generation_ids)
-    put(x.trace_name, record.trace_name)
-    put(x.workflow_run_id, record.workflow_run_id)
-    put(x.effective_version, record.effective_version)
-    put(x.framework, record.framework)
-    put(x.sdk_version, record.sdk_version)
-    put(x.prompt_hash, record.prompt_hash)
-    put(x.tools_used, record.tools_used)
-    put(x.cost_usd, record.cost_usd)
-    put(x.usage_total_tokens, usage.total_tokens)
-    put(x.usage_image_count, usage.image_count)
-    put(x.usage_web_search_count, usage.web_search_count)
-    put(x.usage_request_count, usage.request_count)
-    put(x.linked_generation_ids, record.linked_generation_ids)
-    put(x.parent_step_ids, record.parent_step_ids)
-    if record.customer is not None:
-        put(x.customer_id, record.customer.id)
-        put(x.customer_name, record.customer.name)
-        put(x.customer_image_url, record.customer.image_url)
-    # Not put(): an empty or null map value is still a value of the user's.
-    for prefix, values in (
-        (x.tag_prefix, record.tags),
-        (x.metadata_prefix, record.metadata),
-        (x.eval_score_prefix, {k: float(score) for k, score in record.eval_scores.items()}),
-        (x.trace_metadata_prefix, record.trace_metadata),
-    ):
-        for key, value in values.items():
-            v.add_attribute(attrs, prefix + key, value)
-            emitted.add(prefix + key)
-
-
-def _set_ids(span: Span, record: Record) -> None:
+def _ids(record: Record) -> tuple[bytes, bytes, bytes]:
+    """Trace, span and parent span ids (the parent b"" when there is none)."""
     trace_id = v.id_from_hex(record.trace_id, v.TRACE_ID_SIZE)
     if trace_id is None:
         trace_id = v.derive_id(b"trace", record.trace_id or _identity(record), v.TRACE_ID_SIZE)
-    span.trace_id = trace_id
     span_id = v.id_from_hex(record.span_id, v.SPAN_ID_SIZE)
     if span_id is None:
         # Keyed by the trace id as sent, so a child's derived parent id equals its parent's id.
         key = f"{record.trace_id}\0{record.span_id}" if record.span_id else _identity(record)
         span_id = v.derive_id(b"span", key, v.SPAN_ID_SIZE)
-    span.span_id = span_id
+    parent = b""
     if record.parent_span_id:
-        parent = v.id_from_hex(record.parent_span_id, v.SPAN_ID_SIZE)
-        span.parent_span_id = parent or v.derive_id(
+        parent = v.id_from_hex(record.parent_span_id, v.SPAN_ID_SIZE) or v.derive_id(
             b"span", f"{record.trace_id}\0{record.parent_span_id}", v.SPAN_ID_SIZE
         )
+    return trace_id, span_id, parent
 
 
 def _identity(record: Record) -> str:
@@ -433,27 +481,24 @@ def _identity(record: Record) -> str:
     )
 
 
-def _span_details(span: Span, extra: dict[str, Any]) -> None:
-    trace_state = extra.get(v.EXTRA_TRACE_STATE)
-    if isinstance(trace_state, str):
-        span.trace_state = trace_state
-    flags = extra.get(v.EXTRA_FLAGS)
-    if isinstance(flags, int) and 0 <= flags < 2**32:
-        span.flags = flags
-    dropped = _dict(extra.get(v.EXTRA_DROPPED))
-    span.dropped_attributes_count = _uint(dropped.get("attributes")) & 0xFFFFFFFF
-    span.dropped_events_count = _uint(dropped.get("events")) & 0xFFFFFFFF
-    span.dropped_links_count = _uint(dropped.get("links")) & 0xFFFFFFFF
-    for item in _dicts(extra.get(v.EXTRA_EVENTS)):
-        event = span.events.add(name=_str(item.get("name")), time_unix_nano=_uint(item.get("time_unix_nano")))
-        for key, value in _dict(item.get("attributes")).items():
-            v.add_attribute(event.attributes, key, value)
-    for item in _dicts(extra.get(v.EXTRA_LINKS)):
-        link = span.links.add(trace_state=_str(item.get("trace_state")), flags=_uint(item.get("flags")) & 0xFFFFFFFF)
-        link.trace_id = v.id_from_hex(_str(item.get("trace_id")), v.TRACE_ID_SIZE) or b""
-        link.span_id = v.id_from_hex(_str(item.get("span_id")), v.SPAN_ID_SIZE) or b""
-        for key, value in _dict(item.get("attributes")).items():
-            v.add_attribute(link.attributes, key, value)
+def _events(value: Any) -> list[bytes]:
+    return [
+        frame.event(_str(item.get("name")), _uint(item.get("time_unix_nano")), _dict(item.get("attributes")).items())
+        for item in _dicts(value)
+    ]
+
+
+def _links(value: Any) -> list[bytes]:
+    return [
+        frame.link(
+            v.id_from_hex(_str(item.get("trace_id")), v.TRACE_ID_SIZE) or b"",
+            v.id_from_hex(_str(item.get("span_id")), v.SPAN_ID_SIZE) or b"",
+            _str(item.get("trace_state")),
+            _uint(item.get("flags")) & 0xFFFFFFFF,
+            _dict(item.get("attributes")).items(),
+        )
+        for item in _dicts(value)
+    ]
 
 
 def _times(start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
@@ -486,30 +531,3 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 def _finish_reason(reason: str) -> str:
     """A provider's finish reason as the conventions spell it (``end_turn`` -> ``stop``)."""
     return FINISH_REASON_ALIASES.get(reason, reason)
-
-
-_INT_ATTRIBUTES = ("request_top_k", "request_seed", "request_choice_count", "request_max_tokens")
-_LIST_ATTRIBUTES = ("response_finish_reasons", "request_stop_sequences", "request_encoding_formats")
-
-
-def _typed(attr: str, value: Any, semconv: SemConv) -> Any:
-    """A kept attribute in the type the conventions give it: integers for ``top_k`` and friends
-    (a source may send 40.0 or "40"), string arrays for the list attributes (one string, or a
-    JSON array in a string, becomes a list)."""
-    a = semconv.attrs
-    if attr in {getattr(a, name) for name in _INT_ATTRIBUTES}:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-    elif attr in {getattr(a, name) for name in _LIST_ATTRIBUTES} and isinstance(value, str):
-        if value.startswith("["):
-            try:
-                parsed = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                return value
-            if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
-                return parsed
-            return value
-        return [value]
-    return value

@@ -89,6 +89,22 @@ class _Histogram:
         self.overflow = None
 
 
+# operation, default operation, provider, request and response model, server address and port
+_Key = tuple[str, str, str, str, str, str | None, int | None]
+_SETS_CACHED = 4096  # distinct record keys remembered by MetricsAggregator; it starts over when full
+
+
+@dataclass(slots=True)
+class _SeriesAttributes:
+    """The attribute sets one kind of record is counted under."""
+
+    base: dict[str, str | int]  # operation, provider, models, server
+    base_attributes: _Attributes  # time to first chunk
+    input_tokens: _Attributes
+    output_tokens: _Attributes
+    duration: dict[str, _Attributes] = field(default_factory=dict)  # by error.type ("" for success)
+
+
 class MetricsAggregator:
     """Aggregates records into GenAI client histograms (see the module docstring)."""
 
@@ -124,40 +140,76 @@ class MetricsAggregator:
             Kind.LLM: semconv.operations.chat,
             Kind.EMBEDDING: semconv.operations.embeddings,
         }
+        # What a record's points are keyed by, per distinct (operation, provider, models, server):
+        # working them out (normalising, sorting, cutting) once, not per record.
+        self._sets: dict[_Key, _SeriesAttributes] = {}
 
     def add(self, records: Iterable[Record]) -> None:
-        a = self._semconv.attrs
-        limit, overflow = self._max_series, self._semconv.metrics.overflow_attribute
+        a, sc = self._semconv.attrs, self._semconv
+        limit, overflow = self._max_series, sc.metrics.overflow_attribute
         for record in records:
             default_operation = self._kind_operations.get(record.kind)
             if default_operation is None:
                 continue
-            base: dict[str, str | int] = {
-                a.operation_name: normalize_operation(record.operation, default_operation, self._semconv),
-                a.provider_name: normalize_provider(record.provider, self._semconv) if record.provider else "",
-                a.request_model: record.model,
-                a.response_model: record.response_model,
-            }
             # server.address / server.port (recommended on both metrics) as the source's span had them.
-            address = record.extra.get(EXTRA_ATTR + a.server_address)
-            port = record.extra.get(EXTRA_ATTR + a.server_port)
-            if isinstance(address, str) and address:
-                base[a.server_address] = address
-                if isinstance(port, int) and not isinstance(port, bool):
-                    base[a.server_port] = port
+            address: str | None = None
+            port: int | None = None
+            if record.extra:
+                found = record.extra.get(EXTRA_ATTR + a.server_address)
+                if isinstance(found, str) and found:
+                    address = found
+                    found = record.extra.get(EXTRA_ATTR + a.server_port)
+                    port = found if isinstance(found, int) and not isinstance(found, bool) else None
+            key = (
+                record.operation,
+                default_operation,
+                record.provider,
+                record.model,
+                record.response_model,
+                address,
+                port,
+            )
+            sets = self._sets.get(key)
+            if sets is None:
+                sets = self._series_attributes(key)
             if record.start_ns is not None and record.end_ns is not None and record.end_ns >= record.start_ns:
-                failure = error_type(record, self._semconv.error_type_other)
-                attrs = self._attributes({**base, a.error_type: failure})
+                failure = error_type(record, sc.error_type_other)
+                attrs = sets.duration.get(failure)
+                if attrs is None:
+                    attrs = sets.duration[failure] = self._attributes({**sets.base, a.error_type: failure})
                 self._duration.record((record.end_ns - record.start_ns) / 1e9, attrs, limit, overflow)
-            for token_type, tokens in (
-                (self._semconv.token_type_input, inclusive_input_tokens(record.usage, record.provider)),
-                (self._semconv.token_type_output, record.usage.output_tokens),
-            ):
-                if tokens is not None and tokens >= 0:
-                    attrs = self._attributes({**base, a.token_type: token_type})
-                    self._tokens.record(float(tokens), attrs, limit, overflow)
+            tokens = inclusive_input_tokens(record.usage, record.provider)
+            if tokens is not None and tokens >= 0:
+                self._tokens.record(float(tokens), sets.input_tokens, limit, overflow)
+            tokens = record.usage.output_tokens
+            if tokens is not None and tokens >= 0:
+                self._tokens.record(float(tokens), sets.output_tokens, limit, overflow)
             if record.ttft_ms is not None and record.ttft_ms >= 0 and math.isfinite(record.ttft_ms):
-                self._ttfc.record(record.ttft_ms / 1000.0, self._attributes(base), limit, overflow)
+                self._ttfc.record(record.ttft_ms / 1000.0, sets.base_attributes, limit, overflow)
+
+    def _series_attributes(self, key: _Key) -> _SeriesAttributes:
+        """The attribute sets of a record's points, made once per distinct key (see add)."""
+        operation, default_operation, provider, model, response_model, address, port = key
+        a, sc = self._semconv.attrs, self._semconv
+        base: dict[str, str | int] = {
+            a.operation_name: normalize_operation(operation, default_operation, sc),
+            a.provider_name: normalize_provider(provider, sc) if provider else "",
+            a.request_model: model,
+            a.response_model: response_model,
+        }
+        if address is not None:
+            base[a.server_address] = address
+            if port is not None:
+                base[a.server_port] = port
+        if len(self._sets) >= _SETS_CACHED:
+            self._sets.clear()
+        sets = self._sets[key] = _SeriesAttributes(
+            base=base,
+            base_attributes=self._attributes(base),
+            input_tokens=self._attributes({**base, a.token_type: sc.token_type_input}),
+            output_tokens=self._attributes({**base, a.token_type: sc.token_type_output}),
+        )
+        return sets
 
     def collect(self, now_ns: int) -> ExportMetricsServiceRequest | None:
         """The points since the last collect (delta) or since the start (cumulative); ``None``

@@ -15,6 +15,7 @@ from typing import Any
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from gateway.formats import protowire as pw
 from gateway.formats.otlp.semconv import SemConv
 from gateway.model import Kind, Record, Status, Usage
 
@@ -56,38 +57,105 @@ def to_python(value: AnyValue) -> Any:
     return None
 
 
-def set_any(target: AnyValue, value: Any) -> None:
-    """Fill ``target`` from a Python value (the inverse of :func:`to_python`)."""
-    # bool before int: bool is a subclass of int.
+# AnyValue fields (common.proto): the tag of each oneof member, and KeyValue's two fields.
+_STRING = pw.tag(1, pw.LEN)
+_BOOL_TRUE = pw.tag(2, pw.VARINT) + b"\x01"
+_BOOL_FALSE = pw.tag(2, pw.VARINT) + b"\x00"
+_INT = pw.tag(3, pw.VARINT)
+_DOUBLE = pw.tag(4, pw.FIXED64)
+_ARRAY = pw.tag(5, pw.LEN)
+_KVLIST = pw.tag(6, pw.LEN)
+_BYTES = pw.tag(7, pw.LEN)
+_ITEM = pw.tag(1, pw.LEN)  # ArrayValue.values, KeyValueList.values
+_KEY = pw.tag(1, pw.LEN)
+_VALUE = pw.tag(2, pw.LEN)
+_SMALL = pw.SMALL_VARINTS
+# Encoded key fields by attribute name: names repeat on every span. Bounded (user metadata keys
+# are unbounded): it starts over when full.
+_KEYS: dict[str, bytes] = {}
+_KEYS_CACHED = 4096
+
+
+def any_value_bytes(value: Any) -> bytes:
+    """The serialized AnyValue of a Python value (the inverse of :func:`to_python`); ``None`` is
+    the empty AnyValue. The one rule set for every attribute the gateway writes."""
+    head, body = _any_value(value)
+    return head + body
+
+
+def _any_value(value: Any) -> tuple[bytes, bytes]:
+    """:func:`any_value_bytes` in two pieces, so that a long string is copied once into the
+    attribute rather than once per enclosing message."""
+    # bool before int: bool is a subclass of int. Lengths under 128 are one byte (_SMALL), inline:
+    # attributes are written per span and a call per varint shows.
     if isinstance(value, str):
-        target.string_value = value
-    elif isinstance(value, bool):
-        target.bool_value = value
-    elif isinstance(value, int):
+        data = value.encode()
+        n = len(data)
+        return _STRING + (_SMALL[n] if n < 128 else pw.varint(n)), data
+    if isinstance(value, bool):
+        return b"", _BOOL_TRUE if value else _BOOL_FALSE
+    if isinstance(value, int):
+        if 0 <= value < 128:
+            return _INT, _SMALL[value]
         if _INT64_MIN <= value <= _INT64_MAX:
-            target.int_value = value
-        else:  # no int64 can hold it; a decimal string keeps the digits
-            target.string_value = str(value)
-    elif isinstance(value, float):
-        target.double_value = value
-    elif isinstance(value, bytes | bytearray):
-        target.bytes_value = bytes(value)
-    elif isinstance(value, list | tuple):
-        array = target.array_value
-        array.SetInParent()  # an empty list is still an (empty) array, not an empty AnyValue
-        for item in value:
-            set_any(array.values.add(), item)
-    elif isinstance(value, Mapping):
-        kvlist = target.kvlist_value
-        kvlist.SetInParent()
-        for key, item in value.items():
-            set_any(kvlist.values.add(key=str(key)).value, item)
-    elif value is not None:
-        target.string_value = str(value)
+            return _INT, pw.signed_varint(value)
+        # No int64 can hold it; a decimal string keeps the digits.
+        return _any_value(str(value))
+    if isinstance(value, float):
+        return _DOUBLE, pw.double(value)
+    if isinstance(value, bytes | bytearray):
+        return _BYTES + pw.varint(len(value)), bytes(value)
+    if isinstance(value, list | tuple):
+        # An empty list is still an (empty) array, not an empty AnyValue.
+        items = b"".join([pw.length_delimited(_ITEM, any_value_bytes(item)) for item in value])
+        return _ARRAY + pw.varint(len(items)), items
+    if isinstance(value, Mapping):
+        pairs = b"".join([pw.length_delimited(_ITEM, key_value_bytes(str(k), item)) for k, item in value.items()])
+        return _KVLIST + pw.varint(len(pairs)), pairs
+    if value is not None:
+        return _any_value(str(value))
+    return b"", b""
+
+
+def _key(key: str) -> bytes:
+    """KeyValue's key field (none for an empty key)."""
+    prefix = _KEYS.get(key)
+    if prefix is None:
+        if len(_KEYS) >= _KEYS_CACHED:
+            _KEYS.clear()
+        prefix = _KEYS[key] = pw.length_delimited(_KEY, key.encode()) if key else b""
+    return prefix
+
+
+def key_value_bytes(key: str, value: Any) -> bytes:
+    """A serialized KeyValue; a ``None`` value leaves the value out."""
+    if value is None:
+        return _key(key)
+    head, body = _any_value(value)
+    n = len(head) + len(body)
+    return b"".join((_key(key), _VALUE, _SMALL[n] if n < 128 else pw.varint(n), head, body))
+
+
+def attribute_bytes(field_tag: bytes, key: str, value: Any) -> bytes:
+    """A KeyValue as a repeated ``attributes`` field of the message whose tag is ``field_tag``:
+    the bytes of ``field_tag + varint(len(kv)) + key_value_bytes(key, value)``, in one copy."""
+    prefix = _key(key)
+    if value is None:
+        return field_tag + pw.varint(len(prefix)) + prefix
+    head, body = _any_value(value)
+    n = len(head) + len(body)
+    size = _SMALL[n] if n < 128 else pw.varint(n)
+    total = len(prefix) + 1 + len(size) + n
+    return b"".join((field_tag, _SMALL[total] if total < 128 else pw.varint(total), prefix, _VALUE, size, head, body))
+
+
+def set_any(target: AnyValue, value: Any) -> None:
+    """Fill an empty ``target`` from a Python value (see :func:`any_value_bytes`)."""
+    target.MergeFromString(any_value_bytes(value))
 
 
 def add_attribute(attributes: RepeatedCompositeFieldContainer[KeyValue], key: str, value: Any) -> None:
-    set_any(attributes.add(key=key).value, value)
+    attributes.add().MergeFromString(key_value_bytes(key, value))
 
 
 def attributes_to_dict(attributes: Iterable[KeyValue]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from typing import Any, Final
 import orjson
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
+from gateway.formats.protowire import varint
 from gateway.formats.sigil import common
 from gateway.formats.sigil.common import ItemError
 from gateway.formats.sigil.decode_proto import generation_to_record
@@ -117,24 +118,12 @@ def frame_request(serialized: list[bytes]) -> bytes:
     append = out.append
     for data in serialized:
         append(_GENERATIONS_TAG)
-        append(_varint(len(data)))
+        append(varint(len(data)))
         append(data)
     return b"".join(out)
 
 
 _GENERATIONS_TAG: Final = b"\n"  # field 1, wire type 2
-_SMALL_VARINTS: Final = tuple(bytes((n,)) for n in range(128))
-
-
-def _varint(n: int) -> bytes:
-    if n < 128:
-        return _SMALL_VARINTS[n]
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def finish_message(g: pb.Generation, now: int) -> ItemError | None:
