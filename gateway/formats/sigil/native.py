@@ -200,6 +200,7 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
         generations = []
     elif type(generations) is not list:
         return None
+    metadata: list[tuple[int, dict[str, Any]]] = []
     try:
         for i, g in enumerate(generations):
             if type(g) is not dict:
@@ -211,10 +212,30 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
                 generations[i] = g = renamed
             if not _prepare(g):
                 return None
+            values = g.pop("metadata", None)
+            if values is not None:
+                if type(values) is not dict:
+                    return None
+                metadata.append((i, values))
         request = pb.ExportGenerationsRequest(generations=generations)
+        messages = request.generations
+        for i, values in metadata:
+            _set_struct(messages[i].metadata, values)
     except (Fail, TypeError, ValueError, AttributeError, OverflowError):
         return None
     return native_from_request(request, now_ns=now_ns)
+
+
+def _set_struct(struct: Any, values: dict[str, Any]) -> None:
+    """``struct.update(values)``, with string values set directly: the constructor and ``update``
+    take every value through protobuf's Python helpers, twice the cost for the usual metadata
+    (string labels)."""
+    fields = struct.fields
+    for key, value in values.items():
+        if type(value) is str:
+            fields[key].string_value = value
+        else:
+            struct.update({key: value})
 
 
 # --------------------------------------------------------------------------- lowerCamel names

@@ -106,7 +106,13 @@ def needs_fitting(g: pb.Generation, schema: Schema) -> bool:
     if not schema.lineage and (g.parent_generation_ids or g.HasField("effective_version")):
         return True
     if not schema.media:
-        return any(p.HasField("media") for m in (*g.input, *g.output) for p in m.parts)
+        # Loops over slices, no generator: the default schema scans every part of every message
+        # here, and upb iterates repeated fields slowly (a slice is one C call).
+        for messages in (g.input, g.output):
+            for message in messages[:]:
+                for part in message.parts[:]:
+                    if part.HasField("media"):
+                        return True
     return False
 
 
