@@ -250,7 +250,7 @@ def generations_from_request(
     """Per item, in order: the defaulted record, or why the server would reject it."""
     now = common.now_ns() if now_ns is None else now_ns
     return [
-        common.finish_generation(generation_to_record(g), g.mode, g.HasField("model"), now) for g in request.generations
+        common.finish_generation(generation_to_record(g), g.mode, g.HasField("model"), now) for g in request.generations[:]
     ]
 
 

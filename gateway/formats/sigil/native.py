@@ -179,7 +179,7 @@ def native_from_request(
     """Per item, in order: the defaulted message, or why the server would reject it."""
     now = common.now_ns() if now_ns is None else now_ns
     out: list[pb.Generation | ItemError] = []
-    for g in request.generations:
+    for g in request.generations[:]:  # a slice: upb iterates repeated fields slowly
         error = finish_message(g, now)
         out.append(g if error is None else error)
     return out
@@ -217,7 +217,10 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
         generations = []
     elif type(generations) is not list:
         return None
-    metadata: list[tuple[int, dict[str, Any]]] = []
+    # Maps and Structs are set after the constructor, which takes them through protobuf's Python
+    # helpers (``MutableMapping.update``, ``Struct.update``): twice the cost for the usual tags
+    # and metadata (a few string labels).
+    labels: list[tuple[int, Any, Any]] = []
     fittable = False
     try:
         for i, g in enumerate(generations):
@@ -231,24 +234,31 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
             if not _prepare(g):
                 return None
             fittable = fittable or _fittable(g)
-            values = g.pop("metadata", None)
-            if values is not None:
-                if type(values) is not dict:
-                    return None
-                metadata.append((i, values))
+            tags = g.pop("tags", None)
+            metadata = g.pop("metadata", None)
+            if tags is not None or metadata is not None:
+                labels.append((i, tags, metadata))
         request = pb.ExportGenerationsRequest(generations=generations)
         messages = request.generations
-        for i, values in metadata:
-            _set_struct(messages[i].metadata, values)
+        for i, tags, metadata in labels:
+            message = messages[i]
+            if tags:  # a dict (_prepare checked)
+                field = message.tags
+                for key, value in tags.items():
+                    field[key] = value
+            if metadata is not None:
+                _set_struct(message.metadata, metadata)
     except (Fail, TypeError, ValueError, AttributeError, OverflowError):
         return None
     return NativeItems(native_from_request(request, now_ns=now_ns), fittable=fittable)
 
 
-def _set_struct(struct: Any, values: dict[str, Any]) -> None:
-    """``struct.update(values)``, with string values set directly: the constructor and ``update``
-    take every value through protobuf's Python helpers, twice the cost for the usual metadata
-    (string labels)."""
+def _set_struct(struct: Any, values: Any) -> None:
+    """What the constructor does with a Struct field's JSON object (present even when empty),
+    with string values set directly instead of through ``Struct.update``."""
+    if type(values) is not dict:
+        raise TypeError("metadata is not an object")
+    struct.SetInParent()
     fields = struct.fields
     for key, value in values.items():
         if type(value) is str:
