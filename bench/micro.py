@@ -54,6 +54,7 @@ def main() -> None:
         ("gRPC bytes → records", lambda: sigil.decode_generations_grpc(grpc_body)),
         ("gRPC bytes → messages (pass-through)", lambda: sn.decode_generations_grpc_native(grpc_body)),
         ("records → gRPC request bytes", lambda: sigil.generations_request(records).SerializeToString()),
+        ("records → gRPC items, framed (the exporter)", lambda: sn.frame_request(sigil.generation_items(records))),
         ("messages → gRPC request bytes", native.request_bytes),
         ("records → protojson", lambda: sigil.encode_generations_json(records)),
         ("messages → protojson", native.request_json),
