@@ -231,9 +231,10 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
                 if renamed is None:
                     return None
                 generations[i] = g = renamed
-            if not _prepare(g):
+            prepared = _prepare(g)
+            if prepared is None:
                 return None
-            fittable = fittable or _fittable(g)
+            fittable = fittable or prepared
             tags = g.pop("tags", None)
             metadata = g.pop("metadata", None)
             if tags is not None or metadata is not None:
@@ -329,14 +330,17 @@ def _timestamp(value: Any) -> dict[str, int]:
     return {"seconds": seconds, "nanos": nanos}
 
 
-def _prepare(g: dict[str, Any]) -> bool:
-    """Rewrites one generation in place for the constructor; False when it must go the exact way.
+def _prepare(g: dict[str, Any]) -> bool | None:
+    """Rewrites one generation in place for the constructor; None when it must go the exact way,
+    else whether it may have a field a schema target fits (``needs_fitting``; conservative: the
+    key being there is enough).
 
     Only values that are present and not null are looked at: the constructor reads None as
     unset, as protojson reads null. Type errors the constructor raises itself (a number for a
     string, a float for an int64, an unknown field or enum name) are left to it.
     """
     get = g.get
+    fittable = not _FITTED_KEYS.isdisjoint(g)
     for key in ("started_at", "completed_at"):
         value = get(key)
         if value is not None:
@@ -344,64 +348,58 @@ def _prepare(g: dict[str, Any]) -> bool:
     usage = get("usage")
     if usage is not None:
         if type(usage) is not dict:
-            return False
+            return None
         for key, value in usage.items():
-            if type(value) is str and key != "input_semantics":
+            if key == "input_semantics":
+                fittable = True
+            elif type(value) is str:
                 usage[key] = as_int64(value)
     value = get("max_tokens")
     if type(value) is str:
         g["max_tokens"] = as_int64(value)
     for key in ("temperature", "top_p"):
         if type(get(key)) is bool:  # the constructor takes a bool as 1.0
-            return False
+            return None
     for key, kind in _EXACT_TYPES:
         value = get(key)
         if value is not None and type(value) is not kind:
-            return False
+            return None
     for key, prepare in _LISTS:
         items = get(key)
         if items is not None:
             if type(items) is not list:
-                return False
+                return None
             for item in items:  # a non-dict item fails in the constructor
-                if type(item) is dict and not prepare(item):
-                    return False
-    return True
+                if type(item) is dict:
+                    found = prepare(item)
+                    if found is None:
+                        return None
+                    fittable = fittable or found
+    return fittable
 
 
-def _fittable(g: dict[str, Any]) -> bool:
-    """Whether a prepared generation may have a field a schema target fits (``needs_fitting``);
-    conservative: the key being there is enough."""
-    if not _FITTED_KEYS.isdisjoint(g):
-        return True
-    usage = g.get("usage")
-    if usage is not None and "input_semantics" in usage:
-        return True
-    for key in ("input", "output"):
-        for message in g.get(key) or ():
-            if type(message) is dict:
-                for part in message.get("parts") or ():
-                    if type(part) is dict and "media" in part:
-                        return True
-    return False
+# The preparers of list items return what _prepare does: None to go the exact way, else whether
+# the item has a field a schema target fits.
 
 
-def _prepare_message(message: dict[str, Any]) -> bool:
+def _prepare_message(message: dict[str, Any]) -> bool | None:
     parts = message.get("parts")
     if parts is None:
-        return True
-    if type(parts) is not list:
         return False
+    if type(parts) is not list:
+        return None
+    media = False
     for part in parts:
         if type(part) is not dict or (len(part) == 1 and "text" in part):
             continue  # the common case; a non-dict fails in the constructor
         if sum(part.get(key) is not None for key in _PAYLOADS) > 1:
-            return False  # the constructor keeps the last oneof member; Go rejects the body
+            return None  # the constructor keeps the last oneof member; Go rejects the body
+        media = media or "media" in part
         for key, bytes_key, flag_key in (("tool_call", "input_json", ""), ("tool_result", "content_json", "is_error")):
             member = part.get(key)
             if member is not None and (type(member) is not dict or not _bytes_and_flag(member, bytes_key, flag_key)):
-                return False
-    return True
+                return None
+    return media
 
 
 def _bytes_and_flag(message: dict[str, Any], bytes_key: str, flag_key: str) -> bool:
@@ -413,12 +411,12 @@ def _bytes_and_flag(message: dict[str, Any], bytes_key: str, flag_key: str) -> b
     return flag is None or type(flag) is bool
 
 
-def _prepare_tool(tool: dict[str, Any]) -> bool:
-    return _bytes_and_flag(tool, "input_schema_json", "deferred")
+def _prepare_tool(tool: dict[str, Any]) -> bool | None:
+    return False if _bytes_and_flag(tool, "input_schema_json", "deferred") else None
 
 
-def _prepare_artifact(artifact: dict[str, Any]) -> bool:
-    return _bytes_and_flag(artifact, "payload", "")
+def _prepare_artifact(artifact: dict[str, Any]) -> bool | None:
+    return False if _bytes_and_flag(artifact, "payload", "") else None
 
 
 _FITTED_KEYS: Final = frozenset({"parent_generation_ids", "effective_version"})
