@@ -135,6 +135,8 @@ _SMALL_VARINTS: Final = tuple(bytes((n,)) for n in range(128))
 def _varint(n: int) -> bytes:
     if n < 128:
         return _SMALL_VARINTS[n]
+    if n < 16384:  # the usual generation: two bytes
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
