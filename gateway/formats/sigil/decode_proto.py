@@ -249,9 +249,8 @@ def generations_from_request(
 ) -> list[Record | ItemError]:
     """Per item, in order: the defaulted record, or why the server would reject it."""
     now = common.now_ns() if now_ns is None else now_ns
-    return [
-        common.finish_generation(generation_to_record(g), g.mode, g.HasField("model"), now) for g in request.generations[:]
-    ]
+    generations = request.generations[:]  # a slice: upb iterates repeated fields slowly
+    return [common.finish_generation(generation_to_record(g), g.mode, g.HasField("model"), now) for g in generations]
 
 
 def workflow_steps_from_request(request: pb.ExportWorkflowStepsRequest) -> list[Record | ItemError]:

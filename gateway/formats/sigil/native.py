@@ -23,6 +23,10 @@ errors keep protobuf-go's text and position, and the fast path only ever accepts
 exact decoder accepts, with the same result (``tests/formats/sigil/test_native.py`` checks both
 directions on the fixtures, fuzzed bodies and the error corpus).
 
+The pre-pass also notes whether any generation has a field a schema target fits (media parts,
+lineage, ``input_semantics``; ``targets.needs_fitting``): when none has, ``SigilGenerations``
+says so (``fittable``) and exporters for older targets skip walking every part of every message.
+
 Unlike the record path, the pass-through over gRPC forwards what the record cannot hold (the
 legacy ``cache_creation_input_tokens`` field stays field 7).
 """

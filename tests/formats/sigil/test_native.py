@@ -363,7 +363,9 @@ def test_the_pre_pass_tells_which_bodies_need_fitting(fields: dict[str, Any], fi
     assert (fitted is native) is (not fittable)
     # Joined with a batch that may need fitting, the hint is dropped.
     joined = sn.SigilGenerations(accepted(items), fittable=False).join([native])
-    assert joined.fittable is fittable and all(c.fittable is fittable for c in joined.chunks(1))
+    chunks = joined.chunks(1)
+    assert joined.fittable is fittable
+    assert all(isinstance(c, sn.SigilGenerations) and c.fittable is fittable for c in chunks)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
