@@ -36,6 +36,22 @@ def _timestamp(ns: int | None) -> dict[str, int] | None:
     return {"seconds": seconds, "nanos": nanos}
 
 
+def set_struct(struct: Any, values: Any) -> None:
+    """What the constructor does with a Struct field's JSON object (present even when empty),
+    with string values set directly: ``Struct.update`` takes every value through protobuf's
+    Python helpers, twice the cost for the usual metadata (string labels). Raises TypeError
+    for a value that is not an object, as the constructor does."""
+    if type(values) is not dict:
+        raise TypeError("a Struct is set from an object")
+    struct.SetInParent()
+    fields = struct.fields
+    for key, value in values.items():
+        if type(value) is str:
+            fields[key].string_value = value
+        else:
+            struct.update({key: value})
+
+
 # Nested messages are given to the constructors as dicts: upb builds them in C, about twice as
 # fast as creating each sub-message object from Python (measured on the bench payload).
 
@@ -150,7 +166,7 @@ def record_to_generation(record: Record) -> pb.Generation:
     )
     metadata = common.metadata_out(r)
     if metadata:
-        generation.metadata.update(metadata)
+        set_struct(generation.metadata, metadata)
     return generation
 
 
@@ -173,14 +189,12 @@ def record_to_workflow_step(record: Record) -> pb.WorkflowStep:
         started_at=_timestamp(r.start_ns),
         completed_at=_timestamp(r.end_ns),
     )
-    if r.input_state is not None:
-        step.input_state.SetInParent()  # an empty state stays present
-        step.input_state.update(r.input_state)
+    if r.input_state is not None:  # an empty state stays present
+        set_struct(step.input_state, r.input_state)
     if r.output_state is not None:
-        step.output_state.SetInParent()
-        step.output_state.update(r.output_state)
+        set_struct(step.output_state, r.output_state)
     if r.metadata:
-        step.metadata.update(r.metadata)
+        set_struct(step.metadata, r.metadata)
     return step
 
 

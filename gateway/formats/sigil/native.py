@@ -43,6 +43,7 @@ from gateway.formats.sigil.common import ItemError
 from gateway.formats.sigil.decode_proto import generation_to_record
 from gateway.formats.sigil.decode_proto import parse_message as _parse
 from gateway.formats.sigil.encode_json import encode_generation_messages_json
+from gateway.formats.sigil.encode_proto import set_struct
 from gateway.formats.sigil.protojson import Fail, as_bytes, as_int64, as_timestamp
 from gateway.formats.sigil.targets import FULL, Schema, fit_message, needs_fitting
 from gateway.model import Native, Record
@@ -254,24 +255,10 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
                 for key, value in tags.items():
                     field[key] = value
             if metadata is not None:
-                _set_struct(message.metadata, metadata)
+                set_struct(message.metadata, metadata)
     except (Fail, TypeError, ValueError, AttributeError, OverflowError):
         return None
     return NativeItems(native_from_request(request, now_ns=now_ns), fittable=fittable)
-
-
-def _set_struct(struct: Any, values: Any) -> None:
-    """What the constructor does with a Struct field's JSON object (present even when empty),
-    with string values set directly instead of through ``Struct.update``."""
-    if type(values) is not dict:
-        raise TypeError("metadata is not an object")
-    struct.SetInParent()
-    fields = struct.fields
-    for key, value in values.items():
-        if type(value) is str:
-            fields[key].string_value = value
-        else:
-            struct.update({key: value})
 
 
 # --------------------------------------------------------------------------- lowerCamel names
