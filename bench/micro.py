@@ -18,6 +18,7 @@ from gateway.cli import tune_gc
 from gateway.formats import sigil
 from gateway.formats.pricing import PriceTable, _calc, genai_usage
 from gateway.formats.sigil import native as sn
+from gateway.formats.sigil.targets import DEFAULT_SCHEMA, SCHEMAS
 from gateway.model import Usage
 
 BATCH = 100
@@ -35,6 +36,17 @@ def best_us(fn: Callable[[], Any], per: int = BATCH, loops: int = 20, runs: int 
     return best * 1e6 / per
 
 
+def protojson_to_grpc(body: bytes) -> bytes:
+    """The format work of the `Sigil HTTP JSON → Sigil gRPC` row per request: the pass-through
+    decode, fitting to the default target, the request bytes and the receiver's 202 body."""
+    items = sn.decode_generations_json_native(body)
+    assert items is not None
+    accepted = [g for g in items if not isinstance(g, sigil.ItemError)]
+    native = sn.SigilGenerations(accepted, fittable=items.fittable).fitted(SCHEMAS[DEFAULT_SCHEMA])
+    sigil.encode_generations_response_json(sigil.export_results(items))
+    return sn.frame_request([m.SerializeToString() for m in native.messages])
+
+
 def main() -> None:
     tune_gc()
     body = payloads.request_body(0, BATCH)
@@ -50,10 +62,12 @@ def main() -> None:
     rows: list[tuple[str, Callable[[], Any]]] = [
         ("protojson → records", lambda: sigil.decode_generations_json(body)),
         ("protojson → messages (pass-through)", lambda: sn.decode_generations_json_native(body)),
+        ("protojson → gRPC bytes + 202 body (the HTTP JSON → gRPC row's format work)", lambda: protojson_to_grpc(body)),
         ("lowerCamel protojson → messages", lambda: sn.decode_generations_json_native(camel)),
         ("gRPC bytes → records", lambda: sigil.decode_generations_grpc(grpc_body)),
         ("gRPC bytes → messages (pass-through)", lambda: sn.decode_generations_grpc_native(grpc_body)),
         ("records → gRPC request bytes", lambda: sigil.generations_request(records).SerializeToString()),
+        ("records → gRPC items, framed (the exporter)", lambda: sn.frame_request(sigil.generation_items(records))),
         ("messages → gRPC request bytes", native.request_bytes),
         ("records → protojson", lambda: sigil.encode_generations_json(records)),
         ("messages → protojson", native.request_json),

@@ -282,7 +282,7 @@ class SigilExporter:
                 items = sf_json.generation_json_items(generations, self._schema)
                 step_items = sf_json.workflow_step_json_items(steps)
             else:
-                items = [m.SerializeToString() for m in sf.generations_request(generations, self._schema).generations]
+                items = sf.generation_items(generations, self._schema)
                 step_items = [m.SerializeToString() for m in sf.workflow_steps_request(steps).workflow_steps]
             for group in split_by_size(step_items, self._cfg.max_request_bytes):
                 body = sf_json.join_json_items("workflow_steps", group) if http else sn.frame_request(group)

@@ -259,7 +259,9 @@ class SigilReceiver:
         if len(accepted) < len(items):
             self._t.receiver_refused.labels(self._id, transport, "validation").inc(len(items) - len(accepted))
         if accepted and not isinstance(accepted[0], Record):
-            native = sn.SigilGenerations(cast(list[pb.Generation], accepted))
+            # The protojson pre-pass tells whether any item has a field a schema target fits.
+            fittable = not isinstance(items, sn.NativeItems) or items.fittable
+            native = sn.SigilGenerations(cast(list[pb.Generation], accepted), fittable=fittable)
             await deliver(self._next, None, ctx, self._t, self._id, native=native)
             return
         await deliver(self._next, cast(list[Record], accepted), ctx, self._t, self._id)

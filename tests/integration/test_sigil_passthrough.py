@@ -161,3 +161,30 @@ def test_persistent_queue_keeps_a_native_batch_as_messages() -> None:
         decode_batch(head + b"\n" + body[:-3])  # cut inside a message
     with pytest.raises(ValueError, match="unknown native kind"):
         decode_batch(head.replace(b"sigil.generations", b"other.kind") + b"\n" + body)
+
+
+@pytest.mark.parametrize("fittable", [True, False])
+async def test_protojson_pass_through_is_fitted_to_the_exporters_schema(
+    start_gateway: StartGateway, sigil_backend: FakeSigilBackend, tmp_path: Any, fittable: bool
+) -> None:
+    """The default target (sigil-2026-03) has no media parts, lineage or input_semantics: a body
+    with them is fitted on the way out; one without them is sent as it came."""
+    generation: dict[str, Any] = {
+        "id": "g1",
+        "model": {"provider": "openai", "name": "gpt-4o"},
+        "usage": {"input_tokens": "10", "cache_read_input_tokens": "4"},
+        "output": [{"role": "MESSAGE_ROLE_ASSISTANT", "parts": [{"text": "a"}, {"thinking": "t"}]}],
+    }
+    if fittable:
+        generation["usage"]["input_semantics"] = "TOKEN_INPUT_SEMANTICS_INCLUSIVE"
+        generation["output"][0]["parts"].append({"media": {"kind": "image", "url": "https://x/i.png"}})
+        generation["parent_generation_ids"] = ["g0"]
+    service = await start_gateway(_config(sigil_backend, tmp_path, processors={}))
+    url = f"http://127.0.0.1:{http_port(service)}/api/v1/generations:export"
+    async with aiohttp.ClientSession() as s, s.post(url, data=orjson.dumps({"generations": [generation]})) as resp:
+        assert resp.status == 202
+    await sigil_backend.wait_for(1)
+    (got,) = sigil_backend.generations()
+    assert [p.WhichOneof("payload") for p in got.output[0].parts] == ["text", "thinking"]
+    assert not got.parent_generation_ids and not got.usage.input_semantics
+    assert got.usage.input_tokens == (6 if fittable else 10)  # inclusive counts made exclusive

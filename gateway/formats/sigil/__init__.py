@@ -44,6 +44,7 @@ Sending (exporter side)::
     encode_generations_json(records) -> bytes     # ExportGenerationsRequest, SDK-shaped protojson
     encode_workflow_steps_json(records) -> bytes
     generations_request(records) / workflow_steps_request(records)   # gRPC request messages
+    generation_items(records) -> list[bytes]      # each Generation serialized, for framing
     decode_generations_response_json(body) -> list[ExportResult]    # raises SigilDecodeError
     decode_workflow_steps_response_json(body) -> list[ExportResult]
     results_from_generations_response(msg) / results_from_workflow_steps_response(msg)
@@ -106,6 +107,7 @@ from gateway.formats.sigil.decode_proto import (
 )
 from gateway.formats.sigil.encode_json import encode_generations_json, encode_workflow_steps_json
 from gateway.formats.sigil.encode_proto import (
+    generation_items,
     generations_request,
     record_to_generation,
     record_to_workflow_step,
@@ -139,6 +141,7 @@ __all__ = [
     "encode_workflow_steps_json",
     "encode_workflow_steps_response_json",
     "export_results",
+    "generation_items",
     "generation_to_record",
     "generations_from_request",
     "generations_request",

@@ -28,10 +28,28 @@ def _enum(number: int) -> Any:
     return number
 
 
-def _set_timestamp(timestamp: Any, ns: int) -> None:
+def _timestamp(ns: int | None) -> dict[str, int] | None:
+    """A Timestamp for a constructor (None leaves it unset)."""
+    if ns is None:
+        return None
     seconds, nanos = divmod(ns, _NS_PER_S)  # floor division keeps nanos in [0, 1e9)
-    timestamp.seconds = seconds
-    timestamp.nanos = nanos
+    return {"seconds": seconds, "nanos": nanos}
+
+
+def set_struct(struct: Any, values: Any) -> None:
+    """What the constructor does with a Struct field's JSON object (present even when empty),
+    with string values set directly: ``Struct.update`` takes every value through protobuf's
+    Python helpers, twice the cost for the usual metadata (string labels). Raises TypeError
+    for a value that is not an object, as the constructor does."""
+    if type(values) is not dict:
+        raise TypeError("a Struct is set from an object")
+    struct.SetInParent()
+    fields = struct.fields
+    for key, value in values.items():
+        if type(value) is str:
+            fields[key].string_value = value
+        else:
+            struct.update({key: value})
 
 
 # Nested messages are given to the constructors as dicts: upb builds them in C, about twice as
@@ -143,14 +161,12 @@ def record_to_generation(record: Record) -> pb.Generation:
         thinking_enabled=r.thinking_enabled,
         parent_generation_ids=r.parent_generation_ids,
         effective_version=r.effective_version,
+        started_at=_timestamp(r.start_ns),
+        completed_at=_timestamp(r.end_ns),
     )
-    if r.start_ns is not None:
-        _set_timestamp(generation.started_at, r.start_ns)
-    if r.end_ns is not None:
-        _set_timestamp(generation.completed_at, r.end_ns)
     metadata = common.metadata_out(r)
     if metadata:
-        generation.metadata.update(metadata)
+        set_struct(generation.metadata, metadata)
     return generation
 
 
@@ -170,19 +186,15 @@ def record_to_workflow_step(record: Record) -> pb.WorkflowStep:
         agent_version=r.agent_version,
         trace_id=r.trace_id,
         span_id=r.span_id,
+        started_at=_timestamp(r.start_ns),
+        completed_at=_timestamp(r.end_ns),
     )
-    if r.start_ns is not None:
-        _set_timestamp(step.started_at, r.start_ns)
-    if r.end_ns is not None:
-        _set_timestamp(step.completed_at, r.end_ns)
-    if r.input_state is not None:
-        step.input_state.SetInParent()  # an empty state stays present
-        step.input_state.update(r.input_state)
+    if r.input_state is not None:  # an empty state stays present
+        set_struct(step.input_state, r.input_state)
     if r.output_state is not None:
-        step.output_state.SetInParent()
-        step.output_state.update(r.output_state)
+        set_struct(step.output_state, r.output_state)
     if r.metadata:
-        step.metadata.update(r.metadata)
+        set_struct(step.metadata, r.metadata)
     return step
 
 
@@ -190,6 +202,13 @@ def generations_request(records: Iterable[Record], schema: Schema = FULL) -> pb.
     """The gRPC request for records (serialise it for either service name), with only the
     fields ``schema`` knows (:mod:`.targets`)."""
     return pb.ExportGenerationsRequest(generations=[fit_message(record_to_generation(r), schema) for r in records])
+
+
+def generation_items(records: Iterable[Record], schema: Schema = FULL) -> list[bytes]:
+    """Each record's Generation, fitted to ``schema`` and serialized: the items an exporter
+    frames into requests (``native.frame_request``). Serializing the messages one by one skips
+    copying each into a request first (a fifth of the cost of ``generations_request``)."""
+    return [fit_message(record_to_generation(r), schema).SerializeToString() for r in records]
 
 
 def workflow_steps_request(records: Iterable[Record]) -> pb.ExportWorkflowStepsRequest:

@@ -23,6 +23,10 @@ errors keep protobuf-go's text and position, and the fast path only ever accepts
 exact decoder accepts, with the same result (``tests/formats/sigil/test_native.py`` checks both
 directions on the fixtures, fuzzed bodies and the error corpus).
 
+The pre-pass also notes whether any generation has a field a schema target fits (media parts,
+lineage, ``input_semantics``; ``targets.needs_fitting``): when none has, ``SigilGenerations``
+says so (``fittable``) and exporters for older targets skip walking every part of every message.
+
 Unlike the record path, the pass-through over gRPC forwards what the record cannot hold (the
 legacy ``cache_creation_input_tokens`` field stays field 7).
 """
@@ -40,6 +44,7 @@ from gateway.formats.sigil.common import ItemError
 from gateway.formats.sigil.decode_proto import generation_to_record
 from gateway.formats.sigil.decode_proto import parse_message as _parse
 from gateway.formats.sigil.encode_json import encode_generation_messages_json
+from gateway.formats.sigil.encode_proto import set_struct
 from gateway.formats.sigil.protojson import Fail, as_bytes, as_int64, as_timestamp
 from gateway.formats.sigil.targets import FULL, Schema, fit_message, needs_fitting
 from gateway.model import Native, Record
@@ -58,14 +63,18 @@ _ROOT_KEYS: Final = frozenset({"generations"})
 class SigilGenerations:
     """A batch's generations as accepted ``sigil.v1.Generation`` messages (defaults applied).
 
-    Consumers must not modify the messages: fan-out branches share them.
+    Consumers must not modify the messages: fan-out branches share them. ``fittable`` False
+    promises that no message has a field a schema target fits (``targets.needs_fitting``): the
+    protojson pre-pass knows that for free, and it spares every exporter with an older target a
+    walk over every part of every message.
     """
 
-    __slots__ = ("messages",)
+    __slots__ = ("fittable", "messages")
     kind: Final = KIND
 
-    def __init__(self, messages: list[pb.Generation]) -> None:
+    def __init__(self, messages: list[pb.Generation], *, fittable: bool = True) -> None:
         self.messages = messages
+        self.fittable = fittable
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -75,14 +84,16 @@ class SigilGenerations:
 
     def join(self, others: list[Native]) -> SigilGenerations:
         messages = list(self.messages)
+        fittable = self.fittable
         for other in others:
             assert isinstance(other, SigilGenerations)
             messages.extend(other.messages)
-        return SigilGenerations(messages)
+            fittable = fittable or other.fittable
+        return SigilGenerations(messages, fittable=fittable)
 
     def chunks(self, size: int) -> list[Native]:
         m = self.messages
-        return [SigilGenerations(m[i : i + size]) for i in range(0, len(m), size)]
+        return [SigilGenerations(m[i : i + size], fittable=self.fittable) for i in range(0, len(m), size)]
 
     def to_bytes(self) -> bytes:
         return self.request_bytes()
@@ -98,7 +109,7 @@ class SigilGenerations:
 
     def fitted(self, schema: Schema) -> SigilGenerations:
         """These generations with only the fields ``schema`` knows (itself when nothing changes)."""
-        if not any(needs_fitting(m, schema) for m in self.messages):
+        if not self.fittable or not any(needs_fitting(m, schema) for m in self.messages):
             return self
         return SigilGenerations([fit_message(m, schema) for m in self.messages])
 
@@ -162,7 +173,7 @@ def native_from_request(
     """Per item, in order: the defaulted message, or why the server would reject it."""
     now = common.now_ns() if now_ns is None else now_ns
     out: list[pb.Generation | ItemError] = []
-    for g in request.generations:
+    for g in request.generations[:]:  # a slice: upb iterates repeated fields slowly
         error = finish_message(g, now)
         out.append(g if error is None else error)
     return out
@@ -175,7 +186,18 @@ def decode_generations_grpc_native(data: bytes, *, now_ns: int | None = None) ->
     return native_from_request(request, now_ns=now_ns)
 
 
-def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) -> list[pb.Generation | ItemError] | None:
+class NativeItems(list[pb.Generation | ItemError]):
+    """Decoded items, with what the protojson pre-pass saw: whether any item has a field a schema
+    target fits (``SigilGenerations.fittable``)."""
+
+    __slots__ = ("fittable",)
+
+    def __init__(self, items: list[pb.Generation | ItemError], *, fittable: bool) -> None:
+        super().__init__(items)
+        self.fittable = fittable
+
+
+def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) -> NativeItems | None:
     """The fast path for a protojson body, or ``None``: then ``decode_generations_json`` decides
     (it words every error as protobuf-go does)."""
     try:
@@ -189,6 +211,11 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
         generations = []
     elif type(generations) is not list:
         return None
+    # Maps and Structs are set after the constructor, which takes them through protobuf's Python
+    # helpers (``MutableMapping.update``, ``Struct.update``): twice the cost for the usual tags
+    # and metadata (a few string labels).
+    labels: list[tuple[int, Any, Any]] = []
+    fittable = False
     try:
         for i, g in enumerate(generations):
             if type(g) is not dict:
@@ -198,12 +225,27 @@ def decode_generations_json_native(body: bytes, *, now_ns: int | None = None) ->
                 if renamed is None:
                     return None
                 generations[i] = g = renamed
-            if not _prepare(g):
+            prepared = _prepare(g)
+            if prepared is None:
                 return None
+            fittable = fittable or prepared
+            tags = g.pop("tags", None)
+            metadata = g.pop("metadata", None)
+            if tags is not None or metadata is not None:
+                labels.append((i, tags, metadata))
         request = pb.ExportGenerationsRequest(generations=generations)
+        messages = request.generations
+        for i, tags, metadata in labels:
+            message = messages[i]
+            if tags:  # a dict (_prepare checked)
+                field = message.tags
+                for key, value in tags.items():
+                    field[key] = value
+            if metadata is not None:
+                set_struct(message.metadata, metadata)
     except (Fail, TypeError, ValueError, AttributeError, OverflowError):
         return None
-    return native_from_request(request, now_ns=now_ns)
+    return NativeItems(native_from_request(request, now_ns=now_ns), fittable=fittable)
 
 
 # --------------------------------------------------------------------------- lowerCamel names
@@ -268,14 +310,17 @@ def _timestamp(value: Any) -> dict[str, int]:
     return {"seconds": seconds, "nanos": nanos}
 
 
-def _prepare(g: dict[str, Any]) -> bool:
-    """Rewrites one generation in place for the constructor; False when it must go the exact way.
+def _prepare(g: dict[str, Any]) -> bool | None:
+    """Rewrites one generation in place for the constructor; None when it must go the exact way,
+    else whether it may have a field a schema target fits (``needs_fitting``; conservative: the
+    key being there is enough).
 
     Only values that are present and not null are looked at: the constructor reads None as
     unset, as protojson reads null. Type errors the constructor raises itself (a number for a
     string, a float for an int64, an unknown field or enum name) are left to it.
     """
     get = g.get
+    fittable = not _FITTED_KEYS.isdisjoint(g)
     for key in ("started_at", "completed_at"):
         value = get(key)
         if value is not None:
@@ -283,47 +328,58 @@ def _prepare(g: dict[str, Any]) -> bool:
     usage = get("usage")
     if usage is not None:
         if type(usage) is not dict:
-            return False
+            return None
         for key, value in usage.items():
-            if type(value) is str and key != "input_semantics":
+            if key == "input_semantics":
+                fittable = True
+            elif type(value) is str:
                 usage[key] = as_int64(value)
     value = get("max_tokens")
     if type(value) is str:
         g["max_tokens"] = as_int64(value)
     for key in ("temperature", "top_p"):
         if type(get(key)) is bool:  # the constructor takes a bool as 1.0
-            return False
+            return None
     for key, kind in _EXACT_TYPES:
         value = get(key)
         if value is not None and type(value) is not kind:
-            return False
+            return None
     for key, prepare in _LISTS:
         items = get(key)
         if items is not None:
             if type(items) is not list:
-                return False
+                return None
             for item in items:  # a non-dict item fails in the constructor
-                if type(item) is dict and not prepare(item):
-                    return False
-    return True
+                if type(item) is dict:
+                    found = prepare(item)
+                    if found is None:
+                        return None
+                    fittable = fittable or found
+    return fittable
 
 
-def _prepare_message(message: dict[str, Any]) -> bool:
+# The preparers of list items return what _prepare does: None to go the exact way, else whether
+# the item has a field a schema target fits.
+
+
+def _prepare_message(message: dict[str, Any]) -> bool | None:
     parts = message.get("parts")
     if parts is None:
-        return True
-    if type(parts) is not list:
         return False
+    if type(parts) is not list:
+        return None
+    media = False
     for part in parts:
         if type(part) is not dict or (len(part) == 1 and "text" in part):
             continue  # the common case; a non-dict fails in the constructor
         if sum(part.get(key) is not None for key in _PAYLOADS) > 1:
-            return False  # the constructor keeps the last oneof member; Go rejects the body
+            return None  # the constructor keeps the last oneof member; Go rejects the body
+        media = media or "media" in part
         for key, bytes_key, flag_key in (("tool_call", "input_json", ""), ("tool_result", "content_json", "is_error")):
             member = part.get(key)
             if member is not None and (type(member) is not dict or not _bytes_and_flag(member, bytes_key, flag_key)):
-                return False
-    return True
+                return None
+    return media
 
 
 def _bytes_and_flag(message: dict[str, Any], bytes_key: str, flag_key: str) -> bool:
@@ -335,14 +391,15 @@ def _bytes_and_flag(message: dict[str, Any], bytes_key: str, flag_key: str) -> b
     return flag is None or type(flag) is bool
 
 
-def _prepare_tool(tool: dict[str, Any]) -> bool:
-    return _bytes_and_flag(tool, "input_schema_json", "deferred")
+def _prepare_tool(tool: dict[str, Any]) -> bool | None:
+    return False if _bytes_and_flag(tool, "input_schema_json", "deferred") else None
 
 
-def _prepare_artifact(artifact: dict[str, Any]) -> bool:
-    return _bytes_and_flag(artifact, "payload", "")
+def _prepare_artifact(artifact: dict[str, Any]) -> bool | None:
+    return False if _bytes_and_flag(artifact, "payload", "") else None
 
 
+_FITTED_KEYS: Final = frozenset({"parent_generation_ids", "effective_version"})
 # Fields whose JSON type must be exactly this where the constructor would convert: 1 for a bool
 # is read as true, a string for a repeated string as its characters, a list of pairs as a map.
 _EXACT_TYPES: Final = (("thinking_enabled", bool), ("parent_generation_ids", list), ("tags", dict))

@@ -31,7 +31,7 @@ _INT32_MIN: Final = -(2**31)
 _INT32_MAX: Final = 2**31 - 1
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _TIMESTAMP = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]+))?(?:Z|([+-])([0-9]{2}):([0-9]{2}))"
 )
 _DAYS_IN_MONTH: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -186,24 +186,29 @@ def as_enum(names: dict[str, int]) -> Convert:
     return convert
 
 
-# Batches carry many timestamps from the same few days; the calendar part is worth caching.
-_DAYS_CACHE_SIZE: Final = 4096
-_days_by_date: dict[str, int] = {}
+# Batches carry many timestamps from the same few minutes: the calendar and clock part up to the
+# minute (``YYYY-MM-DDTHH:MM``) is worth caching, as seconds since the epoch (None: not a valid
+# date or time). Cleared when full, so that a long-running gateway keeps hitting it.
+_MINUTES_CACHE_SIZE: Final = 4096
+_seconds_by_minute: dict[str, int | None] = {}
 
 
-def _days(date_text: str) -> int | None:
-    """Days since the epoch of a ``YYYY-MM-DD`` text, or None when it is not a real date."""
-    year = int(date_text[0:4])
-    month = int(date_text[5:7])
-    day = int(date_text[8:10])
-    if not 1 <= month <= 12:
+def _minute_seconds(text: str) -> int | None:
+    """Seconds since the epoch of a ``YYYY-MM-DDTHH:MM`` text, or None when it is not a real
+    date or time of day."""
+    year = int(text[0:4])
+    month = int(text[5:7])
+    day = int(text[8:10])
+    hour = int(text[11:13])
+    minute = int(text[14:16])
+    if not 1 <= month <= 12 or hour > 23 or minute > 59:
         return None
     days_in_month = _DAYS_IN_MONTH[month - 1]
     if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
         days_in_month = 29
     if not 1 <= day <= days_in_month:
         return None
-    return common.days_from_civil(year, month, day)
+    return common.days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60
 
 
 def as_timestamp(value: Any) -> int:
@@ -213,25 +218,25 @@ def as_timestamp(value: Any) -> int:
     match = _TIMESTAMP.fullmatch(value)
     if match is None:
         raise Fail(f"invalid google.protobuf.Timestamp value {raw(value)}")
-    date_text, hour_text, minute_text, second_text, fraction, sign, oh, om = match.groups()
-    days = _days_by_date.get(date_text)
-    if days is None:
-        days = _days(date_text)
-        if days is None:
-            raise Fail(f"invalid google.protobuf.Timestamp value {raw(value)}")
-        if len(_days_by_date) < _DAYS_CACHE_SIZE:
-            _days_by_date[date_text] = days
-    hour = int(hour_text)
-    minute = int(minute_text)
+    minute_text, second_text, fraction, sign, oh, om = match.groups()
+    try:
+        seconds = _seconds_by_minute[minute_text]
+    except KeyError:
+        seconds = _minute_seconds(minute_text)
+        if len(_seconds_by_minute) >= _MINUTES_CACHE_SIZE:
+            _seconds_by_minute.clear()
+        _seconds_by_minute[minute_text] = seconds
     second = int(second_text)
-    valid = hour <= 23 and minute <= 59 and second <= 59
     # Go's strict parser fails on a 24:xx offset, but time.Parse then retries with its general
     # parser, which allows offsets up to 24:60.
-    if sign is not None and (int(oh) > 24 or int(om) > 60):
-        valid = False
-    if not valid or (fraction is not None and len(fraction) > 9):
+    if (
+        seconds is None
+        or second > 59
+        or (sign is not None and (int(oh) > 24 or int(om) > 60))
+        or (fraction is not None and len(fraction) > 9)
+    ):
         raise Fail(f"invalid google.protobuf.Timestamp value {raw(value)}")
-    seconds = days * 86400 + hour * 3600 + minute * 60 + second
+    seconds += second
     if sign is not None:
         offset = int(oh) * 3600 + int(om) * 60
         seconds += -offset if sign == "+" else offset

@@ -29,11 +29,12 @@ def workflow_steps_response(results: Iterable[ExportResult]) -> pb.ExportWorkflo
 
 
 def results_from_generations_response(response: pb.ExportGenerationsResponse) -> list[ExportResult]:
-    return [ExportResult(r.generation_id, r.accepted, r.error) for r in response.results]
+    # A slice: upb iterates repeated fields through the slow generic protocol.
+    return [ExportResult(r.generation_id, r.accepted, r.error) for r in response.results[:]]
 
 
 def results_from_workflow_steps_response(response: pb.ExportWorkflowStepsResponse) -> list[ExportResult]:
-    return [ExportResult(r.step_id, r.accepted, r.error) for r in response.results]
+    return [ExportResult(r.step_id, r.accepted, r.error) for r in response.results[:]]
 
 
 def _encode_results(results: Iterable[ExportResult], id_key: str) -> bytes:

@@ -105,11 +105,13 @@ def needs_fitting(g: pb.Generation, schema: Schema) -> bool:
         return True
     if not schema.lineage and (g.parent_generation_ids or g.HasField("effective_version")):
         return True
-    if not schema.media:  # plain loops: this runs per message on the pass-through
+    if not schema.media:
+        # Loops over slices, no generator: the default schema scans every part of every message
+        # here, and upb iterates repeated fields slowly (a slice is one C call).
         for messages in (g.input, g.output):
-            for m in messages:
-                for p in m.parts:
-                    if p.HasField("media"):
+            for message in messages[:]:
+                for part in message.parts[:]:
+                    if part.HasField("media"):
                         return True
     return False
 

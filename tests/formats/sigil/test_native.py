@@ -24,6 +24,7 @@ from gateway.formats import sigil
 from gateway.formats.sigil import ItemError, SigilDecodeError
 from gateway.formats.sigil import common as sigil_common
 from gateway.formats.sigil import native as sn
+from gateway.formats.sigil.targets import DEFAULT_SCHEMA, SCHEMAS, needs_fitting
 from gateway.model import Record
 from tests.formats.sigil.fixtures import NOW_NS, generation_records, rich_generation
 from tests.test_fuzz import EXAMPLES, mutated
@@ -325,3 +326,56 @@ def test_json_from_messages_edge_cases() -> None:
     for item in sn.decode_generations_json_native(sdk_body()) or []:
         assert isinstance(item, pb.Generation)
         _json_agrees(item)
+
+
+# --------------------------------------------------------------------------- fitting hint
+
+
+def _keeps_the_fitting_promise(body: bytes) -> None:
+    """Generations the pre-pass calls not fittable need fitting for no schema target."""
+    items = sn.decode_generations_json_native(body, now_ns=NOW_NS)
+    if items is None or items.fittable:
+        return
+    for schema in SCHEMAS.values():
+        assert not any(needs_fitting(g, schema) for g in accepted(items)), body
+
+
+@pytest.mark.parametrize(
+    ("fields", "fittable"),
+    [
+        ({}, False),
+        ({"parent_generation_ids": ["p"]}, True),
+        ({"parentGenerationIds": ["p"]}, True),
+        ({"effective_version": "v2"}, True),
+        ({"usage": {"input_tokens": "3", "input_semantics": "TOKEN_INPUT_SEMANTICS_INCLUSIVE"}}, True),
+        ({"stopReason": "s", "usage": {"inputSemantics": "TOKEN_INPUT_SEMANTICS_INCLUSIVE"}}, True),
+        ({"input": [{"parts": [{"text": "a"}, {"media": {"kind": "image", "url": "u"}}]}]}, True),
+        ({"output": [{"parts": [{"media": {"kind": "image"}}]}]}, True),
+        ({"output": [{"parts": [{"tool_call": {"name": "f"}}, {"thinking": "t"}]}]}, False),
+    ],
+)
+def test_the_pre_pass_tells_which_bodies_need_fitting(fields: dict[str, Any], fittable: bool) -> None:
+    body = body_of({"model": MODEL, **fields})
+    items = sn.decode_generations_json_native(body, now_ns=NOW_NS)
+    assert items is not None and items.fittable is fittable
+    native = sn.SigilGenerations(accepted(items), fittable=items.fittable)
+    fitted = native.fitted(SCHEMAS[DEFAULT_SCHEMA])
+    assert (fitted is native) is (not fittable)
+    # Joined with a batch that may need fitting, the hint is dropped.
+    joined = sn.SigilGenerations(accepted(items), fittable=False).join([native])
+    chunks = joined.chunks(1)
+    assert joined.fittable is fittable
+    assert all(isinstance(c, sn.SigilGenerations) and c.fittable is fittable for c in chunks)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in VARIANTS.items()}))
+def test_generated_generations_keep_the_fitting_promise(generation: dict[str, Any]) -> None:
+    _keeps_the_fitting_promise(body_of(generation, {"id": "fixed", "model": MODEL}))
+    _keeps_the_fitting_promise(body_of(lower_camel(generation), {"id": "fixed", "model": MODEL}))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(mutated(sdk_body()))
+def test_mutated_bodies_keep_the_fitting_promise(body: bytes) -> None:
+    _keeps_the_fitting_promise(body)

@@ -7,12 +7,15 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.formats import sigil as sf
-from gateway.formats.sigil.native import SigilGenerations
+from gateway.formats.sigil.native import SigilGenerations, frame_request
 from gateway.formats.sigil.targets import DEFAULT_SCHEMA, SCHEMAS, fit_message
 from gateway.model import Message, Part, PartKind, Record, Role, Usage
+from tests.formats.sigil.fixtures import generation_records
 
 # sigil.v1 Generation fields 1-28 (the March 2026 server) and what later targets add.
 MARCH_FIELDS = {
@@ -151,3 +154,14 @@ def test_agento11y_user_and_title_keys_are_read_and_stripped_by_metadata_only() 
     apply(record, "metadata_only", 0)
     assert record.conversation_title == "" and "agento11y.conversation.title" not in record.metadata
     assert b"secret title" not in sf.encode_generations_json([record])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(generation_records, max_size=4), st.sampled_from(sorted(SCHEMAS)))
+def test_generation_items_frame_into_the_request(generated: list[Record], schema: str) -> None:
+    records = [_record(), *generated]
+    items = sf.generation_items(records, SCHEMAS[schema])
+    assert len(items) == len(records)
+    # Equal as messages: map entries may serialize in another order.
+    sent = pb.ExportGenerationsRequest.FromString(frame_request(items))
+    assert sent == sf.generations_request(records, SCHEMAS[schema])
