@@ -53,8 +53,9 @@ from gateway.exporters._helper import Backoff, ExporterHelper, Payload, SenderCo
 from gateway.exporters._otlp_client import OtlpClient
 from gateway.exporters._transport import grpc_target
 from gateway.formats.otlp import records_to_traces
+from gateway.formats.otlp import native as otlp_native
 from gateway.formats.otlp.encode_metrics import DEFAULT_MAX_SERIES, MetricsAggregator
-from gateway.formats.otlp.semconv import DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
+from gateway.formats.otlp.semconv import DEFAULT, DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
 from gateway.model import Batch, Record
 from gateway.telemetry import RateLimitedLog
 from gateway.units import ByteSize, Duration
@@ -135,9 +136,20 @@ class OtlpExporterConfig(SenderConfig):
         return problems
 
 
-class OtlpExporter:
-    capabilities = Capabilities()
+def takes_natives(cfg: OtlpExporterConfig) -> bool:
+    """Whether, under these settings, the records path gives a canonical span back unchanged
+    (gateway.formats.otlp.native), so that this exporter may send the spans an ``otlp``
+    receiver parsed as they are. Metrics are made from records, so only with metrics off."""
+    return (
+        cfg.traces.enabled
+        and not cfg.metrics.enabled
+        and cfg.include_content
+        and list(cfg.conventions) == ["gen_ai"]
+        and get_semconv(cfg.semconv_version) is DEFAULT
+    )
 
+
+class OtlpExporter:
     def __init__(self, settings: CreateSettings, cfg: OtlpExporterConfig) -> None:
         self._cfg = cfg
         self._id = str(settings.id)
@@ -145,6 +157,7 @@ class OtlpExporter:
         self._warn = RateLimitedLog(log)
         self._semconv: SemConv = get_semconv(cfg.semconv_version)
         self._resource = dict(cfg.resource_attributes)
+        self.capabilities = Capabilities(native_kinds=frozenset({otlp_native.KIND} if takes_natives(cfg) else ()))
         self._client = OtlpClient(
             endpoint=cfg.endpoint.strip(),
             protocol=cfg.protocol,
@@ -225,10 +238,28 @@ class OtlpExporter:
     def _encode(self, batch: Batch) -> Sequence[Payload]:
         """Called once per batch by the helper: feeds the metrics, then builds the requests."""
         if self._aggregator is not None:
-            self._aggregator.add(batch.records)
+            self._aggregator.add(batch.records)  # natives become records here (metrics need them)
         if not self._cfg.traces.enabled:
             return []
+        native = batch.native
+        if isinstance(native, otlp_native.OtlpTraces) and self._keeps_resources(native):
+            return [Payload(len(part), body) for part, body in self._native_requests(native)]
         return [Payload(len(chunk), body) for chunk, body in self._requests(batch.records)]
+
+    def _keeps_resources(self, native: otlp_native.OtlpTraces) -> bool:
+        """Whether every resource already has the configured attributes (the record's own win,
+        so the records path would write it back unchanged)."""
+        wanted = self._resource.keys()
+        return not wanted or all(wanted <= keys for keys in native.resource_keys())
+
+    def _native_requests(self, native: otlp_native.OtlpTraces) -> list[tuple[otlp_native.OtlpTraces, bytes]]:
+        """The spans as received, split at the same points as :meth:`_requests` splits records."""
+        data = native.to_bytes()  # the bytes received, when they are exactly these spans
+        if len(native) > 1 and len(data) > int(self._cfg.max_request_size):
+            first, rest = native.halves()
+            return self._native_requests(first) + self._native_requests(rest)
+        # gRPC sends the serialized request as it is (compression is the channel's).
+        return [(native, data if self._cfg.protocol == "grpc" else self._client.body(native.request()))]
 
     def _requests(self, records: list[Record]) -> list[tuple[list[Record], bytes]]:
         request = records_to_traces(

@@ -11,6 +11,9 @@ Modules, by direction:
 * :mod:`.encode_openinference`: records -> OpenInference attributes (``conventions``).
 * :mod:`.encode`: records -> spans (:func:`records_to_traces`).
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
+* :mod:`.native`: the OTLP -> OTLP pass-through (parsed requests handed on untranslated when
+  every span is one the records path would give back unchanged, and every consumer an ``otlp``
+  exporter that takes them).
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
 * :mod:`.openinference`: OpenInference's attribute names as data, read by
   :mod:`.decode_openinference` (spans with ``openinference.span.kind``).
@@ -23,7 +26,7 @@ Modules, by direction:
 from __future__ import annotations
 
 from gateway.formats import Format, LineStats
-from gateway.formats.otlp import openinference
+from gateway.formats.otlp import native, openinference
 from gateway.formats.otlp.decode import is_passthrough, traces_to_records
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME, DEFAULT_SERVICE_NAME, records_to_traces
 from gateway.formats.otlp.semconv import VERSIONS, content_attribute_names
@@ -82,6 +85,7 @@ FORMAT = Format(
     description="OTLP/JSON ExportTraceServiceRequest with GenAI spans, one body per line",
     line_reader=_read_line,
     line_writer=lambda: _write_lines,
+    native_decoders={native.KIND: native.OtlpTraces.from_bytes},
     content_extra_keys=CONTENT_EXTRA_KEYS,
     reserves=is_passthrough,
     reserved_reason="otlp_passthrough",

@@ -1,0 +1,566 @@
+"""Which OTLP spans the records path gives back unchanged: the rule of the pass-through
+(:mod:`.native`), stated in its module docstring and checked here in one pass per request.
+
+Reading every attribute of every span through protobuf's Python objects would cost more than
+the pass-through saves, so the request is parsed a second time, by upb in C, into a *view* in
+which a span's attributes are a ``map<string, bytes>``: each key with its ``AnyValue`` still
+serialized. Most values are one short string or integer field, told by their first bytes; the
+rest (arrays, key-value lists, long or odd encodings) are parsed as ``AnyValue`` s. Repeated keys
+are found by comparing the map's size with the span's attribute count. The view keeps the last
+value field of a key-value pair; protobuf would merge two (no SDK writes a pair so), and the
+rule judges such a pair by its last value.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Final
+
+import orjson
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
+
+from gateway import formats
+from gateway.formats.otlp import content, decode_legacy
+from gateway.formats.otlp.aliases import DEPRECATED_REMOVED, DEPRECATED_RENAMES, FINISH_REASON_ALIASES
+from gateway.formats.otlp.decode_attributes import _workflow_state, extension_handlers, field_handlers
+from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME
+from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
+from gateway.formats.otlp.semconv import (
+    EXTENSIONS,
+    SemConv,
+    normalize_operation,
+    normalize_provider,
+    receiver_attribute_index,
+)
+from gateway.formats.otlp.values import operation_kinds
+from gateway.model import Kind, Role
+
+_MAX_TIME: Final = 2**63 - 1  # the receivers' timestamp range (gateway.receivers._common)
+_NO_TRACE: Final = bytes(16)
+_NO_SPAN: Final = bytes(8)
+_UNSET, _OK, _ERROR = Status.STATUS_CODE_UNSET, Status.STATUS_CODE_OK, Status.STATUS_CODE_ERROR
+
+# What an attribute key is (one small int per key, classified once per name).
+(
+    _ANY,  # goes back as it came whatever its value: in Record.extra, or a field written back
+    _NONEMPTY,  # a record string field: an empty string would not be written back
+    _UNSAFE,  # the records path renames it or reads it into something else
+    _INTEGER,  # written back as an int only when it is one (encode._typed)
+    _DOUBLE,  # a number field: an int would come back a double; NaN never equals itself
+    _TRUE,  # gen_ai.request.stream: written only when true
+    _STRLIST,  # a list field: an empty list would not be written back
+    _ARRAY,  # kept in extra, but a string would come back a list
+    _NOT_INT,  # an evaluation score: an int would come back a double
+    _FINISH,
+    _TTFC,
+    _OPERATION,
+    _PROVIDER,
+    _ORIGINAL_OPERATION,
+    _RECORD_NAME,
+    _RECORD_KIND,
+    _GENERATION_ID,
+    _RECORD_ID,
+    _ERROR_TYPE,
+    _MODEL,
+    _TOOL_NAME,
+    _AGENT_NAME,
+    _WORKFLOW_NAME,
+    _CAPTURE_MODE,  # the capture-mode label: metadata_only turns content off
+    _STRING,  # tool call arguments and results: another type would come back a JSON string
+    _INPUT,
+    _OUTPUT,
+    _SYSTEM,
+    _TOOLS,
+    _STATE,
+) = range(30)
+_CONTENT: Final = frozenset({_INPUT, _OUTPUT, _SYSTEM, _TOOLS, _STATE})
+_READ_ANYWAY: Final = _CONTENT | {_OPERATION, _STRING}
+
+_LOGICAL_RULES: Final = {
+    "operation_name": _OPERATION,
+    "provider_name": _PROVIDER,
+    "request_model": _MODEL,
+    "tool_name": _TOOL_NAME,
+    "agent_name": _AGENT_NAME,
+    "workflow_name": _WORKFLOW_NAME,
+    "request_max_tokens": _INTEGER,
+    "request_temperature": _DOUBLE,
+    "request_top_p": _DOUBLE,
+    "request_stream": _TRUE,
+    "response_finish_reasons": _FINISH,
+    "response_time_to_first_chunk": _TTFC,
+    "input_messages": _INPUT,
+    "output_messages": _OUTPUT,
+    "system_instructions": _SYSTEM,
+    "tool_definitions": _TOOLS,
+    "error_type": _ERROR_TYPE,
+    "tool_call_arguments": _STRING,
+    "tool_call_result": _STRING,
+    # No record field: kept in extra, but written back in the conventions' type (encode._typed).
+    "request_top_k": _INTEGER,
+    "request_seed": _INTEGER,
+    "request_choice_count": _INTEGER,
+    "request_stop_sequences": _ARRAY,
+    "request_encoding_formats": _ARRAY,
+    **{
+        name: _ANY  # an int field: another type stays in extra and goes back as it came
+        for name in (
+            "usage_input_tokens",
+            "usage_output_tokens",
+            "usage_cache_read_input_tokens",
+            "usage_cache_creation_input_tokens",
+            "usage_reasoning_output_tokens",
+        )
+    },
+    **{
+        name: _NONEMPTY
+        for name in (
+            "conversation_id",
+            "agent_version",
+            "response_id",
+            "response_model",
+            "tool_call_id",
+            "tool_type",
+            "tool_description",
+            "user_id",
+            "session_id",
+        )
+    },
+}
+_X = EXTENSIONS
+_EXTENSION_RULES: Final = {
+    _X.generation_id: _GENERATION_ID,
+    _X.record_id: _RECORD_ID,
+    _X.original_operation: _ORIGINAL_OPERATION,
+    _X.record_name: _RECORD_NAME,
+    _X.record_kind: _RECORD_KIND,
+    _X.thinking_enabled: _ANY,
+    _X.cost_usd: _DOUBLE,
+    _X.input_state: _STATE,
+    _X.output_state: _STATE,
+    **{
+        name: _NONEMPTY
+        for name in (
+            _X.conversation_title,
+            _X.tool_choice,
+            _X.trace_name,
+            _X.workflow_run_id,
+            _X.effective_version,
+            _X.framework,
+            _X.sdk_version,
+            _X.prompt_hash,
+            _X.customer_id,
+            _X.customer_name,
+            _X.customer_image_url,
+        )
+    },
+    **{
+        name: _STRLIST
+        for name in (_X.parent_generation_ids, _X.tools_used, _X.linked_generation_ids, _X.parent_step_ids)
+    },
+    **{
+        name: _ANY
+        for name in (_X.usage_total_tokens, _X.usage_image_count, _X.usage_web_search_count, _X.usage_request_count)
+    },
+}
+_MEMO_BYTES: Final = 64  # values up to this size are remembered with their judgement
+_MEMO_ITEMS: Final = 4096  # remembered at most (then forgotten all at once)
+_ROLES: Final = frozenset(role.value for role in Role if role.value)
+
+
+def _view() -> Any:
+    """The request class whose spans hold only ``map<string, bytes> attributes = 9`` (the
+    ``KeyValue`` layout: key field 1, value field 2), built once in a pool of its own."""
+    field = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(name="gateway/otlp/span_view.proto", package="gateway.otlp_view")
+    file.syntax = "proto3"
+
+    def message(name: str, number: int, type_name: str) -> descriptor_pb2.DescriptorProto:
+        m = file.message_type.add(name=name)
+        m.field.add(name="items", number=number, label=field.LABEL_REPEATED, type=field.TYPE_MESSAGE, type_name=type_name)
+        return m
+
+    span = message("Span", 9, ".gateway.otlp_view.Span.Entry")
+    entry = span.nested_type.add(name="Entry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, label=field.LABEL_OPTIONAL, type=field.TYPE_STRING)
+    entry.field.add(name="value", number=2, label=field.LABEL_OPTIONAL, type=field.TYPE_BYTES)
+    message("ScopeSpans", 2, ".gateway.otlp_view.Span")
+    message("ResourceSpans", 2, ".gateway.otlp_view.ScopeSpans")
+    message("Request", 1, ".gateway.otlp_view.ResourceSpans")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("gateway.otlp_view.Request"))
+
+
+_VIEW: Final = _view()
+
+
+@functools.lru_cache(maxsize=4)
+def rules(semconv: SemConv) -> Rules:
+    return Rules(semconv)
+
+
+class Rules:
+    """The rule's tables for one convention version (the decoder's), built once."""
+
+    def __init__(self, semconv: SemConv) -> None:
+        self.semconv = semconv
+        self.index = receiver_attribute_index(semconv)
+        self.kinds = operation_kinds(semconv)
+        self.ops = ops = semconv.operations
+        self.subjects = {
+            ops.execute_tool: _TOOL_NAME,
+            ops.invoke_agent: _AGENT_NAME,
+            ops.create_agent: _AGENT_NAME,
+            ops.invoke_workflow: _WORKFLOW_NAME,
+        }
+        self.fields = field_handlers()
+        self.extensions = extension_handlers()
+        self.environment = semconv.attrs.deployment_environment
+        self.environment_names = {k for k, logical in self.index.items() if logical == "deployment_environment"}
+        self.service_name = semconv.attrs.service_name
+        self.capture_key = EXTENSIONS.metadata_prefix + formats.capture_mode_key()
+        self.deprecated = set(DEPRECATED_RENAMES) | DEPRECATED_REMOVED
+        self.keys: dict[str, int] = {}
+        self.memo: dict[tuple[str, bytes], tuple[bool, Any]] = {}  # short values judged before
+        self.operations: dict[str, str] = {}  # operation names normalised before
+
+    def rule(self, key: str) -> int:
+        """What ``key`` is, in the decoder's lookup order (decode._Reader._attribute)."""
+        rule = self.keys.get(key)
+        if rule is None:
+            rule = self.keys[key] = self._classify(key)
+        return rule
+
+    def _classify(self, key: str) -> int:
+        if decode_legacy.is_legacy(key) or key == OI_SPAN_KIND or key in self.deprecated:
+            return _UNSAFE
+        logical = self.index.get(key)
+        if logical is not None:
+            if getattr(self.semconv.attrs, logical) != key or logical == "deployment_environment":
+                return _UNSAFE  # an alias or an older name: renamed on the way out
+            rule = _LOGICAL_RULES.get(logical)
+            if rule is not None:
+                return rule
+            return _UNSAFE if logical in self.fields else _ANY
+        if key in self.extensions:
+            return _EXTENSION_RULES.get(key, _UNSAFE)  # aliases and vendor names: renamed
+        if key == self.capture_key:
+            return _CAPTURE_MODE
+        if key.startswith(EXTENSIONS.eval_score_prefix):
+            return _NOT_INT
+        return _ANY
+
+    # -- a request --------------------------------------------------------------------------------
+
+    def survey(self, request: ExportTraceServiceRequest, body: bytes) -> tuple[int, set[str], set[str]] | None:
+        """(spans, service names, scope names) when every span of ``request`` (parsed from
+        ``body``) is canonical, else None."""
+        try:
+            view = _VIEW.FromString(body)
+        except DecodeError:
+            return None
+        services: set[str] = set()
+        scopes: set[str] = set()
+        count = 0
+        for rs, rs_view in zip(request.resource_spans, view.items, strict=True):
+            service = self._resource(rs)
+            if service is None:
+                return None
+            services.add(service)
+            for ss, ss_view in zip(rs.scope_spans, rs_view.items, strict=True):
+                scope = ss.scope
+                name = scope.name
+                if not name or (name == DEFAULT_SCOPE_NAME and not ss.schema_url):
+                    return None  # the encoder would name it, or give it the conventions' schema
+                if scope.attributes or scope.dropped_attributes_count:
+                    return None  # a record keeps a scope's name and version only
+                scopes.add(name)
+                for span, span_view in zip(ss.spans, ss_view.items, strict=True):
+                    if not self.span(span, span_view.items):
+                        return None
+                    count += 1
+        return count, services, scopes
+
+    def _resource(self, rs: ResourceSpans) -> str | None:
+        """The resource's service name when the encoder would write the resource back as it is."""
+        resource = rs.resource
+        if resource.dropped_attributes_count or len(resource.entity_refs):
+            return None
+        service: str | None = None
+        seen: set[str] = set()
+        for kv in resource.attributes:
+            key, value = kv.key, kv.value
+            if key in seen:
+                return None
+            seen.add(key)
+            if key in self.environment_names and (
+                key != self.environment or (value.HasField("string_value") and not value.string_value)
+            ):
+                return None  # renamed, or an empty environment a record cannot hold
+            if key == self.service_name:
+                service = value.string_value if value.HasField("string_value") else ""
+        return service  # None without service.name: the encoder would add its default
+
+    # -- a span -----------------------------------------------------------------------------------
+
+    def span(self, span: Span, attributes: Any) -> bool:
+        trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+        if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
+            return False
+        if parent and (len(parent) != 8 or parent == _NO_SPAN):
+            return False
+        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        if not 0 < start <= end <= _MAX_TIME or span.events or span.links:
+            return False
+        status = span.status
+        code = status.code
+        if code != _ERROR and (status.message or code != _UNSET and code != _OK):
+            return False
+        if len(attributes) != len(span.attributes):
+            return False  # a key twice: the record keeps one
+        facts: dict[int, Any] = {}
+        keys, memo = self.keys, self.memo
+        for key in attributes:
+            rule = keys.get(key)
+            if rule is None:
+                rule = self.rule(key)
+            if rule == _ANY:
+                continue  # whatever its value, it goes back as it came
+            raw = attributes[key]
+            if rule == _NONEMPTY:
+                if raw.endswith(b"\n\x00"):
+                    return False  # (perhaps) an empty string, which the record would not write back
+                continue
+            if rule == _UNSAFE:
+                return False
+            if rule in _CONTENT:
+                facts[rule] = raw  # judged with the finish reasons, after the loop
+                continue
+            if (rule == _GENERATION_ID or rule == _RECORD_ID) and len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A:
+                facts[rule] = True  # one non-empty string (ids differ from span to span)
+                continue
+            if len(raw) > _MEMO_BYTES:
+                ok, fact = self._judge(rule, raw)
+            else:
+                # Operation, provider, model, finish reasons, ... repeat from span to span.
+                item = (key, raw)
+                known = memo.get(item)
+                if known is None:
+                    if len(memo) >= _MEMO_ITEMS:
+                        memo.clear()
+                    known = memo[item] = self._judge(rule, raw)
+                ok, fact = known
+            if not ok:
+                return False
+            if fact is not None:
+                facts[rule] = fact
+        return self._whole(span, facts, code)
+
+    def _judge(self, rule: int, raw: bytes) -> tuple[bool, Any]:
+        """Whether one value of a key the rule reads keeps the span canonical, and what the
+        whole-span checks need of it (None: nothing)."""
+        text = _short_string(raw)
+        value = AnyValue() if text is not None else AnyValue.FromString(raw)
+        which = "string_value" if text is not None else value.WhichOneof("value")
+        if rule == _INTEGER:
+            return which == "int_value", None
+        if rule == _DOUBLE or rule == _NOT_INT:
+            return which != "int_value" and not (which == "double_value" and math.isnan(value.double_value)), None
+        if rule == _TTFC:
+            # A negative or infinite value would not be written back; another type is kept as is.
+            number = value.double_value
+            return (which == "double_value" and math.isfinite(number) and number >= 0) or (
+                which not in ("int_value", "double_value")
+            ), None
+        if rule == _TRUE:
+            return which != "bool_value" or value.bool_value, None
+        if rule == _ARRAY:
+            return which != "string_value", None
+        if rule == _STRLIST or rule == _FINISH:
+            if which != "array_value":
+                return rule == _STRLIST, None  # kept in extra as it came; a string finish reason is read
+            items = value.array_value.values
+            if not items:
+                return False, None
+            if rule == _STRLIST:
+                return True, None
+            if any(item.WhichOneof("value") != "string_value" for item in items):
+                return False, None
+            reasons = [item.string_value for item in items]
+            return all(FINISH_REASON_ALIASES.get(r, r) == r for r in reasons), reasons
+        if which != "string_value":
+            # Kept in extra and written back as it came, unless the record reads it anyway (the
+            # operation, content); an error.type that is not a string is judged with the status.
+            return rule not in _READ_ANYWAY, None
+        if text is None:
+            text = value.string_value
+        if rule == _CAPTURE_MODE:
+            return text != "metadata_only", None
+        if not text:
+            return False, None
+        if rule == _PROVIDER:
+            return normalize_provider(text, self.semconv) == text, None
+        return True, None if rule == _STRING else text
+
+    def _whole(self, span: Span, facts: dict[int, Any], code: int) -> bool:
+        """The checks that take several attributes: operation, kind, name, ids, error, content."""
+        get = facts.get
+        operation = get(_OPERATION)
+        if operation is None or self._normal(operation) != operation:
+            return False
+        original = get(_ORIGINAL_OPERATION)
+        if original is not None and (original == operation or self._normal(original) != operation):
+            return False
+        implied = self.kinds.get(operation)
+        kind = implied
+        record_kind = get(_RECORD_KIND)
+        if record_kind is not None:
+            try:
+                kind = Kind(record_kind)
+            except ValueError:
+                return False
+            if kind is implied:
+                return False  # the encoder writes gateway.record.kind only when the operation does not say it
+        if kind is None or kind is Kind.OTHER or operation == self.ops.retrieval:
+            return False  # named and kept apart by the encoder (a data source, the span's own name)
+        ids = (_GENERATION_ID in facts, _RECORD_ID in facts)
+        if any(ids) and not ids[0 if kind is Kind.LLM else 1]:
+            return False  # the encoder writes the id under the name its kind uses
+        if (_ERROR_TYPE in facts) != (code == _ERROR):
+            return False  # error.type is written for failed spans only, and always for them
+        subject = get(self.subjects.get(operation, _MODEL))  # as encode._Writer._name picks it
+        name = span.name
+        if name != (f"{operation} {subject}" if subject else operation) or get(_RECORD_NAME) == name:
+            return False
+        finish = get(_FINISH)
+        for rule in _CONTENT:
+            raw = get(rule)
+            if raw is not None and not self._content(rule, raw, finish):
+                return False
+        return True
+
+    def _normal(self, operation: str) -> str:
+        normal = self.operations.get(operation)
+        if normal is None:
+            if len(self.operations) >= _MEMO_ITEMS:
+                self.operations.clear()
+            normal = self.operations[operation] = normalize_operation(operation, "", self.semconv)
+        return normal
+
+    def _content(self, rule: int, raw: bytes, finish: list[str] | None) -> bool:
+        """Whether the encoder writes a content attribute back byte for byte (or keeps it as it
+        came, when the decoder cannot read it): the encoder's own functions decide, after a
+        shortcut for plain text messages."""
+        payload = _string_payload(raw)
+        if payload is None:
+            value = AnyValue.FromString(raw)
+            if value.WhichOneof("value") != "string_value":
+                return False  # read anyway, and written back as a JSON string
+            payload = value.string_value.encode()
+        if rule == _INPUT or rule == _OUTPUT:
+            fast = _text_messages(payload, finish if rule == _OUTPUT else None, output=rule == _OUTPUT)
+            if fast is not None:
+                return fast
+        elif rule == _SYSTEM:
+            fast = _text_system(payload)
+            if fast is not None:
+                return fast
+        text = payload.decode()
+        try:
+            if rule == _INPUT:
+                messages = content.parse_messages(text)[0]
+                return bool(messages) and text == content.messages_to_json(
+                    messages, output=False, finish_reasons=(), fallback_finish=""
+                )
+            if rule == _OUTPUT:
+                messages, reasons = content.parse_messages(text)
+                if not finish and reasons:
+                    return False  # the record's stop reason would come from them, and be written
+                return bool(messages) and text == content.messages_to_json(
+                    messages, output=True, finish_reasons=finish or (), fallback_finish=finish[0] if finish else ""
+                )
+            if rule == _SYSTEM:
+                prompt = content.parse_system_instructions(text)
+                return bool(prompt) and text == content.system_instructions_to_json(prompt)
+            if rule == _TOOLS:
+                tools = content.parse_tool_definitions(text)
+                return bool(tools) and text == content.tool_definitions_to_json(tools)
+            state = _workflow_state(text)
+        except ValueError:
+            return True  # kept in extra as it came and written back so
+        return content.dumps(state).decode() == text
+
+
+def _string_payload(raw: bytes) -> bytes | None:
+    """The UTF-8 of an AnyValue that is one string field (shorter than 2 MiB), from its bytes;
+    None otherwise."""
+    size = len(raw)
+    if size < 2 or raw[0] != 0x0A:
+        return None
+    n = raw[1]
+    if n < 0x80:
+        return raw[2:] if n + 2 == size else None
+    if size > 2 and raw[2] < 0x80 and (n & 0x7F | raw[2] << 7) + 3 == size:
+        return raw[3:]
+    if size > 3 and raw[2] >= 0x80 and raw[3] < 0x80 and (n & 0x7F | (raw[2] & 0x7F) << 7 | raw[3] << 14) + 4 == size:
+        return raw[4:]
+    return None
+
+
+def _short_string(raw: bytes) -> str | None:
+    """The string of an AnyValue that is one string field, from its bytes (None otherwise)."""
+    payload = _string_payload(raw)
+    return None if payload is None else payload.decode()
+
+
+def _text_messages(text: bytes, finish: list[str] | None, *, output: bool) -> bool | None:
+    """The shortcut for messages of text parts only, as the encoder writes them: True when it
+    would write ``text`` back, None when the encoder's functions must decide."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not list or not data:
+        return None
+    for i, item in enumerate(data):
+        if type(item) is not dict:
+            return None
+        keys = tuple(item)
+        if output:
+            reason = finish[i] if finish and i < len(finish) else finish[0] if finish else ""
+            if keys != (("role", "parts", "finish_reason") if reason else ("role", "parts")):
+                return None
+            if reason and item["finish_reason"] != reason:
+                return None
+        elif keys != ("role", "parts"):
+            return None
+        parts = item["parts"]
+        if item["role"] not in _ROLES or type(parts) is not list:
+            return None
+        for part in parts:
+            if type(part) is not dict or tuple(part) != ("type", "content") or part["type"] != "text":
+                return None
+            if type(part["content"]) is not str:
+                return None
+    return orjson.dumps(data) == text  # this shape is written as orjson writes it
+
+
+def _text_system(text: bytes) -> bool | None:
+    """The shortcut for system instructions of one text part."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not list or len(data) != 1 or type(data[0]) is not dict:
+        return None
+    part = data[0]
+    if tuple(part) != ("type", "content") or part["type"] != "text" or type(part["content"]) is not str:
+        return None
+    return bool(part["content"]) and orjson.dumps(data) == text
