@@ -52,8 +52,8 @@ from gateway.exporters._dead_letter import DeadLetterEntry
 from gateway.exporters._helper import Backoff, ExporterHelper, Payload, SenderConfig
 from gateway.exporters._otlp_client import OtlpClient
 from gateway.exporters._transport import grpc_target
-from gateway.formats.otlp import records_to_traces
 from gateway.formats.otlp import native as otlp_native
+from gateway.formats.otlp import records_to_traces
 from gateway.formats.otlp.encode_metrics import DEFAULT_MAX_SERIES, MetricsAggregator
 from gateway.formats.otlp.semconv import DEFAULT, DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
 from gateway.model import Batch, Record

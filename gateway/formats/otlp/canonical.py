@@ -182,7 +182,9 @@ def _view() -> Any:
 
     def message(name: str, number: int, type_name: str) -> descriptor_pb2.DescriptorProto:
         m = file.message_type.add(name=name)
-        m.field.add(name="items", number=number, label=field.LABEL_REPEATED, type=field.TYPE_MESSAGE, type_name=type_name)
+        m.field.add(
+            name="items", number=number, label=field.LABEL_REPEATED, type=field.TYPE_MESSAGE, type_name=type_name
+        )
         return m
 
     span = message("Span", 9, ".gateway.otlp_view.Span.Entry")
@@ -227,6 +229,7 @@ class Rules:
         self.service_name = semconv.attrs.service_name
         self.capture_key = EXTENSIONS.metadata_prefix + formats.capture_mode_key()
         self.deprecated = set(DEPRECATED_RENAMES) | DEPRECATED_REMOVED
+        self.content_events = {decode_legacy.PROMPT_EVENT[0], decode_legacy.COMPLETION_EVENT[0]}
         self.keys: dict[str, int] = {}
         self.memo: dict[tuple[str, bytes], tuple[bool, Any]] = {}  # short values judged before
         self.operations: dict[str, str] = {}  # operation names normalised before
@@ -317,11 +320,13 @@ class Rules:
         if parent and (len(parent) != 8 or parent == _NO_SPAN):
             return False
         start, end = span.start_time_unix_nano, span.end_time_unix_nano
-        if not 0 < start <= end <= _MAX_TIME or span.events or span.links:
+        if not 0 < start <= end <= _MAX_TIME:
+            return False
+        if (span.events or span.links) and not self._events_and_links(span):
             return False
         status = span.status
         code = status.code
-        if code != _ERROR and (status.message or code != _UNSET and code != _OK):
+        if code != _ERROR and (status.message or (code != _UNSET and code != _OK)):
             return False
         if len(attributes) != len(span.attributes):
             return False  # a key twice: the record keeps one
@@ -343,7 +348,7 @@ class Rules:
             if rule in _CONTENT:
                 facts[rule] = raw  # judged with the finish reasons, after the loop
                 continue
-            if (rule == _GENERATION_ID or rule == _RECORD_ID) and len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A:
+            if (rule in (_GENERATION_ID, _RECORD_ID)) and len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A:
                 facts[rule] = True  # one non-empty string (ids differ from span to span)
                 continue
             if len(raw) > _MEMO_BYTES:
@@ -363,6 +368,21 @@ class Rules:
                 facts[rule] = fact
         return self._whole(span, facts, code)
 
+    def _events_and_links(self, span: Span) -> bool:
+        """Whether the record's copies of the events and links (``otlp.span.events``, ``.links``)
+        give them back: no content event the record would read (pre-1.28 prompt and completion
+        events), no dropped-attribute counts (not kept), no key twice, valid link ids."""
+        for event in span.events:
+            if event.name in self.content_events or event.dropped_attributes_count or _repeats(event.attributes):
+                return False
+        for link in span.links:
+            trace_id, span_id = link.trace_id, link.span_id
+            if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
+                return False
+            if link.dropped_attributes_count or _repeats(link.attributes):
+                return False
+        return True
+
     def _judge(self, rule: int, raw: bytes) -> tuple[bool, Any]:
         """Whether one value of a key the rule reads keeps the span canonical, and what the
         whole-span checks need of it (None: nothing)."""
@@ -371,7 +391,7 @@ class Rules:
         which = "string_value" if text is not None else value.WhichOneof("value")
         if rule == _INTEGER:
             return which == "int_value", None
-        if rule == _DOUBLE or rule == _NOT_INT:
+        if rule in (_DOUBLE, _NOT_INT):
             return which != "int_value" and not (which == "double_value" and math.isnan(value.double_value)), None
         if rule == _TTFC:
             # A negative or infinite value would not be written back; another type is kept as is.
@@ -383,7 +403,7 @@ class Rules:
             return which != "bool_value" or value.bool_value, None
         if rule == _ARRAY:
             return which != "string_value", None
-        if rule == _STRLIST or rule == _FINISH:
+        if rule in (_STRLIST, _FINISH):
             if which != "array_value":
                 return rule == _STRLIST, None  # kept in extra as it came; a string finish reason is read
             items = value.array_value.values
@@ -464,7 +484,7 @@ class Rules:
             if value.WhichOneof("value") != "string_value":
                 return False  # read anyway, and written back as a JSON string
             payload = value.string_value.encode()
-        if rule == _INPUT or rule == _OUTPUT:
+        if rule in (_INPUT, _OUTPUT):
             fast = _text_messages(payload, finish if rule == _OUTPUT else None, output=rule == _OUTPUT)
             if fast is not None:
                 return fast
@@ -496,6 +516,10 @@ class Rules:
         except ValueError:
             return True  # kept in extra as it came and written back so
         return content.dumps(state).decode() == text
+
+
+def _repeats(attributes: Any) -> bool:
+    return len({kv.key for kv in attributes}) != len(attributes)
 
 
 def _string_payload(raw: bytes) -> bytes | None:

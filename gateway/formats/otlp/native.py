@@ -9,9 +9,10 @@ every consumer downstream is an ``otlp`` exporter that declared the kind, and
 asks for records (:meth:`OtlpTraces.materialize`) gets exactly what the receiver's decoder gives.
 
 **The rule** (:func:`survey`, checked in :mod:`.canonical`; one pass over the request, no JSON
-parsing but for the content attributes): a request is taken as it is only when every span is a *canonical* GenAI span, one
-that decoding into a record and encoding back with the default ``otlp`` exporter settings gives
-back unchanged. Otherwise the whole request takes the records path. A span is canonical when:
+parsing but for the content attributes): a request is taken as it is only when every span is a
+*canonical* GenAI span, one that decoding into a record and encoding back with the default
+``otlp`` exporter settings gives back unchanged. Otherwise the whole request takes the records
+path. A span is canonical when:
 
 * its ids are valid (16 and 8 bytes, not all zero, the parent empty or valid), ``0 < start <=
   end < 2**63``, it has no events and no links, and its status is UNSET or OK without a message,
@@ -58,7 +59,6 @@ from gateway.formats.otlp.semconv import DEFAULT
 from gateway.model import Native, Record
 
 KIND: Final = "otlp.traces"
-
 
 
 class OtlpTraces:
@@ -178,5 +178,3 @@ def survey(request: ExportTraceServiceRequest, body: bytes | None = None) -> Sur
         return None
     spans, services, scopes = found
     return Survey(spans, frozenset(services), frozenset(scopes))
-
-

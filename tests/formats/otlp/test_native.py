@@ -20,7 +20,9 @@ from gateway import formats
 from gateway.formats import otlp
 from gateway.formats.otlp import native
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME
-from gateway.model import Record
+from gateway.model import Kind, Message, Native, Part, PartKind, Record, Role, Usage
+from gateway.model import Status as RecordStatus
+from tests.formats.record_strategies import messages, short_text, tools, usages
 from tests.formats.record_strategies import records as any_records
 
 Request = ExportTraceServiceRequest
@@ -88,9 +90,75 @@ def test_generated_records_as_the_gateway_writes_them(records: list[Record]) -> 
     check(second)
 
 
+def _hex(size: int) -> st.SearchStrategy[str]:
+    return st.binary(min_size=size, max_size=size).filter(any).map(bytes.hex)
+
+
+text_messages = st.lists(
+    st.builds(
+        Message,
+        role=st.sampled_from([Role.USER, Role.ASSISTANT, Role.SYSTEM]),
+        parts=st.lists(st.builds(Part, kind=st.just(PartKind.TEXT), text=short_text), max_size=2),
+    ),
+    max_size=2,
+)
+# GenAI calls as instrumentations report them: valid ids and times, well-known and odd operation
+# and provider spellings, provider finish reasons, text messages or any content.
+genai_records = st.builds(
+    Record,
+    kind=st.sampled_from([Kind.LLM, Kind.EMBEDDING, Kind.TOOL, Kind.AGENT, Kind.WORKFLOW_STEP]),
+    id=st.just("") | st.uuids().map(str),
+    trace_id=_hex(16),
+    span_id=_hex(8),
+    parent_span_id=st.just("") | _hex(8),
+    name=st.sampled_from(["", "openai.chat", "chat gpt-4o"]),
+    operation=st.sampled_from(["", "chat", "embeddings", "execute_tool", "invoke_agent", "generateText", "custom"]),
+    provider=st.sampled_from(["", "openai", "anthropic", "OpenAI", "azure.ai.openai"]),
+    model=st.sampled_from(["", "gpt-4o", "claude-sonnet-4"]),
+    response_model=st.sampled_from(["", "gpt-4o-2024-08-06"]),
+    response_id=st.sampled_from(["", "chatcmpl-1"]),
+    conversation_id=short_text,
+    tool_name=st.sampled_from(["", "search"]),
+    agent_name=st.sampled_from(["", "planner"]),
+    stop_reason=st.sampled_from(["", "stop", "end_turn", "length", "tool_calls"]),
+    start_ns=st.integers(1, 2**61),
+    end_ns=st.integers(2**61, 2**62),
+    status=st.sampled_from([RecordStatus.OK, RecordStatus.OK, RecordStatus.ERROR, RecordStatus.TIMEOUT]),
+    error_type=st.sampled_from(["", "timeout", "RateLimitError"]),
+    error_message=st.sampled_from(["", "429 Too Many Requests"]),
+    system_prompt=short_text,
+    input=st.one_of(text_messages, messages),
+    output=st.one_of(text_messages, messages),
+    tools=st.just([]) | tools,
+    usage=st.one_of(st.builds(Usage, input_tokens=st.integers(0, 9999), output_tokens=st.integers(0, 999)), usages),
+    temperature=st.none() | st.floats(0, 2),
+    max_tokens=st.none() | st.integers(1, 4096),
+    stream=st.none() | st.booleans(),
+    tags=st.dictionaries(st.sampled_from(["env", "team"]), short_text, max_size=2),
+    metadata=st.dictionaries(st.sampled_from(["request_id", "sigil.sdk.content_capture_mode"]), short_text, max_size=2),
+)
+
+
+@given(st.lists(genai_records, min_size=1, max_size=3), st.booleans())
+def test_generated_genai_spans(records: list[Record], include_content: bool) -> None:
+    first = otlp.records_to_traces(
+        records, resource_attributes={"service.name": "app"}, include_content=include_content
+    )
+    check(first)
+    check(records_export(first))
+
+
 # --------------------------------------------------------------------------- one change at a time
 
 Change = Callable[[Request, Span], None]
+
+
+def _all(*changes: Change) -> Change:
+    def change(request: Request, span: Span) -> None:
+        for one in changes:
+            one(request, span)
+
+    return change
 
 
 def _attr(span: Span, key: str) -> KeyValue:
@@ -175,6 +243,30 @@ def _event(request: Request, span: Span) -> None:
     event.attributes.add(key="gen_ai.prompt").value.string_value = '[{"role": "user", "content": "hi"}]'
 
 
+def _exception(request: Request, span: Span) -> None:
+    _set("error.type", string_value="RateLimitError")(request, span)
+    _status(Status.STATUS_CODE_ERROR, "429")(request, span)
+    event = span.events.add(name="exception", time_unix_nano=span.end_time_unix_nano)
+    event.attributes.add(key="exception.type").value.string_value = "RateLimitError"
+
+
+def _link(request: Request, span: Span) -> None:
+    link = span.links.add(trace_id=span.trace_id, span_id=bytes(range(1, 9)), flags=0x100)
+    link.attributes.add(key="link.kind").value.string_value = "follows"
+
+
+def _short_link(request: Request, span: Span) -> None:
+    span.links.add(trace_id=span.trace_id, span_id=b"\1\2")
+
+
+def _event_dropping(request: Request, span: Span) -> None:
+    span.events.add(name="log", time_unix_nano=span.end_time_unix_nano, dropped_attributes_count=2)
+
+
+def _trace_state_and_flags(request: Request, span: Span) -> None:
+    span.trace_state, span.flags = "a=b", 0x101
+
+
 def _start_later(request: Request, span: Span) -> None:
     span.start_time_unix_nano = span.end_time_unix_nano + 1
 
@@ -219,6 +311,8 @@ REFUSED: dict[str, Change] = {
     "a message on an unset status": _status(Status.STATUS_CODE_UNSET, "fine"),
     "a key twice": _twice,
     "a content event": _event,
+    "an event's dropped attribute count": _event_dropping,
+    "a link to an invalid span id": _short_link,
     "a start after the end": _start_later,
     "a resource without service.name": _resource(_drop_service),
     "the pre-1.27 environment name": _resource(_old_environment),
@@ -240,21 +334,23 @@ def test_every_rule_is_needed(change: Change) -> None:
 TAKEN: dict[str, Change] = {
     "an unknown attribute": _set("app.feature", string_value="search"),
     "an unknown gen_ai attribute": _set("gen_ai.request.top_k", int_value=40),
-    "a failed span with error.type": lambda r, s: (_set("error.type", string_value="timeout")(r, s), _status(2, "x")(r, s)),
-    "a tool call span": lambda r, s: (
-        _set("gen_ai.operation.name", string_value="execute_tool")(r, s),
-        _drop("gateway.operation.original")(r, s),
-        _set("gen_ai.tool.name", string_value="search")(r, s),
-        _rename("sigil.generation.id", "gateway.record.id")(r, s),
-        _drop("gen_ai.input.messages")(r, s),
-        _drop("gen_ai.output.messages")(r, s),
-        _drop("gen_ai.response.finish_reasons")(r, s),
-        _named("execute_tool search")(r, s),
+    "a failed span with error.type": _all(_set("error.type", string_value="timeout"), _status(2, "x")),
+    "a tool call span": _all(
+        _set("gen_ai.operation.name", string_value="execute_tool"),
+        _drop("gateway.operation.original"),
+        _set("gen_ai.tool.name", string_value="search"),
+        _rename("sigil.generation.id", "gateway.record.id"),
+        _drop("gen_ai.input.messages"),
+        _drop("gen_ai.output.messages"),
+        _drop("gen_ai.response.finish_reasons"),
+        _named("execute_tool search"),
     ),
     "a source name kept beside the conventions' one": _set("gateway.record.name", string_value="openai.chat"),
     "a status OK": _status(Status.STATUS_CODE_OK),
+    "an exception event on a failed span": _exception,
+    "a link": _link,
     "a key-value list": _set("app.map", kvlist_value={"values": [{"key": "a", "value": {"int_value": 1}}]}),
-    "trace state and flags": lambda r, s: (setattr(s, "trace_state", "a=b"), setattr(s, "flags", 0x101)),
+    "trace state and flags": _trace_state_and_flags,
 }
 
 
@@ -286,14 +382,15 @@ def test_chunks_join_halves_and_bytes_keep_the_spans_in_order() -> None:
     whole = native.OtlpTraces.of(request, 13, request.SerializeToString())
     ids = [span.span_id for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
 
-    def span_ids(traces: native.OtlpTraces) -> list[bytes]:
+    def span_ids(traces: Native) -> list[bytes]:
+        assert isinstance(traces, native.OtlpTraces)
         req = traces.request()
         return [span.span_id for rs in req.resource_spans for ss in rs.scope_spans for span in ss.spans]
 
     chunks = whole.chunks(4)
     assert [len(c) for c in chunks] == [4, 4, 4, 1]
     assert all(isinstance(c, native.OtlpTraces) for c in chunks)
-    assert [i for c in chunks for i in span_ids(c)] == ids  # type: ignore[arg-type]
+    assert [i for c in chunks for i in span_ids(c)] == ids
     joined = chunks[0].join(chunks[1:])
     assert len(joined) == 13 and span_ids(joined) == ids
     first, rest = whole.halves()
