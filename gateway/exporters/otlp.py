@@ -19,6 +19,16 @@ Transport (:mod:`._otlp_client`): ``protocol: grpc`` calls ``TraceService/Export
 counted as ``gateway_exporter_dropped_records_total{reason="partial_success"}`` (rejected metric
 points as ``gateway_exporter_metric_points_total{outcome="rejected"}``) and logged now and then.
 
+Pass-through: with ``metrics.enabled: false``, ``include_content: true``, ``conventions: [gen_ai]``
+and the default ``semconv_version`` (:func:`takes_natives`), the records path gives a canonical
+span back unchanged, so the exporter declares the ``otlp.traces`` native kind: an ``otlp``
+receiver then hands on requests of such spans untranslated (rule in
+:mod:`gateway.formats.otlp.native`), and the exporter sends them as they came (over gRPC the
+received bytes), split at ``max_request_size`` where records would be split, counted, retried and
+queued like records. A resource lacking a configured ``resource_attributes`` key, and natives
+meeting settings that do not take them, take the records path. With metrics on (the default) the
+aggregator needs records, so no natives are taken.
+
 Content: ``include_content`` (default true) adds the opt-in content attributes (messages, system
 instructions, tool definitions, tool arguments and results); a record whose metadata
 ``sigil.sdk.content_capture_mode`` is ``metadata_only`` never gets them.

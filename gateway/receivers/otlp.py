@@ -22,6 +22,15 @@ OTLP's partial success (``rejected_spans`` with a message), which it must not re
 ``keep_genai_ancestors: true`` passes on only the ancestors of GenAI spans, so trees stay whole
 (see :mod:`gateway.receivers._otlp_ancestors` for how and what it costs).
 
+When every consumer downstream is an ``otlp`` exporter that takes them (the ``otlp.traces``
+native kind: see ``gateway.exporters.otlp``), a traces request whose every span the records path
+would give back unchanged is handed on as parsed, with the bytes it came in, instead of as
+records (:mod:`gateway.formats.otlp.native` states the rule). Requests the receiver's own state
+could change take the records path as before: with ``keep_genai_ancestors`` always; spans from a
+scope of a ``dedup`` pair; spans that GenAI events waiting in the join buffer belong to, or of a
+service that has sent GenAI events (they may wait for theirs). ``docs/mapping.md`` ("OTLP → OTLP
+without records") lists what arrives differently (form only).
+
 Answers follow the OTLP specification: 200 with an ``ExportTraceServiceResponse`` in the
 request's encoding; failures carry a ``google.rpc.Status`` in the request's encoding: 400
 (``INVALID_ARGUMENT``) for bodies that do not decode, naming the problem; 413 past

@@ -168,8 +168,7 @@ _EXTENSION_RULES: Final = {
         for name in (_X.usage_total_tokens, _X.usage_image_count, _X.usage_web_search_count, _X.usage_request_count)
     },
 }
-_MEMO_BYTES: Final = 64  # values up to this size are remembered with their judgement
-_MEMO_ITEMS: Final = 4096  # remembered at most (then forgotten all at once)
+_MEMO_ITEMS: Final = 4096  # span signatures remembered at most (then forgotten all at once)
 _ROLES: Final = frozenset(role.value for role in Role if role.value)
 
 
@@ -231,7 +230,7 @@ class Rules:
         self.deprecated = set(DEPRECATED_RENAMES) | DEPRECATED_REMOVED
         self.content_events = {decode_legacy.PROMPT_EVENT[0], decode_legacy.COMPLETION_EVENT[0]}
         self.keys: dict[str, int] = {}
-        self.memo: dict[tuple[str, bytes], tuple[bool, Any]] = {}  # short values judged before
+        self.memo: dict[tuple[Any, ...], tuple[bool, list[str] | None]] = {}  # span signatures judged
         self.operations: dict[str, str] = {}  # operation names normalised before
 
     def rule(self, key: str) -> int:
@@ -330,8 +329,12 @@ class Rules:
             return False
         if len(attributes) != len(span.attributes):
             return False  # a key twice: the record keeps one
-        facts: dict[int, Any] = {}
-        keys, memo = self.keys, self.memo
+        # What the whole-span checks read (the values of the operation, provider, model, finish
+        # reasons, ...) repeats from span to span: judged once per combination and remembered.
+        # Ids (different in every span) count only by their presence, content is judged apart.
+        signature: list[Any] = [span.name, code]
+        contents: list[tuple[int, bytes]] = []
+        keys = self.keys
         for key in attributes:
             rule = keys.get(key)
             if rule is None:
@@ -342,31 +345,50 @@ class Rules:
             if rule == _NONEMPTY:
                 if raw.endswith(b"\n\x00"):
                     return False  # (perhaps) an empty string, which the record would not write back
-                continue
-            if rule == _UNSAFE:
+            elif rule == _UNSAFE:
                 return False
-            if rule in _CONTENT:
-                facts[rule] = raw  # judged with the finish reasons, after the loop
-                continue
-            if (rule in (_GENERATION_ID, _RECORD_ID)) and len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A:
-                facts[rule] = True  # one non-empty string (ids differ from span to span)
-                continue
-            if len(raw) > _MEMO_BYTES:
-                ok, fact = self._judge(rule, raw)
+            elif rule in _CONTENT:
+                contents.append((rule, raw))
+            elif rule in (_GENERATION_ID, _RECORD_ID) and len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A:
+                signature.append(rule)  # one non-empty string
             else:
-                # Operation, provider, model, finish reasons, ... repeat from span to span.
-                item = (key, raw)
-                known = memo.get(item)
-                if known is None:
-                    if len(memo) >= _MEMO_ITEMS:
-                        memo.clear()
-                    known = memo[item] = self._judge(rule, raw)
-                ok, fact = known
-            if not ok:
+                signature.append(key)
+                signature.append(raw)
+        whole = tuple(signature)
+        memo = self.memo
+        known = memo.get(whole)
+        if known is None:
+            if len(memo) >= _MEMO_ITEMS:
+                memo.clear()
+            known = memo[whole] = self._attributes(whole)
+        ok, finish = known
+        if not ok:
+            return False
+        for rule, raw in contents:
+            if not self._content(rule, raw, finish):
                 return False
+        return True
+
+    def _attributes(self, signature: tuple[Any, ...]) -> tuple[bool, list[str] | None]:
+        """The span's judgement but for content, from its signature (name, status code, then ids'
+        rules and (key, value) pairs); and its finish reasons, which content is judged with."""
+        name, code = signature[0], signature[1]
+        facts: dict[int, Any] = {}
+        i = 2
+        while i < len(signature):
+            item = signature[i]
+            if isinstance(item, int):
+                facts[item] = True
+                i += 1
+                continue
+            rule = self.rule(item)
+            ok, fact = self._judge(rule, signature[i + 1])
+            if not ok:
+                return False, None
             if fact is not None:
                 facts[rule] = fact
-        return self._whole(span, facts, code)
+            i += 2
+        return self._whole(name, facts, code), facts.get(_FINISH)
 
     def _events_and_links(self, span: Span) -> bool:
         """Whether the record's copies of the events and links (``otlp.span.events``, ``.links``)
@@ -429,8 +451,8 @@ class Rules:
             return normalize_provider(text, self.semconv) == text, None
         return True, None if rule == _STRING else text
 
-    def _whole(self, span: Span, facts: dict[int, Any], code: int) -> bool:
-        """The checks that take several attributes: operation, kind, name, ids, error, content."""
+    def _whole(self, name: str, facts: dict[int, Any], code: int) -> bool:
+        """The checks that take several attributes: operation, kind, name, ids, error."""
         get = facts.get
         operation = get(_OPERATION)
         if operation is None or self._normal(operation) != operation:
@@ -456,15 +478,7 @@ class Rules:
         if (_ERROR_TYPE in facts) != (code == _ERROR):
             return False  # error.type is written for failed spans only, and always for them
         subject = get(self.subjects.get(operation, _MODEL))  # as encode._Writer._name picks it
-        name = span.name
-        if name != (f"{operation} {subject}" if subject else operation) or get(_RECORD_NAME) == name:
-            return False
-        finish = get(_FINISH)
-        for rule in _CONTENT:
-            raw = get(rule)
-            if raw is not None and not self._content(rule, raw, finish):
-                return False
-        return True
+        return name == (f"{operation} {subject}" if subject else operation) and get(_RECORD_NAME) != name
 
     def _normal(self, operation: str) -> str:
         normal = self.operations.get(operation)

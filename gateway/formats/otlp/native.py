@@ -15,13 +15,14 @@ parsing but for the content attributes): a request is taken as it is only when e
 path. A span is canonical when:
 
 * its ids are valid (16 and 8 bytes, not all zero, the parent empty or valid), ``0 < start <=
-  end < 2**63``, it has no events and no links, and its status is UNSET or OK without a message,
-  or ERROR with an ``error.type`` attribute (which only an ERROR span may carry);
+  end < 2**63``, its status is UNSET or OK without a message, or ERROR with an ``error.type``
+  attribute (which only an ERROR span may carry), and its events and links are ones the record
+  keeps whole (no pre-1.28 content event, no dropped-attribute count, valid link ids);
 * no attribute key repeats, and every key is either a current name of the conventions
-  (semantic conventions :data:`~.semconv.DEFAULT`) or a gateway extension name whose value has
-  the type the record field holds (strings not empty, ``temperature`` a double, tokens ints,
-  ``gen_ai.request.stream`` true, id lists not empty, ...), or a name the decoder keeps as it is
-  (any other key, whose value is not a key-value list). Deprecated, vendor and OpenLLMetry
+  (semantic conventions :data:`~.semconv.DEFAULT`) or a gateway extension name whose value, where
+  another type would come back changed, has the type the record field holds (strings not empty,
+  ``temperature`` a double, ``max_tokens`` an int, ``gen_ai.request.stream`` true, id lists not
+  empty, ...), or a name the decoder keeps as it is (any other key). Deprecated, vendor and OpenLLMetry
   indexed names, OpenInference spans, an int evaluation score and the Sigil
   ``metadata_only`` capture label all disqualify the span (the records path rewrites them);
 * ``gen_ai.operation.name`` is present and already normalised, it implies the record kind (or
@@ -40,9 +41,12 @@ natives only with settings under which this rule holds (see ``gateway.exporters.
 Differences from the records path, all of form: natives keep the request's grouping into
 resources and scopes (the encoder merges equal ones), the attributes' order (the encoder writes
 fields first), an unset status as unset (the encoder writes an empty one), and fields newer than
-the generated protobuf classes (the records path drops them). ``tests/formats/otlp/test_native.py``
-checks the rule against the records path on the bench payloads, real instrumentations' spans and
-generated ones.
+the generated protobuf classes (the records path drops them). Inputs the protocol forbids go as
+they came where the records path keeps one value: a key twice inside a key-value list value, a
+key-value pair or value encoded with its value field twice (judged by the last).
+``tests/formats/otlp/test_native.py`` checks the rule against the records path on the bench
+payloads and generated spans (and shows each rule needed), ``tests/integration/test_otlp_native.py``
+on real instrumentations' spans and over loopback.
 """
 
 from __future__ import annotations
