@@ -364,10 +364,7 @@ class Rules:
         ok, finish = known
         if not ok:
             return False
-        for rule, raw in contents:
-            if not self._content(rule, raw, finish):
-                return False
-        return True
+        return all(self._content(rule, raw, finish) for rule, raw in contents)
 
     def _attributes(self, signature: tuple[Any, ...]) -> tuple[bool, list[str] | None]:
         """The span's judgement but for content, from its signature (name, status code, then ids'
