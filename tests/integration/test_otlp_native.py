@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -31,9 +31,10 @@ from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fake_llm import FakeOpenAI
 from tests.formats.otlp.test_native import check, normalized, records_export
 from tests.integration.test_instrumentations import _openai_v2, _openinference, _traceloop, chat_calls, fake_openai
+from tests.integration.test_otlp import collector
 from tests.otlp_fakes import Answer, FakeOtlpCollector
 
-__all__ = ["fake_openai"]  # the fixture, for the tests here
+__all__ = ["collector", "fake_openai"]  # the fixtures, for the tests here
 ANY = "127.0.0.1:0"
 
 INSTRUMENTATIONS: dict[str, Callable[[TracerProvider], Callable[[], None]]] = {
@@ -70,14 +71,6 @@ async def test_real_instrumentations_spans_keep_the_promise(
 
 
 # --------------------------------------------------------------------------- over loopback
-
-
-@pytest.fixture
-async def collector() -> AsyncIterator[FakeOtlpCollector]:
-    fake = FakeOtlpCollector()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
