@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -79,6 +80,7 @@ _UNSET, _OK, _ERROR = Status.STATUS_CODE_UNSET, Status.STATUS_CODE_OK, Status.ST
     _STATE,
 ) = range(30)
 _CONTENT: Final = frozenset({_INPUT, _OUTPUT, _SYSTEM, _TOOLS, _STATE})
+_IDS: Final = frozenset({_GENERATION_ID, _RECORD_ID})
 _READ_ANYWAY: Final = _CONTENT | {_OPERATION, _STRING}
 
 _LOGICAL_RULES: Final = {
@@ -202,6 +204,25 @@ def _view() -> Any:
 _VIEW: Final = _view()
 
 
+class _Plan:
+    """What the keys of one attribute sequence need (identity-hashed: a memo key part)."""
+
+    __slots__ = ("contents", "ids", "ids_and_read", "nonempty", "read", "unsafe")
+
+    def __init__(self, keys: tuple[str, ...], rule_of: Callable[[str], int]) -> None:
+        rules = [(key, rule_of(key)) for key in keys]
+        self.unsafe = any(rule == _UNSAFE for _, rule in rules)
+        self.nonempty = [key for key, rule in rules if rule == _NONEMPTY]
+        ids = [(key, rule) for key, rule in rules if rule in _IDS]
+        read = [
+            (key, rule) for key, rule in rules if rule > _UNSAFE and rule not in _CONTENT and (key, rule) not in ids
+        ]
+        self.ids = [key for key, _ in ids]
+        self.read = [key for key, _ in read]
+        self.ids_and_read = ids + read
+        self.contents = [(key, rule) for key, rule in rules if rule in _CONTENT]
+
+
 @functools.lru_cache(maxsize=4)
 def rules(semconv: SemConv) -> Rules:
     return Rules(semconv)
@@ -230,6 +251,7 @@ class Rules:
         self.deprecated = set(DEPRECATED_RENAMES) | DEPRECATED_REMOVED
         self.content_events = {decode_legacy.PROMPT_EVENT[0], decode_legacy.COMPLETION_EVENT[0]}
         self.keys: dict[str, int] = {}
+        self.plans: dict[tuple[str, ...], _Plan] = {}  # per attribute key sequence
         self.memo: dict[tuple[Any, ...], tuple[bool, list[str] | None]] = {}  # span signatures judged
         self.operations: dict[str, str] = {}  # operation names normalised before
 
@@ -329,62 +351,56 @@ class Rules:
             return False
         if len(attributes) != len(span.attributes):
             return False  # a key twice: the record keeps one
-        # What the whole-span checks read (the values of the operation, provider, model, finish
+        # Spans of one instrumentation carry the same keys: what each key needs is planned once
+        # per key sequence. What the whole-span checks read (operation, provider, model, finish
         # reasons, ...) repeats from span to span: judged once per combination and remembered.
-        # Ids (different in every span) count only by their presence, content is judged apart.
-        signature: list[Any] = [span.name, code]
-        contents: list[tuple[int, bytes]] = []
-        keys = self.keys
-        for key in attributes:
-            rule = keys.get(key)
-            if rule is None:
-                rule = self.rule(key)
-            if rule == _ANY:
-                continue  # whatever its value, it goes back as it came
-            raw = attributes[key]
-            if rule == _NONEMPTY:
-                if raw.endswith(b"\n\x00"):
-                    return False  # (perhaps) an empty string, which the record would not write back
-            elif rule == _UNSAFE:
-                return False
-            elif rule in _CONTENT:
-                contents.append((rule, raw))
-            elif rule in (_GENERATION_ID, _RECORD_ID) and len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A:
-                signature.append(rule)  # one non-empty string
-            else:
-                signature.append(key)
-                signature.append(raw)
+        # Ids (different in every span) count only by their presence; content is judged apart.
+        shape = tuple(attributes)
+        plans = self.plans
+        plan = plans.get(shape)
+        if plan is None:
+            if len(plans) >= _MEMO_ITEMS:
+                plans.clear()
+            plan = plans[shape] = _Plan(shape, self.rule)
+        if plan.unsafe:
+            return False
+        get = attributes.__getitem__
+        for raw in map(get, plan.nonempty):
+            if raw.endswith(b"\n\x00"):
+                return False  # (perhaps) an empty string, which the record would not write back
+        signature: list[Any] = [plan, span.name, code]
+        for raw in map(get, plan.ids):
+            # One non-empty string, or judged as it is.
+            signature.append(True if len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A else raw)
+        signature.extend(map(get, plan.read))
         whole = tuple(signature)
         memo = self.memo
         known = memo.get(whole)
         if known is None:
             if len(memo) >= _MEMO_ITEMS:
                 memo.clear()
-            known = memo[whole] = self._attributes(whole)
+            known = memo[whole] = self._attributes(plan, whole)
         ok, finish = known
         if not ok:
             return False
-        return all(self._content(rule, raw, finish) for rule, raw in contents)
+        return all(self._content(rule, get(key), finish) for key, rule in plan.contents)
 
-    def _attributes(self, signature: tuple[Any, ...]) -> tuple[bool, list[str] | None]:
-        """The span's judgement but for content, from its signature (name, status code, then ids'
-        rules and (key, value) pairs); and its finish reasons, which content is judged with."""
-        name, code = signature[0], signature[1]
+    def _attributes(self, plan: _Plan, signature: tuple[Any, ...]) -> tuple[bool, list[str] | None]:
+        """The span's judgement but for content, from its signature (plan, name, status code, the
+        ids' values or True, the read keys' values); and its finish reasons, which content is
+        judged with."""
+        name, code = signature[1], signature[2]
         facts: dict[int, Any] = {}
-        i = 2
-        while i < len(signature):
-            item = signature[i]
-            if isinstance(item, int):
-                facts[item] = True
-                i += 1
+        values = signature[3:]
+        for (_, rule), value in zip(plan.ids_and_read, values, strict=True):
+            if value is True:
+                facts[rule] = True
                 continue
-            rule = self.rule(item)
-            ok, fact = self._judge(rule, signature[i + 1])
+            ok, fact = self._judge(rule, value)
             if not ok:
                 return False, None
             if fact is not None:
                 facts[rule] = fact
-            i += 2
         return self._whole(name, facts, code), facts.get(_FINISH)
 
     def _events_and_links(self, span: Span) -> bool:
