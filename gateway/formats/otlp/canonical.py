@@ -2,15 +2,25 @@
 (:mod:`.native`), stated in its module docstring and checked here in one pass per request.
 
 Reading every attribute of every span through protobuf's Python objects would cost more than
-the pass-through saves, so the request is parsed a second time, by upb in C, into a *view* in
-which a span's attributes are a ``map<string, bytes>``: each key with its ``AnyValue`` still
-serialized. Most values are one short string or integer field, told by their first bytes; the
-rest (arrays, key-value lists, long or odd encodings) are parsed as ``AnyValue`` s. Repeated keys
-are found by comparing the map's size with the span's attribute count. The view keeps the last
-value field of a key-value pair; protobuf would merge two (no SDK writes a pair so), and the
-rule judges such a pair by its last value.
-"""
+the pass-through saves (about 0.4 µs an attribute), so the request is parsed a second time, by
+upb in C, into a *view* in which a span's attributes are a ``map<string, bytes>``: each key with
+its ``AnyValue`` still serialized. Then, per span:
 
+* the key sequence is looked up in a plan made once per sequence (one instrumentation sends the
+  same keys span after span): which keys can take any value, which must not be an empty string
+  (told from the value's last bytes), which the rule reads, which are content;
+* the values the rule reads (operation, provider, model, finish reasons, ...) repeat from span to
+  span too: with the span's name and status code they form a signature, judged once and
+  remembered (ids, different in every span, count by their presence);
+* content attributes are judged every time, by a shortcut for text-only messages (orjson parses
+  and writes them again) or the encoder's own functions.
+
+Repeated keys are found by comparing the map's size with the span's attribute count. The view
+keeps the last value field of a key-value pair; protobuf would merge two (no SDK writes a pair
+so), and the rule judges such a pair by its last value. Values the records path gives back
+whatever they hold are not read at all, so a key-value list with a key twice (which the protocol
+forbids) goes as it came.
+"""
 from __future__ import annotations
 
 import functools
