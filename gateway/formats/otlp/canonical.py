@@ -21,6 +21,7 @@ so), and the rule judges such a pair by its last value. Values the records path 
 whatever they hold are not read at all, so a key-value list with a key twice (which the protocol
 forbids) goes as it came.
 """
+
 from __future__ import annotations
 
 import functools
@@ -180,7 +181,8 @@ _EXTENSION_RULES: Final = {
         for name in (_X.usage_total_tokens, _X.usage_image_count, _X.usage_web_search_count, _X.usage_request_count)
     },
 }
-_MEMO_ITEMS: Final = 4096  # span signatures remembered at most (then forgotten all at once)
+_MEMO_ITEMS: Final = 4096  # plans and span signatures remembered at most (then forgotten all at once)
+_MEMO_BYTES: Final = 4096  # keys or values of one plan or signature, at most, to be remembered
 _ROLES: Final = frozenset(role.value for role in Role if role.value)
 
 
@@ -369,9 +371,11 @@ class Rules:
         plans = self.plans
         plan = plans.get(shape)
         if plan is None:
-            if len(plans) >= _MEMO_ITEMS:
-                plans.clear()
-            plan = plans[shape] = _Plan(shape, self.rule)
+            plan = _Plan(shape, self.rule)
+            if sum(map(len, shape)) <= _MEMO_BYTES:  # odd, huge key sets are not kept
+                if len(plans) >= _MEMO_ITEMS:
+                    plans.clear()
+                plans[shape] = plan
         if plan.unsafe:
             return False
         get = attributes.__getitem__
@@ -379,17 +383,24 @@ class Rules:
             if raw.endswith(b"\n\x00"):
                 return False  # (perhaps) an empty string, which the record would not write back
         signature: list[Any] = [plan, span.name, code]
+        size = len(span.name)
         for raw in map(get, plan.ids):
-            # One non-empty string, or judged as it is.
-            signature.append(True if len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A else raw)
-        signature.extend(map(get, plan.read))
+            if len(raw) > 2 and raw[1] + 2 == len(raw) and raw[0] == 0x0A:
+                signature.append(True)  # one non-empty string
+            else:
+                signature.append(raw)  # judged as it is
+                size += len(raw)
+        read = list(map(get, plan.read))
+        signature.extend(read)
         whole = tuple(signature)
         memo = self.memo
         known = memo.get(whole)
         if known is None:
-            if len(memo) >= _MEMO_ITEMS:
-                memo.clear()
-            known = memo[whole] = self._attributes(plan, whole)
+            known = self._attributes(plan, whole)
+            if size + sum(map(len, read)) <= _MEMO_BYTES:  # only short values are kept
+                if len(memo) >= _MEMO_ITEMS:
+                    memo.clear()
+                memo[whole] = known
         ok, finish = known
         if not ok:
             return False

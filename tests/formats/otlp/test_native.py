@@ -18,8 +18,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from bench import payloads
 from gateway import formats
 from gateway.formats import otlp
-from gateway.formats.otlp import native
+from gateway.formats.otlp import canonical, native
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME
+from gateway.formats.otlp.semconv import DEFAULT
 from gateway.model import Kind, Message, Native, Part, PartKind, Record, Role, Usage
 from gateway.model import Status as RecordStatus
 from tests.formats.record_strategies import messages, short_text, tools, usages
@@ -405,3 +406,20 @@ def test_chunks_join_halves_and_bytes_keep_the_spans_in_order() -> None:
 def test_materialize_gives_what_the_receiver_decodes() -> None:
     request = bench_request(5)
     assert native.OtlpTraces.of(request, 5).materialize() == otlp.traces_to_records(request)[0]
+
+
+def test_what_the_rule_remembers_is_bounded() -> None:
+    rules = canonical.rules(DEFAULT)
+    request = bench_request(1)
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    huge = "m" * (canonical._MEMO_BYTES + 1)
+    _set("gen_ai.request.model", string_value=huge)(request, span)
+    span.name = "chat " + huge
+    before = len(rules.memo)
+    assert check(request)
+    assert len(rules.memo) == before  # judged, not kept
+    for i in range(canonical._MEMO_ITEMS + 10):
+        _set("gen_ai.request.model", string_value=f"m{i}")(request, span)
+        span.name = f"chat m{i}"
+        assert native.survey(request) is not None
+    assert len(rules.memo) <= canonical._MEMO_ITEMS
