@@ -302,6 +302,14 @@ class Rules:
             view = _VIEW.FromString(body)
         except DecodeError:
             return None
+        # First the cheap test that finds most requests of other spans (HTTP handlers, database
+        # calls sent beside GenAI spans): a span without an operation name is not canonical.
+        operation = self.semconv.attrs.operation_name
+        for rs_view in view.items:
+            for ss_view in rs_view.items:
+                for span_view in ss_view.items:
+                    if operation not in span_view.items:
+                        return None
         services: set[str] = set()
         scopes: set[str] = set()
         count = 0
