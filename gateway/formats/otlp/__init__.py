@@ -13,7 +13,7 @@ Modules, by direction:
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
 * :mod:`.native`: the OTLP -> OTLP pass-through (parsed requests handed on untranslated when
   every span is one the records path would give back unchanged, and every consumer an ``otlp``
-  exporter that takes them).
+  exporter that takes them); the rule in :mod:`.canonical` and :mod:`.canonical_content`.
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
 * :mod:`.openinference`: OpenInference's attribute names as data, read by
   :mod:`.decode_openinference` (spans with ``openinference.span.kind``).

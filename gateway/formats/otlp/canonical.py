@@ -29,7 +29,6 @@ import math
 from collections.abc import Callable
 from typing import Any, Final
 
-import orjson
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -37,9 +36,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
 from gateway import formats
-from gateway.formats.otlp import content, decode_legacy
+from gateway.formats.otlp import canonical_content, decode_legacy
 from gateway.formats.otlp.aliases import DEPRECATED_REMOVED, DEPRECATED_RENAMES, FINISH_REASON_ALIASES
-from gateway.formats.otlp.decode_attributes import _workflow_state, extension_handlers, field_handlers
+from gateway.formats.otlp.decode_attributes import extension_handlers, field_handlers
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME
 from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
 from gateway.formats.otlp.semconv import (
@@ -50,7 +49,7 @@ from gateway.formats.otlp.semconv import (
     receiver_attribute_index,
 )
 from gateway.formats.otlp.values import operation_kinds
-from gateway.model import Kind, Role
+from gateway.model import Kind
 
 _MAX_TIME: Final = 2**63 - 1  # the receivers' timestamp range (gateway.receivers._common)
 _NO_TRACE: Final = bytes(16)
@@ -90,9 +89,15 @@ _UNSET, _OK, _ERROR = Status.STATUS_CODE_UNSET, Status.STATUS_CODE_OK, Status.ST
     _TOOLS,
     _STATE,
 ) = range(30)
-_CONTENT: Final = frozenset({_INPUT, _OUTPUT, _SYSTEM, _TOOLS, _STATE})
+_CONTENT: Final = {  # rule -> what canonical_content judges
+    _INPUT: canonical_content.INPUT,
+    _OUTPUT: canonical_content.OUTPUT,
+    _SYSTEM: canonical_content.SYSTEM,
+    _TOOLS: canonical_content.TOOLS,
+    _STATE: canonical_content.STATE,
+}
 _IDS: Final = frozenset({_GENERATION_ID, _RECORD_ID})
-_READ_ANYWAY: Final = _CONTENT | {_OPERATION, _STRING}
+_READ_ANYWAY: Final = {*_CONTENT, _OPERATION, _STRING}
 
 _LOGICAL_RULES: Final = {
     "operation_name": _OPERATION,
@@ -183,7 +188,6 @@ _EXTENSION_RULES: Final = {
 }
 _MEMO_ITEMS: Final = 4096  # plans and span signatures remembered at most (then forgotten all at once)
 _MEMO_BYTES: Final = 4096  # keys or values of one plan or signature, at most, to be remembered
-_ROLES: Final = frozenset(role.value for role in Role if role.value)
 
 
 def _view() -> Any:
@@ -232,7 +236,7 @@ class _Plan:
         self.ids = [key for key, _ in ids]
         self.read = [key for key, _ in read]
         self.ids_and_read = ids + read
-        self.contents = [(key, rule) for key, rule in rules if rule in _CONTENT]
+        self.contents = [(key, _CONTENT[rule]) for key, rule in rules if rule in _CONTENT]
 
 
 @functools.lru_cache(maxsize=4)
@@ -412,7 +416,7 @@ class Rules:
         ok, finish = known
         if not ok:
             return False
-        return all(self._content(rule, get(key), finish) for key, rule in plan.contents)
+        return all(canonical_content.written_back(kind, get(key), finish) for key, kind in plan.contents)
 
     def _attributes(self, plan: _Plan, signature: tuple[Any, ...]) -> tuple[bool, list[str] | None]:
         """The span's judgement but for content, from its signature (plan, name, status code, the
@@ -450,7 +454,7 @@ class Rules:
     def _judge(self, rule: int, raw: bytes) -> tuple[bool, Any]:
         """Whether one value of a key the rule reads keeps the span canonical, and what the
         whole-span checks need of it (None: nothing)."""
-        text = _short_string(raw)
+        text = canonical_content.short_string(raw)
         value = AnyValue() if text is not None else AnyValue.FromString(raw)
         which = "string_value" if text is not None else value.WhichOneof("value")
         if rule == _INTEGER:
@@ -530,117 +534,6 @@ class Rules:
             normal = self.operations[operation] = normalize_operation(operation, "", self.semconv)
         return normal
 
-    def _content(self, rule: int, raw: bytes, finish: list[str] | None) -> bool:
-        """Whether the encoder writes a content attribute back byte for byte (or keeps it as it
-        came, when the decoder cannot read it): the encoder's own functions decide, after a
-        shortcut for plain text messages."""
-        payload = _string_payload(raw)
-        if payload is None:
-            value = AnyValue.FromString(raw)
-            if value.WhichOneof("value") != "string_value":
-                return False  # read anyway, and written back as a JSON string
-            payload = value.string_value.encode()
-        if rule in (_INPUT, _OUTPUT):
-            fast = _text_messages(payload, finish if rule == _OUTPUT else None, output=rule == _OUTPUT)
-            if fast is not None:
-                return fast
-        elif rule == _SYSTEM:
-            fast = _text_system(payload)
-            if fast is not None:
-                return fast
-        text = payload.decode()
-        try:
-            if rule == _INPUT:
-                messages = content.parse_messages(text)[0]
-                return bool(messages) and text == content.messages_to_json(
-                    messages, output=False, finish_reasons=(), fallback_finish=""
-                )
-            if rule == _OUTPUT:
-                messages, reasons = content.parse_messages(text)
-                if not finish and reasons:
-                    return False  # the record's stop reason would come from them, and be written
-                return bool(messages) and text == content.messages_to_json(
-                    messages, output=True, finish_reasons=finish or (), fallback_finish=finish[0] if finish else ""
-                )
-            if rule == _SYSTEM:
-                prompt = content.parse_system_instructions(text)
-                return bool(prompt) and text == content.system_instructions_to_json(prompt)
-            if rule == _TOOLS:
-                tools = content.parse_tool_definitions(text)
-                return bool(tools) and text == content.tool_definitions_to_json(tools)
-            state = _workflow_state(text)
-        except ValueError:
-            return True  # kept in extra as it came and written back so
-        return content.dumps(state).decode() == text
-
 
 def _repeats(attributes: Any) -> bool:
     return len({kv.key for kv in attributes}) != len(attributes)
-
-
-def _string_payload(raw: bytes) -> bytes | None:
-    """The UTF-8 of an AnyValue that is one string field (shorter than 2 MiB), from its bytes;
-    None otherwise."""
-    size = len(raw)
-    if size < 2 or raw[0] != 0x0A:
-        return None
-    n = raw[1]
-    if n < 0x80:
-        return raw[2:] if n + 2 == size else None
-    if size > 2 and raw[2] < 0x80 and (n & 0x7F | raw[2] << 7) + 3 == size:
-        return raw[3:]
-    if size > 3 and raw[2] >= 0x80 and raw[3] < 0x80 and (n & 0x7F | (raw[2] & 0x7F) << 7 | raw[3] << 14) + 4 == size:
-        return raw[4:]
-    return None
-
-
-def _short_string(raw: bytes) -> str | None:
-    """The string of an AnyValue that is one string field, from its bytes (None otherwise)."""
-    payload = _string_payload(raw)
-    return None if payload is None else payload.decode()
-
-
-def _text_messages(text: bytes, finish: list[str] | None, *, output: bool) -> bool | None:
-    """The shortcut for messages of text parts only, as the encoder writes them: True when it
-    would write ``text`` back, None when the encoder's functions must decide."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    if type(data) is not list or not data:
-        return None
-    for i, item in enumerate(data):
-        if type(item) is not dict:
-            return None
-        keys = tuple(item)
-        if output:
-            reason = finish[i] if finish and i < len(finish) else finish[0] if finish else ""
-            if keys != (("role", "parts", "finish_reason") if reason else ("role", "parts")):
-                return None
-            if reason and item["finish_reason"] != reason:
-                return None
-        elif keys != ("role", "parts"):
-            return None
-        parts = item["parts"]
-        if item["role"] not in _ROLES or type(parts) is not list:
-            return None
-        for part in parts:
-            if type(part) is not dict or tuple(part) != ("type", "content") or part["type"] != "text":
-                return None
-            if type(part["content"]) is not str:
-                return None
-    return orjson.dumps(data) == text  # this shape is written as orjson writes it
-
-
-def _text_system(text: bytes) -> bool | None:
-    """The shortcut for system instructions of one text part."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    if type(data) is not list or len(data) != 1 or type(data[0]) is not dict:
-        return None
-    part = data[0]
-    if tuple(part) != ("type", "content") or part["type"] != "text" or type(part["content"]) is not str:
-        return None
-    return bool(part["content"]) and orjson.dumps(data) == text
