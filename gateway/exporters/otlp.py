@@ -26,6 +26,16 @@ compressed in a worker thread, off the event loop. Over gRPC, grpcio compresses 
 level, on the loop: about as costly as encoding the spans); ``none`` saves that CPU near the
 backend.
 
+Pass-through: with ``metrics.enabled: false``, ``include_content: true``, ``conventions: [gen_ai]``
+and the default ``semconv_version`` (:func:`takes_natives`), the records path gives a canonical
+span back unchanged, so the exporter declares the ``otlp.traces`` native kind: an ``otlp``
+receiver then hands on requests of such spans untranslated (rule in
+:mod:`gateway.formats.otlp.native`), and the exporter sends them as they came (over gRPC the
+received bytes), split at ``max_request_size`` where records would be split, counted, retried and
+queued like records. A resource lacking a configured ``resource_attributes`` key, and natives
+meeting settings that do not take them, take the records path. With metrics on (the default) the
+aggregator needs records, so no natives are taken.
+
 Content: ``include_content`` (default true) adds the opt-in content attributes (messages, system
 instructions, tool definitions, tool arguments and results); a record whose metadata
 ``sigil.sdk.content_capture_mode`` is ``metadata_only`` never gets them.
@@ -68,9 +78,10 @@ from gateway.exporters._otlp_client import (
     OtlpClient,
 )
 from gateway.exporters._transport import grpc_target
+from gateway.formats.otlp import native as otlp_native
 from gateway.formats.otlp import records_to_traces_bytes
 from gateway.formats.otlp.encode_metrics import DEFAULT_MAX_SERIES, MetricsAggregator
-from gateway.formats.otlp.semconv import DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
+from gateway.formats.otlp.semconv import DEFAULT, DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
 from gateway.model import Batch, Record
 from gateway.telemetry import RateLimitedLog
 from gateway.units import ByteSize, Duration
@@ -178,9 +189,20 @@ class OtlpExporterConfig(SenderConfig):
         ]
 
 
-class OtlpExporter:
-    capabilities = Capabilities()
+def takes_natives(cfg: OtlpExporterConfig) -> bool:
+    """Whether, under these settings, the records path gives a canonical span back unchanged
+    (gateway.formats.otlp.native), so that this exporter may send the spans an ``otlp``
+    receiver parsed as they are. Metrics are made from records, so only with metrics off."""
+    return (
+        cfg.traces.enabled
+        and not cfg.metrics.enabled
+        and cfg.include_content
+        and list(cfg.conventions) == ["gen_ai"]
+        and get_semconv(cfg.semconv_version) is DEFAULT
+    )
 
+
+class OtlpExporter:
     def __init__(self, settings: CreateSettings, cfg: OtlpExporterConfig) -> None:
         self._cfg = cfg
         self._id = str(settings.id)
@@ -188,6 +210,7 @@ class OtlpExporter:
         self._warn = RateLimitedLog(log)
         self._semconv: SemConv = get_semconv(cfg.semconv_version)
         self._resource = dict(cfg.resource_attributes)
+        self.capabilities = Capabilities(native_kinds=frozenset({otlp_native.KIND} if takes_natives(cfg) else ()))
         self._client = OtlpClient(
             endpoint=cfg.endpoint.strip(),
             protocol=cfg.protocol,
@@ -269,10 +292,27 @@ class OtlpExporter:
     def _encode(self, batch: Batch) -> Sequence[Payload]:
         """Called once per batch by the helper: feeds the metrics, then builds the requests."""
         if self._aggregator is not None:
-            self._aggregator.add(batch.records)
+            self._aggregator.add(batch.records)  # natives become records here (metrics need them)
         if not self._cfg.traces.enabled:
             return []
+        native = batch.native
+        if isinstance(native, otlp_native.OtlpTraces) and self._keeps_resources(native):
+            return [Payload(len(part), body) for part, body in self._native_requests(native)]
         return [Payload(len(chunk), body) for chunk, body in self._requests(batch.records)]
+
+    def _keeps_resources(self, native: otlp_native.OtlpTraces) -> bool:
+        """Whether every resource already has the configured attributes (the record's own win,
+        so the records path would write it back unchanged)."""
+        wanted = self._resource.keys()
+        return not wanted or all(wanted <= keys for keys in native.resource_keys())
+
+    def _native_requests(self, native: otlp_native.OtlpTraces) -> list[tuple[otlp_native.OtlpTraces, Body]]:
+        """The spans as received, split at the same points as :meth:`_requests` splits records."""
+        data = native.to_bytes()  # the bytes received, when they are exactly these spans
+        if len(native) > 1 and len(data) > int(self._cfg.max_request_size):
+            first, rest = native.halves()
+            return self._native_requests(first) + self._native_requests(rest)
+        return [(native, self._client.body(data))]  # protobuf: as received; OTLP/JSON written from it
 
     def _requests(self, records: list[Record]) -> list[tuple[list[Record], Body]]:
         request = records_to_traces_bytes(

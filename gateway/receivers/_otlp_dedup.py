@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.errors import ConsumeError
@@ -88,6 +88,10 @@ class Dedup:
                 await self._task
             self._task = None
         await self.expire(float("inf"))
+
+    def watches(self, scopes: Iterable[str]) -> bool:
+        """Whether records from any of these instrumentation scopes would be compared."""
+        return not self._partner.keys().isdisjoint(scopes)
 
     def records(self, records: list[Record], ctx: Context) -> list[Record]:
         """The records to send now: the others wait for their twin or were one."""

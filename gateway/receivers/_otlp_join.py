@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from gateway.errors import ConsumeError
@@ -107,6 +107,13 @@ class JoinBuffer:
             else:
                 out.append(record)
         return out
+
+    def concerns(self, services: Iterable[str], keys: Callable[[], Iterable[Key]]) -> bool:
+        """Whether spans of these services, with these (trace id, span id) keys, could take
+        waiting events or wait for theirs (``keys`` is called only while events wait)."""
+        if self._wait > 0 and not self._event_services.isdisjoint(services):
+            return True
+        return bool(self._pending) and any(key in self._pending for key in keys())
 
     def events(self, events: list[GenAiEvent]) -> list[tuple[Record, Context]]:
         """Takes events; the waiting spans they complete, with content, to be sent."""

@@ -22,6 +22,15 @@ OTLP's partial success (``rejected_spans`` with a message), which it must not re
 ``keep_genai_ancestors: true`` passes on only the ancestors of GenAI spans, so trees stay whole
 (see :mod:`gateway.receivers._otlp_ancestors` for how and what it costs).
 
+When every consumer downstream is an ``otlp`` exporter that takes them (the ``otlp.traces``
+native kind: see ``gateway.exporters.otlp``), a traces request whose every span the records path
+would give back unchanged is handed on as parsed, with the bytes it came in, instead of as
+records (:mod:`gateway.formats.otlp.native` states the rule). Requests the receiver's own state
+could change take the records path as before: with ``keep_genai_ancestors`` always; spans from a
+scope of a ``dedup`` pair; spans that GenAI events waiting in the join buffer belong to, or of a
+service that has sent GenAI events (they may wait for theirs). ``docs/mapping.md`` ("OTLP → OTLP
+without records") lists what arrives differently (form only).
+
 Answers follow the OTLP specification: 200 with an ``ExportTraceServiceResponse`` in the
 request's encoding; failures carry a ``google.rpc.Status`` in the request's encoding: 400
 (``INVALID_ARGUMENT``) for bodies that do not decode, naming the problem; 413 past
@@ -71,6 +80,7 @@ from gateway.component import Consumer, ReceiverSettings, receiver_factory
 from gateway.errors import BadInput, ConsumeError, Overloaded, PermanentError, RetryableError, Unauthenticated
 from gateway.formats import otlp
 from gateway.formats.otlp import decode_logs
+from gateway.formats.otlp import native as otlp_native
 from gateway.listeners import DEFAULT_GRPC_MAX_MESSAGE, GrpcServerOptions
 from gateway.model import Context, Record
 from gateway.receivers._common import deliver, grpc_context
@@ -165,7 +175,7 @@ class _Signal:
 
     decode_json: Callable[[bytes], Any]
     decode_protobuf: Callable[[bytes], Any]
-    consume: Callable[[Any, Context], Awaitable[Any]]
+    consume: Callable[[Any, Context, bytes | None], Awaitable[Any]]  # request, context, its protobuf
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -218,6 +228,8 @@ class OtlpReceiver:
                 telemetry=self._t,
             )
         self._ancestors = Ancestors(DEFAULT_MAX_PENDING) if cfg.keep_genai_ancestors else None
+        # Requests handed on as parsed spans when every consumer takes them (see _native_traces).
+        self._native = otlp_native.KIND in settings.native and not cfg.keep_genai_ancestors
         self._dedup: Dedup | None = None
         if cfg.dedup.enabled and cfg.dedup.pairs:
             self._dedup = Dedup(
@@ -257,7 +269,14 @@ class OtlpReceiver:
         if self._join is not None:
             await self._join.shutdown()
 
-    async def _consume(self, request: ExportTraceServiceRequest, ctx: Context) -> ExportTraceServiceResponse:
+    async def _consume(
+        self, request: ExportTraceServiceRequest, ctx: Context, body: bytes | None
+    ) -> ExportTraceServiceResponse:
+        if self._native:
+            traces = self._native_traces(request, body)
+            if traces is not None:
+                await deliver(self._next, None, ctx, self._t, self._id, native=traces)
+                return ExportTraceServiceResponse()
         records: list[Record]
         passthrough = self._cfg.passthrough_non_genai
         ancestors = self._ancestors if not passthrough else None
@@ -286,7 +305,22 @@ class OtlpReceiver:
             )
         return response
 
-    async def _consume_logs(self, request: ExportLogsServiceRequest, ctx: Context) -> ExportLogsServiceResponse:
+    def _native_traces(self, request: ExportTraceServiceRequest, body: bytes | None) -> otlp_native.OtlpTraces | None:
+        """The request as it came, when the records path would hand on the same spans: every
+        span canonical (gateway.formats.otlp.native), none from a scope of a dedup pair, none
+        that could take or wait for GenAI events in the join buffer. Else None (records)."""
+        found = otlp_native.survey(request, body)
+        if found is None or not found.spans:
+            return None
+        if self._dedup is not None and self._dedup.watches(found.scopes):
+            return None
+        if self._join is not None and self._join.concerns(found.services, lambda: _span_keys(request)):
+            return None
+        return otlp_native.OtlpTraces.of(request, found.spans, body)
+
+    async def _consume_logs(
+        self, request: ExportLogsServiceRequest, ctx: Context, body: bytes | None
+    ) -> ExportLogsServiceResponse:
         assert self._join is not None
         events, rejected = decode_logs.logs_to_events(request)
         if rejected:
@@ -344,7 +378,7 @@ class OtlpReceiver:
         if principal is not None:
             principal.apply(ctx)
         try:
-            response = await signal.consume(request, ctx)
+            response = await signal.consume(request, ctx, data)
         except ConsumeError as exc:
             await _abort(context, _failure(exc))
         return bytes(response.SerializeToString())
@@ -400,7 +434,7 @@ class OtlpReceiver:
         if principal is not None:
             principal.apply(ctx)
         try:
-            response = await signal.consume(req, ctx)
+            response = await signal.consume(req, ctx, None if as_json else body)
         except ConsumeError as exc:
             return _failure_response(as_json, _failure(exc))
         if not as_json:
@@ -413,6 +447,16 @@ class OtlpReceiver:
             # OTLP/JSON: int64 as a decimal string.
             out["partialSuccess"] = {key: str(rejected), "errorMessage": ps.error_message}
         return web.Response(status=200, body=orjson.dumps(out), content_type=JSON)
+
+
+def _span_keys(request: ExportTraceServiceRequest) -> list[tuple[str, str]]:
+    """(trace id, span id) in hex, as records carry them, of every span of a request."""
+    return [
+        (span.trace_id.hex(), span.span_id.hex())
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
 
 
 def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:

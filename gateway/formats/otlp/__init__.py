@@ -13,6 +13,9 @@ Modules, by direction:
   :func:`records_to_traces_bytes`, framed by :mod:`.frame` without building messages);
   attributes kept from a source span re-emitted by :mod:`.encode_kept`.
 * :mod:`.encode_metrics`: records -> ``gen_ai.client.*`` histograms.
+* :mod:`.native`: the OTLP -> OTLP pass-through (parsed requests handed on untranslated when
+  every span is one the records path would give back unchanged, and every consumer an ``otlp``
+  exporter that takes them); the rule in :mod:`.canonical` and :mod:`.canonical_content`.
 * :mod:`.semconv`: the conventions as data (attribute names per version, aliases, metric specs).
 * :mod:`.openinference`: OpenInference's attribute names as data, read by
   :mod:`.decode_openinference` (spans with ``openinference.span.kind``).
@@ -27,7 +30,7 @@ from __future__ import annotations
 from collections import Counter
 
 from gateway.formats import Format, LineStats, MessageBody, MessageCodec, MessageItems
-from gateway.formats.otlp import openinference
+from gateway.formats.otlp import native, openinference
 from gateway.formats.otlp.decode import is_passthrough, traces_to_records
 from gateway.formats.otlp.encode import (
     DEFAULT_SCOPE_NAME,
@@ -118,6 +121,7 @@ FORMAT = Format(
     description="OTLP/JSON ExportTraceServiceRequest with GenAI spans, one body per line",
     line_reader=_read_line,
     line_writer=lambda: _write_lines,
+    native_decoders={native.KIND: native.OtlpTraces.from_bytes},
     content_extra_keys=CONTENT_EXTRA_KEYS,
     reserves=is_passthrough,
     reserved_reason="otlp_passthrough",

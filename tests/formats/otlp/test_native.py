@@ -1,0 +1,425 @@
+"""The OTLP pass-through (``gateway.formats.otlp.native``): whenever :func:`survey` takes a request
+as it is, the records path would export the same spans (up to the documented differences of
+form, :func:`normalized`); every rule it applies is shown to be needed by a span the records path
+does change; and the native itself splits, joins, stores and materializes like the records."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from bench import payloads
+from gateway import formats
+from gateway.formats import otlp
+from gateway.formats.otlp import canonical, native
+from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME
+from gateway.formats.otlp.semconv import DEFAULT
+from gateway.model import Kind, Message, Native, Part, PartKind, Record, Role, Usage
+from gateway.model import Status as RecordStatus
+from tests.formats.record_strategies import messages, short_text, tools, usages
+from tests.formats.record_strategies import records as any_records
+
+Request = ExportTraceServiceRequest
+
+
+def records_export(request: Request) -> Request:
+    """What the records path sends for ``request``: the receiver's decoder (GenAI spans only),
+    then the ``otlp`` exporter's encoder with its default settings."""
+    records, _ = otlp.traces_to_records(request)
+    return otlp.records_to_traces(records, resource_attributes={}, include_content=True)
+
+
+def normalized(request: Request) -> list[bytes]:
+    """Each span with its resource and scope, compared without what natives keep in another
+    form: grouping, attribute order, an empty status."""
+    out: list[bytes] = []
+    for rs in request.resource_spans:
+        resource = sorted(kv.SerializeToString() for kv in rs.resource.attributes)
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                span = copy.deepcopy(span)
+                attributes = sorted(span.attributes, key=lambda kv: kv.key)
+                del span.attributes[:]
+                span.attributes.extend(attributes)
+                if span.status == Status():
+                    span.ClearField("status")
+                parts = [
+                    *resource,
+                    rs.schema_url.encode(),
+                    ss.scope.SerializeToString(),
+                    ss.schema_url.encode(),
+                    span.SerializeToString(deterministic=True),
+                ]
+                out.append(b"\0".join(parts))
+    return sorted(out)
+
+
+def check(request: Request) -> bool:
+    """The rule's promise for one request; whether natives were taken."""
+    found = native.survey(request)
+    if found is None:
+        return False
+    assert normalized(request) == normalized(records_export(request))
+    assert found.spans == sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    return True
+
+
+def bench_request(n: int = 20) -> Request:
+    return Request.FromString(payloads.otlp_body(0, n))
+
+
+def test_the_bench_spans_go_as_they_are_and_the_records_path_gives_the_same() -> None:
+    request = bench_request(100)
+    assert check(request)
+    # The bench spans are the gateway's own output: the records path gives them back byte for byte.
+    assert records_export(request).SerializeToString() == request.SerializeToString()
+
+
+@given(st.lists(any_records, min_size=1, max_size=3))
+def test_generated_records_as_the_gateway_writes_them(records: list[Record]) -> None:
+    first = otlp.records_to_traces(records, resource_attributes={"service.name": "app"}, include_content=True)
+    check(first)
+    # After one hop through the records path, GenAI spans are canonical as a rule.
+    second = records_export(first)
+    check(second)
+
+
+def _hex(size: int) -> st.SearchStrategy[str]:
+    return st.binary(min_size=size, max_size=size).filter(any).map(bytes.hex)
+
+
+text_messages = st.lists(
+    st.builds(
+        Message,
+        role=st.sampled_from([Role.USER, Role.ASSISTANT, Role.SYSTEM]),
+        parts=st.lists(st.builds(Part, kind=st.just(PartKind.TEXT), text=short_text), max_size=2),
+    ),
+    max_size=2,
+)
+# GenAI calls as instrumentations report them: valid ids and times, well-known and odd operation
+# and provider spellings, provider finish reasons, text messages or any content.
+genai_records = st.builds(
+    Record,
+    kind=st.sampled_from([Kind.LLM, Kind.EMBEDDING, Kind.TOOL, Kind.AGENT, Kind.WORKFLOW_STEP]),
+    id=st.just("") | st.uuids().map(str),
+    trace_id=_hex(16),
+    span_id=_hex(8),
+    parent_span_id=st.just("") | _hex(8),
+    name=st.sampled_from(["", "openai.chat", "chat gpt-4o"]),
+    operation=st.sampled_from(["", "chat", "embeddings", "execute_tool", "invoke_agent", "generateText", "custom"]),
+    provider=st.sampled_from(["", "openai", "anthropic", "OpenAI", "azure.ai.openai"]),
+    model=st.sampled_from(["", "gpt-4o", "claude-sonnet-4"]),
+    response_model=st.sampled_from(["", "gpt-4o-2024-08-06"]),
+    response_id=st.sampled_from(["", "chatcmpl-1"]),
+    conversation_id=short_text,
+    tool_name=st.sampled_from(["", "search"]),
+    agent_name=st.sampled_from(["", "planner"]),
+    stop_reason=st.sampled_from(["", "stop", "end_turn", "length", "tool_calls"]),
+    start_ns=st.integers(1, 2**61),
+    end_ns=st.integers(2**61, 2**62),
+    status=st.sampled_from([RecordStatus.OK, RecordStatus.OK, RecordStatus.ERROR, RecordStatus.TIMEOUT]),
+    error_type=st.sampled_from(["", "timeout", "RateLimitError"]),
+    error_message=st.sampled_from(["", "429 Too Many Requests"]),
+    system_prompt=short_text,
+    input=st.one_of(text_messages, messages),
+    output=st.one_of(text_messages, messages),
+    tools=st.just([]) | tools,
+    usage=st.one_of(st.builds(Usage, input_tokens=st.integers(0, 9999), output_tokens=st.integers(0, 999)), usages),
+    temperature=st.none() | st.floats(0, 2),
+    max_tokens=st.none() | st.integers(1, 4096),
+    stream=st.none() | st.booleans(),
+    tags=st.dictionaries(st.sampled_from(["env", "team"]), short_text, max_size=2),
+    metadata=st.dictionaries(st.sampled_from(["request_id", "sigil.sdk.content_capture_mode"]), short_text, max_size=2),
+)
+
+
+@given(st.lists(genai_records, min_size=1, max_size=3), st.booleans())
+def test_generated_genai_spans(records: list[Record], include_content: bool) -> None:
+    first = otlp.records_to_traces(
+        records, resource_attributes={"service.name": "app"}, include_content=include_content
+    )
+    check(first)
+    check(records_export(first))
+
+
+# --------------------------------------------------------------------------- one change at a time
+
+Change = Callable[[Request, Span], None]
+
+
+def _all(*changes: Change) -> Change:
+    def change(request: Request, span: Span) -> None:
+        for one in changes:
+            one(request, span)
+
+    return change
+
+
+def _attr(span: Span, key: str) -> KeyValue:
+    return next(kv for kv in span.attributes if kv.key == key)
+
+
+def _set(key: str, **value: object) -> Change:
+    def change(request: Request, span: Span) -> None:
+        for kv in span.attributes:
+            if kv.key == key:
+                kv.value.Clear()
+                kv.value.MergeFrom(type(kv.value)(**value))  # type: ignore[arg-type]
+                return
+        span.attributes.add(key=key).value.MergeFrom(type(span.attributes[0].value)(**value))  # type: ignore[arg-type]
+
+    return change
+
+
+def _drop(key: str) -> Change:
+    def change(request: Request, span: Span) -> None:
+        kept = [kv for kv in span.attributes if kv.key != key]
+        del span.attributes[:]
+        span.attributes.extend(kept)
+
+    return change
+
+
+def _rename(old: str, new: str) -> Change:
+    def change(request: Request, span: Span) -> None:
+        _attr(span, old).key = new
+
+    return change
+
+
+def _named(name: str) -> Change:
+    def change(request: Request, span: Span) -> None:
+        span.name = name
+
+    return change
+
+
+def _status(code: int, message: str = "") -> Change:
+    def change(request: Request, span: Span) -> None:
+        span.status.code, span.status.message = code, message  # type: ignore[assignment]
+
+    return change
+
+
+def _resource(edit: Callable[[Request], None]) -> Change:
+    return lambda request, span: edit(request)
+
+
+def _drop_service(request: Request) -> None:
+    del request.resource_spans[0].resource.attributes[:]
+
+
+def _old_environment(request: Request) -> None:
+    request.resource_spans[0].resource.attributes.add(key="deployment.environment").value.string_value = "prod"
+
+
+def _scope_attribute(request: Request) -> None:
+    request.resource_spans[0].scope_spans[0].scope.attributes.add(key="a").value.string_value = "b"
+
+
+def _no_scope(request: Request) -> None:
+    request.resource_spans[0].scope_spans[0].scope.name = ""
+
+
+def _default_scope_without_schema(request: Request) -> None:
+    ss = request.resource_spans[0].scope_spans[0]
+    ss.scope.name, ss.schema_url = DEFAULT_SCOPE_NAME, ""
+
+
+def _twice(request: Request, span: Span) -> None:
+    span.attributes.add().CopyFrom(_attr(span, "gen_ai.request.model"))
+
+
+def _event(request: Request, span: Span) -> None:
+    """Content as a pre-1.28 event: the record takes it, the encoder writes it as attributes."""
+    _drop("gen_ai.input.messages")(request, span)
+    event = span.events.add(name="gen_ai.content.prompt", time_unix_nano=span.start_time_unix_nano)
+    event.attributes.add(key="gen_ai.prompt").value.string_value = '[{"role": "user", "content": "hi"}]'
+
+
+def _exception(request: Request, span: Span) -> None:
+    _set("error.type", string_value="RateLimitError")(request, span)
+    _status(Status.STATUS_CODE_ERROR, "429")(request, span)
+    event = span.events.add(name="exception", time_unix_nano=span.end_time_unix_nano)
+    event.attributes.add(key="exception.type").value.string_value = "RateLimitError"
+
+
+def _link(request: Request, span: Span) -> None:
+    link = span.links.add(trace_id=span.trace_id, span_id=bytes(range(1, 9)), flags=0x100)
+    link.attributes.add(key="link.kind").value.string_value = "follows"
+
+
+def _short_link(request: Request, span: Span) -> None:
+    span.links.add(trace_id=span.trace_id, span_id=b"\1\2")
+
+
+def _event_dropping(request: Request, span: Span) -> None:
+    span.events.add(name="log", time_unix_nano=span.end_time_unix_nano, dropped_attributes_count=2)
+
+
+def _trace_state_and_flags(request: Request, span: Span) -> None:
+    span.trace_state, span.flags = "a=b", 0x101
+
+
+def _start_later(request: Request, span: Span) -> None:
+    span.start_time_unix_nano = span.end_time_unix_nano + 1
+
+
+def _spaced_messages(request: Request, span: Span) -> None:
+    kv = _attr(span, "gen_ai.input.messages")
+    kv.value.string_value = kv.value.string_value.replace('","', '", "')
+
+
+# Each changes the first bench span so that the records path sends something else: the rule must
+# refuse every one of them (and the records export shows it had to).
+REFUSED: dict[str, Change] = {
+    "a deprecated name": _rename("gen_ai.provider.name", "gen_ai.system"),
+    "an OpenLLMetry name": _rename("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+    "an OpenInference span": _set("openinference.span.kind", string_value="LLM"),
+    "a provider spelled otherwise": _set("gen_ai.provider.name", string_value="OpenAI"),
+    "a provider's finish reason": _set(
+        "gen_ai.response.finish_reasons", array_value={"values": [{"string_value": "end_turn"}]}
+    ),
+    "an operation alias": _set("gen_ai.operation.name", string_value="generateText"),
+    "no operation": _drop("gen_ai.operation.name"),
+    "a span named by its source": _named("openai.chat"),
+    "a record name equal to the span name": _set("gateway.record.name", string_value="chat gpt-4o"),
+    "an original operation that is the operation": _set("gateway.operation.original", string_value="chat"),
+    "a record kind the operation implies": _set("gateway.record.kind", string_value="llm"),
+    "the record id of an LLM span": _rename("sigil.generation.id", "gateway.record.id"),
+    "an empty string": _set("gen_ai.conversation.id", string_value=""),
+    "an int temperature": _set("gen_ai.request.temperature", int_value=1),
+    "a float max_tokens": _set("gen_ai.request.max_tokens", double_value=1024.0),
+    "stream false": _set("gen_ai.request.stream", bool_value=False),
+    "a string finish reason": _set("gen_ai.response.finish_reasons", string_value="stop"),
+    "an int evaluation score": _set("gateway.eval_score.quality", int_value=1),
+    "an empty id list": _set("gateway.tools_used", array_value={}),
+    "a negative time to first chunk": _set("gen_ai.response.time_to_first_chunk", double_value=-1.0),
+    "tool arguments that are not a string": _set("gen_ai.tool.call.arguments", int_value=3),
+    "content as the metadata_only capture mode says": _set(
+        "gateway.metadata." + formats.capture_mode_key(), string_value="metadata_only"
+    ),
+    "messages with spaces": _spaced_messages,
+    "error.type on a span that did not fail": _set("error.type", string_value="timeout"),
+    "a failed span without error.type": _status(Status.STATUS_CODE_ERROR, "boom"),
+    "a message on an unset status": _status(Status.STATUS_CODE_UNSET, "fine"),
+    "a key twice": _twice,
+    "a content event": _event,
+    "an event's dropped attribute count": _event_dropping,
+    "a link to an invalid span id": _short_link,
+    "a start after the end": _start_later,
+    "a resource without service.name": _resource(_drop_service),
+    "the pre-1.27 environment name": _resource(_old_environment),
+    "scope attributes": _resource(_scope_attribute),
+    "no scope name": _resource(_no_scope),
+    "the gateway's scope without its schema": _resource(_default_scope_without_schema),
+}
+
+
+@pytest.mark.parametrize("change", REFUSED.values(), ids=list(REFUSED))
+def test_every_rule_is_needed(change: Change) -> None:
+    request = bench_request(2)
+    change(request, request.resource_spans[0].scope_spans[0].spans[0])
+    assert native.survey(request) is None
+    assert normalized(request) != normalized(records_export(request))
+
+
+# Changes the records path does not mind: the rule takes them.
+TAKEN: dict[str, Change] = {
+    "an unknown attribute": _set("app.feature", string_value="search"),
+    "an unknown gen_ai attribute": _set("gen_ai.request.top_k", int_value=40),
+    "a failed span with error.type": _all(_set("error.type", string_value="timeout"), _status(2, "x")),
+    "a tool call span": _all(
+        _set("gen_ai.operation.name", string_value="execute_tool"),
+        _drop("gateway.operation.original"),
+        _set("gen_ai.tool.name", string_value="search"),
+        _rename("sigil.generation.id", "gateway.record.id"),
+        _drop("gen_ai.input.messages"),
+        _drop("gen_ai.output.messages"),
+        _drop("gen_ai.response.finish_reasons"),
+        _named("execute_tool search"),
+    ),
+    "a source name kept beside the conventions' one": _set("gateway.record.name", string_value="openai.chat"),
+    "a status OK": _status(Status.STATUS_CODE_OK),
+    "an exception event on a failed span": _exception,
+    "a link": _link,
+    "a key-value list": _set("app.map", kvlist_value={"values": [{"key": "a", "value": {"int_value": 1}}]}),
+    "trace state and flags": _trace_state_and_flags,
+}
+
+
+@pytest.mark.parametrize("change", TAKEN.values(), ids=list(TAKEN))
+def test_what_the_records_path_keeps_goes_as_it_is(change: Change) -> None:
+    request = bench_request(2)
+    change(request, request.resource_spans[0].scope_spans[0].spans[0])
+    assert check(request)
+
+
+@given(st.lists(st.sampled_from([*REFUSED.values(), *TAKEN.values()]), max_size=4), st.integers(0, 2))
+def test_any_mix_of_changes_keeps_the_promise(changes: list[Change], index: int) -> None:
+    request = bench_request(3)
+    span = request.resource_spans[0].scope_spans[0].spans[index]
+    for change in changes:
+        try:
+            change(request, span)
+        except StopIteration:  # an attribute an earlier change removed
+            continue
+    check(request)
+
+
+# --------------------------------------------------------------------------- the native
+
+
+def test_chunks_join_halves_and_bytes_keep_the_spans_in_order() -> None:
+    request = bench_request(10)
+    request.resource_spans.add().CopyFrom(bench_request(3).resource_spans[0])
+    whole = native.OtlpTraces.of(request, 13, request.SerializeToString())
+    ids = [span.span_id for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+
+    def span_ids(traces: Native) -> list[bytes]:
+        assert isinstance(traces, native.OtlpTraces)
+        req = traces.request()
+        return [span.span_id for rs in req.resource_spans for ss in rs.scope_spans for span in ss.spans]
+
+    chunks = whole.chunks(4)
+    assert [len(c) for c in chunks] == [4, 4, 4, 1]
+    assert all(isinstance(c, native.OtlpTraces) for c in chunks)
+    assert [i for c in chunks for i in span_ids(c)] == ids
+    joined = chunks[0].join(chunks[1:])
+    assert len(joined) == 13 and span_ids(joined) == ids
+    first, rest = whole.halves()
+    assert (len(first), len(rest)) == (6, 7) and span_ids(first) + span_ids(rest) == ids
+    assert whole.to_bytes() == request.SerializeToString()
+    again = formats.native_decoder(native.KIND)
+    assert again is not None
+    stored = again(joined.to_bytes())
+    assert isinstance(stored, native.OtlpTraces) and len(stored) == 13 and span_ids(stored) == ids
+
+
+def test_materialize_gives_what_the_receiver_decodes() -> None:
+    request = bench_request(5)
+    assert native.OtlpTraces.of(request, 5).materialize() == otlp.traces_to_records(request)[0]
+
+
+def test_what_the_rule_remembers_is_bounded() -> None:
+    rules = canonical.rules(DEFAULT)
+    request = bench_request(1)
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    huge = "m" * (canonical._MEMO_BYTES + 1)
+    _set("gen_ai.request.model", string_value=huge)(request, span)
+    span.name = "chat " + huge
+    before = len(rules.memo)
+    assert check(request)
+    assert len(rules.memo) == before  # judged, not kept
+    for i in range(canonical._MEMO_ITEMS + 10):
+        _set("gen_ai.request.model", string_value=f"m{i}")(request, span)
+        span.name = f"chat m{i}"
+        assert native.survey(request) is not None
+    assert len(rules.memo) <= canonical._MEMO_ITEMS
