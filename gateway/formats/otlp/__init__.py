@@ -47,7 +47,7 @@ from gateway.formats.otlp.wire import (
     encode_traces_json,
 )
 from gateway.formats.report import EncodeReport
-from gateway.model import Rating, Record, Score
+from gateway.model import Native, Rating, Record, Score
 
 __all__ = [
     "CONTENT_EXTRA_KEYS",
@@ -100,6 +100,13 @@ def _messages(
     return [MessageBody(TRACES_BODY, request, len(records))]
 
 
+def _native_messages(batch: Native) -> list[MessageBody] | None:
+    """Canonical spans (:mod:`.native`) are what the record path would write: sent as received."""
+    if isinstance(batch, native.OtlpTraces):
+        return [MessageBody(TRACES_BODY, batch.to_bytes(), len(batch))]
+    return None
+
+
 def _message_items(data: bytes) -> MessageItems:
     return MessageItems(traces_to_records(decode_traces_protobuf(data), passthrough=True)[0])
 
@@ -113,6 +120,8 @@ MESSAGES = MessageCodec(
             _message_items,
         )
     },
+    encode_native=_native_messages,
+    native_kinds=frozenset({native.KIND}),
 )
 
 

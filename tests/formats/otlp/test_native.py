@@ -423,3 +423,25 @@ def test_what_the_rule_remembers_is_bounded() -> None:
         span.name = f"chat m{i}"
         assert native.survey(request) is not None
     assert len(rules.memo) <= canonical._MEMO_ITEMS
+
+
+def test_a_nats_stream_of_otlp_takes_the_spans_as_received() -> None:
+    """``nats: {encoding: otlp_proto}`` declares the kind and publishes the received bytes; they
+    read back as the records the records path would have published."""
+    from gateway import nats_encodings
+    from gateway.model import Batch, Context
+
+    body = payloads.otlp_body(0, 20)
+    request = Request.FromString(body)
+    assert native.survey(request) is not None
+    assert native.KIND in nats_encodings.native_kinds("otlp_proto")
+    traces = native.OtlpTraces.of(request, 20, body)
+    encoded = nats_encodings.encode_native("otlp_proto", Batch(None, Context(), native=traces))
+    assert encoded is not None
+    assert [(b.kind, b.data, b.count) for b in encoded.bodies] == [("otlp/traces", body, 20)]
+    from_records = nats_encodings.encode("otlp_proto", traces.materialize())
+    assert (
+        nats_encodings.decode("otlp/traces", body).records
+        == nats_encodings.decode("otlp/traces", from_records.bodies[0].data).records
+    )
+    assert nats_encodings.encode_native("sigil_proto", Batch(None, Context(), native=traces)) is None
