@@ -1,7 +1,8 @@
 """In-process cost of reading OTLP traces into records, per span (no I/O).
 
 ``python -m bench.otlp_decode`` times each step on the bench's 100 generations as GenAI spans
-(``records_to_traces`` with content, 24 attributes a span), best of 15 runs of
+(``records_to_traces`` with content, 24 attributes a span), and the pass-through's check of the
+same request (no records), best of 15 runs of
 :func:`bench.micro.best_us`, and prints a markdown table. Run it in a worktree of another commit,
 with the same interpreter, to compare two versions.
 """
@@ -16,6 +17,7 @@ from bench.micro import BATCH, best_us
 from gateway.cli import tune_gc
 from gateway.formats import otlp
 from gateway.formats import sigil as sf
+from gateway.formats.otlp import native
 
 NON_GENAI = 100  # plain spans (a database call) beside the GenAI ones in the mixed body
 
@@ -43,6 +45,8 @@ def main() -> None:
             lambda: otlp.traces_to_records(mixed, passthrough=True),
             BATCH + NON_GENAI,
         ),
+        # The OTLP -> OTLP pass-through reads no records: it checks the spans are canonical.
+        ("request → pass-through check (`native.survey`)", lambda: native.survey(request, body), BATCH),
     ]
     print("| step | µs per span |\n|---|---|")
     for name, fn, per in rows:
