@@ -106,14 +106,16 @@ def chat_calls(fake: FakeOpenAI) -> None:
 
 
 def traced(
-    service: Service, instrument: Callable[[TracerProvider], Callable[[], None]], fake: FakeOpenAI
+    service: Service | None, instrument: Callable[[TracerProvider], Callable[[], None]], fake: FakeOpenAI
 ) -> list[ReadableSpan]:
-    """Runs the calls with ``instrument`` on, exporting OTLP/HTTP to the gateway; the spans sent."""
+    """Runs the calls with ``instrument`` on, exporting OTLP/HTTP to the gateway (when given); the
+    spans sent."""
     provider = TracerProvider()
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    endpoint = f"http://127.0.0.1:{http_port(service)}/v1/traces"
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    if service is not None:
+        endpoint = f"http://127.0.0.1:{http_port(service)}/v1/traces"
+        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     uninstrument = instrument(provider)
     try:
         chat_calls(fake)
@@ -400,9 +402,10 @@ async def test_traceloop_openai_content_as_log_events(
     out = tmp_path / "records.jsonl"
     service = await start(start_gateway, sigil_backend, out)
     spans, n_logs = await asyncio.to_thread(traced_with_logs, service, _traceloop_events, fake_openai)
-    # 4 events; 8 after test_traceloop_openai in the same process: its uninstrument leaves a wrapper
-    # whose events name spans of its shut-down provider (they expire in the join buffer, unmatched).
-    assert len(spans) == 2 and n_logs in (4, 8), n_logs
+    # 4 events, and 4 more for each earlier Traceloop instrumentation in the same process (its
+    # uninstrument leaves a wrapper whose events name spans of its shut-down provider; they expire
+    # in the join buffer, unmatched): the count depends on which tests ran before.
+    assert len(spans) == 2 and n_logs >= 4 and n_logs % 4 == 0, n_logs
     ok, limited = sorted(await file_records(out, 2), key=lambda r: r.start_ns or 0)
     assert ok.system_prompt == "Be brief." and ok.stop_reason == "tool_call"
     assert [(m.role, p.text) for m in ok.input for p in m.parts] == [(Role.USER, "Weather in Paris?")]

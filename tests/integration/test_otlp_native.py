@@ -16,9 +16,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import TracerProvider
 
 from bench import payloads
 from gateway.component import ComponentId
@@ -30,7 +28,7 @@ from gateway.service import Service
 from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fake_llm import FakeOpenAI
 from tests.formats.otlp.test_native import check, normalized, records_export
-from tests.integration.test_instrumentations import _openai_v2, _openinference, _traceloop, chat_calls, fake_openai
+from tests.integration.test_instrumentations import _openai_v2, _openinference, _traceloop, fake_openai, traced
 from tests.integration.test_otlp import collector
 from tests.otlp_fakes import Answer, FakeOtlpCollector
 
@@ -44,19 +42,6 @@ INSTRUMENTATIONS: dict[str, Callable[[TracerProvider], Callable[[], None]]] = {
 }
 
 
-def _spans(instrument: Callable[[TracerProvider], Callable[[], None]], fake: FakeOpenAI) -> list[ReadableSpan]:
-    provider = TracerProvider()
-    memory = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    uninstrument = instrument(provider)
-    try:
-        chat_calls(fake)
-    finally:
-        uninstrument()
-        provider.shutdown()
-    return list(memory.get_finished_spans())
-
-
 @pytest.mark.parametrize("instrument", INSTRUMENTATIONS.values(), ids=list(INSTRUMENTATIONS))
 async def test_real_instrumentations_spans_keep_the_promise(
     fake_openai: FakeOpenAI, instrument: Callable[[TracerProvider], Callable[[], None]]
@@ -64,7 +49,7 @@ async def test_real_instrumentations_spans_keep_the_promise(
     """Their spans as sent are not canonical (older names, the source's span names), so they take
     the records path; once through it (one gateway hop), they are, and a second gateway in a
     chain passes them on untranslated. The rule holds both times (``check``)."""
-    spans = await asyncio.to_thread(_spans, instrument, fake_openai)
+    spans = await asyncio.to_thread(traced, None, instrument, fake_openai)
     request = encode_spans(spans)
     assert len(spans) == 2 and not check(request)
     assert check(records_export(request))
