@@ -8,7 +8,8 @@ imports a format package):
 * :mod:`.llm_judge`: the ``llm_judge`` config, prompt templates and answer parsing;
 * :mod:`.judge` (provider clients) and :mod:`.judging` (the bounded, budgeted queue of pending
   judgments that never delays a generation);
-* :mod:`.definitions`: evaluator and rule definitions (selectors, sampling) compiled from YAML
-  or from the API;
+* :mod:`.selectors`: which generations a rule (or a ``filter``) looks at;
+* :mod:`.definitions`: evaluator and rule definitions (match, sampling) compiled from YAML or
+  from the API;
 * :mod:`.store`: the persisted definitions the API writes and every ``evaluate`` processor reads.
 """

@@ -20,7 +20,6 @@ from gateway.evaluation.llm_judge import JudgeSpec, OutputKey, parse_config, par
 from gateway.model import Record
 
 KINDS = ("regex", "json_schema", "heuristic", "llm_judge")
-SELECTORS = ("user_visible_turn", "all_assistant_generations", "tool_call_steps", "errored_generations")
 MATCH_KEYS = (
     "agent_name",
     "agent_version",

@@ -61,7 +61,6 @@ from typing import Any, Literal
 from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
 from gateway.evaluation import evaluators
 from gateway.evaluation.definitions import (
-    SELECTORS,
     Evaluator,
     Rule,
     compile_evaluator,
@@ -72,9 +71,9 @@ from gateway.evaluation.definitions import (
 from gateway.evaluation.judge import JudgeClient, JudgeProviderConfig, JudgeRequest
 from gateway.evaluation.judging import Job, Judging
 from gateway.evaluation.llm_judge import render, template_vars
+from gateway.evaluation.selectors import SELECTORS, Selector, selector_matches
 from gateway.evaluation.store import Attachment, EvalStore, StoreError, open_store
 from gateway.model import Batch, Record, Score, derived_score_id
-from gateway.processors.filter import Selector, selector_matches
 from gateway.telemetry import RateLimitedLog
 from gateway.units import Duration
 

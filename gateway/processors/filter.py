@@ -2,7 +2,7 @@
 
 A record *matches* when it satisfies every condition given (an absent condition matches all):
 
-* ``selectors``: any of Sigil's evaluation-rule selectors —
+* ``selectors``: any of Sigil's evaluation-rule selectors (:mod:`gateway.evaluation.selectors`) —
   ``user_visible_turn`` (assistant text output without tool calls), ``all_assistant_generations``
   (any assistant output), ``tool_call_steps`` (a tool call in the output),
   ``errored_generations`` (a call error / error status);
@@ -28,9 +28,9 @@ import dataclasses
 from typing import Literal
 
 from gateway.component import Capabilities, Consumer, CreateSettings, processor_factory
-from gateway.model import Batch, Kind, PartKind, Record, Role, Status
+from gateway.evaluation.selectors import Selector, selector_matches
+from gateway.model import Batch, Record
 
-Selector = Literal["user_visible_turn", "all_assistant_generations", "tool_call_steps", "errored_generations"]
 RecordKind = Literal["llm", "embedding", "tool", "agent", "workflow_step", "other"]
 
 
@@ -48,26 +48,6 @@ class FilterConfig:
         if not (self.selectors or self.models or self.providers or self.operations or self.kinds or self.tags):
             return ["at least one condition (selectors, models, providers, operations, kinds, tags) is required"]
         return []
-
-
-def _assistant_parts(r: Record) -> list[PartKind]:
-    return [p.kind for m in r.output if m.role in (Role.ASSISTANT, Role.UNSPECIFIED) for p in m.parts]
-
-
-def selector_matches(selector: str, r: Record) -> bool:
-    """Sigil's selectors, read off the record's output (generations only, like the server)."""
-    if r.kind != Kind.LLM:
-        return False
-    parts = _assistant_parts(r)
-    if selector == "user_visible_turn":
-        return PartKind.TEXT in parts and PartKind.TOOL_CALL not in parts
-    if selector == "all_assistant_generations":
-        return bool(parts)
-    if selector == "tool_call_steps":
-        return PartKind.TOOL_CALL in parts
-    if selector == "errored_generations":
-        return bool(r.error_message.strip()) or r.status != Status.OK
-    raise ValueError(f"unknown selector {selector!r}")
 
 
 def _one_of(value: str, patterns: list[str]) -> bool:

@@ -32,7 +32,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.evaluation.definitions import KINDS, SELECTORS, compile_evaluator, evaluator_definition, parse_match
+from gateway.evaluation.definitions import KINDS, compile_evaluator, evaluator_definition, parse_match
+from gateway.evaluation.selectors import SELECTORS
 from gateway.evaluation.store import EvalStore, StoreError, open_store
 from gateway.listeners import HttpListener
 from gateway.receivers._http import BadEncoding, BodyLimits, BodyTooLarge, read_body

@@ -12,11 +12,12 @@ from gateway._proto.sigil.v1 import generation_ingest_pb2 as pb
 from gateway.component import ComponentId, CreateSettings
 from gateway.config import load
 from gateway.errors import ConfigError, Overloaded, Unauthenticated
+from gateway.evaluation.selectors import selector_matches
 from gateway.formats.sigil.native import SigilGenerations
 from gateway.model import Batch, Context, Kind, Message, Part, PartKind, Record, Role, Status
 from gateway.processors.auth import ApiKey, AuthConfig, AuthProcessor, KeyTable
 from gateway.processors.batch import BatchConfig, BatchProcessor
-from gateway.processors.filter import FilterConfig, matches, selector_matches
+from gateway.processors.filter import FilterConfig, matches
 from gateway.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 from gateway.processors.redact import RedactConfig, Redactor, luhn_ok
 from gateway.telemetry import Telemetry
