@@ -28,9 +28,6 @@ from gateway.model import Batch, Rating, Record, Score
 HEADER: Final = "Gateway-Encoding"
 DEFAULT_ENCODING: Final = "record"
 
-Body = MessageBody
-Decoded = MessageItems
-
 
 class UndecodableBody(ValueError):
     """A message whose body does not decode as its ``Gateway-Encoding`` says (or says nothing
@@ -39,7 +36,7 @@ class UndecodableBody(ValueError):
 
 @dataclasses.dataclass(slots=True)
 class Encoded:
-    bodies: list[Body]
+    bodies: list[MessageBody]
     dropped: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
@@ -88,7 +85,7 @@ def encode_native(name: str, batch: Batch) -> Encoded | None:
     return Encoded(bodies) if bodies is not None else None
 
 
-def decode(kind: str, data: bytes) -> Decoded:
+def decode(kind: str, data: bytes) -> MessageItems:
     """The items of a body whose ``Gateway-Encoding`` is ``kind``; raises :class:`UndecodableBody`."""
     found = formats.message_decoder(kind)
     if found is None:

@@ -50,12 +50,12 @@ from nats.js import api
 from gateway.component import Capabilities, CreateSettings, exporter_factory
 from gateway.errors import PermanentError, RetryableError
 from gateway.exporters._helper import REPORT_FAILURES, ExporterHelper, Payload, QueueConfig, RetryConfig
+from gateway.formats import MessageBody
 from gateway.model import Batch, Context, Rating, Record, Score
 from gateway.nats_client import DEFAULT_URL, NatsAuthConfig, NatsTlsConfig, connect, subject_token, url_problems
 from gateway.nats_encodings import (
     DEFAULT_ENCODING,
     HEADER,
-    Body,
     content_type,
     encode,
     encode_native,
@@ -214,7 +214,7 @@ class NatsExporter:
 
     def _bodies(
         self, records: list[Record], scores: list[Score], ratings: list[Rating], dropped: collections.Counter[str]
-    ) -> list[Body]:
+    ) -> list[MessageBody]:
         """Bodies within ``max_message_bytes``: a batch too large for one message is halved until
         its parts fit; a single record that alone is too large is dropped and counted."""
         try:
@@ -234,7 +234,7 @@ class NatsExporter:
         dropped["too_large"] += len(records) + len(scores) + len(ratings)
         return []
 
-    def _message(self, subject: str, headers: dict[str, str], body: Body) -> _Message:
+    def _message(self, subject: str, headers: dict[str, str], body: MessageBody) -> _Message:
         out = {HEADER: body.kind, "Content-Type": content_type(body.kind), HEADER_ITEMS: str(body.count), **headers}
         if self._cfg.deduplicate:
             digest = hashlib.sha256()

@@ -188,7 +188,8 @@ def _messages(
 ) -> list[MessageBody]:
     gens = [r for r in records if r.kind == Kind.LLM]
     steps = [r for r in records if r.kind == Kind.WORKFLOW_STEP]
-    out = [MessageBody(GENERATIONS_BODY, generations_request(gens).SerializeToString(), len(gens))] if gens else []
+    # Framed from each Generation, as the Sigil exporter sends them (no request copy).
+    out = [MessageBody(GENERATIONS_BODY, native.frame_request(generation_items(gens)), len(gens))] if gens else []
     if steps:
         out.append(MessageBody(WORKFLOW_STEPS_BODY, workflow_steps_request(steps).SerializeToString(), len(steps)))
     if len(records) > len(gens) + len(steps):
