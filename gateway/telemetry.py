@@ -203,7 +203,7 @@ class Telemetry:
             registry=r,
         )
         self.exporter_queue_size = Gauge(
-            "gateway_exporter_queue_size", "Batches waiting in the sending queue.", ["exporter"], registry=r
+            "gateway_exporter_queue_size", "Sending queue use, in its sizer's unit.", ["exporter"], registry=r
         )
         self.exporter_queue_capacity = Gauge(
             "gateway_exporter_queue_capacity", "Capacity of the sending queue.", ["exporter"], registry=r

@@ -201,8 +201,9 @@ async def test_exporter_queue_takes_its_sizer_from_the_config() -> None:
         environ={},
     )
     queue = cfg.exporters[ComponentId.parse("sigil")].config.sending_queue
+    t = Telemetry()
     helper = ExporterHelper(
-        CreateSettings(id=ComponentId.parse("e"), telemetry=Telemetry()),
+        CreateSettings(id=ComponentId.parse("e"), telemetry=t),
         lambda b: [Payload(len(b), b)],
         send,
         retry=RetryConfig(),
@@ -210,7 +211,10 @@ async def test_exporter_queue_takes_its_sizer_from_the_config() -> None:
     )
     await helper.start()
     await helper.consume(_batch(1))  # taken by the one sender, which waits
-    await asyncio.sleep(0)
+    for _ in range(200):  # until the sender has it off the queue
+        if t.registry.get_sample_value("gateway_exporter_queue_size", {"exporter": "e"}) == 0:
+            break
+        await asyncio.sleep(0.005)
     await helper.consume(_batch(2))  # queued: 2 of 3 items
     with pytest.raises(Overloaded, match="sending queue of e is full"):
         await helper.consume(_batch(3))
