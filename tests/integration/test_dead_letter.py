@@ -19,6 +19,7 @@ from gateway.exporters._dead_letter import DeadLetter, DeadLetterConfig
 from gateway.model import Batch, Context, Record
 from tests.conftest import StartGateway, http_port
 from tests.fakes import FakeSigilBackend
+from tests.jsonl import wait_for_lines
 from tests.process import ROOT
 
 
@@ -50,16 +51,6 @@ def _config(backend: FakeSigilBackend, dead: pathlib.Path) -> dict[str, Any]:
     }
 
 
-async def _wait_for_lines(path: pathlib.Path, n: int) -> list[dict[str, Any]]:
-    for _ in range(200):
-        if path.exists():
-            lines = [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
-            if len(lines) >= n:
-                return lines
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{path} did not get {n} entries")
-
-
 async def _replay(config: pathlib.Path, *extra: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -89,9 +80,9 @@ async def test_refused_batches_are_dead_lettered_then_replayed(
     service = await start_gateway(_config(sigil_backend, dead))
     port = http_port(service)
     assert await _post(port, _body("bad", 3)) == 202
-    first = await _wait_for_lines(dead, 1)
+    first = await wait_for_lines(dead, 1)
     assert await _post(port, _body("late", 2)) == 202
-    entries = await _wait_for_lines(dead, 2)
+    entries = await wait_for_lines(dead, 2)
     assert [(e["reason"], e["records"], e["exporter"]) for e in entries] == [
         ("permanent", 3, "sigil"),
         ("retries_exhausted", 2, "sigil"),

@@ -21,6 +21,7 @@ from gateway.component import ComponentId
 from gateway.processors.memory_limiter import MemoryLimiter
 from gateway.service import Service
 from tests.conftest import StartGateway, http_port
+from tests.jsonl import complete_lines
 
 T0 = 1_776_679_200_000  # 2026-04-20T10:00:00Z, epoch ms
 GOOD_KEY = "fl_good"
@@ -84,9 +85,7 @@ class Client:
             return resp.status, await resp.read()
 
     def records(self) -> list[dict[str, Any]]:
-        if not self.out.exists():
-            return []
-        return [orjson.loads(line) for line in self.out.read_bytes().splitlines()]
+        return complete_lines(self.out)
 
     async def still_serving(self) -> None:
         before = len(self.records())

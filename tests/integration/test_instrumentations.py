@@ -28,7 +28,6 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway.formats import record_json
 from gateway.model import Kind, PartKind, Record, Role
 from gateway.model import Status as RecordStatus
 from gateway.service import Service
@@ -41,6 +40,7 @@ from tests.fake_llm import (
     FakeOpenAI,
 )
 from tests.fakes import FakeSigilBackend
+from tests.jsonl import file_records
 
 ANY = "127.0.0.1:0"
 TOOLS: Any = [
@@ -123,18 +123,6 @@ def traced(
         uninstrument()
         provider.shutdown()
     return list(memory.get_finished_spans())
-
-
-async def file_records(path: pathlib.Path, n: int) -> list[Record]:
-    async def loop() -> list[Record]:
-        while True:
-            if path.exists():
-                lines = path.read_bytes().splitlines()
-                if len(lines) >= n:
-                    return [record_json.from_dict(orjson.loads(line)) for line in lines]
-            await asyncio.sleep(0.02)
-
-    return await asyncio.wait_for(loop(), 10)
 
 
 def assert_chat_record(record: Record, *, system_in_input: bool = False, finish: str = "tool_calls") -> None:

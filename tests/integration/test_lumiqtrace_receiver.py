@@ -20,6 +20,7 @@ import zstandard
 from gateway.processors.memory_limiter import MemoryLimiter
 from gateway.service import Service
 from tests.conftest import StartGateway, http_port
+from tests.jsonl import complete_lines
 
 KEY = "lqt_good"
 REQUIRED = (
@@ -112,9 +113,7 @@ class Client:
             return resp.status, orjson.loads(await resp.read()), dict(resp.headers)
 
     def records(self) -> list[dict[str, Any]]:
-        if not self.out.exists():
-            return []
-        return [orjson.loads(line) for line in self.out.read_bytes().splitlines()]
+        return complete_lines(self.out)
 
     async def still_serving(self) -> None:
         before = len(self.records())

@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import grpc
-import orjson
 import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -34,14 +33,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sigil_sdk import GenerationExportConfig
 
-from gateway.formats import record_json
 from gateway.formats.otlp.values import attributes_to_dict, derive_id
-from gateway.model import Kind, Record, Role
+from gateway.model import Kind, Role
 from gateway.model import Status as RecordStatus
 from gateway.service import Service
 from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fakes import FakeSigilBackend
 from tests.integration.test_sigil_sdk import _send_with_sdk
+from tests.jsonl import file_records
 from tests.otlp_fakes import FakeOtlpCollector
 
 T0 = 1_795_424_400_000_000_000  # 2026-11-23T09:00:00Z
@@ -151,18 +150,6 @@ def _otel_exporter(transport: str, service: Service, endpoint: str = ANY) -> Spa
     return HttpSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", compression=compression)
 
 
-async def _file_records(path: pathlib.Path, n: int) -> list[Record]:
-    async def loop() -> list[Record]:
-        while True:
-            if path.exists():
-                lines = path.read_bytes().splitlines()
-                if len(lines) >= n:
-                    return [record_json.from_dict(orjson.loads(line)) for line in lines]
-            await asyncio.sleep(0.02)
-
-    return await asyncio.wait_for(loop(), 20)
-
-
 def _metric(service: Service, name: str, **labels: str) -> float:
     return service.telemetry.registry.get_sample_value(name, labels) or 0.0
 
@@ -184,7 +171,7 @@ async def test_otel_sdk_spans_reach_sigil_and_file(
     )
     sent = await asyncio.to_thread(_emit_with_otel, _otel_exporter(transport, service))
     by_name = {s.name: s for s in sent}
-    records = {r.kind: r for r in await _file_records(out, 3)}
+    records = {r.kind: r for r in await file_records(out, 3)}
     await sigil_backend.wait_for(1)
 
     chat_span = by_name["chat gpt-4o"]
@@ -461,7 +448,7 @@ async def test_sigil_and_otlp_receivers_share_one_grpc_port(
     )
     await asyncio.to_thread(_send_with_sdk, export, 1)
     await asyncio.to_thread(_emit_with_otel, _otel_exporter("grpc", service))
-    records = await _file_records(out, 4)
+    records = await file_records(out, 4)
     accepted = {
         name: _metric(service, "gateway_receiver_accepted_records_total", receiver=name, transport="grpc")
         for name in ("sigil", "otlp")

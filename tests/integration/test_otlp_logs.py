@@ -19,7 +19,8 @@ from tests.conftest import StartGateway, grpc_port, http_port
 from tests.formats.otlp.test_decode import make_request
 from tests.formats.otlp.test_decode_logs import kv, log_record, request
 from tests.formats.otlp.test_encode import SPAN_HEX, TRACE_HEX
-from tests.integration.test_instrumentations import file_records, joins
+from tests.integration.test_instrumentations import joins
+from tests.jsonl import file_records
 
 ANY = "127.0.0.1:0"
 EXPORT_LOGS = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"

@@ -14,7 +14,7 @@ from gateway.model import Kind, Record
 from gateway.receivers._otlp_ancestors import Ancestors
 from gateway.service import Service
 from tests.conftest import StartGateway, http_port
-from tests.integration.test_instrumentations import file_records
+from tests.jsonl import file_records
 
 
 def rec(span: str, parent: str, passthrough: bool) -> Record:
