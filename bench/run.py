@@ -127,6 +127,11 @@ SCENARIOS = [
         },
     ),
     Scenario(
+        "OTLP gRPC → OTLP gRPC (GenAI spans, compression: none, metrics on)",
+        "otlp-grpc",
+        {"otlp": {"endpoint": "http://127.0.0.1:{grpc}", "protocol": "grpc", "compression": "none"}},
+    ),
+    Scenario(
         "OTLP gRPC → OTLP gRPC (GenAI + 1 non-GenAI span each, passed through)",
         "otlp-grpc-mixed",
         {

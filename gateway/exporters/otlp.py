@@ -26,15 +26,16 @@ compressed in a worker thread, off the event loop. Over gRPC, grpcio compresses 
 level, on the loop: about as costly as encoding the spans); ``none`` saves that CPU near the
 backend.
 
-Pass-through: with ``metrics.enabled: false``, ``include_content: true``, ``conventions: [gen_ai]``
-and the default ``semconv_version`` (:func:`takes_natives`), the records path gives a canonical
+Pass-through: with traces on, ``include_content: true``, ``conventions: [gen_ai]`` and the
+default ``semconv_version`` (:func:`takes_natives`), the records path gives a canonical
 span back unchanged, so the exporter declares the ``otlp.traces`` native kind: an ``otlp``
 receiver then hands on requests of such spans untranslated (rule in
 :mod:`gateway.formats.otlp.native`), and the exporter sends them as they came (over gRPC the
 received bytes), split at ``max_request_size`` where records would be split, counted, retried and
 queued like records. A resource lacking a configured ``resource_attributes`` key, and natives
-meeting settings that do not take them, take the records path. With metrics on (the default) the
-aggregator needs records, so no natives are taken.
+meeting settings that do not take them, take the records path. With metrics on (the default),
+the calls are counted from the spans as they are (:mod:`gateway.formats.otlp.native_metrics`,
+the same points the records would give).
 
 Content: ``include_content`` (default true) adds the opt-in content attributes (messages, system
 instructions, tool definitions, tool arguments and results); a record whose metadata
@@ -79,7 +80,7 @@ from gateway.exporters._otlp_client import (
 )
 from gateway.exporters._transport import grpc_target
 from gateway.formats.otlp import native as otlp_native
-from gateway.formats.otlp import records_to_traces_bytes
+from gateway.formats.otlp import native_metrics, records_to_traces_bytes
 from gateway.formats.otlp.encode_metrics import DEFAULT_MAX_SERIES, MetricsAggregator
 from gateway.formats.otlp.semconv import DEFAULT, DEFAULT_VERSION, VERSIONS, SemConv, get_semconv
 from gateway.model import Batch, Record
@@ -192,10 +193,10 @@ class OtlpExporterConfig(SenderConfig):
 def takes_natives(cfg: OtlpExporterConfig) -> bool:
     """Whether, under these settings, the records path gives a canonical span back unchanged
     (gateway.formats.otlp.native), so that this exporter may send the spans an ``otlp``
-    receiver parsed as they are. Metrics are made from records, so only with metrics off."""
+    receiver parsed as they are (metrics, when on, are counted from them by
+    ``gateway.formats.otlp.native_metrics``)."""
     return (
         cfg.traces.enabled
-        and not cfg.metrics.enabled
         and cfg.include_content
         and list(cfg.conventions) == ["gen_ai"]
         and get_semconv(cfg.semconv_version) is DEFAULT
@@ -291,11 +292,14 @@ class OtlpExporter:
 
     def _encode(self, batch: Batch) -> Sequence[Payload]:
         """Called once per batch by the helper: feeds the metrics, then builds the requests."""
+        native = batch.native
         if self._aggregator is not None:
-            self._aggregator.add(batch.records)  # natives become records here (metrics need them)
+            if isinstance(native, otlp_native.OtlpTraces):
+                self._aggregator.add_points(native_metrics.points(native, self._semconv))
+            else:
+                self._aggregator.add(batch.records)
         if not self._cfg.traces.enabled:
             return []
-        native = batch.native
         if isinstance(native, otlp_native.OtlpTraces) and self._keeps_resources(native):
             return [Payload(len(part), body) for part, body in self._native_requests(native)]
         return [Payload(len(chunk), body) for chunk, body in self._requests(batch.records)]

@@ -14,7 +14,9 @@ import grpc
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -27,7 +29,7 @@ from gateway.receivers.otlp import DEFAULT_DEDUP_PAIRS
 from gateway.service import Service
 from tests.conftest import StartGateway, grpc_port, http_port
 from tests.fake_llm import FakeOpenAI
-from tests.formats.otlp.test_native import check, normalized, records_export
+from tests.formats.otlp.test_native import check, normalized, records_export, records_metrics_of
 from tests.integration.test_instrumentations import _openai_v2, _openinference, _traceloop, fake_openai, traced
 from tests.integration.test_otlp import collector
 from tests.otlp_fakes import Answer, FakeOtlpCollector
@@ -157,6 +159,36 @@ async def test_large_requests_are_split_where_the_records_path_splits_them(
     assert normalized(_arrived(collector)) == normalized(ExportTraceServiceRequest.FromString(body))
 
 
+async def test_metrics_on_count_the_spans_without_records(
+    start_gateway: StartGateway, collector: FakeOtlpCollector, decoded: list[int]
+) -> None:
+    metrics = {"enabled": True, "interval": "1h", "temporality": "cumulative"}
+    service = await _gateway(start_gateway, {"otlp": _otlp_exporter(collector, metrics=metrics)})
+    request = ExportTraceServiceRequest.FromString(payloads.otlp_body(0, 20))
+    span = request.resource_spans[0].scope_spans[0].spans[3]  # a failed call
+    span.status.code = Status.STATUS_CODE_ERROR
+    span.attributes.add(key="error.type").value.string_value = "timeout"
+    body = request.SerializeToString()
+    await _export(service, body)
+    await collector.wait_for_spans(20)
+    await service.shutdown()  # the final metrics
+    assert decoded == [] and [r.data for r in collector.accepted("traces")] == [body]
+    expected = records_metrics_of(request)
+    assert expected is not None
+    assert [_points(m) for m in collector.metrics()] == [_points(expected)]
+
+
+def _points(request: ExportMetricsServiceRequest) -> list[tuple[str, bytes]]:
+    """Each histogram point without its times."""
+    out = []
+    for metric in request.resource_metrics[0].scope_metrics[0].metrics:
+        for point in metric.histogram.data_points:
+            point.ClearField("start_time_unix_nano")
+            point.ClearField("time_unix_nano")
+            out.append((metric.name, point.SerializeToString(deterministic=True)))
+    return sorted(out)
+
+
 async def test_http_protobuf_both_ways(
     start_gateway: StartGateway, collector: FakeOtlpCollector, decoded: list[int]
 ) -> None:
@@ -176,7 +208,7 @@ async def test_http_protobuf_both_ways(
     ("exporters", "receiver", "native"),
     [
         ({"otlp": {}}, {}, True),
-        ({"otlp": {"metrics": {"enabled": True}}}, {}, False),  # metrics are made from records
+        ({"otlp": {"metrics": {"enabled": True}}}, {}, True),  # counted from the spans as they are
         ({"otlp": {"include_content": False}}, {}, False),
         ({"otlp": {"conventions": ["gen_ai", "openinference"]}}, {}, False),
         ({"otlp": {}, "file": None}, {}, False),  # another format downstream

@@ -192,7 +192,8 @@ _MEMO_BYTES: Final = 4096  # keys or values of one plan or signature, at most, t
 
 def _view() -> Any:
     """The request class whose spans hold only ``map<string, bytes> attributes = 9`` (the
-    ``KeyValue`` layout: key field 1, value field 2), built once in a pool of its own."""
+    ``KeyValue`` layout: key field 1, value field 2) as ``items``, and the span's ``start`` (7),
+    ``end`` (8) and ``status.code`` (15.3), built once in a pool of its own."""
     field = descriptor_pb2.FieldDescriptorProto
     file = descriptor_pb2.FileDescriptorProto(name="gateway/otlp/span_view.proto", package="gateway.otlp_view")
     file.syntax = "proto3"
@@ -209,6 +210,12 @@ def _view() -> Any:
     entry.options.map_entry = True
     entry.field.add(name="key", number=1, label=field.LABEL_OPTIONAL, type=field.TYPE_STRING)
     entry.field.add(name="value", number=2, label=field.LABEL_OPTIONAL, type=field.TYPE_BYTES)
+    span.field.add(name="start", number=7, label=field.LABEL_OPTIONAL, type=field.TYPE_FIXED64)
+    span.field.add(name="end", number=8, label=field.LABEL_OPTIONAL, type=field.TYPE_FIXED64)
+    status_type = ".gateway.otlp_view.Status"
+    span.field.add(name="status", number=15, label=field.LABEL_OPTIONAL, type=field.TYPE_MESSAGE, type_name=status_type)
+    status = file.message_type.add(name="Status")
+    status.field.add(name="code", number=3, label=field.LABEL_OPTIONAL, type=field.TYPE_INT32)
     message("ScopeSpans", 2, ".gateway.otlp_view.Span")
     message("ResourceSpans", 2, ".gateway.otlp_view.ScopeSpans")
     message("Request", 1, ".gateway.otlp_view.ResourceSpans")
@@ -218,6 +225,13 @@ def _view() -> Any:
 
 
 _VIEW: Final = _view()
+
+
+def view(body: bytes) -> Any:
+    """The request ``body`` (protobuf bytes) parsed into the view (:func:`_view`): resources,
+    scopes and spans each as ``.items``, a span's attributes as a map of key to serialized
+    ``AnyValue``. Raises ``google.protobuf.message.DecodeError``."""
+    return _VIEW.FromString(body)
 
 
 class _Plan:
@@ -303,13 +317,13 @@ class Rules:
         """(spans, service names, scope names) when every span of ``request`` (parsed from
         ``body``) is canonical, else None."""
         try:
-            view = _VIEW.FromString(body)
+            request_view = view(body)
         except DecodeError:
             return None
         # First the cheap test that finds most requests of other spans (HTTP handlers, database
         # calls sent beside GenAI spans): a span without an operation name is not canonical.
         operation = self.semconv.attrs.operation_name
-        for rs_view in view.items:
+        for rs_view in request_view.items:
             for ss_view in rs_view.items:
                 for span_view in ss_view.items:
                     if operation not in span_view.items:
@@ -317,7 +331,7 @@ class Rules:
         services: set[str] = set()
         scopes: set[str] = set()
         count = 0
-        for rs, rs_view in zip(request.resource_spans, view.items, strict=True):
+        for rs, rs_view in zip(request.resource_spans, request_view.items, strict=True):
             service = self._resource(rs)
             if service is None:
                 return None

@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
@@ -89,8 +89,23 @@ class _Histogram:
         self.overflow = None
 
 
-# operation, default operation, provider, request and response model, server address and port
-_Key = tuple[str, str, str, str, str, str | None, int | None]
+# operation (as the source spelled it), the kind's default operation, provider, request and
+# response model, server address and port: what a record's series are worked out from.
+SeriesKey = tuple[str, str, str, str, str, str | None, int | None]
+
+
+class Point(NamedTuple):
+    """What one model or embedding call adds to the metrics."""
+
+    key: SeriesKey
+    start_ns: int | None  # the duration's ends (both, or neither)
+    end_ns: int | None
+    failure: str  # error.type, "" when the call succeeded
+    input_tokens: int | None  # as gen_ai.usage.input_tokens counts them (cached ones included)
+    output_tokens: int | None
+    ttft_ms: float | None
+
+
 _SETS_CACHED = 4096  # distinct record keys remembered by MetricsAggregator; it starts over when full
 
 
@@ -142,25 +157,32 @@ class MetricsAggregator:
         }
         # What a record's points are keyed by, per distinct (operation, provider, models, server):
         # working them out (normalising, sorting, cutting) once, not per record.
-        self._sets: dict[_Key, _SeriesAttributes] = {}
+        self._sets: dict[SeriesKey, _SeriesAttributes] = {}
+        self._address_key = EXTRA_ATTR + semconv.attrs.server_address
+        self._port_key = EXTRA_ATTR + semconv.attrs.server_port
 
     def add(self, records: Iterable[Record]) -> None:
-        a, sc = self._semconv.attrs, self._semconv
-        limit, overflow = self._max_series, sc.metrics.overflow_attribute
-        for record in records:
-            default_operation = self._kind_operations.get(record.kind)
-            if default_operation is None:
-                continue
-            # server.address / server.port (recommended on both metrics) as the source's span had them.
-            address: str | None = None
-            port: int | None = None
-            if record.extra:
-                found = record.extra.get(EXTRA_ATTR + a.server_address)
-                if isinstance(found, str) and found:
-                    address = found
-                    found = record.extra.get(EXTRA_ATTR + a.server_port)
-                    port = found if isinstance(found, int) and not isinstance(found, bool) else None
-            key = (
+        self.add_points([point for point in map(self._point, records) if point is not None])
+
+    def _point(self, record: Record) -> Point | None:
+        """What ``record`` is counted as (None: a record these metrics do not count)."""
+        default_operation = self._kind_operations.get(record.kind)
+        if default_operation is None:
+            return None
+        # server.address / server.port (recommended on both metrics) as the source's span had them.
+        address: str | None = None
+        port: int | None = None
+        extra = record.extra
+        if extra:
+            found = extra.get(self._address_key)
+            if isinstance(found, str) and found:
+                address = found
+                found = extra.get(self._port_key)
+                port = found if isinstance(found, int) and not isinstance(found, bool) else None
+        start, end = record.start_ns, record.end_ns
+        timed = start is not None and end is not None and end >= start
+        return Point(
+            (
                 record.operation,
                 default_operation,
                 record.provider,
@@ -168,26 +190,36 @@ class MetricsAggregator:
                 record.response_model,
                 address,
                 port,
-            )
+            ),
+            start if timed else None,
+            end if timed else None,
+            error_type(record, self._semconv.error_type_other) if timed else "",
+            inclusive_input_tokens(record.usage, record.provider),
+            record.usage.output_tokens,
+            record.ttft_ms,
+        )
+
+    def add_points(self, points: Iterable[Point]) -> None:
+        """Counts what records (:meth:`add`) or spans (``native_metrics``) were counted as."""
+        a, sc = self._semconv.attrs, self._semconv
+        limit, overflow = self._max_series, sc.metrics.overflow_attribute
+        for key, start, end, failure, input_tokens, output_tokens, ttft_ms in points:
             sets = self._sets.get(key)
             if sets is None:
                 sets = self._series_attributes(key)
-            if record.start_ns is not None and record.end_ns is not None and record.end_ns >= record.start_ns:
-                failure = error_type(record, sc.error_type_other)
+            if start is not None and end is not None and end >= start:
                 attrs = sets.duration.get(failure)
                 if attrs is None:
                     attrs = sets.duration[failure] = self._attributes({**sets.base, a.error_type: failure})
-                self._duration.record((record.end_ns - record.start_ns) / 1e9, attrs, limit, overflow)
-            tokens = inclusive_input_tokens(record.usage, record.provider)
-            if tokens is not None and tokens >= 0:
-                self._tokens.record(float(tokens), sets.input_tokens, limit, overflow)
-            tokens = record.usage.output_tokens
-            if tokens is not None and tokens >= 0:
-                self._tokens.record(float(tokens), sets.output_tokens, limit, overflow)
-            if record.ttft_ms is not None and record.ttft_ms >= 0 and math.isfinite(record.ttft_ms):
-                self._ttfc.record(record.ttft_ms / 1000.0, sets.base_attributes, limit, overflow)
+                self._duration.record((end - start) / 1e9, attrs, limit, overflow)
+            if input_tokens is not None and input_tokens >= 0:
+                self._tokens.record(float(input_tokens), sets.input_tokens, limit, overflow)
+            if output_tokens is not None and output_tokens >= 0:
+                self._tokens.record(float(output_tokens), sets.output_tokens, limit, overflow)
+            if ttft_ms is not None and ttft_ms >= 0 and math.isfinite(ttft_ms):
+                self._ttfc.record(ttft_ms / 1000.0, sets.base_attributes, limit, overflow)
 
-    def _series_attributes(self, key: _Key) -> _SeriesAttributes:
+    def _series_attributes(self, key: SeriesKey) -> _SeriesAttributes:
         """The attribute sets of a record's points, made once per distinct key (see add)."""
         operation, default_operation, provider, model, response_model, address, port = key
         a, sc = self._semconv.attrs, self._semconv

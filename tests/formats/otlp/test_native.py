@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
@@ -18,8 +19,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from bench import payloads
 from gateway import formats
 from gateway.formats import otlp
-from gateway.formats.otlp import canonical, native
+from gateway.formats.otlp import canonical, native, native_metrics
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME
+from gateway.formats.otlp.encode_metrics import MetricsAggregator
 from gateway.formats.otlp.semconv import DEFAULT
 from gateway.model import Kind, Message, Native, Part, PartKind, Record, Role, Usage
 from gateway.model import Status as RecordStatus
@@ -27,6 +29,7 @@ from tests.formats.record_strategies import messages, short_text, tools, usages
 from tests.formats.record_strategies import records as any_records
 
 Request = ExportTraceServiceRequest
+Metrics = ExportMetricsServiceRequest | None
 
 
 def records_export(request: Request) -> Request:
@@ -68,7 +71,22 @@ def check(request: Request) -> bool:
         return False
     assert normalized(request) == normalized(records_export(request))
     assert found.spans == sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    assert native_metrics_of(request) == records_metrics_of(request)
     return True
+
+
+def records_metrics_of(request: Request) -> Metrics:
+    """The metrics an ``otlp`` exporter makes of ``request``'s spans on the records path."""
+    aggregator = MetricsAggregator("cumulative", start_time_ns=1)
+    aggregator.add(otlp.traces_to_records(request)[0])
+    return aggregator.collect(2)
+
+
+def native_metrics_of(request: Request) -> Metrics:
+    """The same, counted from the spans as they are (``native_metrics``)."""
+    aggregator = MetricsAggregator("cumulative", start_time_ns=1)
+    aggregator.add_points(native_metrics.points(native.OtlpTraces.of(request, 0)))
+    return aggregator.collect(2)
 
 
 def bench_request(n: int = 20) -> Request:
@@ -352,6 +370,29 @@ TAKEN: dict[str, Change] = {
     "a link": _link,
     "a key-value list": _set("app.map", kvlist_value={"values": [{"key": "a", "value": {"int_value": 1}}]}),
     "trace state and flags": _trace_state_and_flags,
+    # What the metrics read (native_metrics) in each form the records path keeps.
+    "a server address and port": _all(
+        _set("server.address", string_value="api.openai.com"), _set("server.port", int_value=443)
+    ),
+    "a server port as a string": _all(
+        _set("server.address", string_value="api.openai.com"), _set("server.port", string_value="443")
+    ),
+    "a server port without an address": _set("server.port", int_value=443),
+    "a time to first chunk": _set("gen_ai.response.time_to_first_chunk", double_value=0.123),
+    "a time to first chunk as a string": _set("gen_ai.response.time_to_first_chunk", string_value="0.1"),
+    "token counts of other types": _all(
+        _set("gen_ai.usage.input_tokens", string_value="12"), _set("gen_ai.usage.output_tokens", double_value=3.0)
+    ),
+    "a negative token count": _set("gen_ai.usage.output_tokens", int_value=-3),
+    "an embeddings call": _all(
+        _set("gen_ai.operation.name", string_value="embeddings"),
+        _drop("gateway.operation.original"),
+        _drop("gen_ai.input.messages"),
+        _drop("gen_ai.output.messages"),
+        _drop("gen_ai.response.finish_reasons"),
+        _rename("sigil.generation.id", "gateway.record.id"),
+        _named("embeddings gpt-4o"),
+    ),
 }
 
 
@@ -359,7 +400,19 @@ TAKEN: dict[str, Change] = {
 def test_what_the_records_path_keeps_goes_as_it_is(change: Change) -> None:
     request = bench_request(2)
     change(request, request.resource_spans[0].scope_spans[0].spans[0])
-    assert check(request)
+    assert check(request)  # the spans, and the metrics counted from them
+
+
+def test_metrics_of_natives_count_every_model_call() -> None:
+    request = bench_request(20)
+    metrics = native_metrics_of(request)
+    assert metrics is not None
+    counts = {
+        m.name: sum(p.count for p in m.histogram.data_points)
+        for m in metrics.resource_metrics[0].scope_metrics[0].metrics
+    }
+    assert counts == {"gen_ai.client.operation.duration": 20, "gen_ai.client.token.usage": 40}
+    assert metrics == records_metrics_of(request)
 
 
 @given(st.lists(st.sampled_from([*REFUSED.values(), *TAKEN.values()]), max_size=4), st.integers(0, 2))
