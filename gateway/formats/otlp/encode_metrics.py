@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
@@ -94,17 +94,11 @@ class _Histogram:
 SeriesKey = tuple[str, str, str, str, str, str | None, int | None]
 
 
-class Point(NamedTuple):
-    """What one model or embedding call adds to the metrics."""
-
-    key: SeriesKey
-    start_ns: int | None  # the duration's ends (both, or neither)
-    end_ns: int | None
-    failure: str  # error.type, "" when the call succeeded
-    input_tokens: int | None  # as gen_ai.usage.input_tokens counts them (cached ones included)
-    output_tokens: int | None
-    ttft_ms: float | None
-
+# What one model or embedding call adds to the metrics: its series key; the duration's start and
+# end (both, or neither); error.type ("" when the call succeeded); input tokens as
+# gen_ai.usage.input_tokens counts them (cached ones included); output tokens; time to first
+# chunk in ms. A plain tuple: one is made per record.
+Point = tuple[SeriesKey, int | None, int | None, str, int | None, int | None, float | None]
 
 _SETS_CACHED = 4096  # distinct record keys remembered by MetricsAggregator; it starts over when full
 
@@ -181,7 +175,7 @@ class MetricsAggregator:
                 port = found if isinstance(found, int) and not isinstance(found, bool) else None
         start, end = record.start_ns, record.end_ns
         timed = start is not None and end is not None and end >= start
-        return Point(
+        return (
             (
                 record.operation,
                 default_operation,

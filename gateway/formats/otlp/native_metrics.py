@@ -95,7 +95,7 @@ class _Reader:
                         failure = _string(value(get(error_type)))
                     seconds = value(get(ttfc))
                     out.append(
-                        Point(
+                        (
                             key,
                             span.start,
                             span.end,
