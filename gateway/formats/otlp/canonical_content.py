@@ -16,7 +16,7 @@ import orjson
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from gateway.formats.otlp import content
-from gateway.formats.otlp.decode_attributes import _workflow_state
+from gateway.formats.otlp.decode_attributes import workflow_state
 from gateway.model import Role
 
 # What a content attribute is.
@@ -62,7 +62,7 @@ def written_back(kind: int, raw: bytes, finish: list[str] | None) -> bool:
         if kind == TOOLS:
             tools = content.parse_tool_definitions(text)
             return bool(tools) and text == content.tool_definitions_to_json(tools)
-        state = _workflow_state(text)
+        state = workflow_state(text)
     except ValueError:
         return True  # kept in extra as it came and written back so
     return content.dumps(state).decode() == text

@@ -152,7 +152,10 @@ def _record_kind(record: Record, value: Any, state: State) -> bool:
     return True
 
 
-def _workflow_state(value: Any) -> dict[str, Any]:
+def workflow_state(value: Any) -> dict[str, Any]:
+    """A workflow state attribute (a JSON object, or its text) as the record holds it; raises
+    ``ValueError`` for anything else. The pass-through's check (``canonical_content``) reads it
+    the same way."""
     try:
         data = orjson.loads(value) if isinstance(value, str) else value
     except orjson.JSONDecodeError:
@@ -245,8 +248,8 @@ def _own_extension_handlers() -> dict[str, Handler | Setter]:
         x.usage_request_count: Setter("request_count", i, on="usage"),
         x.linked_generation_ids: _str_list("linked_generation_ids"),
         x.parent_step_ids: _str_list("parent_step_ids"),
-        x.input_state: _parsed("input_state", _workflow_state),
-        x.output_state: _parsed("output_state", _workflow_state),
+        x.input_state: _parsed("input_state", workflow_state),
+        x.output_state: _parsed("output_state", workflow_state),
         x.customer_id: _collect("customer", "id"),
         x.customer_name: _collect("customer", "name"),
         x.customer_image_url: _collect("customer", "image_url"),
