@@ -25,6 +25,7 @@ from gateway.exporters.nats import NatsExporterConfig
 from gateway.nats_encodings import HEADER, decode
 from gateway.receivers.nats import NatsReceiverConfig
 from gateway.service import Service
+from tests import nats_jwt
 from tests.conftest import StartGateway, http_port
 from tests.fakes_http import FakeFoglamp, Reply
 from tests.nats_servers import NatsServer
@@ -318,6 +319,41 @@ async def test_nkey_seed_auth(tmp_path: pathlib.Path, start_gateway: StartGatewa
         edge = await start_gateway(edge_config(srv.url, auth={"nkey_seed_file": str(seed_file)}))
         assert await post(http_port(edge), ingest_body(["s1"])) == 202
         (msg,) = await read_stream(srv.url, 1, nkeys_seed=str(seed_file))
+        assert decode(msg.headers[HEADER], msg.data).records[0].span_id == "s1"
+    finally:
+        srv.stop()
+
+
+async def test_credentials_file_auth(tmp_path: pathlib.Path, start_gateway: StartGateway) -> None:
+    """Operator mode: the server knows only the operator and its preloaded accounts, so a user
+    gets in with a .creds file of a user that one of them signed, and not otherwise."""
+    operator = nats_jwt.Identity.new(nkeys.PREFIX_BYTE_OPERATOR)
+    account, system, unknown = (nats_jwt.Identity.new(nkeys.PREFIX_BYTE_ACCOUNT) for _ in range(3))
+    accounts = {
+        account.public: nats_jwt.account_jwt(operator, account, "gateway"),
+        system.public: nats_jwt.account_jwt(operator, system, "SYS", jetstream=False),
+    }
+    conf = tmp_path / "server.conf"
+    conf.write_text(nats_jwt.server_config(nats_jwt.operator_jwt(operator, system.public), accounts))
+
+    def creds_file(name: str, signer: nats_jwt.Identity) -> str:
+        user = nats_jwt.Identity.new(nkeys.PREFIX_BYTE_USER)
+        path = tmp_path / f"{name}.creds"
+        path.write_text(nats_jwt.creds(nats_jwt.user_jwt(signer, user, name), user))
+        return str(path)
+
+    srv = NatsServer(tmp_path)
+    srv.extra = ["-c", str(conf)]
+    await srv.start()
+    try:
+        fast = {"timeout": "1s", "retry_on_failure": {"initial_interval": "50ms", "max_elapsed_time": "200ms"}}
+        stranger = creds_file("stranger", unknown)  # its account was never preloaded
+        wrong = await start_gateway(edge_config(srv.url, auth={"credentials_file": stranger}, **fast))
+        assert await post(http_port(wrong), ingest_body(["s0"])) == 503
+        creds = creds_file("gateway", account)
+        right = await start_gateway(edge_config(srv.url, auth={"credentials_file": creds}, **fast))
+        assert await post(http_port(right), ingest_body(["s1"])) == 202
+        (msg,) = await read_stream(srv.url, 1, user_credentials=creds)
         assert decode(msg.headers[HEADER], msg.data).records[0].span_id == "s1"
     finally:
         srv.stop()
