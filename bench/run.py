@@ -67,6 +67,7 @@ class Scenario:
     # a backend gateway consumes and exports; all three share the gateway's core, and the CPU and
     # RSS figures are their sum.
     via_nats: bool = False
+    nats_encoding: str = "record"  # the edge's nats exporter encoding (via_nats rows)
     # The exporters' sending_queue (every row: 200 batches, 4 senders, unless it says otherwise).
     queue: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(QUEUE))
 
@@ -163,6 +164,13 @@ SCENARIOS = [
         "foglamp",
         {"lumiqtrace": {"endpoint": "http://127.0.0.1:{http}", "api_key": "k"}},
         via_nats=True,
+    ),
+    Scenario(
+        "OTLP gRPC → edge → NATS JetStream (otlp_proto) → backend → OTLP gRPC (compression: none)",
+        "otlp-grpc",
+        {"otlp": {"endpoint": "http://127.0.0.1:{grpc}", "protocol": "grpc", "compression": "none"}},
+        via_nats=True,
+        nats_encoding="otlp_proto",
     ),
 ]
 
@@ -262,7 +270,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def _nats_tier(
-    tmp: str, receivers: dict[str, Any], exporters: dict[str, Any], workers: int, scenario: str
+    tmp: str, receivers: dict[str, Any], exporters: dict[str, Any], workers: int, scenario: str, encoding: str
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """nats-server + backend gateway (nats receiver → the scenario's exporters, no sending queue:
     a message is acknowledged after delivery) + edge gateway (receivers → nats exporter)."""
@@ -288,7 +296,7 @@ def _nats_tier(
     edge = {
         "receivers": receivers,
         # The bench replays 20 bodies: identical content must not be de-duplicated by the stream.
-        "exporters": {"nats": {"url": url, "deduplicate": False}},
+        "exporters": {"nats": {"url": url, "deduplicate": False, "encoding": encoding}},
         "service": {"workers": workers, "pipelines": {"p": {"receivers": list(receivers), "exporters": ["nats"]}}},
     }
     procs = [
@@ -326,7 +334,7 @@ def _gateway(
         text = yaml.safe_dump(cfg).replace("{grpc}", str(sink[0])).replace("{http}", str(sink[1]))
         exporters[name] = {**yaml.safe_load(text), "sending_queue": scenario.queue}
     if scenario.via_nats:
-        with _nats_tier(tmp, receivers, exporters, workers, scenario.name) as procs:
+        with _nats_tier(tmp, receivers, exporters, workers, scenario.name, scenario.nats_encoding) as procs:
             yield procs, port
         return
     cfg = {

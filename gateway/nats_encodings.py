@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 from gateway import formats
 from gateway.errors import BadInput
 from gateway.formats import MessageBody, MessageItems
-from gateway.model import Batch, Rating, Record, Score
+from gateway.model import Batch, Native, Rating, Record, Score
 
 HEADER: Final = "Gateway-Encoding"
 DEFAULT_ENCODING: Final = "record"
@@ -83,6 +83,15 @@ def encode_native(name: str, batch: Batch) -> Encoded | None:
         return None
     bodies = formats.message_codec(name)[1].encode_native(batch.native)
     return Encoded(bodies) if bodies is not None else None
+
+
+def decode_native(kind: str, data: bytes, accepted: frozenset[str]) -> Native | None:
+    """The body as a native batch of one of the ``accepted`` kinds (what every consumer takes),
+    when its format hands such a body on untranslated; else None (decode it into records)."""
+    found = formats.message_native_decoder(kind)
+    if found is None or found[0] not in accepted:
+        return None
+    return found[1](data)
 
 
 def decode(kind: str, data: bytes) -> MessageItems:

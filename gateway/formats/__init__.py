@@ -81,6 +81,12 @@ class MessageCodec:
     # The bodies of a native batch taken as it arrived (no records built); None when it cannot.
     encode_native: Callable[[Native], list[MessageBody] | None] = _no_native
     native_kinds: frozenset[str] = frozenset()  # the native kinds encode_native takes
+    # Body kind -> (native kind, decoder): the body as a native batch to hand on untranslated
+    # (what a receiver of the format would hand on for the same bytes), or None for the records
+    # path (which also words any error). Raises nothing.
+    native_decoders: Mapping[str, tuple[str, Callable[[bytes], Native | None]]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
     carries_scores: bool = False  # scores and ratings travel in its bodies (else they stay behind)
 
 
@@ -234,6 +240,14 @@ def message_codec(encoding: str) -> tuple[Format, MessageCodec]:
 def message_encodings() -> list[str]:
     """Every registered message encoding, in registry order."""
     return [f.message_codec.encoding for f in formats().values() if f.message_codec is not None]
+
+
+def message_native_decoder(kind: str) -> tuple[str, Callable[[bytes], Native | None]] | None:
+    """(native kind, decoder) of a body kind, from whichever codec declared one."""
+    for fmt in formats().values():
+        if fmt.message_codec is not None and kind in fmt.message_codec.native_decoders:
+            return fmt.message_codec.native_decoders[kind]
+    return None
 
 
 def message_decoder(kind: str) -> tuple[str, MessageDecoder] | None:

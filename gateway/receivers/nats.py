@@ -23,6 +23,11 @@ queue, only in memory. Then:
   ``ack_wait``. So delivery is at least once: a gateway killed between its exporter's success and
   the ack delivers that message twice.
 
+When every consumer of the receiver takes the native batch a body's format hands on untranslated
+(``otlp_proto`` bodies of spans the records path would give back unchanged, ``sigil_proto``
+generations the Sigil server takes; ``MessageCodec.native_decoders``), the body goes on as it
+came, without records; any other body is decoded into records.
+
 Gateways sharing one ``durable`` share its messages: each fetches up to ``fetch_size`` at a time,
 at most ``max_ack_pending`` unacknowledged across all of them.
 
@@ -58,9 +63,10 @@ from gateway.exporters.nats import (
     HEADER_KEPT_PREFIX,
     HEADER_TENANT,
 )
+from gateway.formats import MessageItems
 from gateway.model import Context
 from gateway.nats_client import DEFAULT_URL, NatsAuthConfig, NatsTlsConfig, connect, url_problems
-from gateway.nats_encodings import HEADER, UndecodableBody, decode
+from gateway.nats_encodings import HEADER, UndecodableBody, decode, decode_native
 from gateway.receivers._common import deliver, refusal_reason
 from gateway.telemetry import RateLimitedLog
 from gateway.units import Duration
@@ -130,6 +136,8 @@ class NatsReceiver:
         self._closing = asyncio.Event()
         self._warn = RateLimitedLog(log)
         self._keep = {name.lower() for name in cfg.keep_headers}
+        # Bodies handed on untranslated when every consumer takes their native kind.
+        self._native = settings.native
 
     async def start(self) -> None:
         if self._task is None:
@@ -250,15 +258,19 @@ class NatsReceiver:
 
     async def _handle(self, msg: Msg) -> None:
         headers = msg.headers or {}
-        try:
-            decoded = decode(headers.get(HEADER, ""), msg.data)
-        except UndecodableBody as exc:
-            self._t.receiver_refused.labels(self._id, TRANSPORT, "bad_input").inc()
-            await self._terminate(msg, str(exc))
-            return
-        if decoded.rejected:
-            self._t.receiver_refused.labels(self._id, TRANSPORT, "bad_input").inc(decoded.rejected)
-            self._warn.warning("rejected", "receiver %s: %d items of a message refused", self._id, decoded.rejected)
+        kind = headers.get(HEADER, "")
+        native = decode_native(kind, msg.data, self._native) if self._native else None
+        decoded = MessageItems([])
+        if native is None:
+            try:
+                decoded = decode(kind, msg.data)
+            except UndecodableBody as exc:
+                self._t.receiver_refused.labels(self._id, TRANSPORT, "bad_input").inc()
+                await self._terminate(msg, str(exc))
+                return
+            if decoded.rejected:
+                self._t.receiver_refused.labels(self._id, TRANSPORT, "bad_input").inc(decoded.rejected)
+                self._warn.warning("rejected", "receiver %s: %d items of a message refused", self._id, decoded.rejected)
         ctx = Context(
             receiver=self._id,
             transport=TRANSPORT,
@@ -274,12 +286,13 @@ class NatsReceiver:
         try:
             await deliver(
                 self._next,
-                decoded.records,
+                decoded.records if native is None else None,
                 ctx,
                 self._t,
                 self._id,
                 scores=decoded.scores,
                 ratings=decoded.ratings,
+                native=native,
             )
         except RetryableError as exc:
             await self._nak(msg, exc)

@@ -107,6 +107,17 @@ def _native_messages(batch: Native) -> list[MessageBody] | None:
     return None
 
 
+def _native_items(data: bytes) -> native.OtlpTraces | None:
+    """A body of canonical spans (:mod:`.native`) as they came, as the ``otlp`` receiver hands
+    them on; None for any other (the records path words a decode error)."""
+    try:
+        request = decode_traces_protobuf(data)
+    except OtlpDecodeError:
+        return None
+    found = native.survey(request, data)
+    return native.OtlpTraces.of(request, found.spans, data) if found is not None else None
+
+
 def _message_items(data: bytes) -> MessageItems:
     return MessageItems(traces_to_records(decode_traces_protobuf(data), passthrough=True)[0])
 
@@ -122,6 +133,7 @@ MESSAGES = MessageCodec(
     },
     encode_native=_native_messages,
     native_kinds=frozenset({native.KIND}),
+    native_decoders={TRACES_BODY: (native.KIND, _native_items)},
 )
 
 

@@ -202,6 +202,20 @@ def _message_items(items: list[Record | ItemError]) -> MessageItems:
     return MessageItems(records, rejected=len(items) - len(records))
 
 
+def _native_generations(data: bytes) -> native.SigilGenerations | None:
+    """A generations body every item of which the Sigil server takes, as the messages the
+    ``sigil`` gRPC receiver hands on; None otherwise (the records path counts the refusals and
+    words a decode error)."""
+    try:
+        items = native.decode_generations_grpc_native(data)
+    except SigilDecodeError:
+        return None
+    messages = [item for item in items if not isinstance(item, ItemError)]
+    if not messages or len(messages) < len(items):
+        return None
+    return native.SigilGenerations(messages)
+
+
 def _native_messages(batch: Native) -> list[MessageBody] | None:
     if isinstance(batch, native.SigilGenerations):
         return [MessageBody(GENERATIONS_BODY, batch.request_bytes(), len(batch))]
@@ -223,6 +237,7 @@ MESSAGES = MessageCodec(
     },
     encode_native=_native_messages,
     native_kinds=frozenset({native.KIND, native.KIND_SENT_AS_PROTOBUF}),
+    native_decoders={GENERATIONS_BODY: (native.KIND, _native_generations)},
 )
 
 
