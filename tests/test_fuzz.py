@@ -20,6 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench import payloads
+from gateway import nats_encodings
 from gateway.errors import BadInput
 from gateway.formats import foglamp as ff
 from gateway.formats import lumiqtrace as lf
@@ -191,6 +193,21 @@ def test_fuzz_otlp_protobuf() -> None:
         return otlp.traces_to_records(otlp.decode_traces_protobuf(data))
 
     _fuzz(decode, (BadInput,), seed)
+
+
+@pytest.mark.parametrize("kind", ["otlp/traces", "sigil/generations"])
+def test_fuzz_nats_native_bodies_never_raise(kind: str) -> None:
+    """A stream body the native path cannot take goes to the records path, which words the error:
+    ``decode_native`` itself raises nothing (a raise would nak the message forever)."""
+    seeds = {
+        "otlp/traces": payloads.otlp_body(0, 2),
+        "sigil/generations": sf.generations_request(
+            [r for r in sf.decode_generations_json(SIGIL_BODY) if not isinstance(r, sf.ItemError)]
+        ).SerializeToString(),
+    }
+    kinds = frozenset({"otlp.traces", "sigil.generations"})
+    assert nats_encodings.decode_native(kind, seeds[kind], kinds) is not None
+    _fuzz(lambda data: nats_encodings.decode_native(kind, data, kinds), (), seeds[kind])
 
 
 # -- over HTTP: every answer is a 4xx of the format's shape ---------------------------------
