@@ -138,6 +138,9 @@ class NatsReceiver:
         self._keep = {name.lower() for name in cfg.keep_headers}
         # Bodies handed on untranslated when every consumer takes their native kind.
         self._native = settings.native
+        if self._native:
+            kinds = ", ".join(sorted(self._native))
+            log.info("%s: message bodies of %s pass on as they came when their format would", self._id, kinds)
 
     async def start(self) -> None:
         if self._task is None:

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -90,6 +91,8 @@ from gateway.receivers._otlp_ancestors import Ancestors
 from gateway.receivers._otlp_dedup import Dedup
 from gateway.receivers._otlp_join import JoinBuffer
 from gateway.units import ByteSize, Duration
+
+log = logging.getLogger(__name__)
 
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 DEFAULT_HTTP_ENDPOINT = "127.0.0.1:4318"
@@ -230,6 +233,8 @@ class OtlpReceiver:
         self._ancestors = Ancestors(DEFAULT_MAX_PENDING) if cfg.keep_genai_ancestors else None
         # Requests handed on as parsed spans when every consumer takes them (see _native_traces).
         self._native = otlp_native.KIND in settings.native and not cfg.keep_genai_ancestors
+        if self._native:
+            log.info("%s: spans the gateway would write unchanged pass through as received", self._id)
         self._dedup: Dedup | None = None
         if cfg.dedup.enabled and cfg.dedup.pairs:
             self._dedup = Dedup(

@@ -5,11 +5,13 @@ format would refuse or change, takes the records path."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import grpc
 import nats
 import orjson
+import pytest
 from google.protobuf import json_format
 from nats.js import api
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -72,10 +74,17 @@ def _generations(n: int) -> bytes:
 
 
 async def test_otlp_spans_cross_the_tier_as_they_came(
-    collector: FakeOtlpCollector, server: NatsServer, start_gateway: StartGateway, decoded: list[int]
+    collector: FakeOtlpCollector,
+    server: NatsServer,
+    start_gateway: StartGateway,
+    decoded: list[int],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.receivers.nats")
     edge, backend = _tier(server.url, OTLP, "otlp_proto", _otlp_exporter(collector))
     await start_gateway(backend)
+    said = [r.getMessage() for r in caplog.records if r.name == "gateway.receivers.nats"]
+    assert "nats: message bodies of otlp.traces pass on as they came when their format would" in said
     entry = await start_gateway(edge)
     body = payloads.otlp_body(0, 20)
     await _call(entry, TRACES, body)

@@ -5,6 +5,7 @@ taken, refused, stored in a persistent queue and split."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -223,7 +224,9 @@ async def test_when_natives_are_taken(
     exporters: dict[str, Any],
     receiver: dict[str, Any],
     native: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.receivers.otlp")
     built = {
         name: _otlp_exporter(collector, **settings) if name == "otlp" else {"path": str(tmp_path / "out.jsonl")}
         for name, settings in ((n, s or {}) for n, s in exporters.items())
@@ -232,6 +235,8 @@ async def test_when_natives_are_taken(
     otlp_receiver = service.graph.receivers[ComponentId.parse("otlp")]
     assert isinstance(otlp_receiver, receiver_module.OtlpReceiver)
     assert otlp_receiver._native is native
+    said = [r.getMessage() for r in caplog.records if "pass through as received" in r.getMessage()]
+    assert said == (["otlp: spans the gateway would write unchanged pass through as received"] if native else [])
 
 
 async def test_spans_a_dedup_pair_or_the_join_buffer_may_take_go_as_records(
