@@ -123,26 +123,40 @@ def finish_generation(record: Record, mode: int, has_model: bool, now: int | Non
     """
     if not record.id:
         record.id = next_generation_id()
-    if mode == MODE_UNSPECIFIED:
-        mode = MODE_SYNC
+    mode = MODE_SYNC if mode == MODE_UNSPECIFIED else mode
     if not record.operation:
-        record.operation = OPERATION_STREAM if mode == MODE_STREAM else OPERATION_SYNC
+        record.operation = default_operation(mode)
     if record.start_ns is None or record.end_ns is None:
         current = time.time_ns() if now is None else now
         if record.start_ns is None:
             record.start_ns = current
         if record.end_ns is None:
             record.end_ns = current
-    if not has_model:
-        return ItemError(record.id, "generation.model is required")
-    if record.provider == "":
-        return ItemError(record.id, "generation.model.provider is required")
-    if record.model == "":
-        return ItemError(record.id, "generation.model.name is required")
-    if mode not in (MODE_SYNC, MODE_STREAM):
-        return ItemError(record.id, "generation.mode is invalid")
+    problem = generation_problem(has_model, record.provider, record.model, mode)
+    if problem:
+        return ItemError(record.id, problem)
     record.stream = mode == MODE_STREAM
     return record
+
+
+def default_operation(mode: int) -> str:
+    """The operation name the server gives a generation without one."""
+    return OPERATION_STREAM if mode == MODE_STREAM else OPERATION_SYNC
+
+
+def generation_problem(has_model: bool, provider: str, model: str, mode: int) -> str:
+    """The server's validation of a generation, after its defaults ("" when it takes it): the
+    one rule set of the records path (:func:`finish_generation`) and the messages path
+    (``native.finish_message``)."""
+    if not has_model:
+        return "generation.model is required"
+    if provider == "":
+        return "generation.model.provider is required"
+    if model == "":
+        return "generation.model.name is required"
+    if mode != MODE_SYNC and mode != MODE_STREAM:
+        return "generation.mode is invalid"
+    return ""
 
 
 def finish_workflow_step(record: Record) -> Record | ItemError:

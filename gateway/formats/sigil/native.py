@@ -150,21 +150,15 @@ def finish_message(g: pb.Generation, now: int) -> ItemError | None:
         mode = common.MODE_SYNC
         g.mode = pb.GENERATION_MODE_SYNC
     if not g.operation_name:
-        g.operation_name = common.OPERATION_STREAM if mode == common.MODE_STREAM else common.OPERATION_SYNC
+        g.operation_name = common.default_operation(mode)
     if not g.HasField("started_at"):
         g.started_at.FromNanoseconds(now)
     if not g.HasField("completed_at"):
         g.completed_at.FromNanoseconds(now)
-    if not g.HasField("model"):
-        return ItemError(g.id, "generation.model is required")
+    has_model = g.HasField("model")
     model = g.model
-    if model.provider == "":
-        return ItemError(g.id, "generation.model.provider is required")
-    if model.name == "":
-        return ItemError(g.id, "generation.model.name is required")
-    if mode != common.MODE_SYNC and mode != common.MODE_STREAM:
-        return ItemError(g.id, "generation.mode is invalid")
-    return None
+    problem = common.generation_problem(has_model, model.provider, model.name, mode)
+    return ItemError(g.id, problem) if problem else None
 
 
 def native_from_request(
