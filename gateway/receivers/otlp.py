@@ -314,7 +314,7 @@ class OtlpReceiver:
         """The request as it came, when the records path would hand on the same spans: every
         span canonical (gateway.formats.otlp.native), none from a scope of a dedup pair, none
         that could take or wait for GenAI events in the join buffer. Else None (records)."""
-        found = otlp_native.survey(request, body)
+        found = otlp_native.survey(request, body, passthrough=self._cfg.passthrough_non_genai)
         if found is None or not found.spans:
             return None
         if self._dedup is not None and self._dedup.watches(found.scopes):

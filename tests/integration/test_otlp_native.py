@@ -190,6 +190,22 @@ def _points(request: ExportMetricsServiceRequest) -> list[tuple[str, bytes]]:
     return sorted(out)
 
 
+@pytest.mark.parametrize("passthrough", [True, False])
+async def test_spans_without_genai_attributes_go_as_they_came_when_passed_through(
+    start_gateway: StartGateway, collector: FakeOtlpCollector, decoded: list[int], passthrough: bool
+) -> None:
+    exporter = _otlp_exporter(collector)
+    service = await _gateway(start_gateway, {"otlp": exporter}, passthrough_non_genai=passthrough)
+    body = payloads.otlp_body(0, 4, non_genai=1)  # an HTTP handler's span beside the GenAI ones
+    await _export(service, body)
+    await collector.wait_for_spans(5 if passthrough else 4)
+    if passthrough:
+        assert decoded == [] and [r.data for r in collector.accepted("traces")] == [body]
+    else:  # the records path drops them, as before
+        assert decoded == [1]
+        assert normalized(_arrived(collector)) == normalized(records_export(ExportTraceServiceRequest.FromString(body)))
+
+
 async def test_http_protobuf_both_ways(
     start_gateway: StartGateway, collector: FakeOtlpCollector, decoded: list[int]
 ) -> None:

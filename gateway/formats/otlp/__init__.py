@@ -114,7 +114,7 @@ def _native_items(data: bytes) -> native.OtlpTraces | None:
         request = decode_traces_protobuf(data)
     except OtlpDecodeError:
         return None
-    found = native.survey(request, data)
+    found = native.survey(request, data, passthrough=True)  # as _message_items decodes
     return native.OtlpTraces.of(request, found.spans, data) if found is not None else None
 
 

@@ -38,6 +38,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 from gateway import formats
 from gateway.formats.otlp import canonical_content, decode_legacy
 from gateway.formats.otlp.aliases import DEPRECATED_REMOVED, DEPRECATED_RENAMES, FINISH_REASON_ALIASES
+from gateway.formats.otlp.decode import RECORD_MARKERS
 from gateway.formats.otlp.decode_attributes import extension_handlers, field_handlers
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME
 from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
@@ -313,20 +314,24 @@ class Rules:
 
     # -- a request --------------------------------------------------------------------------------
 
-    def survey(self, request: ExportTraceServiceRequest, body: bytes) -> tuple[int, set[str], set[str]] | None:
+    def survey(
+        self, request: ExportTraceServiceRequest, body: bytes, passthrough: bool = False
+    ) -> tuple[int, set[str], set[str]] | None:
         """(spans, service names, scope names) when every span of ``request`` (parsed from
-        ``body``) is canonical, else None."""
+        ``body``) is canonical, else None. With ``passthrough`` (the records path keeps spans
+        without GenAI attributes as they came), such a span is judged by :meth:`other_span`."""
         try:
             request_view = view(body)
         except DecodeError:
             return None
         # First the cheap test that finds most requests of other spans (HTTP handlers, database
-        # calls sent beside GenAI spans): a span without an operation name is not canonical.
+        # calls sent beside GenAI spans): a span without an operation name is not canonical,
+        # unless it is one of those and the records path passes them through.
         operation = self.semconv.attrs.operation_name
         for rs_view in request_view.items:
             for ss_view in rs_view.items:
                 for span_view in ss_view.items:
-                    if operation not in span_view.items:
+                    if operation not in span_view.items and not (passthrough and _other(span_view.items)):
                         return None
         services: set[str] = set()
         scopes: set[str] = set()
@@ -345,7 +350,9 @@ class Rules:
                     return None  # a record keeps a scope's name and version only
                 scopes.add(name)
                 for span, span_view in zip(ss.spans, ss_view.items, strict=True):
-                    if not self.span(span, span_view.items):
+                    attributes = span_view.items
+                    judge = self.span if operation in attributes else self.other_span
+                    if not judge(span, attributes):
                         return None
                     count += 1
         return count, services, scopes
@@ -373,41 +380,12 @@ class Rules:
     # -- a span -----------------------------------------------------------------------------------
 
     def span(self, span: Span, attributes: Any) -> bool:
-        trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
-        if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
-            return False
-        if parent and (len(parent) != 8 or parent == _NO_SPAN):
-            return False
-        start, end = span.start_time_unix_nano, span.end_time_unix_nano
-        if not 0 < start <= end <= _MAX_TIME:
-            return False
-        if (span.events or span.links) and not self._events_and_links(span):
-            return False
-        status = span.status
-        code = status.code
-        if code != _ERROR and (status.message or (code != _UNSET and code != _OK)):
-            return False
-        if len(attributes) != len(span.attributes):
-            return False  # a key twice: the record keeps one
-        # Spans of one instrumentation carry the same keys: what each key needs is planned once
-        # per key sequence. What the whole-span checks read (operation, provider, model, finish
-        # reasons, ...) repeats from span to span: judged once per combination and remembered.
-        # Ids (different in every span) count only by their presence; content is judged apart.
-        shape = tuple(attributes)
-        plans = self.plans
-        plan = plans.get(shape)
+        """Whether a GenAI span is canonical (``attributes``: its view's map)."""
+        plan = self._common(span, attributes)
         if plan is None:
-            plan = _Plan(shape, self.rule)
-            if sum(map(len, shape)) <= _MEMO_BYTES:  # odd, huge key sets are not kept
-                if len(plans) >= _MEMO_ITEMS:
-                    plans.clear()
-                plans[shape] = plan
-        if plan.unsafe:
             return False
         get = attributes.__getitem__
-        for raw in map(get, plan.nonempty):
-            if raw.endswith(b"\n\x00"):
-                return False  # (perhaps) an empty string, which the record would not write back
+        code = span.status.code
         signature: list[Any] = [plan, span.name, code]
         size = len(span.name)
         for raw in map(get, plan.ids):
@@ -431,6 +409,59 @@ class Rules:
         if not ok:
             return False
         return all(canonical_content.written_back(kind, get(key), finish) for key, kind in plan.contents)
+
+    def other_span(self, span: Span, attributes: Any) -> bool:
+        """Whether a span without GenAI attributes, which the records path passes through as a
+        record of kind ``other`` (``traces_to_records(passthrough=True)``), comes back unchanged:
+        the checks of every span, and each value the decoder reads into a record field of the
+        type it holds, and a name (the encoder names a nameless span by its kind). Nothing else
+        is written from the conventions for it: no operation, name or id rules."""
+        if not span.name:
+            return False
+        plan = self._common(span, attributes)
+        if plan is None or plan.contents or plan.ids:
+            return False
+        get = attributes.__getitem__
+        return all(self._judge(rule, get(key))[0] for key, rule in plan.ids_and_read)
+
+    def _common(self, span: Span, attributes: Any) -> _Plan | None:
+        """The checks of every span, GenAI or passed through; the plan of its keys when they pass."""
+        trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+        if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
+            return None
+        if parent and (len(parent) != 8 or parent == _NO_SPAN):
+            return None
+        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        if not 0 < start <= end <= _MAX_TIME:
+            return None
+        if (span.events or span.links) and not self._events_and_links(span):
+            return None
+        status = span.status
+        code = status.code
+        if code != _ERROR and (status.message or (code != _UNSET and code != _OK)):
+            return None
+        if len(attributes) != len(span.attributes):
+            return None  # a key twice: the record keeps one
+        # Spans of one instrumentation carry the same keys: what each key needs is planned once
+        # per key sequence. What the whole-span checks read (operation, provider, model, finish
+        # reasons, ...) repeats from span to span: judged once per combination and remembered.
+        # Ids (different in every span) count only by their presence; content is judged apart.
+        shape = tuple(attributes)
+        plans = self.plans
+        plan = plans.get(shape)
+        if plan is None:
+            plan = _Plan(shape, self.rule)
+            if sum(map(len, shape)) <= _MEMO_BYTES:  # odd, huge key sets are not kept
+                if len(plans) >= _MEMO_ITEMS:
+                    plans.clear()
+                plans[shape] = plan
+        if plan.unsafe:
+            return None
+        get = attributes.__getitem__
+        for raw in map(get, plan.nonempty):
+            if raw.endswith(b"\n\x00"):
+                return None  # (perhaps) an empty string, which the record would not write back
+        return plan
 
     def _attributes(self, plan: _Plan, signature: tuple[Any, ...]) -> tuple[bool, list[str] | None]:
         """The span's judgement but for content, from its signature (plan, name, status code, the
@@ -547,6 +578,12 @@ class Rules:
                 self.operations.clear()
             normal = self.operations[operation] = normalize_operation(operation, "", self.semconv)
         return normal
+
+
+def _other(attributes: Any) -> bool:
+    """Whether a span's attribute keys make it one the decoder does not read as GenAI
+    (``decode.traces_to_records``: no ``gen_ai.*`` key, no record marker, no OpenInference kind)."""
+    return not any(key.startswith("gen_ai.") or key in RECORD_MARKERS or key == OI_SPAN_KIND for key in attributes)
 
 
 def _repeats(attributes: Any) -> bool:

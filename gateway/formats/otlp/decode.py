@@ -50,7 +50,7 @@ from gateway.model import Customer, Kind, Record
 from gateway.model import Status as RecordStatus
 
 # Spans the gateway emitted for records that have no gen_ai.* attribute still carry one of these.
-_RECORD_MARKERS = frozenset({EXTENSIONS.record_kind, EXTENSIONS.record_id, EXTENSIONS.generation_id})
+RECORD_MARKERS = frozenset({EXTENSIONS.record_kind, EXTENSIONS.record_id, EXTENSIONS.generation_id})
 _EXCEPTION_EVENT = "exception"  # the OpenTelemetry span event of a recorded exception
 _ENVIRONMENT = "\0environment"  # carries the resource's environment to the record, never kept
 MAX_LEARNT_NAMES = 4096  # attribute names outside the tables whose action a reader remembers
@@ -89,7 +89,7 @@ def traces_to_records(
             for span in ss.spans:
                 attributes = span.attributes  # a new container object at each access: once
                 if any(
-                    kv.key.startswith("gen_ai.") or kv.key in _RECORD_MARKERS or kv.key == OI_SPAN_KIND
+                    kv.key.startswith("gen_ai.") or kv.key in RECORD_MARKERS or kv.key == OI_SPAN_KIND
                     for kv in attributes
                 ):
                     records.append(reader.record(span, attributes, scope_base))

@@ -100,7 +100,8 @@ class OtlpTraces:
         return self._request
 
     def materialize(self) -> list[Record]:
-        return traces_to_records(self.request())[0]
+        # Spans without GenAI attributes are here only when the receiver passes them through.
+        return traces_to_records(self.request(), passthrough=True)[0]
 
     def join(self, others: list[Native]) -> OtlpTraces:
         resource_spans, count = list(self.resource_spans), self.count
@@ -174,10 +175,16 @@ class Survey:
     scopes: frozenset[str]  # the instrumentation scope names
 
 
-def survey(request: ExportTraceServiceRequest, body: bytes | None = None) -> Survey | None:
+def survey(
+    request: ExportTraceServiceRequest, body: bytes | None = None, *, passthrough: bool = False
+) -> Survey | None:
     """The request's survey when every span is canonical (module docstring), else ``None``.
-    ``body``: the protobuf bytes it was parsed from, if at hand (else it is serialized)."""
-    found = canonical.rules(DEFAULT).survey(request, request.SerializeToString() if body is None else body)
+    ``body``: the protobuf bytes it was parsed from, if at hand (else it is serialized).
+    ``passthrough``: the records path passes spans without GenAI attributes on (the receiver's
+    ``passthrough_non_genai``), so such spans are taken too when it would give them back
+    unchanged."""
+    data = request.SerializeToString() if body is None else body
+    found = canonical.rules(DEFAULT).survey(request, data, passthrough)
     if found is None:
         return None
     spans, services, scopes = found

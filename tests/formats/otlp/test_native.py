@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from bench import payloads
@@ -32,10 +32,11 @@ Request = ExportTraceServiceRequest
 Metrics = ExportMetricsServiceRequest | None
 
 
-def records_export(request: Request) -> Request:
-    """What the records path sends for ``request``: the receiver's decoder (GenAI spans only),
-    then the ``otlp`` exporter's encoder with its default settings."""
-    records, _ = otlp.traces_to_records(request)
+def records_export(request: Request, passthrough: bool = False) -> Request:
+    """What the records path sends for ``request``: the receiver's decoder (GenAI spans only, or
+    the others too with ``passthrough``), then the ``otlp`` exporter's encoder with its default
+    settings."""
+    records, _ = otlp.traces_to_records(request, passthrough=passthrough)
     return otlp.records_to_traces(records, resource_attributes={}, include_content=True)
 
 
@@ -64,14 +65,17 @@ def normalized(request: Request) -> list[bytes]:
     return sorted(out)
 
 
-def check(request: Request) -> bool:
-    """The rule's promise for one request; whether natives were taken."""
-    found = native.survey(request)
+def check(request: Request, passthrough: bool = False) -> bool:
+    """The rule's promise for one request (the receiver's ``passthrough_non_genai`` as given);
+    whether natives were taken. Natives become the same records whichever the setting was."""
+    found = native.survey(request, passthrough=passthrough)
     if found is None:
         return False
-    assert normalized(request) == normalized(records_export(request))
+    assert normalized(request) == normalized(records_export(request, passthrough))
     assert found.spans == sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
     assert native_metrics_of(request) == records_metrics_of(request)
+    materialized = native.OtlpTraces.of(request, found.spans).materialize()
+    assert repr(materialized) == repr(otlp.traces_to_records(request, passthrough=passthrough)[0])  # NaN != NaN
     return True
 
 
@@ -498,3 +502,133 @@ def test_a_nats_stream_of_otlp_takes_the_spans_as_received() -> None:
         == nats_encodings.decode("otlp/traces", from_records.bodies[0].data).records
     )
     assert nats_encodings.encode_native("sigil_proto", Batch(None, Context(), native=traces)) is None
+
+
+# --- spans without GenAI attributes, passed through (the receiver's passthrough_non_genai) -------
+
+_OTHER_KEYS = [
+    "http.request.method",
+    "http.response.status_code",
+    "url.full",
+    "db.system.name",
+    "user.id",
+    "session.id",
+    "error.type",
+    "server.address",
+    "server.port",
+    "app.tags",
+    "gateway.metadata.team",
+    "gateway.tag.env",
+    "llm.request.type",
+    "deployment.environment.name",
+]
+_scalars = st.one_of(
+    st.builds(AnyValue, string_value=st.sampled_from(["", "GET", "x", "timeout", "0"])),
+    st.builds(AnyValue, int_value=st.integers(-(2**63), 2**63 - 1)),
+    st.builds(AnyValue, double_value=st.floats(allow_nan=True)),
+    st.builds(AnyValue, bool_value=st.booleans()),
+    st.builds(AnyValue, bytes_value=st.binary(max_size=4)),
+)
+_values = _scalars | st.lists(_scalars, max_size=2).map(lambda items: AnyValue(array_value=ArrayValue(values=items)))
+
+
+@st.composite
+def other_spans(draw: st.DrawFn, like: Span) -> Span:
+    span = Span(
+        trace_id=like.trace_id,
+        span_id=draw(st.binary(min_size=8, max_size=8).filter(any)),
+        parent_span_id=draw(st.just(b"") | st.just(like.span_id)),
+        name=draw(st.sampled_from(["GET /chat", "", "SELECT"])),
+        kind=draw(st.sampled_from(list(Span.SpanKind.values()))),
+        start_time_unix_nano=like.start_time_unix_nano,
+        end_time_unix_nano=like.end_time_unix_nano + draw(st.integers(0, 10)),
+    )
+    for key in draw(st.lists(st.sampled_from(_OTHER_KEYS), max_size=4)):
+        span.attributes.add(key=key).value.CopyFrom(draw(_values))
+    code = draw(st.sampled_from([Status.STATUS_CODE_UNSET, Status.STATUS_CODE_OK, Status.STATUS_CODE_ERROR]))
+    if code or draw(st.booleans()):
+        span.status.code = code
+        span.status.message = draw(st.sampled_from(["", "boom"]))
+    if draw(st.booleans()):
+        _exception(Request(), span)
+    if draw(st.booleans()):
+        _link(Request(), span)
+    return span
+
+
+@st.composite
+def mixed_requests(draw: st.DrawFn) -> Request:
+    request = bench_request(2)
+    spans = request.resource_spans[0].scope_spans[0].spans
+    spans.extend(draw(st.lists(other_spans(spans[0]), min_size=1, max_size=3)))
+    return request
+
+
+@given(mixed_requests())
+def test_spans_passed_through_go_as_they_are_when_the_records_path_gives_them_back(request: Request) -> None:
+    assert not check(request)  # without passthrough_non_genai the records path drops them
+    check(request, passthrough=True)
+
+
+def test_the_bench_mix_goes_as_it_is_with_passthrough() -> None:
+    request = Request.FromString(payloads.otlp_body(0, 10, non_genai=1))
+    assert not check(request)
+    assert check(request, passthrough=True)
+
+
+def _other(request: Request) -> Span:
+    """A pass-through span added to ``request`` (an HTTP handler's), returned for changing."""
+    like = request.resource_spans[0].scope_spans[0].spans[0]
+    span = (
+        request.resource_spans[0]
+        .scope_spans[0]
+        .spans.add(
+            trace_id=like.trace_id,
+            span_id=bytes(range(11, 19)),
+            name="POST /chat",
+            kind=Span.SPAN_KIND_SERVER,
+            start_time_unix_nano=like.start_time_unix_nano,
+            end_time_unix_nano=like.end_time_unix_nano,
+        )
+    )
+    span.attributes.add(key="http.request.method").value.string_value = "POST"
+    span.attributes.add(key="http.response.status_code").value.int_value = 200
+    return span
+
+
+OTHER_REFUSED: dict[str, Change] = {
+    "a message on an unset status": _status(Status.STATUS_CODE_UNSET, "fine"),
+    "an invalid span id": lambda request, span: setattr(span, "span_id", b"\0" * 8),
+    "a start after the end": _start_later,
+    "a key twice": lambda request, span: span.attributes.add().CopyFrom(span.attributes[0]),
+    "an empty user id": _set("user.id", string_value=""),
+    "a link to an invalid span id": _short_link,
+    "no name": lambda request, span: setattr(span, "name", ""),
+}
+
+
+@pytest.mark.parametrize("change", OTHER_REFUSED.values(), ids=list(OTHER_REFUSED))
+def test_every_rule_of_pass_through_spans_is_needed(change: Change) -> None:
+    request = bench_request(2)
+    change(request, _other(request))
+    assert native.survey(request, passthrough=True) is None
+    assert normalized(request) != normalized(records_export(request, passthrough=True))
+
+
+OTHER_TAKEN: dict[str, Change] = {
+    "an HTTP handler's span": lambda request, span: None,
+    "a key the decoder keeps as it is": _set("llm.request.type", string_value="chat"),
+    "a failed one with a message": _status(Status.STATUS_CODE_ERROR, "upstream 502"),
+    "an error.type and an exception event": _exception,
+    "a user and a session": _all(_set("user.id", string_value="u1"), _set("session.id", string_value="s1")),
+    "a server address and port": _all(
+        _set("server.address", string_value="api.internal"), _set("server.port", int_value=8080)
+    ),
+}
+
+
+@pytest.mark.parametrize("change", OTHER_TAKEN.values(), ids=list(OTHER_TAKEN))
+def test_pass_through_spans_the_records_path_keeps_go_as_they_are(change: Change) -> None:
+    request = bench_request(2)
+    change(request, _other(request))
+    assert check(request, passthrough=True)
