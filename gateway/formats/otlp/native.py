@@ -33,6 +33,12 @@ path. A span is canonical when:
 * each content attribute is a string that the record path writes back byte for byte (checked
   with the encoder's own functions, :mod:`.content`), or one the decoder cannot read (kept as is).
 
+When the receiver passes spans without GenAI attributes on (``passthrough_non_genai``), such a
+span (no ``gen_ai.*`` key, no record marker, no OpenInference kind) is taken when the records
+path gives it back as it came: the ids, times, status, events and links rules above, no key
+twice, a name, and each value the decoder reads into a record field (``user.id``,
+``error.type``, ...) of the field's type (:meth:`.canonical.Rules.other_span`).
+
 Each resource has ``service.name`` (the encoder would add its default), no renamed environment
 name and nothing but attributes; each scope has a name (not the gateway's own without a schema
 URL) and nothing but a name and version. Exporter settings are the exporter's business: it takes
