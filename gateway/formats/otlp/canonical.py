@@ -15,6 +15,9 @@ its ``AnyValue`` still serialized. Then, per span:
 * content attributes are judged every time, by a shortcut for text-only messages (orjson parses
   and writes them again) or the encoder's own functions.
 
+A span without GenAI attributes, when the receiver passes such spans through, is judged by the
+same per-span checks and plan, without the GenAI rules (:meth:`Rules.other_span`).
+
 Repeated keys are found by comparing the map's size with the span's attribute count. The view
 keeps the last value field of a key-value pair; protobuf would merge two (no SDK writes a pair
 so), and the rule judges such a pair by its last value. Values the records path gives back
@@ -413,9 +416,10 @@ class Rules:
     def other_span(self, span: Span, attributes: Any) -> bool:
         """Whether a span without GenAI attributes, which the records path passes through as a
         record of kind ``other`` (``traces_to_records(passthrough=True)``), comes back unchanged:
-        the checks of every span, and each value the decoder reads into a record field of the
-        type it holds, and a name (the encoder names a nameless span by its kind). Nothing else
-        is written from the conventions for it: no operation, name or id rules."""
+        the checks of every span, a name (the encoder names a nameless span by its kind), and
+        each value the decoder reads into a record field of the type that field holds. The rules
+        of what the conventions add to a GenAI span (operation, the span name's shape, ids) do
+        not apply: the encoder adds none of it to a pass-through record."""
         if not span.name:
             return False
         plan = self._common(span, attributes)
