@@ -27,6 +27,7 @@ from gateway.formats import foglamp as ff
 from gateway.formats import lumiqtrace as lf
 from gateway.formats import otlp
 from gateway.formats import sigil as sf
+from gateway.formats.otlp import native as otlp_native
 from tests.conftest import StartGateway, http_port
 from tests.fakes import FakeSigilBackend
 
@@ -190,7 +191,10 @@ def test_fuzz_otlp_protobuf() -> None:
     seed = otlp.decode_traces_json(OTLP_JSON).SerializeToString()
 
     def decode(data: bytes) -> Any:
-        return otlp.traces_to_records(otlp.decode_traces_protobuf(data))
+        request = otlp.decode_traces_protobuf(data)
+        # The pass-through's check reads the same bytes another way: it must not raise either.
+        otlp_native.survey(request, data, passthrough=True)
+        return otlp.traces_to_records(request)
 
     _fuzz(decode, (BadInput,), seed)
 
