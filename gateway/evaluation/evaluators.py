@@ -37,7 +37,7 @@ _FIELDS = {"response": "response", "assistant_response": "response", "input": "i
 HEURISTIC_VERSION = "v2"
 HEURISTIC_MAX_DEPTH = 3
 HEURISTIC_MAX_NODES = 25
-_SCHEMA_SUBSET = {"type", "required", "properties", "items"}
+SCHEMA_SUBSET = ("type", "required", "properties", "items")  # the JSON Schema keywords checked
 _SCHEMA_ANNOTATIONS = {"$schema", "$id", "$comment", "title", "description", "examples", "default"}
 
 
@@ -157,7 +157,7 @@ class JsonSchemaEvaluator:
         return Verdict(not error, error, {"error": error} if error else {})
 
     def unsupported_keywords(self) -> set[str]:
-        return _keywords(self._schema) - _SCHEMA_SUBSET - _SCHEMA_ANNOTATIONS
+        return _keywords(self._schema) - set(SCHEMA_SUBSET) - _SCHEMA_ANNOTATIONS
 
 
 def _no_constant(name: str) -> Any:

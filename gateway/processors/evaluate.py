@@ -259,11 +259,11 @@ class EvaluateProcessor:
         for e in self._evaluators.values():
             if isinstance(e.impl, evaluators.JsonSchemaEvaluator) and (ignored := e.impl.unsupported_keywords()):
                 log.warning(
-                    "processor %s: evaluator %s: JSON Schema keywords %s are not checked "
-                    "(Sigil's subset: type, required, properties, items)",
+                    "processor %s: evaluator %s: JSON Schema keywords %s are not checked (only %s are)",
                     self._id,
                     e.id,
                     ", ".join(sorted(ignored)),
+                    ", ".join(evaluators.SCHEMA_SUBSET),
                 )
         self._clients = {p.id: JudgeClient(p) for p in cfg.judges.providers}
         for p in cfg.judges.providers:
