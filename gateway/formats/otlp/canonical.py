@@ -41,7 +41,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 from gateway import formats
 from gateway.formats.otlp import canonical_content, decode_legacy
 from gateway.formats.otlp.aliases import DEPRECATED_REMOVED, DEPRECATED_RENAMES, FINISH_REASON_ALIASES
-from gateway.formats.otlp.decode import RECORD_MARKERS
+from gateway.formats.otlp.decode import marks_genai
 from gateway.formats.otlp.decode_attributes import extension_handlers, field_handlers
 from gateway.formats.otlp.encode import DEFAULT_SCOPE_NAME
 from gateway.formats.otlp.openinference import SPAN_KIND as OI_SPAN_KIND
@@ -585,9 +585,8 @@ class Rules:
 
 
 def _other(attributes: Any) -> bool:
-    """Whether a span's attribute keys make it one the decoder does not read as GenAI
-    (``decode.traces_to_records``: no ``gen_ai.*`` key, no record marker, no OpenInference kind)."""
-    return not any(key.startswith("gen_ai.") or key in RECORD_MARKERS or key == OI_SPAN_KIND for key in attributes)
+    """Whether a span's attribute keys make it one the decoder does not read as GenAI."""
+    return not any(map(marks_genai, attributes))
 
 
 def _repeats(attributes: Any) -> bool:

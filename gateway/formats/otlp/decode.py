@@ -50,7 +50,7 @@ from gateway.model import Customer, Kind, Record
 from gateway.model import Status as RecordStatus
 
 # Spans the gateway emitted for records that have no gen_ai.* attribute still carry one of these.
-RECORD_MARKERS = frozenset({EXTENSIONS.record_kind, EXTENSIONS.record_id, EXTENSIONS.generation_id})
+_RECORD_MARKERS = frozenset({EXTENSIONS.record_kind, EXTENSIONS.record_id, EXTENSIONS.generation_id})
 _EXCEPTION_EVENT = "exception"  # the OpenTelemetry span event of a recorded exception
 _ENVIRONMENT = "\0environment"  # carries the resource's environment to the record, never kept
 MAX_LEARNT_NAMES = 4096  # attribute names outside the tables whose action a reader remembers
@@ -88,10 +88,7 @@ def traces_to_records(
             _scope_extra(ss, scope_base)
             for span in ss.spans:
                 attributes = span.attributes  # a new container object at each access: once
-                if any(
-                    kv.key.startswith("gen_ai.") or kv.key in RECORD_MARKERS or kv.key == OI_SPAN_KIND
-                    for kv in attributes
-                ):
+                if any(marks_genai(kv.key) for kv in attributes):
                     records.append(reader.record(span, attributes, scope_base))
                     continue
                 rest_count += 1
@@ -101,6 +98,12 @@ def traces_to_records(
                     record.extra[v.EXTRA_PASSTHROUGH] = True
                     records.append(record)
     return records, rest_count
+
+
+def marks_genai(key: str) -> bool:
+    """Whether an attribute key makes its span a GenAI one (:func:`traces_to_records`): a
+    ``gen_ai.*`` key, a record marker the gateway writes, or OpenInference's span kind."""
+    return key.startswith("gen_ai.") or key in _RECORD_MARKERS or key == OI_SPAN_KIND
 
 
 def is_passthrough(record: Record) -> bool:
