@@ -19,6 +19,7 @@ from bench.micro import BATCH, best_us
 from gateway.cli import tune_gc
 from gateway.formats import otlp
 from gateway.formats import sigil as sf
+from gateway.model import Record
 
 NON_GENAI = 100  # plain spans (a database call) beside the GenAI ones in the mixed body
 
@@ -52,6 +53,32 @@ def main() -> None:
     if importlib.util.find_spec("gateway.formats.otlp.native") is not None:
         native = importlib.import_module("gateway.formats.otlp.native")
         rows.append(("request → pass-through check (`native.survey`)", lambda: native.survey(request, body), BATCH))
+        mixed_body = mixed.SerializeToString()
+        if native.survey(mixed, mixed_body, passthrough=True) is not None:  # newer: pass-through spans taken
+            rows.append(
+                (
+                    "mixed request → pass-through check, others passed through",
+                    lambda: native.survey(mixed, mixed_body, passthrough=True),
+                    BATCH + NON_GENAI,
+                )
+            )
+    if importlib.util.find_spec("gateway.formats.otlp.native_metrics") is not None:
+        canonical = importlib.import_module("gateway.formats.otlp.canonical")
+        native_metrics = importlib.import_module("gateway.formats.otlp.native_metrics")
+        encode_metrics = importlib.import_module("gateway.formats.otlp.encode_metrics")
+        traces = native.OtlpTraces.of(request, BATCH, body)
+        points = native_metrics.points(traces)
+        aggregator = encode_metrics.MetricsAggregator("delta")
+        rows += [
+            ("the check's view of the request (`canonical.view`)", lambda: canonical.view(body), BATCH),
+            (
+                "metrics points of the spans as they are (`native_metrics.points`)",
+                lambda: native_metrics.points(traces),
+                BATCH,
+            ),
+            ("aggregating them (`MetricsAggregator.add_points`)", lambda: aggregator.add_points(points), BATCH),
+        ]
+    rows.append(("`Record()`, the constructor every reader calls (per record)", Record, 1))
     print("| step | µs per span |\n|---|---|")
     for name, fn, per in rows:
         print(f"| {name} | {best_us(fn, per=per):.1f} |")
